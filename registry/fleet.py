@@ -1,0 +1,131 @@
+"""The fleet file: the buildings and their devices, as the simulator publishes them and the
+building registry imports them, so both agree on every building.
+
+YAML (or JSON) with ``fleet_version: 1`` and a ``buildings`` list; see docs/fleet-file.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from contract.vocabulary import BuildingType, Carrier, PileKind, SubItem
+
+BuildingCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}[A-H][0-9]{3}$")]
+DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+
+
+class ClimateZone(StrEnum):
+    """GB 50176 thermal design zones."""
+
+    severe_cold = "severe_cold"
+    cold = "cold"
+    hot_summer_cold_winter = "hot_summer_cold_winter"
+    hot_summer_warm_winter = "hot_summer_warm_winter"
+    temperate = "temperate"
+
+
+class Ownership(StrEnum):
+    """The building categories the plans single out for statistics and audits."""
+
+    state_organ_office = "state_organ_office"
+    large_public = "large_public"
+    state_funded_public_welfare = "state_funded_public_welfare"
+    other = "other"
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MeterSpec(_M):
+    device_id: DeviceId
+    carrier: Carrier
+    sub_item: SubItem | None = None  # electricity only
+    parent_device_id: DeviceId | None = None  # main meter of a sub-meter
+    installed_on: dt.date = dt.date(2015, 1, 1)
+
+    @model_validator(mode="after")
+    def _sub_item_rule(self) -> MeterSpec:
+        if (self.carrier is Carrier.electricity) != (self.sub_item is not None):
+            raise ValueError("sub_item is required for electricity meters and only for them")
+        return self
+
+
+class PvSpec(_M):
+    device_id: DeviceId
+    capacity_kwp: float = Field(gt=0)
+    tilt_deg: float = Field(default=25, ge=0, le=90)
+    azimuth_deg: float = Field(default=180, ge=0, lt=360)  # 180 = due south
+    has_grid_meter: bool = True  # a pv_meter at the grid point reports export/import
+    installed_on: dt.date = dt.date(2020, 1, 1)
+
+
+class PileSpec(_M):
+    device_id: DeviceId
+    pile_kind: PileKind
+    rated_power_kw: float = Field(gt=0)
+    installed_on: dt.date = dt.date(2021, 1, 1)
+
+
+class BuildingSpec(_M):
+    building_code: BuildingCode
+    name: str = Field(min_length=1, max_length=200)
+    floor_area_m2: float = Field(gt=0)
+    district: str = Field(min_length=1, max_length=100)
+    climate_zone: ClimateZone = ClimateZone.hot_summer_cold_winter
+    ownership: Ownership = Ownership.other
+    latitude_deg: float = Field(ge=-90, le=90)
+    longitude_deg: float = Field(ge=-180, le=180)
+    occupants: int = Field(default=0, ge=0)
+    year_built: int | None = Field(default=None, ge=1800, le=2100)
+    gateway_id: DeviceId | None = None  # when set, the building's meters upload in gateway batches
+    meters: list[MeterSpec] = Field(default_factory=list)
+    pv: list[PvSpec] = Field(default_factory=list)
+    ev_piles: list[PileSpec] = Field(default_factory=list)
+
+    @property
+    def building_type(self) -> BuildingType:
+        return BuildingType[self.building_code[6]]
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> BuildingSpec:
+        ids = [d.device_id for d in (*self.meters, *self.pv, *self.ev_piles)]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"device ids used twice in {self.building_code}: {sorted(dup)}")
+        return self
+
+
+class Fleet(_M):
+    fleet_version: int = Field(default=1, ge=1, le=1)
+    buildings: list[BuildingSpec]
+
+    @model_validator(mode="after")
+    def _unique_buildings(self) -> Fleet:
+        codes = [b.building_code for b in self.buildings]
+        dup = {c for c in codes if codes.count(c) > 1}
+        if dup:
+            raise ValueError(f"building codes used twice: {sorted(dup)}")
+        return self
+
+    @classmethod
+    def load(cls, path: Path | str) -> Fleet:
+        return cls.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+    def dump(self, path: Path | str) -> None:
+        data = self.model_dump(mode="json", exclude_defaults=False)
+        Path(path).write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+    def device_installed_on(self) -> dict[tuple[str, str], dt.date]:
+        """(building_code, device_id) -> installation date, for ingest's plausibility check."""
+        out: dict[tuple[str, str], dt.date] = {}
+        for b in self.buildings:
+            for d in (*b.meters, *b.pv, *b.ev_piles):
+                out[(b.building_code, d.device_id)] = d.installed_on
+        return out
