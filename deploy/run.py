@@ -1,0 +1,137 @@
+"""Run the whole platform on this machine, with no container engine.
+
+Starts Mosquitto and InfluxDB (deploy/localservers.py), the ingest service, the API, and a
+simulated fleet (a generated fleet file imported into the registry, a backfilled history, then
+live data), prints where each one listens, and stops everything on Ctrl-C or SIGTERM.
+
+State (configs, data, logs, the registry database) lives under ``var/platform/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from deploy.localservers import Influxd, Mosquitto, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def _port(preferred: int) -> int:
+    """The preferred port when it is free, otherwise any free one (a system broker may hold 1883)."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+class Platform:
+    def __init__(self, state: Path, *, fleet_size: int, seed: int, backfill_days: int, speed: float):
+        self.state = state
+        self.fleet_size, self.seed, self.backfill_days, self.speed = fleet_size, seed, backfill_days, speed
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.mq = Mosquitto(state / "mosquitto", port=_port(1883))
+        self.ix = Influxd(state / "influxdb", port=_port(8086))
+        self.api_port = _port(8000)
+        self.metrics_port = _port(9108)
+        self.env = {**os.environ, "EP_ENV": os.environ.get("EP_ENV", "development"),
+                    "EP_MQTT_HOST": "127.0.0.1", "EP_MQTT_PORT": str(self.mq.port),
+                    "EP_INFLUX_URL": self.ix.url, "EP_INFLUX_DB": "energy",
+                    "EP_DATABASE_URL": f"sqlite:///{state / 'registry.db'}"}
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.state / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        p = subprocess.Popen([PY, "-m", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        self.procs.append((name, p))
+        return p
+
+    def _run(self, what: str, *args: str) -> None:
+        print(f"  {what} ...", flush=True)
+        subprocess.run([PY, "-m", *args], cwd=ROOT, env=self.env, check=True)
+
+    def up(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.mq.start()
+        self.ix.start()
+        fleet = self.state / "fleet.yaml"
+        if not fleet.exists():
+            self._run("generating a fleet", "simulators", "fleet", "--seed", str(self.seed),
+                      "--size", str(self.fleet_size), "--out", str(fleet))
+        self._run("importing the fleet into the registry", "registry", "import", str(fleet))
+        self._spawn("ingest", "ingest", "--fleet-file", str(fleet), "--metrics-port", str(self.metrics_port))
+        self._spawn("api", "api", "--host", "127.0.0.1", "--port", str(self.api_port))
+        mqtt = ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(self.mq.port)]
+        if self.backfill_days > 0:
+            end = dt.datetime.now(dt.UTC).date()
+            start = end - dt.timedelta(days=self.backfill_days)
+            self._run(f"backfilling {self.backfill_days} days of history", "simulators", "backfill",
+                      "--fleet", str(fleet), "--start", start.isoformat(), "--end", end.isoformat(), *mqtt)
+        self._spawn("simulator", "simulators", "live", "--fleet", str(fleet), "--speed", str(self.speed), *mqtt)
+        print(f"""
+The platform is running (state and logs in {self.state}):
+  MQTT broker      mqtt://127.0.0.1:{self.mq.port}   (topics ep/v1/#, dead letters ep/v1/deadletter/#)
+  InfluxDB         {self.ix.url}   (database "energy"; InfluxQL at /query)
+  API              http://127.0.0.1:{self.api_port}/docs   (public disclosures at /disclosures)
+  ingest metrics   http://127.0.0.1:{self.metrics_port}/metrics
+  Grafana          dashboards as JSON in deploy/grafana/dashboards (docker compose -f deploy/docker-compose.yml up)
+Press Ctrl-C to stop.""", flush=True)
+
+    def watch(self) -> None:
+        while True:
+            for name, p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {p.returncode}; see {self.state / (name + '.log')}")
+            time.sleep(1)
+
+    def down(self) -> None:
+        for _, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for _, p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.ix.stop()
+        self.mq.stop()
+
+
+def _interrupt(signum, frame) -> None:
+    # SIGTERM stops the platform the same orderly way as Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--state", type=Path, default=ROOT / "var" / "platform")
+    ap.add_argument("--fleet-size", type=int, default=20, help="buildings in the generated fleet")
+    ap.add_argument("--seed", type=int, default=2025)
+    ap.add_argument("--backfill-days", type=int, default=7, help="history published before going live")
+    ap.add_argument("--speed", type=float, default=60.0, help="live time acceleration (1 = real time)")
+    args = ap.parse_args()
+    platform = Platform(args.state.resolve(), fleet_size=args.fleet_size, seed=args.seed,
+                        backfill_days=args.backfill_days, speed=args.speed)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        platform.up()
+        platform.watch()
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+    finally:
+        platform.down()
+
+
+if __name__ == "__main__":
+    main()
