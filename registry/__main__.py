@@ -1,0 +1,70 @@
+"""Registry command line.
+
+    python -m registry migrate [--url URL]
+    python -m registry import --fleet fleet.yaml [--prune] [--dry-run] [--url URL]
+    python -m registry import --buildings buildings.csv [--devices devices.csv] [...]
+    python -m registry export --fleet out.yaml | --buildings b.csv --devices d.csv [--url URL]
+
+Exit status: 0 on success, 1 when the input has errors (each printed as ``file:line: field: reason``
+on stderr, nothing written), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from registry.db import database_url, make_engine, migrate, session_scope
+from registry.importer import import_into, read_csv_pair, read_fleet_file, write_csv_pair
+from registry.repo import fleet_from_db
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m registry", description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", help="SQLAlchemy URL (default: $REGISTRY_DATABASE_URL or sqlite:///var/registry.db)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("migrate", help="create or upgrade the registry schema")
+    imp = sub.add_parser("import", help="import a fleet file or a buildings/devices CSV pair")
+    exp = sub.add_parser("export", help="export the registry as a fleet file or CSV pair")
+    for sp in (imp, exp):
+        sp.add_argument("--fleet", help="fleet file (YAML)")
+        sp.add_argument("--buildings", help="buildings CSV (one row per building)")
+        sp.add_argument("--devices", help="devices CSV (one row per device)")
+    imp.add_argument("--prune", action="store_true", help="delete buildings that are not in the input")
+    imp.add_argument("--dry-run", action="store_true", help="validate only")
+    args = p.parse_args(argv)
+
+    engine = make_engine(database_url(args.url))
+    migrate(engine)
+    if args.cmd == "migrate":
+        print(f"registry schema at head on {engine.url.render_as_string(hide_password=True)}")
+        return 0
+    if bool(args.fleet) == bool(args.buildings):
+        p.error("give exactly one of --fleet or --buildings")
+    if args.cmd == "import":
+        fleet, errors = read_fleet_file(args.fleet) if args.fleet else read_csv_pair(args.buildings, args.devices)
+        with session_scope(engine) as session:
+            report = import_into(session=session, fleet=fleet, errors=errors, prune=args.prune,
+                                 dry_run=args.dry_run)
+        for err in report.errors:
+            print(err, file=sys.stderr)
+        if not report.ok:
+            print(f"{len(report.errors)} error(s); nothing imported", file=sys.stderr)
+            return 1
+        verb = "validated" if args.dry_run else "imported"
+        print(f"{verb} {report.buildings} buildings, {report.devices} devices")
+        return 0
+    if args.buildings and not args.devices:
+        p.error("export --buildings needs --devices too")
+    with session_scope(engine) as session:
+        fleet = fleet_from_db(session=session)
+    if args.fleet:
+        fleet.dump(args.fleet)
+    else:
+        write_csv_pair(fleet, args.buildings, args.devices)
+    print(f"exported {len(fleet.buildings)} buildings")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

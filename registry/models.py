@@ -1,0 +1,104 @@
+"""SQLAlchemy 2 models of the building registry: buildings and their devices.
+
+Names follow docs/glossary.md: ``building_code`` (MOHURD 2008), ``device_id``, ``carrier``,
+``sub_item``; physical quantities carry their unit (``floor_area_m2``, ``capacity_kwp``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Own naming convention so Alembic migrations get stable constraint names on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Building(Base):
+    __tablename__ = "building"
+
+    building_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: BuildingType value derived from the code's letter, stored for indexed filtering.
+    building_type: Mapped[str] = mapped_column(String(20), index=True)
+    floor_area_m2: Mapped[float] = mapped_column(Float)
+    climate_zone: Mapped[str] = mapped_column(String(40))
+    ownership: Mapped[str] = mapped_column(String(40), index=True)
+    district: Mapped[str] = mapped_column(String(100), index=True)
+    latitude_deg: Mapped[float] = mapped_column(Float)
+    longitude_deg: Mapped[float] = mapped_column(Float)
+    occupants: Mapped[int] = mapped_column(Integer, default=0)
+    year_built: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gateway_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    meters: Mapped[list[Meter]] = relationship(
+        back_populates="building", cascade="all, delete-orphan", order_by="Meter.id")
+    pv_systems: Mapped[list[PvSystem]] = relationship(
+        back_populates="building", cascade="all, delete-orphan", order_by="PvSystem.id")
+    charging_piles: Mapped[list[ChargingPile]] = relationship(
+        back_populates="building", cascade="all, delete-orphan", order_by="ChargingPile.id")
+
+    @property
+    def district_code(self) -> str:
+        """The 6-digit administrative division code at the start of the building code."""
+        return self.building_code[:6]
+
+
+class _Device:
+    """Columns every device table shares; a device id is unique within its building."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    installed_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class Meter(_Device, Base):
+    __tablename__ = "meter"
+    __table_args__ = (UniqueConstraint("building_code", "device_id"),)
+
+    building_code: Mapped[str] = mapped_column(
+        ForeignKey("building.building_code", ondelete="CASCADE"), index=True)
+    carrier: Mapped[str] = mapped_column(String(30))
+    #: Electricity only; ``main`` for the incoming (grid) meter.
+    sub_item: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    #: device_id of the main meter this sub-meter hangs under, same building.
+    parent_device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    building: Mapped[Building] = relationship(back_populates="meters")
+
+
+class PvSystem(_Device, Base):
+    __tablename__ = "pv_system"
+    __table_args__ = (UniqueConstraint("building_code", "device_id"),)
+
+    building_code: Mapped[str] = mapped_column(
+        ForeignKey("building.building_code", ondelete="CASCADE"), index=True)
+    capacity_kwp: Mapped[float] = mapped_column(Float)
+    tilt_deg: Mapped[float] = mapped_column(Float, default=25)
+    azimuth_deg: Mapped[float] = mapped_column(Float, default=180)
+    has_grid_meter: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    building: Mapped[Building] = relationship(back_populates="pv_systems")
+
+
+class ChargingPile(_Device, Base):
+    __tablename__ = "charging_pile"
+    __table_args__ = (UniqueConstraint("building_code", "device_id"),)
+
+    building_code: Mapped[str] = mapped_column(
+        ForeignKey("building.building_code", ondelete="CASCADE"), index=True)
+    pile_kind: Mapped[str] = mapped_column(String(20))
+    rated_power_kw: Mapped[float] = mapped_column(Float)
+
+    building: Mapped[Building] = relationship(back_populates="charging_piles")

@@ -1,0 +1,160 @@
+"""Data access for the registry: keyword-only functions over a SQLAlchemy session.
+
+Validation lives in the pydantic models of ``registry/fleet.py`` (the fleet file is the one
+description of a building and its devices); these functions convert between those models and
+the database rows. They flush but never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from registry.fleet import BuildingSpec, Fleet, MeterSpec, PileSpec, PvSpec
+from registry.models import Building, ChargingPile, Meter, PvSystem
+
+_WITH_DEVICES = (
+    selectinload(Building.meters),
+    selectinload(Building.pv_systems),
+    selectinload(Building.charging_piles),
+)
+
+
+def get_building(*, session: Session, building_code: str) -> Building | None:
+    """The building with its devices, or None."""
+    return session.scalars(
+        select(Building).where(Building.building_code == building_code).options(*_WITH_DEVICES)
+    ).one_or_none()
+
+
+def list_buildings(
+    *,
+    session: Session,
+    district: str | None = None,
+    building_type: str | None = None,
+    ownership: str | None = None,
+    codes: Iterable[str] | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+    with_devices: bool = True,
+) -> Sequence[Building]:
+    """Buildings ordered by code, optionally filtered (all filters are exact matches).
+
+    ``building_type`` is the BuildingType value (``office``) or letter (``A``).
+    """
+    stmt = select(Building).order_by(Building.building_code).offset(offset)
+    if district is not None:
+        stmt = stmt.where(Building.district == district)
+    if building_type is not None:
+        stmt = stmt.where(Building.building_type == _type_value(building_type))
+    if ownership is not None:
+        stmt = stmt.where(Building.ownership == ownership)
+    if codes is not None:
+        stmt = stmt.where(Building.building_code.in_(list(codes)))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    if with_devices:
+        stmt = stmt.options(*_WITH_DEVICES)
+    return session.scalars(stmt).all()
+
+
+def count_buildings(*, session: Session, district: str | None = None) -> int:
+    stmt = select(func.count()).select_from(Building)
+    if district is not None:
+        stmt = stmt.where(Building.district == district)
+    return session.scalar(stmt) or 0
+
+
+def list_districts(*, session: Session) -> list[str]:
+    return list(session.scalars(select(Building.district).distinct().order_by(Building.district)))
+
+
+def upsert_building(*, session: Session, spec: BuildingSpec) -> Building:
+    """Insert the building, or replace it and its whole device list if the code exists."""
+    delete_building(session=session, building_code=spec.building_code)
+    row = building_from_spec(spec)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def delete_building(*, session: Session, building_code: str) -> bool:
+    """Delete a building and its devices; True if it existed."""
+    # Explicit child deletes: a bulk delete does not run ORM cascades, and SQLite only honours
+    # ON DELETE CASCADE when foreign keys are switched on for that connection.
+    for model in (Meter, PvSystem, ChargingPile):
+        session.execute(delete(model).where(model.building_code == building_code))
+    n = session.execute(delete(Building).where(Building.building_code == building_code)).rowcount
+    session.expire_all()
+    return bool(n)
+
+
+def replace_fleet(*, session: Session, fleet: Fleet, prune: bool = False) -> int:
+    """Write every building of ``fleet`` (replacing same-code buildings); with ``prune`` delete
+    buildings not in the fleet. Returns the number of buildings written."""
+    if prune:
+        keep = {b.building_code for b in fleet.buildings}
+        for code in session.scalars(select(Building.building_code)).all():
+            if code not in keep:
+                delete_building(session=session, building_code=code)
+    for spec in fleet.buildings:
+        upsert_building(session=session, spec=spec)
+    return len(fleet.buildings)
+
+
+def fleet_from_db(*, session: Session, codes: Iterable[str] | None = None) -> Fleet:
+    """The registry (or the listed buildings) as a fleet file model."""
+    return Fleet(buildings=[building_to_spec(b) for b in list_buildings(session=session, codes=codes)])
+
+
+def building_from_spec(spec: BuildingSpec) -> Building:
+    """A new ORM row (with device rows) from a validated fleet building."""
+    fields = spec.model_dump(exclude={"meters", "pv", "ev_piles"}, mode="json")
+    row = Building(**fields, building_type=spec.building_type.value)
+    row.meters = [Meter(**m.model_dump(mode="python")) for m in spec.meters]
+    row.pv_systems = [PvSystem(**p.model_dump(mode="python")) for p in spec.pv]
+    row.charging_piles = [ChargingPile(**c.model_dump(mode="python")) for c in spec.ev_piles]
+    for d in (*row.meters, *row.pv_systems, *row.charging_piles):
+        for k, v in vars(d).items():
+            if hasattr(v, "value") and not k.startswith("_"):
+                setattr(d, k, v.value)  # store enum members as their plain string value
+    return row
+
+
+def building_to_spec(row: Building) -> BuildingSpec:
+    """The fleet model of a stored building (validates on the way out, too)."""
+    return BuildingSpec(
+        building_code=row.building_code,
+        name=row.name,
+        floor_area_m2=row.floor_area_m2,
+        district=row.district,
+        climate_zone=row.climate_zone,
+        ownership=row.ownership,
+        latitude_deg=row.latitude_deg,
+        longitude_deg=row.longitude_deg,
+        occupants=row.occupants,
+        year_built=row.year_built,
+        gateway_id=row.gateway_id,
+        meters=[MeterSpec(device_id=m.device_id, carrier=m.carrier, sub_item=m.sub_item,
+                          parent_device_id=m.parent_device_id, installed_on=m.installed_on)
+                for m in row.meters],
+        pv=[PvSpec(device_id=p.device_id, capacity_kwp=p.capacity_kwp, tilt_deg=p.tilt_deg,
+                   azimuth_deg=p.azimuth_deg, has_grid_meter=p.has_grid_meter, installed_on=p.installed_on)
+            for p in row.pv_systems],
+        ev_piles=[PileSpec(device_id=c.device_id, pile_kind=c.pile_kind, rated_power_kw=c.rated_power_kw,
+                           installed_on=c.installed_on) for c in row.charging_piles],
+    )
+
+
+def _type_value(building_type: str) -> str:
+    from contract.vocabulary import BuildingType
+
+    if len(building_type) == 1 and building_type in BuildingType.__members__:
+        return BuildingType[building_type].value
+    try:
+        return BuildingType(building_type).value
+    except ValueError:
+        allowed = ", ".join(f"{t.name}/{t.value}" for t in BuildingType)
+        raise ValueError(f"building_type {building_type!r} is not one of {allowed}") from None
