@@ -1,0 +1,32 @@
+"""``python -m ingest``: run the ingest service until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from ingest import logs
+from ingest.service import IngestService
+from ingest.settings import parse_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_args(argv)
+    logs.setup(settings.log_level)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    service = IngestService(settings).start()
+    while not done.wait(0.5):
+        if service._abort.is_set():
+            logging.getLogger("ingest").error("a worker thread failed; exiting")
+            service.stop()
+            return 1
+    service.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Interval quantities from cumulative registers, correct for out-of-order and batched data.
+
+For every register series (a device's ``register``, ``generation_register``, ...) ingest keeps a
+bounded cache of recent readings, pending and written alike, as *windows*: sorted runs of
+readings that are known to hold every stored reading between their first and last one
+(``open_start``: nothing stored before; ``open_end``: nothing stored after). A reading inside a
+window finds its neighbours in memory; one outside (first reading after a restart, an old
+backfill) is looked up in InfluxDB first, all series of a batch in one request (see
+:meth:`RegisterTracker.apply`).
+
+When a reading lands between two known readings, the next reading's interval value changes too,
+and an update for it is emitted. The first reading of a series gets no interval value.
+Arithmetic: :mod:`ingest.registers`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+
+from ingest.registers import interval_between
+
+#: Readings kept per register series; 48 covers half a day of 15-minute data out of order. [1]
+DEFAULT_MAX_POINTS = 48
+#: Series kept (least recently used are forgotten and looked up again when needed). [1]
+DEFAULT_MAX_SERIES = 200_000
+_NEG_INF = float("-inf")
+_POS_INF = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterReading:
+    """One register value on its way to storage."""
+
+    key: Hashable  # identifies the series, e.g. (measurement, building, device, field)
+    series: str  # the encoded ``measurement,tags`` of the line, for neighbour updates
+    interval_field: str  # stored name of the derived quantity, e.g. consumption_kwh
+    display_factor: float  # base units per displayed unit, for rollover detection
+    ts_ms: int
+    value: float  # [base unit]
+    explicit: bool = False  # the reading carries its own interval quantity: do not derive it
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    """Stored readings around ``[first_ts, last_ts]``: the one before, those inside, the one after."""
+
+    before: tuple[int, float] | None
+    inside: list[tuple[int, float]]
+    after: tuple[int, float] | None
+
+
+@dataclass(slots=True)
+class Window:
+    ts: list[int]
+    values: list[float]
+    explicit: list[bool]
+    open_start: bool
+    open_end: bool
+
+    @property
+    def lo(self) -> float:
+        return _NEG_INF if self.open_start or not self.ts else self.ts[0]
+
+    @property
+    def hi(self) -> float:
+        return _POS_INF if self.open_end or not self.ts else self.ts[-1]
+
+    def covers(self, ts: int) -> bool:
+        """Both neighbours of ``ts`` are known (or known not to exist)."""
+        return (self.open_start or (bool(self.ts) and self.ts[0] < ts)) and \
+            (self.open_end or (bool(self.ts) and ts < self.ts[-1]))
+
+    def put(self, ts: int, value: float, explicit: bool, replace: bool = True) -> bool:
+        """Insert or replace; True when the stored value changed (or is new)."""
+        i = bisect_left(self.ts, ts)
+        if i < len(self.ts) and self.ts[i] == ts:
+            if not replace or (self.values[i] == value and self.explicit[i] == explicit):
+                return False
+            self.values[i] = value
+            self.explicit[i] = explicit
+            return True
+        self.ts.insert(i, ts)
+        self.values.insert(i, value)
+        self.explicit.insert(i, explicit)
+        return True
+
+    def trim(self, max_points: int) -> None:
+        extra = len(self.ts) - max_points
+        if extra > 0:
+            # Dropping the oldest keeps the window honest: what remains is still complete.
+            del self.ts[:extra], self.values[:extra], self.explicit[:extra]
+            self.open_start = False
+
+
+@dataclass(slots=True)
+class _Series:
+    series: str
+    interval_field: str
+    display_factor: float
+    windows: list[Window] = field(default_factory=list)
+
+    def window_of(self, ts: int) -> Window | None:
+        for w in self.windows:
+            if w.covers(ts):
+                return w
+        return None
+
+    def window_holding(self, ts: int) -> Window | None:
+        for w in self.windows:
+            i = bisect_left(w.ts, ts)
+            if i < len(w.ts) and w.ts[i] == ts:
+                return w
+        return None
+
+    def merge(self, new: Window) -> None:
+        """Add ``new``; windows whose ranges meet it become one (their union is complete too)."""
+        keep, merged = [], [new]
+        for w in self.windows:
+            (merged if w.lo <= new.hi and new.lo <= w.hi else keep).append(w)
+        out = Window([], [], [], any(w.open_start for w in merged), any(w.open_end for w in merged))
+        # Cached values are newer than stored ones (pending writes): put them last, replacing.
+        for w in [new, *merged[1:]]:
+            for t, v, e in zip(w.ts, w.values, w.explicit, strict=True):
+                out.put(t, v, e)
+        self.windows = [*keep, out]
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedUpdate:
+    """Fields to (re)write at one timestamp of one series: the interval quantity and ``interval_s``."""
+
+    key: Hashable
+    series: str
+    ts_ms: int
+    fields: dict[str, float]
+
+
+Lookup = Callable[[dict[Hashable, tuple[str, int, int]]], dict[Hashable, LookupResult]]
+
+
+class RegisterTracker:
+    """Turns register readings into interval updates, remembering recent readings per series.
+
+    Parameters
+    ----------
+    lookup : callable
+        ``{key: (interval_field_of_register, first_ts_ms, last_ts_ms)} -> {key: LookupResult}``;
+        reads storage for series whose readings fall outside the cache (one call per batch).
+    max_points : int
+        Readings kept per window. [1]
+    max_series : int
+        Series kept, least recently used forgotten first. [1]
+    """
+
+    def __init__(self, lookup: Lookup, max_points: int = DEFAULT_MAX_POINTS,
+                 max_series: int = DEFAULT_MAX_SERIES):
+        self._lookup = lookup
+        self._max_points = max_points
+        self._max_series = max_series
+        self._series: OrderedDict[Hashable, _Series] = OrderedDict()
+        self.lookups = 0  # series looked up in storage, for the metrics
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def apply(self, readings: list[RegisterReading]) -> list[DerivedUpdate]:
+        """Take a batch of readings (arrival order) and return the updates it implies."""
+        if not readings:
+            return []
+        missing: dict[Hashable, tuple[str, int, int]] = {}
+        for r in readings:
+            s = self._series.get(r.key)
+            if s is None:
+                s = self._series[r.key] = _Series(r.series, r.interval_field, r.display_factor)
+            else:
+                self._series.move_to_end(r.key)
+                s.series = r.series
+            if s.window_of(r.ts_ms) is None:
+                _, lo, hi = missing.get(r.key, (r.interval_field, r.ts_ms, r.ts_ms))
+                missing[r.key] = (r.interval_field, min(lo, r.ts_ms), max(hi, r.ts_ms))
+        if missing:
+            self.lookups += len(missing)
+            found = self._lookup(missing)
+            for key in missing:
+                res = found.get(key, LookupResult(None, [], None))
+                pts = ([res.before] if res.before else []) + list(res.inside) + ([res.after] if res.after else [])
+                w = Window([p[0] for p in pts], [p[1] for p in pts], [False] * len(pts),
+                           open_start=res.before is None, open_end=res.after is None)
+                self._series[key].merge(w)
+        touched: dict[tuple[Hashable, int], None] = {}
+        for r in readings:
+            s = self._series[r.key]
+            w = s.window_of(r.ts_ms) or s.window_holding(r.ts_ms)
+            if w is None:  # the lookup failed to cover it: should not happen, keep the reading anyway
+                w = Window([], [], [], False, False)
+                s.windows.append(w)
+            changed = w.put(r.ts_ms, r.value, r.explicit)
+            # The reading's own line is written again in any case, so it carries its interval too.
+            touched[(r.key, r.ts_ms)] = None
+            if changed:
+                i = bisect_left(w.ts, r.ts_ms)
+                if i + 1 < len(w.ts):
+                    touched[(r.key, w.ts[i + 1])] = None
+        out = [u for key_ts in touched if (u := self._derive(*key_ts)) is not None]
+        self._trim({r.key for r in readings})
+        return out
+
+    def _derive(self, key: Hashable, ts: int) -> DerivedUpdate | None:
+        s = self._series[key]
+        w = s.window_holding(ts)
+        if w is None:
+            return None
+        i = bisect_left(w.ts, ts)
+        if i == 0 or w.explicit[i]:
+            return None  # first reading (or neighbour unknown), or the device sent its own value
+        iv = interval_between(w.ts[i - 1], w.values[i - 1], ts, w.values[i], s.display_factor)
+        return DerivedUpdate(key, s.series, ts, {s.interval_field: iv.delta, "interval_s": iv.interval_s})
+
+    def _trim(self, keys: set[Hashable]) -> None:
+        for key in keys:
+            s = self._series[key]
+            if len(s.windows) > 2:
+                # Keep the live tail and the most recent other window (an ongoing backfill).
+                tail = [w for w in s.windows if w.open_end][-1:]
+                others = [w for w in s.windows if not w.open_end][-1:]
+                s.windows = others + tail
+            for w in s.windows:
+                w.trim(self._max_points)
+        while len(self._series) > self._max_series:
+            self._series.popitem(last=False)

@@ -1,0 +1,75 @@
+"""Settings of the ingest service: command line > environment (``EP_...``) > defaults."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str, *more: str) -> AliasChoices:
+    # Field name first so that Settings(client_id=...) works in-process too.
+    return AliasChoices(name, *more)
+
+
+class IngestSettings(BaseSettings):
+    """One settings class for the service; every option has an ``EP_`` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="EP_", populate_by_name=True, extra="ignore")
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    client_id: str = Field("ingest-1", min_length=1, validation_alias=_env("client_id", "EP_INGEST_CLIENT_ID"))
+    #: Empty = a plain subscription (one worker only).
+    share_group: str = Field("ingest", validation_alias=_env("share_group", "EP_INGEST_SHARE_GROUP"))
+    #: MQTT v5 receive maximum: unacknowledged messages the broker may have in flight to us. [1]
+    receive_maximum: int = Field(20_000, ge=1, le=65_535)
+    #: How long the broker keeps our session (and queues for it) while we are away. [s]
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    keepalive_s: int = Field(30, ge=5)
+
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_db: str = "energy"
+    influx_rp: str | None = None
+    influx_username: str | None = None
+    influx_password: str | None = None
+    influx_token: str | None = None
+
+    batch_size_lines: int = Field(5000, ge=1, le=1_000_000)
+    flush_interval_ms: int = Field(1000, ge=10)
+    #: Retry backoff of failed writes: first delay, cap (retried without end: nothing is dropped). [ms]
+    retry_initial_ms: int = Field(200, ge=1)
+    retry_max_ms: int = Field(10_000, ge=1)
+    #: How long a SIGTERM waits for pending batches before leaving them to the broker. [s]
+    close_timeout_s: float = Field(20.0, ge=0)
+
+    metrics_port: int = Field(9108, ge=0, le=65535)
+    stats_interval_s: float = Field(10.0, gt=0)
+    fleet_file: Path | None = None
+    future_tolerance_s: float = Field(300.0, ge=0)
+    ts_floor_ms: int = Field(1_262_304_000_000, ge=0)
+    register_cache_points: int = Field(48, ge=2)
+    log_level: str = "INFO"
+
+    @property
+    def subscription(self) -> str:
+        from contract.topics import INGEST_FILTER, shared
+
+        return shared(INGEST_FILTER, self.share_group) if self.share_group else INGEST_FILTER
+
+
+def parse_args(argv: list[str] | None = None) -> IngestSettings:
+    """Build settings from the command line; options not given fall back to ``EP_*`` and defaults."""
+    ap = argparse.ArgumentParser(prog="python -m ingest", description="MQTT -> InfluxDB ingest service")
+    for name, info in IngestSettings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        typ = info.annotation
+        kind = int if typ is int else float if typ is float else str
+        ap.add_argument(flag, dest=name, type=kind, default=None, help=info.description)
+    args = ap.parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    return IngestSettings(**given)

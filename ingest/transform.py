@@ -1,0 +1,164 @@
+"""From a decoded device message to stored points: plausibility of times, units, field names.
+
+Units are converted here, once (contract.units), to the stored field names of docs/glossary.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from contract.payloads import ContractError, DeviceMessage, RejectReason
+from contract.units import UNITS, Dimension
+from contract.vocabulary import (
+    CARRIER_DIMENSION,
+    MEASUREMENT,
+    REGISTER_TO_INTERVAL,
+    SESSION_MEASUREMENT,
+    STATUS_QUANTITIES,
+    TELEMETRY_QUANTITIES,
+    DeviceKind,
+    Stream,
+    field_name,
+)
+from ingest.intervals import RegisterReading
+from ingest.lineproto import escape_measurement, format_tags
+
+#: Installation dates in the fleet file are local dates in China (UTC+8, no daylight saving).
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+def installed_on_ms(day: dt.date) -> int:
+    """Start of ``day`` in China Standard Time. [ms since the Unix epoch]"""
+    return int(dt.datetime.combine(day, dt.time(), CHINA_TZ).timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRules:
+    """Plausibility window of a reading's timestamp.
+
+    Parameters
+    ----------
+    future_tolerance_ms : int
+        How far past the ingest clock a timestamp may be (device clocks drift). [ms]
+    floor_ms : int
+        No reading is older than this, whatever the device. [ms since the Unix epoch]
+    installed_ms : mapping
+        ``(building_code, device_id) -> start of the installation day`` from the fleet file. [ms]
+    """
+
+    future_tolerance_ms: int = 5 * 60 * 1000
+    floor_ms: int = 1_262_304_000_000  # 2010-01-01T00:00Z, before any metering platform of this kind
+    installed_ms: Mapping[tuple[str, str], int] | None = None
+
+    def check(self, msg: DeviceMessage, now_ms: int) -> None:
+        """Raise :class:`ContractError` naming the first implausible timestamp of ``msg``."""
+        limit = now_ms + self.future_tolerance_ms
+        floor = self.floor_ms
+        if self.installed_ms:
+            floor = max(floor, self.installed_ms.get((msg.building_code, msg.device_id), floor))
+        for r in msg.readings:
+            if r.ts_ms > limit:
+                raise ContractError(RejectReason.future_timestamp,
+                                    f"{msg.device_id}: ts_ms={r.ts_ms} is {(r.ts_ms - now_ms) / 1000:.0f} s "
+                                    f"ahead of the ingest clock (tolerance {self.future_tolerance_ms / 1000:.0f} s)")
+            if r.ts_ms < floor:
+                raise ContractError(RejectReason.timestamp_before_device,
+                                    f"{msg.device_id}: ts_ms={r.ts_ms} is before {floor} (device installation "
+                                    "or the global floor)")
+
+
+@dataclass(slots=True)
+class Point:
+    """One line to store: ``series`` is the escaped ``measurement,tags`` text."""
+
+    series: str
+    fields: dict[str, float | str]
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Quantity:
+    stored: str
+    factor: float
+    interval_field: str | None  # for a register: the stored name of its interval quantity
+
+
+class Transformer:
+    """Builds points and register readings from valid device messages (caches series texts)."""
+
+    def __init__(self) -> None:
+        self._series: dict[tuple, str] = {}
+        self._quantities: dict[tuple, _Quantity | None] = {}
+
+    def series_text(self, measurement: str, tags: tuple[tuple[str, str | None], ...]) -> str:
+        key = (measurement, tags)
+        s = self._series.get(key)
+        if s is None:
+            if len(self._series) > 500_000:  # bounded: a fleet is far smaller than this
+                self._series.clear()
+            s = self._series[key] = escape_measurement(measurement) + format_tags(dict(tags))
+        return s
+
+    def _quantity(self, msg: DeviceMessage, q: str, unit: str) -> _Quantity:
+        key = (msg.device_kind, msg.carrier, q, unit)
+        found = self._quantities.get(key)
+        if found is None:
+            dim: Dimension = TELEMETRY_QUANTITIES[msg.device_kind][q] or CARRIER_DIMENSION[msg.carrier]
+            interval = REGISTER_TO_INTERVAL.get(q)
+            found = _Quantity(field_name(q, dim), UNITS[unit][1],
+                              field_name(interval, dim) if interval else None)
+            self._quantities[key] = found
+        return found
+
+    def points(self, msg: DeviceMessage) -> tuple[list[Point], list[RegisterReading]]:
+        """Points of a message (units converted) and its register readings, in reading order."""
+        if msg.stream is Stream.session:
+            return self._session_points(msg), []
+        kind = msg.device_kind
+        measurement = MEASUREMENT[kind]
+        tags: tuple[tuple[str, str | None], ...] = (
+            ("building_code", msg.building_code), ("device_id", msg.device_id), ("device_kind", kind.value))
+        if kind is DeviceKind.meter:
+            tags += (("carrier", msg.carrier.value), ("sub_item", msg.sub_item.value if msg.sub_item else None))
+        series = self.series_text(measurement, tags)
+        statuses = STATUS_QUANTITIES.get(kind, {})
+        units = msg.units
+        points: list[Point] = []
+        registers: list[RegisterReading] = []
+        for r in msg.readings:
+            fields: dict[str, float | str] = {}
+            regs = []
+            for q, v in r.values.items():
+                if q in statuses:
+                    fields[q] = v
+                    continue
+                qty = self._quantity(msg, q, units[q])
+                value = v * qty.factor
+                fields[qty.stored] = value
+                if qty.interval_field is not None:
+                    regs.append((qty, value))
+            for qty, value in regs:
+                registers.append(RegisterReading(
+                    key=(measurement, msg.building_code, msg.device_id, qty.stored), series=series,
+                    interval_field=qty.interval_field, display_factor=qty.factor, ts_ms=r.ts_ms, value=value,
+                    explicit=qty.interval_field in fields))
+            points.append(Point(series, fields, r.ts_ms))
+        return points, registers
+
+    def _session_points(self, msg: DeviceMessage) -> list[Point]:
+        out = []
+        for r in msg.readings:
+            v = r.values
+            series = self.series_text(SESSION_MEASUREMENT, (
+                ("building_code", msg.building_code), ("device_id", msg.device_id), ("event", str(v["event"]))))
+            fields: dict[str, float | str] = {"session_id": str(v["session_id"])}
+            for q in ("energy", "pv_energy"):
+                if v.get(q) is not None:
+                    unit = msg.units.get(q) or msg.units.get("energy")
+                    if unit not in UNITS or UNITS[unit][0] is not Dimension.energy:
+                        raise ContractError(RejectReason.unknown_unit, f"{msg.device_id}: unit of {q!r} is {unit!r}")
+                    fields[field_name(q, Dimension.energy)] = float(v[q]) * UNITS[unit][1]
+            out.append(Point(series, fields, r.ts_ms))
+        return out
