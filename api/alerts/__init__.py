@@ -1,0 +1,1 @@
+"""Alerts for auditors: rules (pure functions), evaluation and lifecycle, delivery via an outbox."""

@@ -1,0 +1,253 @@
+"""Alert rules as pure functions: numbers and pandas Series in, a finding (or None) out.
+
+No I/O here: :mod:`api.alerts.inputs` fetches the data, :mod:`api.alerts.engine` runs the
+rules and keeps the alert lifecycle. Every threshold is a named parameter of
+:class:`RuleParams` and is copied into the finding's details, so an alert says which values
+it was judged against.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+import pandas as pd
+
+from analytics.audit import audit_tests
+
+
+class Rule(StrEnum):
+    audit_threshold = "audit_threshold"
+    eui_over_quota = "eui_over_quota"
+    night_base_load = "night_base_load"
+    week_on_week_rise = "week_on_week_rise"
+    meter_offline = "meter_offline"
+    data_gap = "data_gap"
+    pv_underperformance = "pv_underperformance"
+
+
+@dataclass(frozen=True)
+class RuleParams:
+    """Thresholds of every rule; defaults follow the plans and the platform's documented choices."""
+
+    #: Audit threshold (Leshan plan): 1000 tce or 5 million kWh a year, two independent tests.
+    audit_energy_tce: float = 1000.0
+    audit_electricity_kwh: float = 5_000_000.0
+    #: A year-end projection is only trusted once this share of the year has data. [-]
+    audit_min_year_fraction: float = 1 / 12
+    #: Night (local) mean power above this share of day mean power is a base-load alert. [-]
+    night_share: float = 0.6
+    night_hours: tuple[int, int] = (0, 5)  # [h, h) local time
+    day_hours: tuple[int, int] = (9, 17)  # [h, h) local time, working days and weekends alike
+    local_tz: str = "Asia/Shanghai"
+    #: Last 7 days against the 7 days before. [-]
+    week_rise: float = 0.20
+    #: A device is offline / a gap is an alert after this many missing 15 min intervals. [-]
+    gap_intervals: int = 4
+    interval_s: int = 900
+    #: PV: actual generation below this share of the clear-sky expectation over the window. [-]
+    pv_min_ratio: float = 0.2
+    #: Clear-sky energy to PV output: inverter, soiling, temperature and wiring losses. [-]
+    pv_performance_ratio: float = 0.8
+    #: Below this expected energy the window is too dark to judge. [kWh]
+    pv_min_expected_kwh: float = 1.0
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule's condition holds at a building: the alert's message and the numbers behind it."""
+
+    rule: Rule
+    building_code: str
+    message: str
+    details: dict
+
+
+def audit_threshold(*, building_code: str, ytd_electricity_kwh: float, ytd_energy_tce: float,
+                    year_fraction: float, params: RuleParams) -> Finding | None:
+    """Audit threshold crossed this year, or projected (linearly) to be crossed by year end.
+
+    Parameters
+    ----------
+    ytd_electricity_kwh : float
+        Electricity use from 1 January to now. [kWh]
+    ytd_energy_tce : float
+        Comprehensive energy use from 1 January to now. [tce]
+    year_fraction : float
+        Share of the year that has passed. [-]
+
+    Notes
+    -----
+    The tests themselves are analytics' :func:`analytics.audit.audit_tests` (either test lists
+    the building). The projection is linear in time:
+
+    .. math:: E_{proj} = E_{ytd} / f
+    """
+    now = audit_tests(ytd_energy_tce, ytd_electricity_kwh, energy_threshold_tce=params.audit_energy_tce,
+                      electricity_threshold_kwh=params.audit_electricity_kwh)
+    projected_kwh = ytd_electricity_kwh / year_fraction if year_fraction > 0 else math.nan
+    projected_tce = ytd_energy_tce / year_fraction if year_fraction > 0 else math.nan
+    if now.triggered:
+        how = f"crossed this year ({now.triggered_by})"
+    elif year_fraction >= params.audit_min_year_fraction:
+        proj = audit_tests(projected_tce, projected_kwh, energy_threshold_tce=params.audit_energy_tce,
+                           electricity_threshold_kwh=params.audit_electricity_kwh)
+        if not proj.triggered:
+            return None
+        how = f"projected to be crossed by year end ({proj.triggered_by})"
+    else:
+        return None
+    return Finding(Rule.audit_threshold, building_code,
+                   f"audit threshold {how}: {ytd_energy_tce:,.1f} tce and {ytd_electricity_kwh:,.0f} kWh so far, "
+                   f"projected {projected_tce:,.1f} tce and {projected_kwh:,.0f} kWh "
+                   f"(thresholds {params.audit_energy_tce:,.0f} tce or {params.audit_electricity_kwh:,.0f} kWh)", {
+        "ytd_electricity_kwh": ytd_electricity_kwh, "ytd_energy_tce": ytd_energy_tce,
+        "projected_electricity_kwh": projected_kwh, "projected_energy_tce": projected_tce,
+        "year_fraction": year_fraction, "crossed": bool(now.triggered),
+        "audit_electricity_kwh": params.audit_electricity_kwh, "audit_energy_tce": params.audit_energy_tce})
+
+
+def eui_over_quota(*, building_code: str, annual_energy_kwh: float, floor_area_m2: float,
+                   constraint_kwh_per_m2: float | None) -> Finding | None:
+    """Energy use intensity above the quota's constraint value (GB/T 51161-2016 style).
+
+    Parameters
+    ----------
+    annual_energy_kwh : float
+        Annual (or projected annual) energy use. [kWh]
+    floor_area_m2 : float
+        Floor area. [m2]
+    constraint_kwh_per_m2 : float or None
+        The quota's constraint value for the building's type and climate zone; None: no quota. [kWh/(m2.a)]
+    """
+    if constraint_kwh_per_m2 is None or floor_area_m2 <= 0:
+        return None
+    eui = annual_energy_kwh / floor_area_m2
+    if eui <= constraint_kwh_per_m2:
+        return None
+    return Finding(Rule.eui_over_quota, building_code,
+                   f"energy use intensity {eui:.1f} kWh/(m2.a) above the constraint value "
+                   f"{constraint_kwh_per_m2:.1f}",
+                   {"eui_kwh_per_m2": eui, "constraint_kwh_per_m2": constraint_kwh_per_m2,
+                    "annual_energy_kwh": annual_energy_kwh, "floor_area_m2": floor_area_m2})
+
+
+def night_base_load(*, building_code: str, hourly_kwh: pd.Series, params: RuleParams) -> Finding | None:
+    """Night base load above a share of daytime use.
+
+    Parameters
+    ----------
+    hourly_kwh : pandas.Series
+        Electricity use per hour, indexed by the hour's start (tz-aware). [kWh]
+
+    Notes
+    -----
+    Mean hourly use over the night hours divided by mean hourly use over the day hours; an
+    hour's kWh equals its mean power in kW, so this is also the ratio of mean powers.
+    """
+    if hourly_kwh.empty:
+        return None
+    local_hour = hourly_kwh.index.tz_convert(params.local_tz).hour
+    night = hourly_kwh[(local_hour >= params.night_hours[0]) & (local_hour < params.night_hours[1])]
+    day = hourly_kwh[(local_hour >= params.day_hours[0]) & (local_hour < params.day_hours[1])]
+    if night.empty or day.empty or day.mean() <= 0:
+        return None
+    share = float(night.mean() / day.mean())
+    if share <= params.night_share:
+        return None
+    return Finding(Rule.night_base_load, building_code,
+                   f"night base load {night.mean():.1f} kW is {share:.0%} of daytime {day.mean():.1f} kW "
+                   f"(limit {params.night_share:.0%})",
+                   {"night_mean_kw": float(night.mean()), "day_mean_kw": float(day.mean()), "share": share,
+                    "night_share_limit": params.night_share})
+
+
+def week_on_week_rise(*, building_code: str, last_week_kwh: float, previous_week_kwh: float,
+                      params: RuleParams) -> Finding | None:
+    """Use in the last 7 days above the 7 days before by more than ``params.week_rise``.
+
+    Parameters
+    ----------
+    last_week_kwh, previous_week_kwh : float
+        Electricity use in the last 7 days and the 7 days before them. [kWh]
+    """
+    if previous_week_kwh <= 0:
+        return None
+    rise = last_week_kwh / previous_week_kwh - 1
+    if rise <= params.week_rise:
+        return None
+    return Finding(Rule.week_on_week_rise, building_code,
+                   f"use rose {rise:.0%} week on week ({previous_week_kwh:,.0f} -> {last_week_kwh:,.0f} kWh; "
+                   f"limit {params.week_rise:.0%})",
+                   {"last_week_kwh": last_week_kwh, "previous_week_kwh": previous_week_kwh, "rise": rise,
+                    "week_rise_limit": params.week_rise})
+
+
+def meter_offline(*, building_code: str, silent_s: dict[str, float], params: RuleParams) -> Finding | None:
+    """Devices silent for longer than ``gap_intervals`` intervals.
+
+    Parameters
+    ----------
+    silent_s : dict of str to float
+        device_id -> seconds since its last reading (inf when none in the look-back window). [s]
+    """
+    limit_s = params.gap_intervals * params.interval_s
+    off = {d: s for d, s in sorted(silent_s.items()) if s > limit_s}
+    if not off:
+        return None
+    return Finding(Rule.meter_offline, building_code,
+                   f"{len(off)} device(s) silent for more than {params.gap_intervals} intervals: "
+                   + ", ".join(off),
+                   {"devices": list(off), "silent_s": {d: (None if math.isinf(s) else s) for d, s in off.items()},
+                    "limit_s": limit_s})
+
+
+def data_gap(*, building_code: str, max_interval_s: dict[str, float], params: RuleParams) -> Finding | None:
+    """Gaps in data that arrived (a register reading after a long silence).
+
+    Parameters
+    ----------
+    max_interval_s : dict of str to float
+        device_id -> longest ``interval_s`` between consecutive readings in the window. [s]
+    """
+    limit_s = params.gap_intervals * params.interval_s
+    gaps = {d: s for d, s in sorted(max_interval_s.items()) if s > limit_s}
+    if not gaps:
+        return None
+    return Finding(Rule.data_gap, building_code,
+                   f"data gap longer than {params.gap_intervals} intervals at " + ", ".join(
+                       f"{d} ({s / 3600:.1f} h)" for d, s in gaps.items()),
+                   {"devices": list(gaps), "max_interval_s": gaps, "limit_s": limit_s})
+
+
+def pv_underperformance(*, building_code: str, actual_kwh: float, clear_sky_kwh: float,
+                        params: RuleParams) -> Finding | None:
+    """PV generation far below what its capacity and the clear sky allow.
+
+    Parameters
+    ----------
+    actual_kwh : float
+        Metered generation in the window. [kWh]
+    clear_sky_kwh : float
+        Expected clear-sky generation in the same hours (:func:`api.alerts.solar.clear_sky_energy_kwh`). [kWh]
+
+    Notes
+    -----
+    Clouds alone rarely take a week below 20 % of clear sky; a tripped inverter or a broken
+    string does.
+    """
+    if clear_sky_kwh < params.pv_min_expected_kwh:
+        return None
+    ratio = actual_kwh / clear_sky_kwh
+    if ratio >= params.pv_min_ratio:
+        return None
+    return Finding(Rule.pv_underperformance, building_code,
+                   f"PV produced {actual_kwh:,.1f} kWh, {ratio:.0%} of the clear-sky {clear_sky_kwh:,.1f} kWh "
+                   f"(limit {params.pv_min_ratio:.0%})",
+                   {"actual_kwh": actual_kwh, "clear_sky_kwh": clear_sky_kwh, "ratio": ratio,
+                    "pv_min_ratio": params.pv_min_ratio})

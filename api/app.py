@@ -1,0 +1,66 @@
+"""The FastAPI application: ``create_app(settings)`` wires settings, database, InfluxDB and routers."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api import errors
+from api.alerts.context import default_context
+from api.alerts.scheduler import AlertScheduler
+from api.db import create_schema
+from api.errors import ErrorBody
+from api.routers import admin, alerts, buildings, health, readings
+from api.settings import Settings, get_settings
+from ingest.influx import InfluxError, InfluxHTTP
+from registry import db as registry_db
+
+DESCRIPTION = """Public-building energy supervision: buildings, readings, indicators, the audit list,
+plan-target progress and alerts. Authenticate with an API key (`Authorization: Bearer ep_...`).
+Every 4xx answer is `{"code", "message", "field"}`; every list takes `limit`/`offset`, the
+filters `district`, `building_type`, `ownership`, and `format=csv` (or `/export.csv`)."""
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    engine = registry_db.make_engine(settings.database_url)
+    if migrate:
+        registry_db.migrate(engine)
+        create_schema(engine)
+    influx = InfluxHTTP(settings.influx_url, database=settings.influx_db, timeout_s=settings.influx_timeout_s)
+
+    ctx = default_context()
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI):
+        scheduler = None
+        if settings.run_scheduler:
+            scheduler = AlertScheduler(settings=settings, sessions=app_.state.sessions, influx=influx,
+                                       ctx=ctx).start()
+        yield
+        if scheduler is not None:
+            scheduler.stop()
+        influx.close()
+
+    app = FastAPI(title="Energy supervision API", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody},
+                             404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = registry_db.make_sessionmaker(engine)
+    app.state.influx = influx
+    app.state.alert_context = ctx
+    errors.install(app)
+
+    @app.exception_handler(InfluxError)
+    async def _influx_down(_: Request, exc: InfluxError) -> JSONResponse:
+        # The caller did nothing wrong: say the store is unavailable, and that retrying is sensible.
+        return JSONResponse(ErrorBody(code="storage_unavailable",
+                                      message=f"the time-series store did not answer: {exc}"[:300]).model_dump(),
+                            status_code=503, headers={"Retry-After": "5"})
+
+    for module in (health, buildings, readings, alerts, admin):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,103 @@
+"""Dependencies shared by the routers: database session, caller, role and building checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.db import Assignment
+from api.errors import APIError
+from api.security import Principal, Role, authenticate
+from api.settings import Settings
+from contract.vocabulary import BUILDING_CODE_RE
+
+_bearer = HTTPBearer(auto_error=False, description="API key as a bearer token: `Authorization: Bearer ep_...`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key: `X-API-Key: ep_...`")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def current_user(session: SessionDep, settings: SettingsDep,
+                 bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+                 header: Annotated[str | None, Depends(_header)]) -> Principal:
+    presented = bearer.credentials if bearer is not None else header
+    if not presented:
+        raise APIError(401, "unauthenticated", "an API key is required (Authorization: Bearer ep_...)",
+                       "Authorization", headers={"WWW-Authenticate": "Bearer"})
+    principal = authenticate(session, presented=presented, cache_ttl_s=settings.key_cache_ttl_s)
+    if principal is None:
+        raise APIError(401, "unauthenticated", "the API key is unknown or revoked", "Authorization",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def require(*roles: str):
+    """A dependency that lets only ``roles`` through (403 names the caller's role)."""
+
+    def check(user: CurrentUser) -> Principal:
+        if user.role not in roles:
+            raise APIError(403, "forbidden", f"role {user.role} may not do this; allowed: {', '.join(roles)}")
+        return user
+
+    return check
+
+
+AdminUser = Annotated[Principal, Depends(require(Role.administrator))]
+AuditorUser = Annotated[Principal, Depends(require(Role.administrator, Role.auditor))]
+#: Roles that see every building (facility managers see only their assignments).
+CityWideUser = Annotated[Principal, Depends(require(Role.administrator, Role.bureau_staff, Role.auditor))]
+
+
+def building_scope(session: Session, user: Principal) -> frozenset[str] | None:
+    """The building codes ``user`` may see, or None for all buildings."""
+    if user.role != Role.facility_manager:
+        return None
+    codes = session.scalars(select(Assignment.building_code).where(Assignment.user_id == user.id))
+    return frozenset(codes)
+
+
+def scope_dep(session: SessionDep, user: CurrentUser) -> frozenset[str] | None:
+    return building_scope(session, user)
+
+
+ScopeDep = Annotated[frozenset[str] | None, Depends(scope_dep)]
+
+
+def check_building(session: Session, user: Principal, building_code: str) -> str:
+    if not BUILDING_CODE_RE.match(building_code):
+        raise APIError(422, "invalid_value", f"building_code {building_code!r} is not 6 digits + type "
+                       "letter A-H + 3 digits", "building_code")
+    scope = building_scope(session, user)
+    if scope is not None and building_code not in scope:
+        raise APIError(403, "not_assigned", f"building {building_code} is not assigned to {user.name}",
+                       "building_code")
+    return building_code
+
+
+def building_path(session: SessionDep, user: CurrentUser,
+                  building_code: Annotated[str, Path(description="10-character building code, e.g. 510402A001",
+                                                     examples=["510402A001"])]) -> str:
+    return check_building(session, user, building_code)
+
+
+#: A building code from the path that the caller is allowed to see.
+BuildingCodeDep = Annotated[str, Depends(building_path)]
