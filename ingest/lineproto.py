@@ -97,6 +97,8 @@ def format_fields(fields: Mapping[str, FieldValue]) -> str:
         if v is None:
             continue
         text = format_field_value(v)
+        if not k:
+            raise ValueError(f"empty field key (value {v!r})")
         if text is not None:
             parts.append(f"{escape_key(k, 'field key')}={text}")
     return ",".join(parts)

@@ -1,0 +1,169 @@
+"""Shared helpers of the ingest tests: message builders, a confirming publisher, the service as a
+real subprocess, and InfluxQL read-back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from contract.topics import device_topic, gateway_topic
+from ingest.influx import InfluxHTTP
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILDING = "510402A001"
+T0_MS = 1_767_196_800_000  # 2026-01-01T00:00:00+08:00: in the past, after every floor
+STEP_MS = 15 * 60 * 1000
+
+
+def meter_msg(device_id: str, readings: list[tuple[int, dict]], *, units: dict | None = None,
+              carrier: str = "electricity", sub_item: str | None = "hvac", building: str = BUILDING) -> dict:
+    return {"schema_version": 1, "building_code": building, "device_kind": "meter", "device_id": device_id,
+            "carrier": carrier, "sub_item": sub_item if carrier == "electricity" else None,
+            "units": units if units is not None else {"register": "kWh", "power": "kW"},
+            "readings": [{"ts_ms": ts, "values": v} for ts, v in readings]}
+
+
+def meter_topic(device_id: str, building: str = BUILDING) -> str:
+    return device_topic(building, "meter", device_id)
+
+
+def gateway(gateway_id: str, messages: list[dict], building: str = BUILDING) -> tuple[str, dict]:
+    return gateway_topic(building, gateway_id), {"schema_version": 1, "building_code": building,
+                                                 "gateway_id": gateway_id, "messages": messages}
+
+
+class Publisher:
+    """A paho publisher that waits until the broker has every QoS 1 message."""
+
+    def __init__(self, port: int, client_id: str | None = None):
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
+                             protocol=mqtt.MQTTv5)
+        self.c.max_inflight_messages_set(1000)
+        self.c.max_queued_messages_set(0)
+        self.c.connect("127.0.0.1", port)
+        self.c.loop_start()
+        self._infos = []
+
+    def publish(self, topic: str, payload: dict | bytes | str, qos: int = 1) -> None:
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        self._infos.append(self.c.publish(topic, payload, qos=qos))
+
+    def wait(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        for i in self._infos:
+            while not i.is_published():
+                if time.monotonic() > deadline:
+                    raise TimeoutError("broker did not confirm all publishes")
+                time.sleep(0.01)
+        self._infos.clear()
+
+    def close(self) -> None:
+        self.wait()
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+class Collector:
+    """Subscribes (QoS 1) and keeps every message: the dead-letter topic in the tests."""
+
+    def __init__(self, port: int, topic: str):
+        self.messages: list[tuple[str, dict]] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"col-{uuid.uuid4().hex[:8]}",
+                             protocol=mqtt.MQTTv5)
+        self.c.on_message = self._on_message
+        self.c.on_subscribe = lambda *a: self._ready.set()
+        self.c.connect("127.0.0.1", port)
+        self.c.subscribe(topic, qos=1)
+        self.c.loop_start()
+        assert self._ready.wait(10), "subscription not confirmed"
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, json.loads(msg.payload)))
+
+    def wait_for(self, n: int, timeout_s: float = 60) -> list[tuple[str, dict]]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.messages) >= n:
+                    return list(self.messages)
+            time.sleep(0.05)
+        raise TimeoutError(f"got {len(self.messages)} of {n} messages")
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def ingest_argv(mqtt_port: int, influx_url: str, db: str, *extra: str, client_id: str | None = None) -> list[str]:
+    return [sys.executable, "-m", "ingest", "--mqtt-port", str(mqtt_port), "--influx-url", influx_url,
+            "--influx-db", db, "--metrics-port", "0", "--client-id", client_id or f"ingest-{uuid.uuid4().hex[:6]}",
+            "--flush-interval-ms", "200", "--retry-max-ms", "1000", *extra]
+
+
+class IngestProcess:
+    """``python -m ingest`` as a real subprocess; logs go to a file for the failure message."""
+
+    def __init__(self, argv: list[str], log_path: Path):
+        self.argv = argv
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> IngestProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        return self
+
+    def wait_connected(self, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ingest exited {self.proc.returncode}:\n{self.log_tail()}")
+            if '"msg": "connected"' in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"ingest did not connect:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def terminate(self, timeout_s: float = 30) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout_s)
+
+
+def count_and_sum(influx: InfluxHTTP, measurement: str, field: str) -> tuple[int, float]:
+    rows = influx.query(f'SELECT count("{field}"), sum("{field}") FROM "{measurement}"')
+    if not rows:
+        return 0, 0.0
+    _t, n, total = rows[0]["values"][0]
+    return int(n), float(total)
+
+
+def wait_until(check, timeout_s: float, what: str, interval_s: float = 0.2):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise TimeoutError(f"{what}: last value {last!r}")

@@ -1,0 +1,153 @@
+"""Register arithmetic and the interval cache: worked examples, arithmetic beside the asserts."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.intervals import LookupResult, RegisterReading, RegisterTracker
+from ingest.registers import Step, capacity_above, interval_between, register_delta
+
+MIN15_MS = 900_000
+
+
+def test_register_delta_normal_growth():
+    assert register_delta(1523.75, 1526.25) == (pytest.approx(2.5), Step.normal)  # 1526.25 - 1523.75
+
+
+def test_register_delta_rollover_of_six_digit_kwh_register():
+    delta, step = register_delta(999_990.0, 12.0)
+    assert step is Step.rollover
+    assert delta == pytest.approx(22.0)  # (1 000 000 - 999 990) + 12
+
+
+def test_register_delta_rollover_in_displayed_wh():
+    # A 9-digit Wh register stored in kWh: 999 999 000 Wh -> 500 Wh, i.e. 999 999 kWh -> 0.5 kWh.
+    delta, step = register_delta(999_999.0, 0.5, display_factor=1e-3)
+    assert step is Step.rollover
+    assert delta == pytest.approx(1.5)  # (1e9 - 999 999 000 + 500) Wh = 1500 Wh = 1.5 kWh
+
+
+def test_register_delta_reset_counts_from_zero():
+    # 5230 kWh is not near 10 000 (needs >= 9000): a meter exchange, the new register counted from 0.
+    assert register_delta(5230.0, 3.0) == (3.0, Step.reset)
+
+
+def test_register_delta_drop_near_capacity_to_large_value_is_a_reset():
+    # 9500 -> 4000: previous near 10 000 but the new value is not small (needs < 1000): a reset.
+    assert register_delta(9500.0, 4000.0) == (4000.0, Step.reset)
+
+
+def test_capacity_above_exact_power_of_ten():
+    assert capacity_above(1000.0) == 10_000.0
+    assert capacity_above(999.5) == 1000.0
+
+
+def test_interval_between_needs_increasing_time():
+    with pytest.raises(ValueError, match="is not before"):
+        interval_between(10, 1.0, 10, 2.0)
+    assert interval_between(0, 1.0, 900_000, 3.5).interval_s == 900.0  # 900 000 ms / 1000
+
+
+def _reading(ts: int, value: float, key="E-1", explicit=False) -> RegisterReading:
+    return RegisterReading(key=key, series=f"meter,device_id={key}", interval_field="consumption_kwh",
+                           display_factor=1.0, ts_ms=ts, value=value, explicit=explicit)
+
+
+class FakeStorage:
+    """What InfluxDB holds, as the tracker's lookup sees it (a pure stand-in for a pure test;
+    the real lookup is covered end to end in test_intervals_live.py)."""
+
+    def __init__(self, points: dict[str, dict[int, float]] | None = None):
+        self.points = points or {}
+        self.calls = []
+
+    def __call__(self, wanted):
+        self.calls.append(dict(wanted))
+        out = {}
+        for key, (_f, lo, hi) in wanted.items():
+            pts = sorted(self.points.get(key, {}).items())
+            before = [p for p in pts if p[0] < lo]
+            after = [p for p in pts if p[0] > hi]
+            out[key] = LookupResult(before[-1] if before else None, [p for p in pts if lo <= p[0] <= hi],
+                                    after[0] if after else None)
+        return out
+
+
+def _by_ts(updates):
+    return {u.ts_ms: u.fields for u in updates}
+
+
+def test_tracker_in_order_stream():
+    t = RegisterTracker(FakeStorage())
+    assert t.apply([_reading(0, 100.0)]) == []  # first reading: no interval
+    u = _by_ts(t.apply([_reading(MIN15_MS, 101.5), _reading(2 * MIN15_MS, 104.0)]))
+    assert u[MIN15_MS] == {"consumption_kwh": pytest.approx(1.5), "interval_s": 900.0}  # 101.5 - 100
+    assert u[2 * MIN15_MS] == {"consumption_kwh": pytest.approx(2.5), "interval_s": 900.0}  # 104 - 101.5
+
+
+def test_tracker_out_of_order_rewrites_the_next_reading():
+    t = RegisterTracker(FakeStorage())
+    t.apply([_reading(0, 100.0), _reading(2 * MIN15_MS, 104.0)])
+    # The late reading at 15 min lands between 0 and 30 min: both intervals change.
+    u = _by_ts(t.apply([_reading(MIN15_MS, 101.0)]))
+    assert u[MIN15_MS] == {"consumption_kwh": pytest.approx(1.0), "interval_s": 900.0}  # 101 - 100
+    assert u[2 * MIN15_MS] == {"consumption_kwh": pytest.approx(3.0), "interval_s": 900.0}  # 104 - 101
+
+
+def test_tracker_duplicate_gives_same_values_and_no_neighbour_rewrite():
+    t = RegisterTracker(FakeStorage())
+    t.apply([_reading(0, 100.0), _reading(MIN15_MS, 101.0), _reading(2 * MIN15_MS, 104.0)])
+    u = _by_ts(t.apply([_reading(MIN15_MS, 101.0)]))
+    assert u == {MIN15_MS: {"consumption_kwh": pytest.approx(1.0), "interval_s": 900.0}}  # 101 - 100, again
+
+
+def test_tracker_reset_and_rollover_in_one_batch():
+    t = RegisterTracker(FakeStorage())
+    u = _by_ts(t.apply([_reading(0, 999_990.0), _reading(MIN15_MS, 5.0), _reading(2 * MIN15_MS, 7.0),
+                        _reading(3 * MIN15_MS, 2.0)]))
+    assert u[MIN15_MS]["consumption_kwh"] == pytest.approx(15.0)  # rollover: 1e6 - 999 990 + 5
+    assert u[2 * MIN15_MS]["consumption_kwh"] == pytest.approx(2.0)  # 7 - 5
+    assert u[3 * MIN15_MS]["consumption_kwh"] == pytest.approx(2.0)  # reset: 7 -> 2 counts 2 from 0
+
+
+def test_tracker_looks_up_storage_once_per_batch_after_restart():
+    storage = FakeStorage({"E-1": {0: 100.0, MIN15_MS: 101.0}, "E-2": {0: 50.0}})
+    t = RegisterTracker(storage)
+    u = t.apply([_reading(2 * MIN15_MS, 103.0), _reading(MIN15_MS, 60.0, key="E-2"),
+                 _reading(3 * MIN15_MS, 104.5)])
+    assert len(storage.calls) == 1 and set(storage.calls[0]) == {"E-1", "E-2"}  # one lookup for both
+    got = {(x.key, x.ts_ms): x.fields["consumption_kwh"] for x in u}
+    assert got[("E-1", 2 * MIN15_MS)] == pytest.approx(2.0)  # 103 - 101 (stored neighbour)
+    assert got[("E-1", 3 * MIN15_MS)] == pytest.approx(1.5)  # 104.5 - 103
+    assert got[("E-2", MIN15_MS)] == pytest.approx(10.0)  # 60 - 50 (stored neighbour)
+    t.apply([_reading(4 * MIN15_MS, 105.0)])
+    assert len(storage.calls) == 1  # the live tail is cached now
+
+
+def test_tracker_backfill_between_stored_readings_rewrites_stored_next():
+    storage = FakeStorage({"E-1": {0: 100.0, 4 * MIN15_MS: 110.0}})
+    t = RegisterTracker(storage)
+    u = _by_ts(t.apply([_reading(MIN15_MS, 102.0), _reading(2 * MIN15_MS, 104.0)]))
+    assert u[MIN15_MS]["consumption_kwh"] == pytest.approx(2.0)  # 102 - 100
+    assert u[2 * MIN15_MS]["consumption_kwh"] == pytest.approx(2.0)  # 104 - 102
+    assert u[4 * MIN15_MS] == {"consumption_kwh": pytest.approx(6.0), "interval_s": 1800.0}  # 110 - 104, 30 min
+
+
+def test_tracker_explicit_interval_value_is_not_overwritten():
+    t = RegisterTracker(FakeStorage())
+    t.apply([_reading(0, 100.0)])
+    assert t.apply([_reading(MIN15_MS, 101.0, explicit=True)]) == []
+
+
+def test_tracker_cache_is_bounded_and_stays_correct():
+    storage = FakeStorage()
+    t = RegisterTracker(storage, max_points=4)
+    for i in range(10):
+        t.apply([_reading(i * MIN15_MS, 100.0 + i)])
+    # Stored state for the lookup: what the tracker would have written.
+    storage.points["E-1"] = {i * MIN15_MS: 100.0 + i for i in range(10)}
+    calls = len(storage.calls)
+    u = _by_ts(t.apply([_reading(MIN15_MS + 1, 101.5)]))  # far behind the 4 cached points
+    assert len(storage.calls) == calls + 1  # looked up again
+    assert u[MIN15_MS + 1]["consumption_kwh"] == pytest.approx(0.5)  # 101.5 - 101
+    assert u[2 * MIN15_MS]["consumption_kwh"] == pytest.approx(0.5)  # 102 - 101.5
