@@ -1,0 +1,133 @@
+"""Alert rules against worked examples, the arithmetic beside each assertion."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from api.alerts import rules
+from api.alerts.outbox import backoff_s
+from api.alerts.rules import Rule, RuleParams
+from api.alerts.solar import clear_sky_energy_kwh
+
+P = RuleParams()
+CODE = "510402A001"
+
+
+def test_audit_crossed_by_electricity():
+    f = rules.audit_threshold(building_code=CODE, ytd_electricity_kwh=5_100_000, ytd_energy_tce=626.8,
+                              year_fraction=0.9, params=P)
+    assert f is not None and f.rule is Rule.audit_threshold and f.details["crossed"] is True
+
+
+def test_audit_projected_by_year_end():
+    # 2,600,000 kWh by 30 June: 2.6e6 / 0.5 = 5.2e6 kWh projected >= 5e6 kWh
+    f = rules.audit_threshold(building_code=CODE, ytd_electricity_kwh=2_600_000, ytd_energy_tce=319.5,
+                              year_fraction=0.5, params=P)
+    assert f is not None and f.details["crossed"] is False
+    assert_allclose(f.details["projected_electricity_kwh"], 5_200_000)
+
+
+def test_audit_energy_test_alone():
+    # 1,200,000 kWh (147.5 tce) of electricity plus gas: 600 tce by mid-year -> 1200 tce projected
+    f = rules.audit_threshold(building_code=CODE, ytd_electricity_kwh=1_200_000, ytd_energy_tce=600,
+                              year_fraction=0.5, params=P)
+    assert f is not None and "energy" in f.message
+    assert_allclose(f.details["projected_energy_tce"], 1200)
+
+
+def test_audit_below_both_tests():
+    # 2,000,000 kWh at half year -> 4,000,000 projected < 5e6; 400 tce projected < 1000
+    assert rules.audit_threshold(building_code=CODE, ytd_electricity_kwh=2_000_000, ytd_energy_tce=200,
+                                 year_fraction=0.5, params=P) is None
+
+
+def test_audit_no_projection_in_first_weeks():
+    # 600,000 kWh in the first 2 % of the year would project to 30 GWh: too early to trust
+    assert rules.audit_threshold(building_code=CODE, ytd_electricity_kwh=600_000, ytd_energy_tce=73.7,
+                                 year_fraction=0.02, params=P) is None
+
+
+def test_eui_over_constraint():
+    # 1,300,000 kWh / 10,000 m2 = 130 kWh/(m2.a) > 110
+    f = rules.eui_over_quota(building_code=CODE, annual_energy_kwh=1_300_000, floor_area_m2=10_000,
+                             constraint_kwh_per_m2=110)
+    assert f is not None and f.details["eui_kwh_per_m2"] == 130.0
+
+
+def test_eui_at_constraint_is_fine_and_no_quota_means_no_alert():
+    # 1,100,000 / 10,000 = 110, not above 110
+    assert rules.eui_over_quota(building_code=CODE, annual_energy_kwh=1_100_000, floor_area_m2=10_000,
+                                constraint_kwh_per_m2=110) is None
+    assert rules.eui_over_quota(building_code=CODE, annual_energy_kwh=9e9, floor_area_m2=1,
+                                constraint_kwh_per_m2=None) is None
+
+
+def _hourly(night_kw: float, day_kw: float, other_kw: float = 30.0) -> pd.Series:
+    idx = pd.date_range("2026-03-02", periods=7 * 24, freq="h", tz="Asia/Shanghai").tz_convert("UTC")
+    hour = idx.tz_convert("Asia/Shanghai").hour
+    vals = [night_kw if h < 5 else day_kw if 9 <= h < 17 else other_kw for h in hour]
+    return pd.Series(vals, index=idx, dtype=float)
+
+
+def test_night_base_load_above_share():
+    # 70 kW at night / 100 kW by day = 0.70 > 0.60
+    f = rules.night_base_load(building_code=CODE, hourly_kwh=_hourly(70, 100), params=P)
+    assert f is not None and f.details["share"] == pytest.approx(0.70)
+
+
+def test_night_base_load_normal_office():
+    # 25 / 100 = 0.25 <= 0.60
+    assert rules.night_base_load(building_code=CODE, hourly_kwh=_hourly(25, 100), params=P) is None
+
+
+def test_week_on_week_rise():
+    # 12,500 / 10,000 - 1 = 0.25 > 0.20
+    f = rules.week_on_week_rise(building_code=CODE, last_week_kwh=12_500, previous_week_kwh=10_000, params=P)
+    assert f is not None and f.details["rise"] == pytest.approx(0.25)
+    # 11,900 / 10,000 - 1 = 0.19 <= 0.20
+    assert rules.week_on_week_rise(building_code=CODE, last_week_kwh=11_900, previous_week_kwh=10_000,
+                                   params=P) is None
+
+
+def test_meter_offline_after_n_intervals():
+    # limit 4 x 900 s = 3600 s; 3601 s silent is offline, 3600 s is not
+    f = rules.meter_offline(building_code=CODE, silent_s={"E-MAIN": 3601, "E-HVAC": 3600, "PV1": math.inf},
+                            params=P)
+    assert f is not None and f.details["devices"] == ["E-MAIN", "PV1"]
+    assert f.details["silent_s"]["PV1"] is None
+
+
+def test_data_gap_detected_from_interval():
+    # a reading 2 h after the previous one: 7200 s > 3600 s
+    f = rules.data_gap(building_code=CODE, max_interval_s={"E-MAIN": 7200, "E-HVAC": 900}, params=P)
+    assert f is not None and f.details["devices"] == ["E-MAIN"]
+    assert rules.data_gap(building_code=CODE, max_interval_s={"E-MAIN": 900}, params=P) is None
+
+
+def test_pv_underperformance_ratio():
+    # 50 kWh against 400 kWh clear sky = 12.5 % < 20 %
+    f = rules.pv_underperformance(building_code=CODE, actual_kwh=50, clear_sky_kwh=400, params=P)
+    assert f is not None and f.details["ratio"] == pytest.approx(0.125)
+    # 120 / 400 = 30 %: a cloudy week, not a fault
+    assert rules.pv_underperformance(building_code=CODE, actual_kwh=120, clear_sky_kwh=400, params=P) is None
+    # night-time window: nothing to judge
+    assert rules.pv_underperformance(building_code=CODE, actual_kwh=0, clear_sky_kwh=0.1, params=P) is None
+
+
+def test_clear_sky_energy_plausible_for_leshan_june_day():
+    # 100 kWp facing south at 25 deg in Leshan, 21 June: a clear day gives roughly 5-7 peak-sun hours
+    # on the plane of array, so 100 kWp x 5..7 h x PR 0.8 = 400..560 kWh; midnight hours give 0.
+    hours = pd.date_range("2026-06-21", periods=24, freq="h", tz="Asia/Shanghai").tz_convert("UTC")
+    e = clear_sky_energy_kwh(latitude_deg=29.55, longitude_deg=103.77, capacity_kwp=100, tilt_deg=25,
+                             azimuth_deg=180, hours=hours, performance_ratio=0.8)
+    assert 400 <= e.sum() <= 700
+    assert e.iloc[0] == 0 and e.max() <= 100 * 1.1 * 0.8
+
+
+def test_backoff_doubles_and_caps():
+    # 5 s, 10 s, 20 s, ... capped at 60 s
+    assert [backoff_s(n, base_s=5, cap_s=60) for n in (1, 2, 3, 4, 5)] == [5, 10, 20, 40, 60]
