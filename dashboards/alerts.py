@@ -1,0 +1,87 @@
+"""Grafana-managed alert rules for buildings over the audit threshold, as a file-provisioning
+document (``deploy/grafana/provisioning/alerting/audit.yaml``).
+
+Two rules, one per test, because the plan's tests are independent ("1000 tce or 5 million
+kWh"): each evaluates the last 365 days of daily rollups per building and fires one alert
+instance per building (label ``building_code``) at or above its threshold.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import alerting as ab
+from grafana_foundation_sdk.builders import expr as eb
+from grafana_foundation_sdk.models import alerting as am
+
+from dashboards import common as c
+from dashboards import indicators as ind
+from dashboards.influxql import Select, agg
+from dashboards.panels import DATASOURCE_UID, EXPR_UID, InfluxQLQuery, _Built
+
+YEAR_S = 365 * 86400
+RULE_GROUP = "audit-threshold"
+EVALUATE_EVERY = "1h"
+#: Rule keys the file-provisioning format does not accept (they belong to the HTTP API form).
+_API_ONLY = ("orgID", "folderUID", "ruleGroup", "id", "updated", "provenance")
+
+
+def rule_query(field_name: str) -> Select:
+    """Per building, the last 365 days of one audit quantity from the daily rollups."""
+    inner = ind.energy_by_building(c.METER_1D, ())
+    return Select((agg("sum", field_name, alias=field_name),), (inner,), group_by=("building_code",))
+
+
+def _rule(uid: str, title: str, field_name: str, threshold: float, unit_text: str) -> ab.Rule:
+    data = _Built(InfluxQLQuery("A", rule_query(field_name).render(), "time_series", None, False))
+    reduce_ = eb.TypeReduce().ref_id("B").expression("A").reducer("last")
+    cond = (eb.TypeThreshold().ref_id("C").expression("B")
+            .conditions([eb.ExprTypeThresholdConditions().evaluator(
+                eb.ExprTypeThresholdConditionsEvaluator().type("gte").params([float(threshold)]))]))
+    return (ab.Rule(title).uid(uid).condition("C").for_val("0s").no_data_state("OK").exec_err_state("Error")
+            .queries([
+                ab.Query("A").datasource_uid(DATASOURCE_UID).model(data)
+                .relative_time_range(am.RelativeTimeRange(from_val=YEAR_S, to=0)),
+                ab.Query("B").datasource_uid(EXPR_UID).model(reduce_)
+                .relative_time_range(am.RelativeTimeRange(from_val=0, to=0)),
+                ab.Query("C").datasource_uid(EXPR_UID).model(cond)
+                .relative_time_range(am.RelativeTimeRange(from_val=0, to=0)),
+            ])
+            .labels({"team": "auditors", "test": field_name})
+            .annotations({
+                "summary": f"Building {{{{ $labels.building_code }}}} is over the audit threshold ({title})",
+                "description": f"Last 365 days: {{{{ $values.B }}}} {unit_text} >= {threshold:,.0f} {unit_text}. "
+                               "Leshan plan: buildings with energy consumption of 1000 tce (or 5 million kWh) "
+                               "and above are audited.",
+                "__dashboardUid__": c.OVERVIEW_UID,
+            }))
+
+
+def rules() -> list[ab.Rule]:
+    return [
+        _rule("energy-audit-electricity", "Electricity >= 5,000,000 kWh", "electricity_kwh",
+              ind.AUDIT_ELECTRICITY_KWH, "kWh"),
+        _rule("energy-audit-tce", "Energy >= 1000 tce", "energy_tce", ind.AUDIT_ENERGY_TCE, "tce"),
+    ]
+
+
+def provisioning_document() -> dict:
+    """The ``apiVersion: 1`` alert-rule file Grafana reads at start-up."""
+    out_rules = []
+    for r in rules():
+        d = r.build().to_json()
+        for key in _API_ONLY:
+            d.pop(key, None)
+        d["data"] = [_to_plain(q) for q in d["data"]]
+        out_rules.append(d)
+    return {"apiVersion": 1, "groups": [{"orgId": 1, "name": RULE_GROUP, "folder": c.FOLDER_TITLE,
+                                         "interval": EVALUATE_EVERY, "rules": out_rules}]}
+
+
+def _to_plain(obj):
+    """SDK objects -> plain dicts and lists, so the document can be written as YAML."""
+    if hasattr(obj, "to_json"):
+        return _to_plain(obj.to_json())
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_to_plain(v) for v in obj]
+    return obj

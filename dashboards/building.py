@@ -1,0 +1,123 @@
+"""Building detail: electricity by sub-item, load profile and night base load, gas, water and
+heat, intensity against the quota, the building's PV and EV charging, and data coverage."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import stat, table, timeseries
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+
+from dashboards import common as c
+from dashboards.influxql import INTERVAL, TIME_FILTER, Select, agg, eq, neq
+from dashboards.panels import DATASOURCE, MIN_INTERVAL, Grid, PanelIds, influx, math, reduce_last, thresholds
+from dashboards.variables import THIS_BUILDING, building, building_type, district
+
+_B = (THIS_BUILDING,)
+
+
+def sub_item_query() -> Select:
+    return Select((agg("sum", "consumption_kwh", alias="consumption_kwh"),), (c.METER,),
+                  (*_B, eq("carrier", "electricity"), neq("sub_item", "main"), TIME_FILTER),
+                  ("sub_item",), time_bucket=INTERVAL, fill="0")
+
+
+def load_profile_query() -> Select:
+    return Select((agg("mean", "power_kw", alias="power_kw"),), (c.METER,),
+                  (*_B, eq("carrier", "electricity"), eq("sub_item", "main"), TIME_FILTER),
+                  time_bucket=INTERVAL, fill="null")
+
+
+def base_load_query() -> Select:
+    """Night base load, taken as the 5th percentile of the day's main-meter power: robust to a
+    single missing or spiky reading, and independent of local opening hours. [kW]"""
+    return Select((agg("percentile", "power_kw", 5, alias="base_load_kw"),), (c.METER,),
+                  (*_B, eq("carrier", "electricity"), eq("sub_item", "main"), TIME_FILTER),
+                  time_bucket="1d", fill="none", tz=c.TIMEZONE)
+
+
+def carrier_query(carrier: str, field_name: str) -> Select:
+    return Select((agg("sum", field_name, alias=field_name),), (c.METER,),
+                  (*_B, eq("carrier", carrier), TIME_FILTER), ("device_id",), time_bucket=INTERVAL, fill="0")
+
+
+def annual_electricity_query() -> Select:
+    return Select((agg("sum", "consumption_kwh", alias="electricity_kwh"),), (c.METER_1D,),
+                  (*_B, eq("carrier", "electricity"), eq("sub_item", "main"), TIME_FILTER))
+
+
+def attribute_query(field_name: str) -> Select:
+    return Select((agg("last", field_name, alias=field_name),), (c.BUILDING_MEASUREMENT,), _B)
+
+
+def pv_query() -> Select:
+    return Select((agg("sum", "generation_kwh", alias="generation_kwh"), agg("sum", "to_grid_kwh", alias="to_grid_kwh"),
+                   agg("sum", "from_grid_kwh", alias="from_grid_kwh")), (c.PV,), (*_B, TIME_FILTER),
+                  time_bucket=INTERVAL, fill="0")
+
+
+def ev_query() -> Select:
+    return Select((agg("sum", "consumption_kwh", alias="charging_kwh"),), (c.EV_PILE,), (*_B, TIME_FILTER),
+                  time_bucket=INTERVAL, fill="0")
+
+
+def coverage_query() -> Select:
+    """Share of the range each meter reported: readings x nominal interval / range. The nominal
+    interval is the shortest spacing seen (``min(interval_s)``), so a gap lowers the share. [1]"""
+    return Select(('count("interval_s") * min("interval_s") / ${__range_s} AS "coverage"',), (c.METER,),
+                  (*_B, TIME_FILTER), ("device_id",))
+
+
+def _timeseries(ids: PanelIds, title: str, unit: str, pos: dm.GridPos, *, bars: bool = False,
+                stacked: bool = False) -> timeseries.Panel:
+    p = (timeseries.Panel().id(ids()).title(title).datasource(DATASOURCE).unit(unit).interval(MIN_INTERVAL)
+         .grid_pos(pos))
+    if bars:
+        p = p.draw_style(cm.GraphDrawStyle.BARS).fill_opacity(80)
+    if stacked:
+        p = p.stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL))
+    return p
+
+
+def build() -> dm.Dashboard:
+    ids, grid = PanelIds(), Grid()
+    d = c.new_dashboard(c.BUILDING_UID, "Building energy detail",
+                        "One building: sub-item electricity, load profile, base load, other carriers, "
+                        "intensity against the quota, PV, EV charging and data coverage.")
+    d.with_variable(district()).with_variable(building_type()).with_variable(building())
+
+    d.with_panel(_timeseries(ids, "Electricity by sub-item", c.KWH, grid.place(12, 9), bars=True, stacked=True)
+                 .description("Interval energy of the sub-meters (MOHURD 2008 sub-items).")
+                 .with_target(influx("A", sub_item_query(), alias="$tag_sub_item")))
+    d.with_panel(_timeseries(ids, "Load profile (main meter)", c.KW, grid.place(12, 9))
+                 .with_target(influx("A", load_profile_query(), alias="power")))
+    d.with_panel(_timeseries(ids, "Night base load (daily 5th percentile of power)", c.KW, grid.place(8, 8),
+                             bars=True).with_target(influx("A", base_load_query(), alias="base load")))
+    for title, carrier, field_name, unit in (("Natural gas", "natural_gas", "consumption_m3", c.M3),
+                                             ("Water", "water", "consumption_m3", c.M3),
+                                             ("District heat", "district_heat", "consumption_kwh", c.KWH)):
+        d.with_panel(_timeseries(ids, title, unit, grid.place(8 if carrier == "district_heat" else 4, 8),
+                                 bars=True)
+                     .with_target(influx("A", carrier_query(carrier, field_name), alias="$tag_device_id")))
+
+    eui = (stat.Panel().id(ids()).title("Electricity use intensity, last 12 months, vs quota")
+           .description("Grid electricity of the main meter over the registry floor area. The quota constraint "
+                        "value comes from the quota table when sync-buildings was given one; the colour turns "
+                        "red above it.")
+           .datasource(DATASOURCE).unit(c.KWH_PER_M2).time_from("1y")
+           .with_target(influx("A", annual_electricity_query(), hide=True))
+           .with_target(influx("B", attribute_query("floor_area_m2"), hide=True))
+           .with_target(influx("Q", attribute_query("quota_constraint_kwh_per_m2"), hide=True))
+           .with_target(math("EUI", "$A / $B")).with_target(math("QUOTA", "$Q"))
+           .reduce_options(reduce_last()).grid_pos(grid.place(8, 6)))
+    d.with_panel(eui)
+    d.with_panel(_timeseries(ids, "Rooftop PV of this building", c.KWH, grid.place(8, 6), bars=True)
+                 .with_target(influx("A", pv_query())))
+    d.with_panel(_timeseries(ids, "EV charging energy of this building", c.KWH, grid.place(8, 6), bars=True)
+                 .with_target(influx("A", ev_query(), alias="charging")))
+    d.with_panel(table.Panel().id(ids()).title("Data coverage per meter").datasource(DATASOURCE).unit(c.SHARE)
+                 .description("Readings x nominal interval / time range; 100% = no gap.")
+                 .with_target(influx("A", coverage_query(), table=True))
+                 .thresholds(thresholds((None, "red"), (0.9, "orange"), (0.98, "green")))
+                 .grid_pos(grid.place(24, 6)))
+    return d.build()

@@ -1,0 +1,61 @@
+"""What every dashboard shares: uids, folder, the measurement names, the time settings, the
+navigation links between dashboards, and the unit ids Grafana understands."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.models import dashboard as dm
+
+from dashboards.panels import dashboard_link
+
+FOLDER_UID = "energy-supervision"
+FOLDER_TITLE = "Energy supervision"
+
+OVERVIEW_UID = "energy-city-overview"
+BUILDING_UID = "energy-building-detail"
+PV_UID = "energy-rooftop-pv"
+EV_UID = "energy-ev-charging"
+QUALITY_UID = "energy-data-quality"
+
+#: Raw measurements (docs/glossary.md) and the analytics rollups (``<measurement>_1d``).
+METER, PV, EV_PILE, EV_SESSION = "meter", "pv", "ev_pile", "ev_session"
+METER_1D, PV_1D = "meter_1d", "pv_1d"
+#: Building attributes copied from the registry by ``python -m dashboards sync-buildings``.
+BUILDING_MEASUREMENT = "building"
+DEADLETTER, INGEST_STATS = "ingest_deadletter", "ingest_stats"
+
+#: Grafana unit ids (``fieldConfig.defaults.unit``).
+KWH = "kwatth"
+KW = "kwatt"
+M3 = "m3"
+KG = "masskg"
+SHARE = "percentunit"
+COUNT = "short"
+SECONDS = "s"
+TCE = "suffix: tce"
+KGCE_PER_M2 = "suffix: kgce/m²"
+KWH_PER_M2 = "suffix: kWh/m²"
+KWH_PER_KWP = "suffix: kWh/kWp"
+DATE = "dateTimeAsIso"
+
+TIMEZONE = "Asia/Shanghai"
+
+
+def new_dashboard(uid: str, title: str, description: str, *, time_from: str = "now-7d") -> db.Dashboard:
+    return (db.Dashboard(title).uid(uid).description(description)
+            .tags(["energy", "public-buildings"]).timezone(TIMEZONE).time(time_from, "now")
+            .refresh("5m").tooltip(dm.DashboardCursorSync.CROSSHAIR).editable()
+            .links([dashboard_link("City overview", OVERVIEW_UID, tooltip="Back to the city supervision overview"),
+                    dashboard_link("Building detail", BUILDING_UID, tooltip="One building in depth"),
+                    dashboard_link("Rooftop PV", PV_UID, tooltip="PV generation, self-consumption, export"),
+                    dashboard_link("EV charging", EV_UID, tooltip="Charging sessions and piles"),
+                    dashboard_link("Data quality", QUALITY_UID, tooltip="Offline meters, gaps, dead letters")]))
+
+
+def building_detail_url(code_expr: str = "${__value.raw}") -> str:
+    """Data link from any cell holding a building code to the detail dashboard for it."""
+    return f"/d/{BUILDING_UID}?var-building={code_expr}&${{__url_time_range}}"
+
+
+def building_code_link(title: str = "Open building detail") -> db.DashboardLink:
+    return db.DashboardLink(title).url(building_detail_url()).target_blank(False)
