@@ -1,0 +1,80 @@
+"""Bilingual (Chinese / English) labels of the disclosure pages.
+
+Kept as data in one place so the pages, the CSV headers and the tests agree on the wording.
+"""
+
+from __future__ import annotations
+
+SUB_ITEM = {
+    "lighting_sockets": ("照明插座", "Lighting & sockets"),
+    "hvac": ("空调", "HVAC"),
+    "power": ("动力", "Power"),
+    "special": ("特殊用电", "Special"),
+}
+#: Chart colours per sub-item (colour-blind safe, Okabe-Ito).
+SUB_ITEM_COLOUR = {"lighting_sockets": "#E69F00", "hvac": "#0072B2", "power": "#009E73", "special": "#CC79A7"}
+
+BUILDING_TYPE = {
+    "office": ("办公", "Office"),
+    "mall": ("商场", "Shopping mall"),
+    "hotel": ("宾馆饭店", "Hotel"),
+    "education": ("文化教育", "Culture & education"),
+    "medical": ("医疗卫生", "Medical & health"),
+    "sports": ("体育", "Sports"),
+    "comprehensive": ("综合", "Comprehensive"),
+    "other": ("其他", "Other"),
+}
+
+CARRIER = {
+    "electricity": ("电力", "Electricity"),
+    "water": ("水", "Water"),
+    "natural_gas": ("天然气", "Natural gas"),
+    "lpg": ("液化石油气", "LPG"),
+    "manufactured_gas": ("人工煤气", "Manufactured gas"),
+    "district_heat": ("集中供热", "District heat"),
+    "district_cooling": ("集中供冷", "District cooling"),
+    "diesel": ("柴油", "Diesel"),
+    "gasoline": ("汽油", "Gasoline"),
+    "coal": ("煤", "Coal"),
+    "renewable_heat": ("可再生热", "Renewable heat"),
+}
+
+STATE = {
+    "draft": ("草稿", "Draft"),
+    "submitted": ("已提交", "Submitted"),
+    "returned": ("已退回", "Returned"),
+    "approved": ("已审核", "Approved"),
+    "published": ("已公示", "Published"),
+    "withdrawn": ("已撤回", "Withdrawn"),
+    "superseded": ("已被新版本取代", "Superseded"),
+}
+
+ACTION = {
+    "generate": ("生成", "Generated"),
+    "submit": ("提交审核", "Submit for review"),
+    "return": ("退回", "Return with comments"),
+    "approve": ("审核通过", "Approve"),
+    "publish": ("公示", "Publish"),
+    "withdraw": ("撤回", "Withdraw"),
+    "comment": ("评论", "Comment"),
+    "edit": ("修改说明", "Edit remarks"),
+    "supersede": ("被取代", "Superseded"),
+}
+
+QUOTA_STATUS = {
+    "below_guide": ("低于引导值", "Below guide value"),
+    "between_guide_and_constraint": ("介于引导值与约束值之间", "Between guide and constraint"),
+    "above_constraint": ("超过约束值", "Above constraint value"),
+    "no_quota": ("无定额", "No quota"),
+}
+
+MONTHS = tuple(f"{m}月" for m in range(1, 13))
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def bi(table: dict[str, tuple[str, str]], key: str | None) -> str:
+    """``中文 English`` for a known key; the key itself otherwise (never an empty cell)."""
+    if key is None:
+        return "—"
+    zh, en = table.get(key, (key, ""))
+    return f"{zh} {en}".strip()

@@ -1,0 +1,120 @@
+"""Public pages and feeds: published disclosures only, no login.
+
+Every query here is restricted to ``state = 'published'`` in ``service.list_published`` /
+``service.published_of_building``; nothing else is reachable without an API key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.disclosure import service
+from api.disclosure.schemas import PublicCsvRow, PublicDisclosure, PublicFeed
+from api.disclosure.web import DSession, templates
+from api.errors import APIError, ErrorBody
+from api.listing import to_csv
+from contract.vocabulary import BUILDING_CODE_RE, BuildingType
+
+router = APIRouter(prefix="/disclosures", tags=["disclosures (public)"])
+
+HTML_PAGE_SIZE = 50
+_TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
+
+
+def parse_filter(*, district: str | None, building_type: str | None, year: str | None, audit_required: str | None,
+                 q: str | None) -> service.PublicFilter:
+    """The public filters from query strings, where an empty value (a form's "all") means no filter."""
+    district, building_type, year, audit_required, q = (
+        (v.strip() or None) if isinstance(v, str) else None for v in (district, building_type, year, audit_required, q))
+    if building_type is not None:
+        if len(building_type) == 1 and building_type in BuildingType.__members__:
+            building_type = BuildingType[building_type].value
+        elif building_type not in {t.value for t in BuildingType}:
+            raise APIError(422, "invalid_value", f"building_type: {building_type!r} is not one of "
+                           f"{', '.join(t.value for t in BuildingType)}", "building_type")
+    year_n = None
+    if year is not None:
+        if not year.isdigit() or not 2000 <= int(year) <= 2100:
+            raise APIError(422, "invalid_value", f"year: {year!r} is not a year between 2000 and 2100", "year")
+        year_n = int(year)
+    audit = None
+    if audit_required is not None:
+        if audit_required.lower() not in _TRUE | _FALSE:
+            raise APIError(422, "invalid_value", f"audit_required: {audit_required!r} is not true or false",
+                           "audit_required")
+        audit = audit_required.lower() in _TRUE
+    for name, v, cap in (("district", district, 100), ("q", q, 100)):
+        if v is not None and len(v) > cap:
+            raise APIError(422, "invalid_value", f"{name}: at most {cap} characters (got {len(v)})", name)
+    return service.PublicFilter(district=district, building_type=building_type, year=year_n,
+                                audit_required=audit, q=q)
+
+
+Str = Annotated[str | None, Query()]
+
+
+@router.get("", response_class=HTMLResponse, include_in_schema=False)
+def public_list(request: Request, session: DSession, district: Str = None, building_type: Str = None,
+                year: Str = None, audit_required: Str = None, q: Str = None,
+                offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> HTMLResponse:
+    """公示列表 The public list of published disclosures, with search and filters."""
+    form = {"district": district or "", "building_type": building_type or "", "year": year or "",
+            "audit_required": audit_required or "", "q": q or ""}
+    try:
+        filt = parse_filter(district=district, building_type=building_type, year=year,
+                            audit_required=audit_required, q=q)
+    except APIError as exc:
+        return templates.TemplateResponse(request, "list.html", {
+            "rows": [], "total": 0, "form": form, "facets": service.published_facets(session=session),
+            "error": exc.message, "offset": 0, "page_size": HTML_PAGE_SIZE}, status_code=exc.status)
+    rows, total = service.list_published(session=session, filt=filt, offset=offset, limit=HTML_PAGE_SIZE)
+    return templates.TemplateResponse(request, "list.html", {
+        "rows": rows, "total": total, "form": form, "facets": service.published_facets(session=session),
+        "error": None, "offset": offset, "page_size": HTML_PAGE_SIZE})
+
+
+@router.get("/buildings/{building_code}", response_class=HTMLResponse, include_in_schema=False)
+def building_page(request: Request, session: DSession, building_code: str, year: Str = None) -> HTMLResponse:
+    """楼宇公示页 One building's published disclosure (latest year, or ``year``) with its charts."""
+    records = service.published_of_building(session=session, building_code=building_code) \
+        if BUILDING_CODE_RE.match(building_code) else []
+    chosen = next((r for r in records if year is None or str(r.year) == year), None)
+    if chosen is None:
+        # Same answer whether the building has unpublished drafts or does not exist at all.
+        return templates.TemplateResponse(request, "not_found.html", {
+            "message": f"没有已公示的信息 No published disclosure for {building_code}"
+                       + (f" in {year}" if year else "")}, status_code=404)
+    return templates.TemplateResponse(request, "building.html", {
+        "r": chosen, "f": chosen.figures, "years": [r.year for r in records]})
+
+
+@router.get("/feed.json", response_model=PublicFeed, responses={422: {"model": ErrorBody}})
+def public_feed(request: Request, session: DSession, district: Str = None, building_type: Str = None,
+                year: Str = None, audit_required: Str = None, q: Str = None,
+                limit: Annotated[int, Query(ge=1)] = 100,
+                offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> PublicFeed:
+    """Published disclosures with their frozen figures, newest year first (no login)."""
+    cap = request.app.state.settings.max_page_limit
+    if limit > cap:
+        raise APIError(422, "invalid_value", f"limit: at most {cap} (got {limit})", "limit")
+    filt = parse_filter(district=district, building_type=building_type, year=year, audit_required=audit_required,
+                        q=q)
+    rows, total = service.list_published(session=session, filt=filt, offset=offset, limit=limit)
+    return PublicFeed(items=[PublicDisclosure.of(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/export.csv", responses={200: {"content": {"text/csv": {}}}, 422: {"model": ErrorBody}})
+def public_csv(session: DSession, district: Str = None, building_type: Str = None, year: Str = None,
+               audit_required: Str = None, q: Str = None) -> Response:
+    """Every published disclosure matching the filters, one CSV line each (no login)."""
+    filt = parse_filter(district=district, building_type=building_type, year=year, audit_required=audit_required,
+                        q=q)
+    rows, _ = service.list_published(session=session, filt=filt)
+    body = to_csv([PublicCsvRow.of(r) for r in rows], list(PublicCsvRow.model_fields))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="disclosures-{stamp}.csv"'})

@@ -1,0 +1,124 @@
+"""Review pages for bureau staff (and facility managers, for their own buildings' drafts).
+
+Plain HTML forms posting back to the server: every action is the same ``service.act`` the JSON
+API uses, so a refusal on the page is the same refusal (code and message) as over the API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.disclosure import service
+from api.disclosure.web import KEY_COOKIE, DSession, PageActor, templates
+from api.disclosure.workflow import ALLOWED_ROLES, TRANSITIONS, Action, Actor, State, WorkflowRefusal
+from api.security import authenticate
+
+router = APIRouter(prefix="/disclosures", tags=["disclosures (pages)"], include_in_schema=False)
+
+QUEUE_STATES = (State.submitted.value, State.approved.value, State.returned.value, State.draft.value)
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/disclosures/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _safe_next(next_url: str | None) -> str:
+    # Only same-site paths: a crafted link must not bounce a fresh login to another site.
+    if next_url and next_url.startswith("/disclosures") and "//" not in next_url:
+        return next_url
+    return "/disclosures/review"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query name
+    return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, session: DSession, api_key: Annotated[str, Form(max_length=200)],
+          next: Annotated[str | None, Form()] = None) -> Response:  # noqa: A002
+    settings = request.app.state.settings
+    user = authenticate(session, presented=api_key.strip(), cache_ttl_s=settings.key_cache_ttl_s)
+    if user is None:
+        return templates.TemplateResponse(request, "login.html", {
+            "next": _safe_next(next), "error": "密钥无效 The API key is unknown or revoked (code unauthenticated)"},
+            status_code=401)
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp.set_cookie(KEY_COOKIE, api_key.strip(), httponly=True, samesite="strict", path="/disclosures",
+                    secure=request.url.scheme == "https", max_age=8 * 3600)
+    return resp
+
+
+@router.post("/logout")
+def logout() -> RedirectResponse:
+    resp = RedirectResponse("/disclosures", status_code=303)
+    resp.delete_cookie(KEY_COOKIE, path="/disclosures")
+    return resp
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review_queue(request: Request, session: DSession, actor: PageActor, year: int | None = None) -> Response:
+    """审核队列 Records waiting for the bureau: submitted first, then approved (to publish)."""
+    if actor is None:
+        return _login_redirect(request)
+    rows = service.list_records(session=session, actor=actor, year=year, states=QUEUE_STATES)
+    order = {s: i for i, s in enumerate(QUEUE_STATES)}
+    rows = sorted(rows, key=lambda r: order[r.state])
+    return templates.TemplateResponse(request, "queue.html", {"rows": rows, "actor": actor, "year": year})
+
+
+def _allowed_actions(actor: Actor, state: str) -> list[str]:
+    return [a.value for a in (Action.submit, Action.return_, Action.approve, Action.publish, Action.withdraw)
+            if actor.role in ALLOWED_ROLES[a] and State(state) in TRANSITIONS[a][0]]
+
+
+def _render_review(request: Request, session, actor: Actor, record_id: int, *, error: WorkflowRefusal | None = None,
+                   done: str | None = None) -> Response:
+    try:
+        record = service.get_visible(session=session, record_id=record_id, actor=actor)
+    except WorkflowRefusal as refusal:
+        return templates.TemplateResponse(request, "not_found.html", {
+            "message": f"{refusal.message} (code {refusal.code})"}, status_code=refusal.status)
+    can_comment = actor.role in ALLOWED_ROLES[Action.comment] and State(record.state) in TRANSITIONS[Action.comment][0]
+    return templates.TemplateResponse(request, "review.html", {
+        "r": record, "f": record.figures, "events": service.events(session=session, record_id=record_id),
+        "actor": actor, "actions": _allowed_actions(actor, record.state), "can_comment": can_comment,
+        "error": error, "done": done}, status_code=error.status if error else 200)
+
+
+@router.get("/review/{record_id}", response_class=HTMLResponse)
+def review_page(request: Request, session: DSession, actor: PageActor, record_id: int,
+                done: str | None = None) -> Response:
+    """审核页 One record: frozen figures, history, and the actions the viewer may take."""
+    if actor is None:
+        return _login_redirect(request)
+    return _render_review(request, session, actor, record_id, done=done)
+
+
+@router.post("/review/{record_id}", response_class=HTMLResponse)
+def review_action(request: Request, session: DSession, actor: PageActor, record_id: int,
+                  action: Annotated[str, Form(max_length=16)],
+                  text: Annotated[str | None, Form(max_length=4000)] = None,
+                  row_version: Annotated[int | None, Form()] = None) -> Response:
+    if actor is None:
+        return _login_redirect(request)
+    try:
+        act = Action(action)
+        if act is Action.edit:
+            raise ValueError(action)
+    except ValueError:
+        refusal = WorkflowRefusal(422, "invalid_value", f"action: {action!r} is not one of submit, return, "
+                                  "approve, publish, withdraw, comment", "action")
+        return _render_review(request, session, actor, record_id, error=refusal)
+    try:
+        service.act(session=session, record_id=record_id, action=act, actor=actor, text=text,
+                    expected_row_version=row_version)
+    except WorkflowRefusal as refusal:
+        return _render_review(request, session, actor, record_id, error=refusal)
+    # Post/redirect/get: a reload of the result page does not repeat the action.
+    return RedirectResponse(f"/disclosures/review/{record_id}?done={act.value}", status_code=303)

@@ -1,0 +1,174 @@
+"""Request and response models of the disclosure API (names from docs/glossary.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.disclosure.models import DisclosureEvent, DisclosureRecord, as_utc
+from api.disclosure.workflow import MAX_TEXT_CHARS
+
+
+class RecordSummary(BaseModel):
+    id: int
+    building_code: str
+    building_name: str
+    district: str
+    building_type: str
+    year: int
+    version: int
+    state: str
+    audit_required: bool
+    energy_tce: float
+    intensity_kgce_per_m2: float
+    coverage_fraction: float
+    conversion_basis: str
+    factor_table_version: str
+    created_at: dt.datetime
+    submitted_by: str | None
+    submitted_at: dt.datetime | None
+    approved_by: str | None
+    published_at: dt.datetime | None
+    row_version: int = Field(description="send back as row_version to refuse acting on a record that changed")
+
+    @classmethod
+    def of(cls, r: DisclosureRecord) -> RecordSummary:
+        return cls(id=r.id, building_code=r.building_code, building_name=r.building_name, district=r.district,
+                   building_type=r.building_type, year=r.year, version=r.version, state=r.state,
+                   audit_required=r.audit_required, energy_tce=r.energy_tce,
+                   intensity_kgce_per_m2=r.intensity_kgce_per_m2, coverage_fraction=r.coverage_fraction,
+                   conversion_basis=r.conversion_basis, factor_table_version=r.factor_table_version,
+                   created_at=as_utc(r.created_at), submitted_by=r.submitted_by, submitted_at=as_utc(r.submitted_at),
+                   approved_by=r.approved_by, published_at=as_utc(r.published_at), row_version=r.row_version)
+
+
+class EventOut(BaseModel):
+    at: dt.datetime
+    action: str
+    actor_name: str
+    actor_role: str
+    from_state: str | None
+    to_state: str
+    text: str | None
+
+    @classmethod
+    def of(cls, e: DisclosureEvent) -> EventOut:
+        return cls(at=as_utc(e.at), action=e.action, actor_name=e.actor_name, actor_role=e.actor_role,
+                   from_state=e.from_state, to_state=e.to_state, text=e.text)
+
+
+class RecordDetail(RecordSummary):
+    figures: dict
+    figures_sha256: str
+    remarks: str | None
+    withdrawn_at: dt.datetime | None
+    withdraw_reason: str | None
+    events: list[EventOut]
+
+
+def detail(r: DisclosureRecord, events: list[DisclosureEvent]) -> RecordDetail:
+    return RecordDetail(**RecordSummary.of(r).model_dump(), figures=r.figures, figures_sha256=r.figures_sha256,
+                        remarks=r.remarks, withdrawn_at=as_utc(r.withdrawn_at), withdraw_reason=r.withdraw_reason,
+                        events=[EventOut.of(e) for e in events])
+
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str | None = Field(default=None, max_length=MAX_TEXT_CHARS,
+                                description="required to return a submission, and for a comment")
+    reason: str | None = Field(default=None, max_length=MAX_TEXT_CHARS, description="required to withdraw")
+    row_version: int | None = Field(default=None, ge=1, description="refuse if the record changed since")
+
+
+class RemarksBody(BaseModel):
+    """Only the remarks of a draft can be edited: the figures are frozen at generation."""
+
+    model_config = ConfigDict(extra="forbid")
+    remarks: str | None = Field(max_length=MAX_TEXT_CHARS)
+
+
+class PublicDisclosure(BaseModel):
+    """A published disclosure as the public feed shows it."""
+
+    id: int
+    building_code: str
+    building_name: str
+    district: str
+    building_type: str
+    year: int
+    version: int
+    published_at: dt.datetime
+    figures_sha256: str
+    remarks: str | None
+    figures: dict
+
+    @classmethod
+    def of(cls, r: DisclosureRecord) -> PublicDisclosure:
+        return cls(id=r.id, building_code=r.building_code, building_name=r.building_name, district=r.district,
+                   building_type=r.building_type, year=r.year, version=r.version,
+                   published_at=as_utc(r.published_at), figures_sha256=r.figures_sha256, remarks=r.remarks,
+                   figures=r.figures)
+
+
+class PublicFeed(BaseModel):
+    items: list[PublicDisclosure]
+    total: int
+    limit: int
+    offset: int
+
+
+class PublicCsvRow(BaseModel):
+    """One CSV line per published disclosure; ratios are fractions (0.25 = 25 %)."""
+
+    building_code: str
+    building_name: str
+    district: str
+    building_type: str
+    year: int
+    version: int
+    published_at: dt.datetime
+    energy_tce: float
+    electricity_kwh: float
+    electricity_lighting_sockets_kwh: float | None
+    electricity_hvac_kwh: float | None
+    electricity_power_kwh: float | None
+    electricity_special_kwh: float | None
+    intensity_kgce_per_m2: float
+    intensity_kwh_per_m2: float
+    intensity_kgce_per_person: float | None
+    quota_status: str
+    rank_in_type: int | None
+    rank_of: int | None
+    electrification_share: float | None
+    renewable_substitution_rate: float | None
+    pv_generation_kwh: float | None
+    ev_charging_kwh: float | None
+    carbon_tco2: float
+    audit_required: bool
+    yoy_change: float | None
+    coverage_fraction: float
+    conversion_basis: str
+    factor_table_version: str
+
+    @classmethod
+    def of(cls, r: DisclosureRecord) -> PublicCsvRow:
+        f = r.figures
+        sub = f.get("electricity_by_sub_item_kwh", {})
+        return cls(building_code=r.building_code, building_name=r.building_name, district=r.district,
+                   building_type=r.building_type, year=r.year, version=r.version,
+                   published_at=as_utc(r.published_at), energy_tce=f["energy_tce"],
+                   electricity_kwh=f["electricity_kwh"],
+                   electricity_lighting_sockets_kwh=sub.get("lighting_sockets"),
+                   electricity_hvac_kwh=sub.get("hvac"), electricity_power_kwh=sub.get("power"),
+                   electricity_special_kwh=sub.get("special"), intensity_kgce_per_m2=f["intensity_kgce_per_m2"],
+                   intensity_kwh_per_m2=f["intensity_kwh_per_m2"],
+                   intensity_kgce_per_person=f.get("intensity_kgce_per_person"), quota_status=f["quota_status"],
+                   rank_in_type=f.get("rank_in_type"), rank_of=f.get("rank_of"),
+                   electrification_share=f.get("electrification_share"),
+                   renewable_substitution_rate=f.get("renewable_substitution_rate"),
+                   pv_generation_kwh=(f.get("pv") or {}).get("generation_kwh"),
+                   ev_charging_kwh=(f.get("ev") or {}).get("charging_kwh"), carbon_tco2=f["carbon_tco2"],
+                   audit_required=f["audit_required"], yoy_change=f.get("yoy_change"),
+                   coverage_fraction=r.coverage_fraction, conversion_basis=r.conversion_basis,
+                   factor_table_version=r.factor_table_version)
