@@ -1,0 +1,204 @@
+"""Hourly and daily energy rollups per device, so annual analytics never scan raw 15-minute points.
+
+For each raw measurement (``meter``, ``pv``, ``ev_pile``, ``ev_session``) the job sums the interval
+fields per device over hours and local days and writes ``<measurement>_1h`` / ``<measurement>_1d``
+with the same tags, the same field names and ``readings`` (interval points summed; for
+``ev_session`` the completed sessions). InfluxQL over ``/query``, line protocol over ``/write``,
+so it runs against every InfluxDB version (REFERENCE.md section 5).
+
+Interval convention. A raw interval value is stamped at the *end* of its interval (glossary), so a
+bucket holds the points with ``start < time <= end`` (InfluxQL ``GROUP BY time(1h, 1ms)``); the
+rollup point is stamped at the bucket *start*. The 00:00 reading belongs to the day before.
+
+Restartable and idempotent. Work goes one local day at a time; after a complete day the
+checkpoint (measurement ``rollup_checkpoint``, tag ``job``) moves to its end. A run starts at the
+checkpoint minus ``lookback_days`` (late and re-derived interval values land there), and always
+redoes the current, incomplete day. Rewriting a window writes the same series and timestamps, so
+InfluxDB overwrites: re-running any window is safe. Backfills older than the lookback are
+re-rolled with an explicit ``--from``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from analytics.periods import DEFAULT_TZ, local_midnight
+from ingest.influx import InfluxHTTP, quote_literal
+from ingest.lineproto import encode_line
+
+log = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+CHECKPOINT_MEASUREMENT = "rollup_checkpoint"
+#: Field that is counted as ``readings``: one interval point has exactly one of them.
+READINGS = "readings"
+
+
+@dataclass(frozen=True)
+class RollupSpec:
+    """What is summed from one raw measurement."""
+
+    measurement: str
+    fields: tuple[str, ...]
+    #: Fields whose non-null count is ``readings`` (a point carries one of them).
+    count_fields: tuple[str, ...]
+    where: str = ""
+
+
+SPECS: tuple[RollupSpec, ...] = (
+    RollupSpec("meter", ("consumption_kwh", "consumption_m3", "consumption_kg"),
+               ("consumption_kwh", "consumption_m3", "consumption_kg")),
+    RollupSpec("pv", ("generation_kwh", "to_grid_kwh", "from_grid_kwh"), ("generation_kwh",)),
+    RollupSpec("ev_pile", ("consumption_kwh",), ("consumption_kwh",)),
+    RollupSpec("ev_session", ("energy_kwh", "pv_energy_kwh"), ("energy_kwh",),
+               where=f"event = {quote_literal('stop')}"),
+)
+
+
+def rollup_name(measurement: str, resolution: str) -> str:
+    """``meter`` + ``1d`` -> ``meter_1d``."""
+    return f"{measurement}_{resolution}"
+
+
+@dataclass
+class RollupStats:
+    days: int = 0
+    hourly_points: int = 0
+    daily_points: int = 0
+    checkpoint: dt.date | None = None
+    per_day: list[tuple[dt.date, int]] = field(default_factory=list)
+
+
+def _hourly_query(spec: RollupSpec, start_ms: int, end_ms: int) -> str:
+    sums = ", ".join(f'sum("{f}") AS "{f}"' for f in spec.fields)
+    counts = ", ".join(f'count("{f}") AS "n_{f}"' for f in spec.count_fields)
+    where = f"time > {start_ms}ms AND time <= {end_ms}ms" + (f" AND {spec.where}" if spec.where else "")
+    # Literal identifiers and integer times only: nothing user-supplied reaches the statement.
+    return (f'SELECT {sums}, {counts} FROM "{spec.measurement}" WHERE {where} '  # noqa: S608
+            f"GROUP BY time(1h, 1ms), * fill(none)")
+
+
+def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_lines: int = 5000) -> tuple[int, int]:
+    """Roll up one local day for every spec; returns (hourly points, daily points) written."""
+    start = local_midnight(day, tz)
+    end = local_midnight(day + dt.timedelta(days=1), tz)
+    start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    n_hourly = n_daily = 0
+    for spec in SPECS:
+        lines: list[str] = []
+        daily: dict[tuple, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for s in db.query(_hourly_query(spec, start_ms, end_ms)):
+            tags = tuple(sorted((k, v) for k, v in s["tags"].items() if v))
+            cols = s["columns"]
+            for row in s["values"]:
+                rec = dict(zip(cols, row, strict=True))
+                fields: dict[str, float | int] = {f: float(rec[f]) for f in spec.fields if rec.get(f) is not None}
+                n = sum(int(rec.get(f"n_{f}") or 0) for f in spec.count_fields)
+                if n == 0 and not fields:
+                    continue
+                fields[READINGS] = n
+                bucket_start_ms = int(rec["time"]) - 1  # GROUP BY offset of 1 ms
+                lines.append(encode_line(rollup_name(spec.measurement, "1h"), dict(tags), fields, bucket_start_ms))
+                acc = daily[tags]
+                for k, v in fields.items():
+                    acc[k] += v
+                if len(lines) >= batch_lines:
+                    db.write_lines(lines)
+                    n_hourly += len(lines)
+                    lines = []
+        if lines:
+            db.write_lines(lines)
+            n_hourly += len(lines)
+        day_lines = []
+        for tags, acc in daily.items():
+            fields = {k: (int(v) if k == READINGS else v) for k, v in acc.items()}
+            day_lines.append(encode_line(rollup_name(spec.measurement, "1d"), dict(tags), fields, start_ms))
+        for i in range(0, len(day_lines), batch_lines):
+            db.write_lines(day_lines[i:i + batch_lines])
+        n_daily += len(day_lines)
+    return n_hourly, n_daily
+
+
+def read_checkpoint(db: InfluxHTTP, job: str = "rollup") -> dt.date | None:
+    """First local day not yet rolled up completely, or None before the first run."""
+    series = db.query(f"SELECT last(done_until) FROM {CHECKPOINT_MEASUREMENT} "  # noqa: S608
+                      f"WHERE job = {quote_literal(job)}")
+    if not series or not series[0]["values"]:
+        return None
+    return dt.date.fromisoformat(series[0]["values"][0][1])
+
+
+def write_checkpoint(db: InfluxHTTP, day: dt.date, job: str = "rollup") -> None:
+    # One point at a fixed time: each write overwrites the last, no history to grow.
+    db.write_lines([encode_line(CHECKPOINT_MEASUREMENT, {"job": job}, {"done_until": day.isoformat()}, 0)])
+
+
+def earliest_day(db: InfluxHTTP, tz: str = DEFAULT_TZ) -> dt.date | None:
+    """Local day of the oldest raw point of any rolled-up measurement."""
+    first_ms = []
+    for spec in SPECS:
+        for s in db.query(f'SELECT * FROM "{spec.measurement}" ORDER BY time ASC LIMIT 1'):  # noqa: S608
+            first_ms.append(int(s["values"][0][0]))
+    if not first_ms:
+        return None
+    # -1 ms: a point at local midnight closes the previous day's last interval.
+    instant = dt.datetime.fromtimestamp((min(first_ms) - 1) / 1000, dt.UTC)
+    return instant.astimezone(ZoneInfo(tz)).date()
+
+
+def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = None, lookback_days: int = 1,
+        tz: str = DEFAULT_TZ, now: dt.datetime | None = None, job: str = "rollup",
+        on_day: Callable[[dt.date], None] | None = None) -> RollupStats:
+    """Roll up from ``start`` (default: checkpoint - ``lookback_days``, or the oldest data) to
+    ``end`` inclusive (default: today, local).
+
+    Parameters
+    ----------
+    db : InfluxHTTP
+        Client of the database holding raw and rollup measurements.
+    start, end : datetime.date, optional
+        Local days, inclusive.
+    lookback_days : int
+        Complete days before the checkpoint that are redone on every run. [d]
+    tz : str
+        Time zone of local days.
+    now : datetime, optional
+        Current time (tests freeze it); the checkpoint never passes the local day holding ``now``.
+    on_day : callable, optional
+        Called after each day is written (the restart test stops the job there).
+    """
+    if lookback_days < 0:
+        raise ValueError(f"lookback_days must be >= 0, got {lookback_days}")
+    now = now or dt.datetime.now(dt.UTC)
+    today = now.astimezone(ZoneInfo(tz)).date()
+    end = min(end or today, today)
+    stats = RollupStats(checkpoint=read_checkpoint(db, job))
+    if start is None:
+        if stats.checkpoint is not None:
+            start = stats.checkpoint - dt.timedelta(days=lookback_days)
+        else:
+            start = earliest_day(db, tz)
+            if start is None:
+                log.info("no raw data yet: nothing to roll up")
+                return stats
+    day = start
+    while day <= end:
+        h, d = rollup_day(db, day, tz=tz)
+        stats.days += 1
+        stats.hourly_points += h
+        stats.daily_points += d
+        stats.per_day.append((day, d))
+        nxt = day + dt.timedelta(days=1)
+        # Only complete days advance the checkpoint, and it never moves backwards.
+        if local_midnight(nxt, tz) <= now and (stats.checkpoint is None or nxt > stats.checkpoint):
+            write_checkpoint(db, nxt, job)
+            stats.checkpoint = nxt
+        if on_day is not None:
+            on_day(day)
+        day = nxt
+    return stats
