@@ -72,6 +72,7 @@ class IngestService:
         self._metrics_server = None
         self.client = self._new_client()
         self.newest_written_ms = 0
+        self.subscribed = False
         self.received = 0
         self.acked = 0
 
@@ -99,6 +100,7 @@ class IngestService:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
         c.reconnect_delay_set(min_delay=1, max_delay=5)
         # Dead letters are few; let many be in flight so that confirming them is quick.
         c.max_inflight_messages_set(1000)
@@ -140,8 +142,17 @@ class IngestService:
         client.subscribe(self.s.subscription, options=SubscribeOptions(qos=1))
         log.info("connected", extra={"generation": self._gen, "session_present": flags.session_present})
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        failed = [str(rc) for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("subscription refused", extra={"reasons": failed, "subscription": self.s.subscription})
+        else:
+            self.subscribed = True
+            log.info("subscribed", extra={"subscription": self.s.subscription})
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.metrics.connected.set(0)
+        self.subscribed = False
         if not self._stopping.is_set():
             log.warning("disconnected from the broker, reconnecting", extra={"reason": str(reason_code)})
 

@@ -121,8 +121,11 @@ class IngestProcess:
         self.argv = argv
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
+        self._subscribed_seen = 0
 
     def start(self) -> IngestProcess:
+        if self.log_path.exists():
+            self._subscribed_seen = self.log_path.read_text(errors="replace").count('"msg": "subscribed"')
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
@@ -133,7 +136,8 @@ class IngestProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ingest exited {self.proc.returncode}:\n{self.log_tail()}")
-            if '"msg": "connected"' in self.log_path.read_text(errors="replace"):
+            if self.log_path.read_text(errors="replace").count('"msg": "subscribed"') > self._subscribed_seen:
+                self._subscribed_seen += 1
                 return
             time.sleep(0.05)
         raise TimeoutError(f"ingest did not connect:\n{self.log_tail()}")

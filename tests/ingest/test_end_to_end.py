@@ -28,7 +28,7 @@ def service(mosquitto, influxd, fresh_db):
                        client_id=f"e2e-{uuid.uuid4().hex[:6]}", share_group=f"g{uuid.uuid4().hex[:6]}",
                        flush_interval_ms=100)
     svc = IngestService(s).start()
-    wait_until(lambda: svc.metrics.connected._value.get() == 1, 10, "ingest connected")
+    wait_until(lambda: svc.subscribed, 10, "ingest subscribed")
     yield svc
     svc.stop()
 

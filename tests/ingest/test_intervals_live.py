@@ -19,7 +19,7 @@ def _run(mosquitto, influxd, db, client_id, group, messages, expect_acked):
                        client_id=client_id, share_group=group, flush_interval_ms=100)
     svc = IngestService(s).start()
     try:
-        wait_until(lambda: svc.metrics.connected._value.get() == 1, 10, "connected")
+        wait_until(lambda: svc.subscribed, 10, "subscribed")
         pub = Publisher(mosquitto.port)
         for topic, payload in messages:
             pub.publish(topic, payload)
