@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from bisect import bisect_left
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,22 +20,29 @@ SNAPSHOT_VERSION = 1
 #: Electricity sub-items shown on the disclosure, in display order (MOHURD 2008).
 SUB_ITEMS = ("lighting_sockets", "hvac", "power", "special")
 
-#: The two independent audit tests (Leshan plan): 1000 tce or 5 million kWh a year.
-AUDIT_ENERGY_TCE = 1000.0
-AUDIT_ELECTRICITY_KWH = 5_000_000.0
 
 
 class QuotaStatus(StrEnum):
-    """Energy use intensity against the quota table (GB/T 51161-2016 style constraint/guide values)."""
+    """Electricity use intensity against the quota table (``analytics.intensity.quota_status``)."""
 
-    below_guide = "below_guide"
-    between_guide_and_constraint = "between_guide_and_constraint"
+    within_guide = "within_guide"
+    above_guide = "above_guide"
     above_constraint = "above_constraint"
     no_quota = "no_quota"
 
 
+class AuditTrigger(StrEnum):
+    """Which of the two independent audit tests held (``analytics.audit.audit_tests``)."""
+
+    energy = "energy"
+    electricity = "electricity"
+    both = "both"
+    none = "none"
+
+
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # JSON has no NaN: analytics' "no data" NaN must become None (or be refused), never a stored NaN.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class CarrierUse(_Frozen):
@@ -107,7 +112,7 @@ class Figures(_Frozen):
     quota_status: QuotaStatus = QuotaStatus.no_quota
     quota_source: str | None = None
 
-    #: 1 = lowest energy use intensity among the buildings of the same type that year.
+    #: 1 = lowest energy use intensity (kgce/m2) among the buildings of the same type that year.
     rank_in_type: int | None = Field(default=None, ge=1)
     rank_of: int | None = Field(default=None, ge=1)
 
@@ -120,8 +125,9 @@ class Figures(_Frozen):
     grid_emission_factor_kgco2_per_kwh: float = Field(ge=0)
     emission_factor_source: str
 
+    #: Annual energy >= 1000 tce or electricity >= 5 million kWh (Leshan plan), and which test held.
     audit_required: bool
-    audit_reasons: tuple[str, ...] = ()
+    audit_triggered_by: AuditTrigger = AuditTrigger.none
 
     previous_energy_tce: float | None = Field(default=None, ge=0)
     #: (energy_tce - previous_energy_tce) / previous_energy_tce; None without a previous year.
@@ -138,13 +144,6 @@ class Figures(_Frozen):
                                  "expected 12 (January to December)")
         return v
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _finite(cls, v):  # noqa: ANN001, ANN206 - any field
-        # JSON has no NaN: a NaN would be stored as null or break the snapshot; refuse it at the door.
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ValueError(f"must be a finite number (got {v})")
-        return v
 
 
 def snapshot_json(figures: Figures) -> dict:
@@ -156,89 +155,3 @@ def snapshot_sha256(snapshot: dict) -> str:
     """A digest of the canonical JSON, stored beside the snapshot so any later change is detectable."""
     canonical = json.dumps(snapshot, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def audit_status(energy_tce: float, electricity_kwh: float) -> tuple[bool, tuple[str, ...]]:
-    """The audit flag and which of the two independent tests triggered it.
-
-    Parameters
-    ----------
-    energy_tce : float
-        Annual comprehensive energy use. [tce]
-    electricity_kwh : float
-        Annual electricity use. [kWh]
-
-    Returns
-    -------
-    required : bool
-    reasons : tuple of str
-        ``energy_tce>=1000`` and/or ``electricity_kwh>=5000000``.
-
-    References
-    ----------
-    Leshan urban-rural construction carbon-peak plan (2026): "buildings with energy consumption of
-    1000 tons of standard coal (or 5 million kilowatt-hours of electricity) and above".
-    """
-    reasons = []
-    if energy_tce >= AUDIT_ENERGY_TCE:
-        reasons.append("energy_tce>=1000")
-    if electricity_kwh >= AUDIT_ELECTRICITY_KWH:
-        reasons.append("electricity_kwh>=5000000")
-    return bool(reasons), tuple(reasons)
-
-
-def quota_status(intensity_kwh_per_m2: float, guide: float | None, constraint: float | None) -> QuotaStatus:
-    """Where an intensity stands against the guide and constraint values.
-
-    Parameters
-    ----------
-    intensity_kwh_per_m2 : float
-        Annual energy use intensity. [kWh/(m2.a)]
-    guide, constraint : float or None
-        Quota guide and constraint values for the building's type and climate zone. [kWh/(m2.a)]
-    """
-    if constraint is None:
-        return QuotaStatus.no_quota
-    if intensity_kwh_per_m2 > constraint:
-        return QuotaStatus.above_constraint
-    if guide is not None and intensity_kwh_per_m2 > guide:
-        return QuotaStatus.between_guide_and_constraint
-    return QuotaStatus.below_guide
-
-
-def yoy_change(energy_tce: float, previous_energy_tce: float | None) -> float | None:
-    """Relative year-on-year change of energy use; None without a usable previous year.
-
-    Parameters
-    ----------
-    energy_tce, previous_energy_tce : float
-        This year's and the previous year's energy use. [tce]
-    """
-    if previous_energy_tce is None or previous_energy_tce <= 0:
-        return None
-    return (energy_tce - previous_energy_tce) / previous_energy_tce
-
-
-def rank_in_type(intensities: dict[str, tuple[str, float]]) -> dict[str, tuple[int, int]]:
-    """Rank buildings within their type by energy use intensity (1 = lowest).
-
-    Parameters
-    ----------
-    intensities : dict
-        building_code -> (building_type, intensity in kgce/m2). [kgce/(m2.a)]
-
-    Returns
-    -------
-    dict
-        building_code -> (rank, number of buildings of that type). Ties share the better rank
-        (competition ranking "1224"); ties are broken by nothing else, so the order is reproducible.
-    """
-    by_type: dict[str, list[tuple[float, str]]] = {}
-    for code, (btype, value) in intensities.items():
-        by_type.setdefault(btype, []).append((value, code))
-    out: dict[str, tuple[int, int]] = {}
-    for members in by_type.values():
-        values = sorted(v for v, _ in members)
-        for value, code in members:
-            out[code] = (bisect_left(values, value) + 1, len(values))
-    return out

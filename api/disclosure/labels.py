@@ -61,9 +61,16 @@ ACTION = {
     "supersede": ("被取代", "Superseded"),
 }
 
+AUDIT_TRIGGER = {
+    "energy": ("综合能耗≥1000 tce", "energy use >= 1000 tce"),
+    "electricity": ("用电量≥500万 kWh", "electricity >= 5 million kWh"),
+    "both": ("综合能耗≥1000 tce 且用电量≥500万 kWh", "both tests"),
+    "none": ("未达审计门槛", "below both thresholds"),
+}
+
 QUOTA_STATUS = {
-    "below_guide": ("低于引导值", "Below guide value"),
-    "between_guide_and_constraint": ("介于引导值与约束值之间", "Between guide and constraint"),
+    "within_guide": ("不高于引导值", "Within guide value"),
+    "above_guide": ("高于引导值", "Above guide value"),
     "above_constraint": ("超过约束值", "Above constraint value"),
     "no_quota": ("无定额", "No quota"),
 }
