@@ -73,6 +73,19 @@ class PileSpec(_M):
     installed_on: dt.date = dt.date(2021, 1, 1)
 
 
+class SimulationTargets(_M):
+    """Annual intensities the device simulator aims at (ignored by the platform itself).
+
+    Optional: a hand-written fleet file may leave it out and the simulator picks values inside
+    the type's range (simulators/data/building_types.csv) from the building code.
+    """
+
+    electricity_eui_kwh_per_m2: float | None = Field(default=None, ge=0)  # sub-items, excluding EV piles
+    gas_m3_per_m2: float | None = Field(default=None, ge=0)
+    water_m3_per_m2: float | None = Field(default=None, ge=0)
+    heat_kwh_per_m2: float | None = Field(default=None, ge=0)
+
+
 class BuildingSpec(_M):
     building_code: BuildingCode
     name: str = Field(min_length=1, max_length=200)
@@ -88,6 +101,7 @@ class BuildingSpec(_M):
     meters: list[MeterSpec] = Field(default_factory=list)
     pv: list[PvSpec] = Field(default_factory=list)
     ev_piles: list[PileSpec] = Field(default_factory=list)
+    simulation: SimulationTargets | None = None  # targets for simulators/; optional
 
     @property
     def building_type(self) -> BuildingType:

@@ -1,0 +1,184 @@
+"""``python -m simulators``: fleet, backfill, live and generate subcommands (see docs/simulators.md)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from registry.fleet import Fleet
+from simulators.calendar import local_midnight_ms
+from simulators.faults import FaultInjector, parse_spec
+from simulators.fleetgen import generate_fleet
+from simulators.fleetsim import FleetSim, Period
+from simulators.groundtruth import GroundTruth
+from simulators.messages import time_ordered
+from simulators.publisher import DEFAULT_WINDOW, Publisher
+
+
+def _date(s: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a date YYYY-MM-DD") from None
+
+
+def _mqtt_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mqtt-host", default="127.0.0.1")
+    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--mqtt-username")
+    p.add_argument("--mqtt-password")
+    p.add_argument("--client-id", help="MQTT client id (random by default)")
+    p.add_argument("--window", type=int, default=DEFAULT_WINDOW,
+                   help=f"messages in flight awaiting PUBACK (default {DEFAULT_WINDOW})")
+
+
+def _sim_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fleet", required=True, type=Path, help="fleet file (YAML)")
+    p.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    p.add_argument("--interval-min", type=int, default=15, help="reading interval in minutes (default 15)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m simulators", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fleet", help="generate a fleet file")
+    f.add_argument("--seed", type=int, default=1)
+    f.add_argument("--size", type=int, default=20)
+    f.add_argument("--city", default="leshan")
+    f.add_argument("--out", type=Path, required=True)
+    for name, help_ in (("backfill", "publish a past period as fast as the broker accepts"),
+                        ("generate", "simulate a period without publishing (generation benchmark)")):
+        b = sub.add_parser(name, help=help_)
+        _sim_args(b)
+        b.add_argument("--start", type=_date, required=True, help="first local day (Asia/Shanghai)")
+        b.add_argument("--end", type=_date, required=True, help="local day after the last one")
+        b.add_argument("--faults", help="fault spec, e.g. 'all' or 'offline=2,spike,malformed'")
+        b.add_argument("--fault-seed", type=int, default=None, help="fault seed (default: --seed)")
+        b.add_argument("--ground-truth", type=Path, help="write the ground-truth CSV here")
+        b.add_argument("--manifest", type=Path, help="write the fault manifest (JSON) here")
+        b.add_argument("--readings-per-message", type=int, default=1)
+        if name == "backfill":
+            _mqtt_args(b)
+            b.add_argument("--chunk-intervals", type=int, default=96, help="intervals simulated per step")
+    lv = sub.add_parser("live", help="publish readings as their time comes (real time or faster)")
+    _sim_args(lv)
+    _mqtt_args(lv)
+    lv.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second (default 1)")
+    lv.add_argument("--start", type=_date, help="first local day; default now (speed 1) or 7 days ago")
+    lv.add_argument("--ticks", type=int, help="stop after this many intervals")
+    lv.add_argument("--dry-run", action="store_true", help="build and encode messages, publish nothing")
+    return ap
+
+
+def _period(args) -> Period:
+    return Period(local_midnight_ms(args.start), local_midnight_ms(args.end), args.interval_min * 60_000)
+
+
+def _backfill_or_generate(args, publish: bool) -> int:
+    fleet = Fleet.load(args.fleet)
+    period = _period(args)
+    sim = FleetSim(fleet, args.seed, period, getattr(args, "chunk_intervals", period.n))
+    inj = None
+    if args.faults:
+        inj = FaultInjector(fleet, period, args.seed if args.fault_seed is None else args.fault_seed,
+                            parse_spec(args.faults), args.readings_per_message)
+        inj.prepare(sim.sims)
+    elif args.manifest:
+        print("--manifest needs --faults", file=sys.stderr)
+        return 2
+    gt = GroundTruth() if args.ground_truth else None
+    t0 = time.perf_counter()
+    readings = 0
+    if not publish:
+        for ch in tqdm(sim.per_building(), total=len(fleet.buildings), unit="building", desc="generate"):
+            readings += sum(len(f.ts_ms) for f in ch.devices)
+            if gt:
+                gt.add(ch)
+            if inj:
+                inj.apply(ch)
+        report = {"buildings": len(fleet.buildings), "intervals": period.n, "readings": readings}
+    else:
+        bar = tqdm(total=period.n, unit="interval", desc="backfill")
+
+        def chunks():
+            for fleet_chunk in sim.chunks():
+                for ch in fleet_chunk:
+                    if gt:
+                        gt.add(ch)
+                    if inj:
+                        inj.apply(ch)
+                bar.update(len(fleet_chunk[0].devices[0].ts_ms) if fleet_chunk and fleet_chunk[0].devices else 0)
+                yield fleet_chunk
+
+        stream = time_ordered(fleet.buildings, chunks(), args.readings_per_message)
+        if inj:
+            stream = inj.stream(stream)
+        with Publisher(args.mqtt_host, args.mqtt_port, window=args.window, client_id=args.client_id,
+                       username=args.mqtt_username, password=args.mqtt_password) as pub:
+            for out in stream:
+                pub.publish(out.topic, out.encode())
+                if pub.published % 2000 == 0:
+                    bar.set_postfix(messages=pub.published, refresh=False)
+        bar.close()
+        report = {"buildings": len(fleet.buildings), "intervals": period.n, "messages": pub.published}
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    if gt:
+        report["ground_truth_rows"] = gt.write_csv(args.ground_truth)
+    if inj and args.manifest:
+        inj.write_manifest(args.manifest)
+        report["faults"] = len(inj.manifest()["faults"])
+    print(json.dumps(report))
+    return 0
+
+
+def _live(args) -> int:
+    from simulators.live import run_live
+
+    fleet = Fleet.load(args.fleet)
+    step = args.interval_min * 60_000
+    now_ms = int(time.time() * 1000)
+    if args.start is not None:
+        start = local_midnight_ms(args.start)
+    elif args.speed == 1.0:
+        start = now_ms - now_ms % step
+    else:
+        start = local_midnight_ms(dt.date.today() - dt.timedelta(days=7))
+    # Faster than real time must not run ahead of the wall clock (ingest refuses the future).
+    stop_at = None if args.speed == 1.0 else now_ms
+    pub = None if args.dry_run else Publisher(args.mqtt_host, args.mqtt_port, window=args.window,
+                                              client_id=args.client_id, username=args.mqtt_username,
+                                              password=args.mqtt_password)
+    try:
+        with tqdm(total=args.ticks, unit="tick", desc="live") as bar:
+            stats = run_live(fleet, pub, seed=args.seed, start_ms=start, step_ms=step, speed=args.speed,
+                             max_ticks=args.ticks, stop_at_ms=stop_at, progress=bar)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if pub is not None:
+            pub.close()
+    print(json.dumps({"ticks": stats.ticks, "late_ticks": stats.late_ticks, "messages": stats.messages,
+                      "max_busy_s": round(stats.max_busy_s, 3)}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "fleet":
+            fleet = generate_fleet(args.seed, args.size, args.city)
+            fleet.dump(args.out)
+            print(json.dumps({"buildings": len(fleet.buildings), "out": str(args.out)}))
+            return 0
+        if args.cmd in ("backfill", "generate"):
+            return _backfill_or_generate(args, publish=args.cmd == "backfill")
+        return _live(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
