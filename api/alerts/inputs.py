@@ -56,8 +56,10 @@ def gather(*, influx: InfluxHTTP, buildings: list[Building], now: dt.datetime,
            if m.parent_device_id is None}
 
     # Year to date, per device, every carrier's base unit.
+    # A reading belongs to the interval ending at its timestamp: (year_start, now].
+    ms = dt.timedelta(milliseconds=1)
     q = select('sum("consumption_kwh") AS kwh, sum("consumption_m3") AS m3, sum("consumption_kg") AS kg',
-               ["meter"], time_range(year_start, now), group_by=_BY_DEVICE)
+               ["meter"], time_range(year_start + ms, now + ms), group_by=_BY_DEVICE)
     for s in influx.query(q):
         key = (s["tags"]["building_code"], s["tags"]["device_id"])
         if key not in top or key[0] not in out:

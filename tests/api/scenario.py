@@ -1,0 +1,129 @@
+"""A small city with injected conditions, written as line protocol straight into InfluxDB.
+
+The simulator's fault manifest had not landed when these tests were written, so the data is
+constructed here: each building is normal except for the one condition named in
+``INJECTED``. Readings carry the time at the END of their interval, as meters report.
+
+Normal electricity profile by local hour: 25 kW at night (0-5 h), 100 kW by day (9-17 h),
+50 kW otherwise: 5 x 25 + 8 x 100 + 11 x 50 = 1475 kWh a day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from api.alerts.solar import clear_sky_energy_kwh
+from registry.fleet import BuildingSpec, MeterSpec, PileSpec, PvSpec
+
+TZ = ZoneInfo("Asia/Shanghai")
+#: Evaluation time: 15 June 2026, 12:00 local.
+NOW = dt.datetime(2026, 6, 15, 4, 0, tzinfo=dt.UTC)
+#: Hourly readings from local midnight 31 May to NOW; daily totals from 1 January before that.
+HOURLY_FROM = dt.datetime(2026, 5, 31, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+NORMAL, AUDIT, EUI, NIGHT, WOW, OFFLINE, GAP, PV = (
+    "510402A001", "510402B002", "510402C003", "510411A004", "510411D005", "510411E006", "510411F007",
+    "510411G008")
+
+#: The only alerts the scenario may raise: (rule, building).
+INJECTED = {
+    ("audit_threshold", AUDIT),  # 10x profile: 14,750 kWh/d; x 165.5 d = 2.44 GWh; / 0.4534 = 5.38 GWh >= 5 GWh
+    ("eui_over_quota", EUI),  # 1475 kWh/d x 365 / 3000 m2 = 179 kWh/(m2.a) > hotel 160
+    ("night_base_load", NIGHT),  # 80 kW at night against 100 kW by day
+    ("week_on_week_rise", WOW),  # last 7 days x 1.3
+    ("meter_offline", OFFLINE),  # its HVAC sub-meter silent for the last 7 h
+    ("data_gap", GAP),  # main meter silent 4 h, then one reading covering 5 h
+    ("pv_underperformance", PV),  # 5 % of clear sky
+}
+
+
+def _spec(code: str, district: str, area_m2: float, *, pv_kwp: float | None = None, pile: bool = False):
+    return BuildingSpec(
+        building_code=code, name=f"Scenario {code}", floor_area_m2=area_m2, district=district,
+        ownership="large_public", latitude_deg=29.55, longitude_deg=103.77,
+        meters=[MeterSpec(device_id="E-MAIN", carrier="electricity", sub_item="main"),
+                MeterSpec(device_id="E-HVAC", carrier="electricity", sub_item="hvac", parent_device_id="E-MAIN")],
+        pv=[PvSpec(device_id="PV1", capacity_kwp=pv_kwp)] if pv_kwp else [],
+        ev_piles=[PileSpec(device_id="EV1", pile_kind="ac_7kw", rated_power_kw=7)] if pile else [])
+
+
+BUILDINGS = [
+    _spec(NORMAL, "Shizhong", 10_000, pv_kwp=50, pile=True),
+    _spec(AUDIT, "Shizhong", 50_000),  # 5.38 GWh / 50,000 m2 = 108 kWh/(m2.a), under the mall quota 240
+    _spec(EUI, "Shizhong", 3_000),
+    _spec(NIGHT, "Wutongqiao", 10_000),
+    _spec(WOW, "Wutongqiao", 20_000),
+    _spec(OFFLINE, "Wutongqiao", 10_000),
+    _spec(GAP, "Wutongqiao", 10_000),
+    _spec(PV, "Wutongqiao", 10_000, pv_kwp=100),
+]
+
+
+def power_kw(code: str, local_hour: int) -> float:
+    night, day, other = (80.0, 100.0, 50.0) if code == NIGHT else (25.0, 100.0, 50.0)
+    kw = night if local_hour < 5 else day if 9 <= local_hour < 17 else other
+    return kw * (10 if code == AUDIT else 1)
+
+
+def _line(measurement: str, tags: dict, fields: dict, t: dt.datetime) -> str:
+    tag = ",".join(f"{k}={v}" for k, v in sorted(tags.items()))
+    fld = ",".join(f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}i" for k, v in fields.items())
+    return f"{measurement},{tag} {fld} {int(t.timestamp() * 1000)}"
+
+
+def _meter_tags(code: str, dev: str) -> dict:
+    return {"building_code": code, "device_id": dev, "device_kind": "meter", "carrier": "electricity",
+            "sub_item": "main" if dev == "E-MAIN" else "hvac"}
+
+
+def lines(start: dt.datetime, end: dt.datetime, *, daily_before: dt.datetime | None = None,
+          hvac_resumes: bool = False) -> list[str]:
+    """Readings in (start, end]: hourly; plus daily totals from 1 January up to ``daily_before``."""
+    out: list[str] = []
+    if daily_before is not None:
+        day = dt.datetime(2026, 1, 2, tzinfo=TZ)
+        while day <= daily_before:
+            for b in BUILDINGS:
+                kwh = sum(power_kw(b.building_code, h) for h in range(24))
+                for dev, share in (("E-MAIN", 1.0), ("E-HVAC", 0.4)):
+                    out.append(_line("meter", _meter_tags(b.building_code, dev),
+                                     {"consumption_kwh": kwh * share, "interval_s": 86400.0}, day))
+            day += dt.timedelta(days=1)
+    hours = pd.date_range((start + dt.timedelta(hours=1)).astimezone(dt.UTC), end.astimezone(dt.UTC), freq="h")
+    pv_clear = clear_sky_energy_kwh(latitude_deg=29.55, longitude_deg=103.77, capacity_kwp=1.0, tilt_deg=25,
+                                    azimuth_deg=180, hours=hours - pd.Timedelta(hours=1), performance_ratio=0.8)
+    for t, clear_1kwp in zip(hours, pv_clear.to_numpy(), strict=True):
+        t = t.to_pydatetime()
+        local_hour = (t - dt.timedelta(hours=1)).astimezone(TZ).hour  # the hour the reading covers
+        for b in BUILDINGS:
+            code = b.building_code
+            kwh = power_kw(code, local_hour)
+            if code == WOW and t > NOW - dt.timedelta(days=7):
+                kwh *= 1.3
+            interval = 3600.0
+            if code == GAP:
+                if NOW - dt.timedelta(hours=10) < t < NOW - dt.timedelta(hours=5):
+                    continue  # collector outage: nothing arrives
+                if t == NOW - dt.timedelta(hours=5):
+                    kwh, interval = kwh * 5, 5 * 3600.0  # the first reading after it covers 5 h
+            out.append(_line("meter", _meter_tags(code, "E-MAIN"), {"consumption_kwh": kwh, "interval_s": interval},
+                             t))
+            hvac_silent = code == OFFLINE and t > NOW - dt.timedelta(hours=7) and not (hvac_resumes and t > NOW)
+            if not hvac_silent:
+                gap = interval
+                if code == OFFLINE and hvac_resumes and t == NOW + dt.timedelta(hours=1):
+                    gap = 8 * 3600.0  # the reading after the silence covers 8 h
+                out.append(_line("meter", _meter_tags(code, "E-HVAC"),
+                                 {"consumption_kwh": kwh * 0.4, "interval_s": gap}, t))
+            for p in b.pv:
+                share = 0.05 if code == PV else 0.6
+                out.append(_line("pv", {"building_code": code, "device_id": p.device_id, "device_kind": "pv_inverter"},
+                                 {"generation_kwh": float(clear_1kwp * p.capacity_kwp * share), "interval_s": 3600.0},
+                                 t))
+            for c in b.ev_piles:
+                out.append(_line("ev_pile", {"building_code": code, "device_id": c.device_id, "device_kind": "ev_pile"},
+                                 {"consumption_kwh": 3.5, "interval_s": 3600.0}, t))
+    return out
