@@ -1,0 +1,42 @@
+"""One database with the small city of fleet_data.py, shared by the panel tests of a run."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from dashboards import attributes, provisioning
+from tests.dashboards import fleet_data
+
+
+@dataclass(frozen=True)
+class City:
+    url: str
+    db: str
+    t_end_ms: int
+
+    @property
+    def t0_ms(self) -> int:
+        return self.t_end_ms - fleet_data.INTERVALS * fleet_data.STEP_MS
+
+
+@pytest.fixture(scope="session")
+def generated() -> dict[str, dict]:
+    """uid -> dashboard JSON, generated once."""
+    return {d["uid"]: d for d in provisioning.dashboards()}
+
+
+@pytest.fixture(scope="module")
+def city(influxd) -> City:
+    db = "dash_" + uuid.uuid4().hex[:8]
+    httpx.post(f"{influxd.url}/query", data={"q": f'CREATE DATABASE "{db}"'}).raise_for_status()
+    t_end = fleet_data.end_ms()
+    fleet_data.write(influxd.url, db, fleet_data.lines(t_end))
+    fleet_data.rollup_daily(influxd.url, db, t_end - fleet_data.INTERVALS * fleet_data.STEP_MS, t_end)
+    # The registry attributes through the real sync command path (HTTP /write).
+    attributes.sync(fleet_data.fleet(), influxd.url, db, ts_ms=t_end)
+    yield City(influxd.url, db, t_end)
+    httpx.post(f"{influxd.url}/query", data={"q": f'DROP DATABASE "{db}"'})
