@@ -71,7 +71,7 @@ def calendar(ts_ms: np.ndarray) -> Calendar:
     is_makeup = np.isin(uniq, list(makeup))[inv]
     workday = ((weekday < 5) | is_makeup) & ~is_hol
     dates = pd.to_datetime(uniq, unit="D")
-    doy_u = dates.dayofyear.to_numpy() - 1
+    doy_u = dates.day_of_year.to_numpy() - 1
     md = dates.month.to_numpy() * 100 + dates.day.to_numpy()
     # Typical Sichuan school calendar: winter vacation mid-January to late February, summer
     # vacation July 10 to August 31.

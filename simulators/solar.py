@@ -27,7 +27,7 @@ def _sun(lat_cell: float, lon_cell: float, t0_ms: int, n: int, step_ms: int) -> 
     pos = pvlib.solarposition.get_solarposition(times, lat_cell, lon_cell, method="nrel_numpy")
     ghi_clear = pvlib.clearsky.haurwitz(pos["apparent_zenith"])["ghi"].to_numpy()
     return (pos["apparent_zenith"].to_numpy(), pos["zenith"].to_numpy(), pos["azimuth"].to_numpy(),
-            ghi_clear, times.dayofyear.to_numpy())
+            ghi_clear, times.day_of_year.to_numpy())
 
 
 def pv_power_per_kwp(latitude_deg: float, longitude_deg: float, tilt_deg: float, azimuth_deg: float,
