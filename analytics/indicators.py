@@ -2,8 +2,9 @@
 annual energy balance frame. Pure: DataFrames in, DataFrames out.
 
 Balance columns (docs/analytics.md): ``electricity_from_grid_kwh``, ``pv_generation_kwh``,
-``pv_to_grid_kwh``, the :data:`analytics.energy.FUEL_COLUMNS`, the four ``<sub_item>_kwh``,
-``ev_energy_kwh``, ``ev_pv_energy_kwh``, ``ev_sessions``, ``readings``, ``expected_readings``,
+``pv_to_grid_kwh``, the :data:`analytics.energy.FUEL_COLUMNS`, ``main_meter_kwh`` and the four
+``<sub_item>_kwh``, ``ev_energy_kwh`` (pile meters), ``ev_session_energy_kwh`` and
+``ev_pv_energy_kwh`` (completed sessions), ``ev_sessions``, ``readings``, ``expected_readings``,
 ``floor_area_m2``, ``occupants`` and ``grid_factor_kgco2_per_kwh``. Missing columns count as 0.
 """
 
@@ -20,9 +21,9 @@ from analytics.pv import ev_green_share, pv_export_share, pv_self_consumption, p
 from analytics.tables import DEFAULT_BASIS, CoalFactorTable, coal_factors
 
 #: Columns that add up across buildings (everything else is derived from them).
-SUM_COLUMNS = (*ELECTRICITY_COLUMNS, *FUEL_COLUMNS.values(), *SUB_ITEM_COLUMNS, "water_m3",
-               "ev_energy_kwh", "ev_pv_energy_kwh", "ev_sessions", "readings", "expected_readings",
-               "floor_area_m2", "occupants", "carbon_tco2_input")
+SUM_COLUMNS = (*ELECTRICITY_COLUMNS, *FUEL_COLUMNS.values(), "main_meter_kwh", *SUB_ITEM_COLUMNS, "water_m3",
+               "ev_energy_kwh", "ev_session_energy_kwh", "ev_pv_energy_kwh", "ev_sessions", "readings",
+               "expected_readings", "floor_area_m2", "occupants", "carbon_tco2_input")
 
 
 def _col(df: pd.DataFrame, name: str) -> pd.Series:
@@ -58,6 +59,8 @@ def compute_indicators(balance: pd.DataFrame, *, basis: str = DEFAULT_BASIS, reg
     out["electricity_kwh"] = tce.electricity_kwh
     out["electricity_from_grid_kwh"] = q["electricity_from_grid_kwh"]
     out["electricity_tce"] = tce.electricity_tce
+    for col in FUEL_COLUMNS.values():  # kept so groups can be summed again from this frame
+        out[col] = q[col]
     out["electrification_share"] = _electrification(tce.electricity_tce, tce.energy_tce)
     self_kwh = pv_self_consumed_kwh(q["pv_generation_kwh"], q["pv_to_grid_kwh"])
     heat_f = tce.factors_kgce.get("renewable_heat", table.factor("renewable_heat", basis=basis, region=region))
@@ -74,9 +77,10 @@ def compute_indicators(balance: pd.DataFrame, *, basis: str = DEFAULT_BASIS, reg
     out["pv_export_share"] = pv_export_share(q["pv_generation_kwh"], q["pv_to_grid_kwh"])
     out["pv_self_sufficiency"] = pv_self_sufficiency(q["electricity_from_grid_kwh"], q["pv_generation_kwh"],
                                                      q["pv_to_grid_kwh"])
-    for c in ("ev_energy_kwh", "ev_pv_energy_kwh", "ev_sessions"):
+    for c in ("ev_energy_kwh", "ev_session_energy_kwh", "ev_pv_energy_kwh", "ev_sessions"):
         out[c] = _col(balance, c)
-    out["ev_green_share"] = ev_green_share(out["ev_energy_kwh"], out["ev_pv_energy_kwh"])
+    out["ev_green_share"] = ev_green_share(out["ev_session_energy_kwh"], out["ev_pv_energy_kwh"])
+    out["water_m3"] = _col(balance, "water_m3")
     area = _col(balance, "floor_area_m2")
     out["floor_area_m2"] = area
     out["eui_electricity_kwh_per_m2"] = energy_use_intensity(tce.electricity_kwh, area)
@@ -90,8 +94,10 @@ def compute_indicators(balance: pd.DataFrame, *, basis: str = DEFAULT_BASIS, reg
     subs = pd.DataFrame({c: _col(balance, c) for c in SUB_ITEM_COLUMNS})
     for c in SUB_ITEM_COLUMNS:
         out[c] = subs[c]
-    # Sub-meters sit behind the PV connection point, so they share electricity use, not grid import.
-    out = out.join(sub_item_breakdown(subs, out["electricity_kwh"]))
+    # Sub-items split the main meter (the building's load); without one, all electricity used.
+    main = _col(balance, "main_meter_kwh")
+    out["main_meter_kwh"] = main
+    out = out.join(sub_item_breakdown(subs, main.where(main > 0, out["electricity_kwh"])))
     out["readings"] = _col(balance, "readings")
     out["expected_readings"] = _col(balance, "expected_readings")
     out["coverage"] = coverage(out["readings"], out["expected_readings"])

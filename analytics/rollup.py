@@ -45,7 +45,8 @@ class RollupSpec:
 
     measurement: str
     fields: tuple[str, ...]
-    #: Fields whose non-null count is ``readings`` (a point carries one of them).
+    #: ``readings`` is the largest non-null count among these: an interval point carries at least
+    #: one of them (a pv_inverter sends generation, a pv_meter only export/import).
     count_fields: tuple[str, ...]
     where: str = ""
 
@@ -53,7 +54,7 @@ class RollupSpec:
 SPECS: tuple[RollupSpec, ...] = (
     RollupSpec("meter", ("consumption_kwh", "consumption_m3", "consumption_kg"),
                ("consumption_kwh", "consumption_m3", "consumption_kg")),
-    RollupSpec("pv", ("generation_kwh", "to_grid_kwh", "from_grid_kwh"), ("generation_kwh",)),
+    RollupSpec("pv", ("generation_kwh", "to_grid_kwh", "from_grid_kwh"), ("generation_kwh", "to_grid_kwh")),
     RollupSpec("ev_pile", ("consumption_kwh",), ("consumption_kwh",)),
     RollupSpec("ev_session", ("energy_kwh", "pv_energy_kwh"), ("energy_kwh",),
                where=f"event = {quote_literal('stop')}"),
@@ -98,7 +99,7 @@ def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_line
             for row in s["values"]:
                 rec = dict(zip(cols, row, strict=True))
                 fields: dict[str, float | int] = {f: float(rec[f]) for f in spec.fields if rec.get(f) is not None}
-                n = sum(int(rec.get(f"n_{f}") or 0) for f in spec.count_fields)
+                n = max(int(rec.get(f"n_{f}") or 0) for f in spec.count_fields)
                 if n == 0 and not fields:
                     continue
                 fields[READINGS] = n

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Own naming convention so Alembic migrations get stable constraint names on every backend.
@@ -41,6 +41,8 @@ class Building(Base):
     occupants: Mapped[int] = mapped_column(Integer, default=0)
     year_built: Mapped[int | None] = mapped_column(Integer, nullable=True)
     gateway_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The fleet file's optional simulator targets; stored only so an export round-trips.
+    simulation: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
     meters: Mapped[list[Meter]] = relationship(
         back_populates="building", cascade="all, delete-orphan", order_by="Meter.id")

@@ -137,6 +137,7 @@ def building_to_spec(row: Building) -> BuildingSpec:
         occupants=row.occupants,
         year_built=row.year_built,
         gateway_id=row.gateway_id,
+        simulation=row.simulation,
         meters=[MeterSpec(device_id=m.device_id, carrier=m.carrier, sub_item=m.sub_item,
                           parent_device_id=m.parent_device_id, installed_on=m.installed_on)
                 for m in row.meters],

@@ -28,8 +28,9 @@ def raw_lines() -> list[str]:
     """Two local days of 15-minute points, stamped at interval end (00:15 ... 24:00).
 
     Day 1 intervals: electricity 1.0 kWh, gas 0.5 m3; day 2: 2.0 kWh, 0.25 m3. PV inverter
-    generation 0.4 kWh on day 1 only during 10:00-14:00 (16 intervals); pv_meter export 0.1 kWh on
-    those intervals. EV pile 3.0 kWh per interval 18:00-19:00 day 1 (4 intervals); one session.
+    generation 0.4 kWh on day 1 only during 10:00-14:00 (16 intervals); pv_meter (no generation
+    field, as the simulator sends it) export 0.1 kWh on those intervals.
+    EV pile 3.0 kWh per interval 18:00-19:00 day 1 (4 intervals); one session.
     """
     meter = {"building_code": B, "device_kind": "meter"}
     lines = []
@@ -45,7 +46,7 @@ def raw_lines() -> list[str]:
         lines.append(encode_line("pv", {"building_code": B, "device_id": "inv", "device_kind": "pv_inverter"},
                                  {"generation_kwh": 0.4, "power_kw": 1.6}, ts))
         lines.append(encode_line("pv", {"building_code": B, "device_id": "pvm", "device_kind": "pv_meter"},
-                                 {"generation_kwh": 0.4, "to_grid_kwh": 0.1, "from_grid_kwh": 0.0}, ts))
+                                 {"to_grid_kwh": 0.1, "from_grid_kwh": 0.0}, ts))
     for i in range(73, 77):  # 18:15 .. 19:00
         lines.append(encode_line("ev_pile", {"building_code": B, "device_id": "ev1", "device_kind": "ev_pile"},
                                  {"consumption_kwh": 3.0, "status": "charging"}, local_ms(DAY1) + i * Q15_MS))
@@ -92,8 +93,9 @@ def test_daily_sums_readings_and_local_day_boundaries(db):
     assert m[("gas", "2025-03-02", 0)] == {"consumption_m3": 24.0, "readings": 96}  # 96 x 0.25 m3
     pv = daily(db, "pv")
     assert pv[("inv", "2025-03-01", 0)] == pytest.approx({"generation_kwh": 6.4, "readings": 16})  # 16 x 0.4
+    # a pv_meter sends no generation: its readings are counted on the export field
     assert pv[("pvm", "2025-03-01", 0)] == pytest.approx(
-        {"generation_kwh": 6.4, "to_grid_kwh": 1.6, "from_grid_kwh": 0.0, "readings": 16})  # 16 x 0.1 export
+        {"to_grid_kwh": 1.6, "from_grid_kwh": 0.0, "readings": 16})  # 16 x 0.1 export
     assert daily(db, "ev_pile")[("ev1", "2025-03-01", 0)] == {"consumption_kwh": 12.0, "readings": 4}  # 4 x 3.0
     assert daily(db, "ev_session")[("ev1", "2025-03-01", 0)] == {"energy_kwh": 12.0, "pv_energy_kwh": 0.0,
                                                                  "readings": 1}  # one stop event

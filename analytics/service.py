@@ -1,0 +1,333 @@
+"""Service layer for the API and the report: daily rollups + registry -> indicators per building,
+district and city for a year. Keyword-only functions; every result carries the conversion basis,
+the factor table version and the data coverage.
+
+    building_indicators(influx=db, session=s, building_code="510402A001", year=2025)
+    audit_list(influx=db, session=s, year=2025)
+    district_indicators(influx=db, session=s, year=2025)
+    city_indicators(influx=db, session=s, year=2025, baseline_year=2020)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from analytics.audit import audit_tests, project_to_year_end
+from analytics.compare import rank_within_type, year_on_year
+from analytics.indicators import SUM_COLUMNS, aggregate, compute_indicators
+from analytics.intensity import lookup_quota, quota_status
+from analytics.periods import DEFAULT_TZ, days_between, days_in_year, local_midnight, rolling_12_months, year_window
+from analytics.reader import expected_readings, read_balance, registry_frame
+from analytics.tables import DEFAULT_BASIS, coal_factors, grid_factors, plan_targets, quota_table
+from analytics.targets import plan_progress, pv_coverage, relative_change
+from ingest.influx import InfluxHTTP
+
+PUBLIC_INSTITUTION = ("state_organ_office", "state_funded_public_welfare")
+WINDOWS = ("calendar_year", "rolling_12_months", "projected_year_end")
+
+
+class BuildingNotFound(LookupError):
+    """No building with that code in the registry."""
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return now or dt.datetime.now(dt.UTC)
+
+
+def _province(code: str) -> str:
+    return f"CN-{code[:2]}"
+
+
+def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, start: dt.datetime,
+                 end: dt.datetime, basis: str, region: str | None, now: dt.datetime | None = None,
+                 tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Indicators of every registry building over ``[start, end)`` (expected readings stop at
+    ``now``); buildings without rollup data get zeros and coverage 0."""
+    balance = read_balance(influx=influx, start=start, end=end)
+    balance = attrs[["floor_area_m2", "occupants"]].join(balance, how="left")
+    stop = min(end, _now(now))
+    balance["expected_readings"] = expected_readings(devices, start, stop, tz=tz).reindex(balance.index).fillna(0)
+    year = (end - dt.timedelta(days=1)).astimezone(ZoneInfo(tz)).year
+    factors = {p: grid_factors().lookup(year=year, region=p) for p in {_province(c) for c in balance.index}}
+    balance["grid_factor_kgco2_per_kwh"] = [factors[_province(c)].factor_kgco2_per_kwh for c in balance.index]
+    if basis == "equal_value" and region is None:
+        provinces = sorted(factors)
+        if len(provinces) != 1:
+            raise ValueError(f"basis 'equal_value' needs region= when buildings span provinces {provinces}")
+        region = provinces[0]
+    out = compute_indicators(balance, basis=basis, region=region)
+    out["grid_factor_kgco2_per_kwh"] = balance["grid_factor_kgco2_per_kwh"]
+    out["grid_factor_source"] = [f"{factors[_province(c)].region} {factors[_province(c)].year}"
+                                 for c in balance.index]
+    return out
+
+
+def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
+                 region: str | None = None, district: str | None = None, building_type: str | None = None,
+                 codes: list[str] | None = None, now: dt.datetime | None = None, with_previous: bool = True,
+                 tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Per-building indicators for calendar ``year`` with registry attributes, quota comparison,
+    rank within type (by electricity intensity, 1 = highest) and year-on-year change.
+
+    Returns
+    -------
+    DataFrame
+        Index ``building_code``; see docs/analytics.md for every column and its unit.
+    """
+    attrs, devices = registry_frame(session=session, district=district, building_type=building_type, codes=codes)
+    start, end = year_window(year, tz)
+    cur = window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end, basis=basis,
+                       region=region, now=now, tz=tz)
+    df = attrs.join(cur.drop(columns=["floor_area_m2"]))
+    q = lookup_quota(quota_table(), df["building_type"], df["climate_zone"])
+    df = df.join(q)
+    df["quota_status"], df["quota_ratio"] = quota_status(df["eui_electricity_kwh_per_m2"], df["constraint_value"],
+                                                         df["guide_value"])
+    ranked = df["eui_electricity_kwh_per_m2"].where(df["coverage"] > 0)
+    df = df.join(rank_within_type(ranked, df["building_type"]))
+    if with_previous:
+        p_start, p_end = year_window(year - 1, tz)
+        prev = window_frame(influx=influx, attrs=attrs, devices=devices, start=p_start, end=p_end, basis=basis,
+                            region=region, now=now, tz=tz)
+        df["previous_energy_tce"] = prev["energy_tce"].where(prev["coverage"] > 0)
+        df["yoy_energy_tce"] = year_on_year(df["energy_tce"], df["previous_energy_tce"])
+        df["yoy_eui_electricity"] = year_on_year(df["eui_electricity_kwh_per_m2"],
+                                                 prev["eui_electricity_kwh_per_m2"].where(prev["coverage"] > 0))
+        df["previous_coverage"] = prev["coverage"]
+    df["year"] = year
+    return df
+
+
+def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
+                windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
+                now: dt.datetime | None = None, tz: str = DEFAULT_TZ, **filters: Any) -> pd.DataFrame:
+    """Both audit tests for every building over each window (long format, one row per building and
+    window). ``as_of`` (default: today, or 31 December for a past year) ends the rolling window and
+    the year-to-date of the projection; the projection is skipped once the year is complete."""
+    bad = [w for w in windows if w not in WINDOWS]
+    if bad:
+        raise ValueError(f"unknown window(s) {bad}; choose from {WINDOWS}")
+    now = _now(now)
+    y_start, y_end = year_window(year, tz)
+    if as_of is None:
+        yesterday = now.astimezone(ZoneInfo(tz)).date() - dt.timedelta(days=1)
+        as_of = min(dt.date(year, 12, 31), yesterday)
+    if as_of < dt.date(year, 1, 1):
+        raise ValueError(f"as_of {as_of} is before the year {year} starts")
+    attrs, devices = registry_frame(session=session, **filters)
+    frames = []
+
+    def one(name, start, end, energy, electricity, cov, basis_text=""):
+        a = audit_tests(energy, electricity)
+        f = pd.DataFrame({
+            "window": name, "window_start": start.isoformat(), "window_end": end.isoformat(),
+            "energy_tce": energy, "electricity_kwh": electricity, "triggered": a.triggered,
+            "triggered_by": a.triggered_by, "energy_excess_tce": a.energy_excess_tce,
+            "electricity_excess_kwh": a.electricity_excess_kwh, "coverage": cov,
+            "projection_basis": basis_text,
+        })
+        frames.append(f)
+
+    def wf(start, end):
+        return window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end, basis=basis,
+                            region=region, now=now, tz=tz)
+
+    if "calendar_year" in windows:
+        f = wf(y_start, y_end)
+        one("calendar_year", y_start, y_end, f.energy_tce, f.electricity_kwh, f.coverage)
+    if "rolling_12_months" in windows:
+        r_start, r_end = rolling_12_months(as_of, tz)
+        f = wf(r_start, r_end)
+        one("rolling_12_months", r_start, r_end, f.energy_tce, f.electricity_kwh, f.coverage)
+    ytd_end = local_midnight(as_of + dt.timedelta(days=1), tz)
+    if "projected_year_end" in windows and ytd_end < y_end:
+        so_far = wf(y_start, ytd_end)
+        p_start, p_end = year_window(year - 1, tz)
+        prev_same = wf(p_start, local_midnight(_same_day_last_year(as_of) + dt.timedelta(days=1), tz))
+        prev_total = wf(p_start, p_end)
+        kw = dict(days_elapsed=days_between(y_start, ytd_end), days_in_year=days_in_year(year))
+        e, e_basis = project_to_year_end(so_far.energy_tce, **kw,
+                                         last_year_same_period=prev_same.energy_tce.where(prev_same.coverage > 0),
+                                         last_year_total=prev_total.energy_tce.where(prev_total.coverage > 0))
+        el, _ = project_to_year_end(
+            so_far.electricity_kwh, **kw,
+            last_year_same_period=prev_same.electricity_kwh.where(prev_same.coverage > 0),
+            last_year_total=prev_total.electricity_kwh.where(prev_total.coverage > 0))
+        one("projected_year_end", y_start, y_end, e, el, so_far.coverage,
+            basis_text=e_basis + f" from {as_of.isoformat()}")
+    out = pd.concat(frames)
+    out = attrs[["name", "district", "building_type", "ownership"]].join(out, how="right")
+    out["basis"] = basis
+    out["table_version"] = coal_factors().version
+    out.index.name = "building_code"
+    return out
+
+
+def _same_day_last_year(d: dt.date) -> dt.date:
+    try:
+        return d.replace(year=d.year - 1)
+    except ValueError:
+        return dt.date(d.year - 1, 2, 28)
+
+
+def audit_list(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
+               windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
+               only_triggered: bool = True, now: dt.datetime | None = None, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Buildings that meet either audit test in any window, sorted by energy excess (largest
+    first). Columns: see :func:`audit_frame`."""
+    df = audit_frame(influx=influx, session=session, year=year, as_of=as_of, windows=windows, basis=basis,
+                     region=region, now=now, tz=tz)
+    if only_triggered:
+        df = df[df["triggered"].astype(bool)]
+    return df.sort_values(["window", "energy_excess_tce"], ascending=[True, False])
+
+
+class BuildingIndicators(BaseModel):
+    """One building's year: attributes, every indicator, audit windows."""
+
+    building_code: str
+    year: int
+    basis: str
+    table_version: str
+    attributes: dict[str, Any]
+    indicators: dict[str, Any]
+    audit: list[dict[str, Any]]
+
+
+def _clean(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and np.isnan(v):
+            v = None
+        out[k] = v
+    return out
+
+
+def building_indicators(*, influx: InfluxHTTP, session: Session, building_code: str, year: int,
+                        basis: str = DEFAULT_BASIS, region: str | None = None, as_of: dt.date | None = None,
+                        now: dt.datetime | None = None, tz: str = DEFAULT_TZ) -> BuildingIndicators:
+    """Indicators of one building for ``year``; its rank is among all buildings of its type.
+
+    Raises
+    ------
+    BuildingNotFound
+        The code is not in the registry.
+    """
+    from registry import repo
+
+    b = repo.get_building(session=session, building_code=building_code)
+    if b is None:
+        raise BuildingNotFound(f"building {building_code!r} is not in the registry")
+    df = annual_frame(influx=influx, session=session, year=year, basis=basis, region=region,
+                      building_type=b.building_type, now=now, tz=tz)
+    row = _clean(df.loc[building_code].to_dict())
+    attr_cols = ["name", "building_type", "district", "ownership", "climate_zone", "floor_area_m2", "occupants",
+                 "year_built", "has_pv", "pv_capacity_kwp", "ev_piles"]
+    audit = audit_frame(influx=influx, session=session, year=year, as_of=as_of, basis=basis, region=region,
+                        now=now, tz=tz, codes=[building_code])
+    return BuildingIndicators(
+        building_code=building_code, year=year, basis=row.pop("basis"), table_version=row.pop("table_version"),
+        attributes={k: row.pop(k) for k in attr_cols},
+        indicators=row,
+        audit=[_clean(r) for r in audit.reset_index().to_dict(orient="records")])
+
+
+def district_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
+                        region: str | None = None, now: dt.datetime | None = None, tz: str = DEFAULT_TZ,
+                        frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Indicators per district, recomputed from district sums (index ``district``)."""
+    df = frame if frame is not None else annual_frame(influx=influx, session=session, year=year, basis=basis,
+                                                      region=region, now=now, tz=tz, with_previous=False)
+    sums = aggregate(_sum_frame(df), by=df["district"])
+    out = compute_indicators(sums, basis=basis, region=_region_for(df, basis, region))
+    out["buildings"] = sums["buildings"]
+    return out
+
+
+def _sum_frame(df: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in SUM_COLUMNS if c in df and c != "carbon_tco2_input"]
+    out = df[cols].copy()
+    out["carbon_tco2_input"] = df["carbon_tco2"]
+    return out
+
+
+def _region_for(df: pd.DataFrame, basis: str, region: str | None) -> str | None:
+    if basis != "equal_value" or region is not None:
+        return region
+    provinces = sorted({_province(c) for c in df.index})
+    if len(provinces) != 1:
+        raise ValueError(f"basis 'equal_value' needs region= when buildings span provinces {provinces}")
+    return provinces[0]
+
+
+class CityIndicators(BaseModel):
+    year: int
+    basis: str
+    table_version: str
+    buildings: int
+    indicators: dict[str, Any]
+    plan_progress: list[dict[str, Any]]
+    definitions: dict[str, str]
+
+
+def city_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
+                    region: str | None = None, baseline_year: int | None = None, new_since_year: int = 2021,
+                    now: dt.datetime | None = None, tz: str = DEFAULT_TZ,
+                    frame: pd.DataFrame | None = None) -> CityIndicators:
+    """City totals and plan-target progress for ``year``.
+
+    Parameters
+    ----------
+    baseline_year : int, optional
+        Year the public-institution energy per m2 and per person targets are measured from
+        (the plans' base year, e.g. 2020); without it those targets show ``met = None``.
+    new_since_year : int
+        Buildings built in or after this year count as "new" for the PV coverage target.
+    """
+    df = frame if frame is not None else annual_frame(influx=influx, session=session, year=year, basis=basis,
+                                                      region=region, now=now, tz=tz, with_previous=False)
+    reg = _region_for(df, basis, region)
+    city = compute_indicators(aggregate(_sum_frame(df)), basis=basis, region=reg).iloc[0]
+    public = df["ownership"].isin(PUBLIC_INSTITUTION)
+    new_public = public & (df["year_built"].fillna(0) >= new_since_year)
+    actual = {
+        "renewable_substitution_rate": float(city["renewable_substitution_rate"]),
+        "electrification_share": float(city["electrification_share"]),
+        "pv_coverage": float(pv_coverage(df["has_pv"].astype(bool), new_public)),
+    }
+    extra: dict[str, Any] = {"public_institution_buildings": int(public.sum()),
+                             "new_public_institution_buildings": int(new_public.sum())}
+    if baseline_year is not None and public.any():
+        base = annual_frame(influx=influx, session=session, year=baseline_year, basis=basis, region=region,
+                            codes=list(df.index[public]), now=now, tz=tz, with_previous=False)
+        both = [c for c in df.index[public] if c in base.index and base.at[c, "coverage"] > 0
+                and df.at[c, "coverage"] > 0]
+        if both:
+            cur_s = compute_indicators(aggregate(_sum_frame(df.loc[both])), basis=basis, region=reg).iloc[0]
+            base_s = compute_indicators(aggregate(_sum_frame(base.loc[both])), basis=basis, region=reg).iloc[0]
+            actual["energy_per_m2_change"] = float(relative_change(cur_s["eui_kgce_per_m2"], base_s["eui_kgce_per_m2"]))
+            actual["energy_per_capita_change"] = float(relative_change(cur_s["energy_kgce_per_person"],
+                                                                       base_s["energy_kgce_per_person"]))
+            extra["baseline_buildings"] = len(both)
+    progress = plan_progress(actual, plan_targets())
+    indicators = _clean({k: v for k, v in city.to_dict().items() if k not in ("basis", "table_version")})
+    indicators.update(_clean(actual))
+    indicators.update(extra)
+    return CityIndicators(
+        year=year, basis=basis, table_version=coal_factors().version, buildings=len(df), indicators=indicators,
+        plan_progress=[_clean(r) for r in progress.to_dict(orient="records")],
+        definitions={
+            "renewable_substitution_rate": "PV self-consumed + metered renewable heat, over comprehensive energy "
+                                           "(exported PV in renewable_substitution_rate_with_export)",
+            "pv_coverage": f"share of public-institution buildings built since {new_since_year} with a PV system",
+            "energy_per_m2_change": f"public-institution kgce/m2 against {baseline_year}, same buildings",
+        })
