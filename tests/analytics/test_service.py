@@ -173,3 +173,27 @@ def test_equal_value_basis_flows_through(city):
                                   region="CN-31", with_previous=False)
     assert_allclose(df.loc[B, "energy_tce"], 1639.872)  # 5,840,000 x 0.2808 / 1000
     assert (df.basis == "equal_value").all()
+
+
+def test_report_cli_subprocess_writes_table_and_csv(city, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    db, engine = city
+    out = tmp_path / "audit.csv"
+    r = subprocess.run(
+        [sys.executable, "-m", "analytics", "--influx-url", db.url, "--influx-db", db.database,
+         "--registry-url", engine.url.render_as_string(hide_password=False),
+         "report", "--year", str(YEAR), "--as-of", "2025-12-31", "--csv", str(out)],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Audit list 2025" in r.stdout and B in r.stdout and A not in r.stdout.split("City indicators")[0]
+    audit = pd.read_csv(out, dtype={"building_code": str})
+    assert set(audit.building_code) == {B}
+    assert set(audit.window) == {"calendar_year", "rolling_12_months"}
+    city_rows = pd.read_csv(tmp_path / "audit_city.csv")
+    energy = city_rows[(city_rows.section == "indicator") & (city_rows.name == "energy_tce")].value.astype(float)
+    assert_allclose(energy.iloc[0], 1390.173675)  # same city total as the service test

@@ -1,0 +1,113 @@
+"""Analytics command line.
+
+    python -m analytics rollup [--from 2025-01-01] [--to 2025-01-31] [--lookback-days 1]
+    python -m analytics report --year 2025 [--as-of 2025-06-30] [--basis equal_value --region CN-31]
+                               [--baseline-year 2020] [--csv out.csv]
+
+``report`` prints the audit list and the city indicators with plan-target progress; ``--csv out.csv``
+also writes the audit list to ``out.csv`` and the city indicators and targets to ``out_city.csv``.
+Connection: ``--influx-url``/``--influx-db``/``--registry-url`` or ``EP_INFLUX_URL``, ``EP_INFLUX_DB``,
+``REGISTRY_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from analytics import rollup, service
+from analytics.settings import AnalyticsSettings
+from analytics.tables import BASES, DEFAULT_BASIS
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-06-30") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m analytics", description=__doc__.split("\n\n")[0])
+    p.add_argument("--influx-url")
+    p.add_argument("--influx-db")
+    p.add_argument("--registry-url")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("rollup", help="hourly and daily rollups (restartable, idempotent)")
+    r.add_argument("--from", dest="start", type=_date, help="first local day (default: checkpoint - lookback)")
+    r.add_argument("--to", dest="end", type=_date, help="last local day (default: today)")
+    r.add_argument("--lookback-days", type=int, default=1)
+    rep = sub.add_parser("report", help="audit list and city indicators for a year")
+    rep.add_argument("--year", type=int, required=True)
+    rep.add_argument("--as-of", type=_date, help="end of the rolling window / year-to-date (default: yesterday)")
+    rep.add_argument("--basis", choices=BASES, default=DEFAULT_BASIS)
+    rep.add_argument("--region", help="CN-<province code> for the equal_value factor, e.g. CN-31")
+    rep.add_argument("--baseline-year", type=int, help="base year of the energy-per-m2 target")
+    rep.add_argument("--all", action="store_true", help="list every building, not only triggered ones")
+    rep.add_argument("--csv", type=Path, help="write the audit list here and the city table to <stem>_city.csv")
+    return p
+
+
+AUDIT_COLUMNS = ["name", "district", "building_type", "window", "energy_tce", "electricity_kwh", "triggered_by",
+                 "energy_excess_tce", "electricity_excess_kwh", "coverage", "projection_basis"]
+
+
+def report(args, settings: AnalyticsSettings) -> int:
+    from registry.db import make_engine, session_scope
+
+    engine = make_engine(settings.registry_url)
+    with settings.influx() as db, session_scope(engine) as session:
+        audit = service.audit_list(influx=db, session=session, year=args.year, as_of=args.as_of, basis=args.basis,
+                                   region=args.region, only_triggered=not args.all, tz=settings.tz)
+        city = service.city_indicators(influx=db, session=session, year=args.year, basis=args.basis,
+                                       region=args.region, baseline_year=args.baseline_year, tz=settings.tz)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500,
+                           "display.float_format", "{:,.3f}".format):
+        print(f"Audit list {args.year} (>= 1000 tce or >= 5,000,000 kWh; basis {city.basis}, "
+              f"factor table {city.table_version})")
+        print(audit[AUDIT_COLUMNS].to_string() if len(audit) else "  (no building meets either test)")
+        print(f"\nCity indicators {args.year}: {city.buildings} buildings")
+        keys = ["energy_tce", "electricity_kwh", "electrification_share", "renewable_substitution_rate",
+                "renewable_substitution_rate_with_export", "pv_coverage", "pv_self_consumption", "ev_green_share",
+                "eui_kgce_per_m2", "carbon_tco2", "coverage", "energy_per_m2_change"]
+        for k in keys:
+            v = city.indicators.get(k)
+            print(f"  {k:42s} {'n/a' if v is None else format(v, ',.4f')}")
+        progress = pd.DataFrame(city.plan_progress)
+        print("\nPlan targets")
+        print(progress[["indicator", "year", "comparison", "target", "actual", "met", "gap"]].to_string(index=False))
+    if args.csv:
+        audit.to_csv(args.csv)
+        city_csv = args.csv.with_name(args.csv.stem + "_city.csv")
+        rows = [{"section": "indicator", "name": k, "value": v} for k, v in city.indicators.items()]
+        rows += [{"section": "target", "name": f"{p['indicator']} {p['year']}", "value": p["actual"],
+                  "target": p["target"], "comparison": p["comparison"], "met": p["met"], "gap": p["gap"],
+                  "source": p["source"]} for p in city.plan_progress]
+        meta = {"year": city.year, "basis": city.basis, "table_version": city.table_version}
+        pd.DataFrame([{**meta, **r} for r in rows]).to_csv(city_csv, index=False)
+        print(f"\nwrote {args.csv} and {city_csv}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {k: v for k, v in {"influx_url": args.influx_url, "influx_db": args.influx_db,
+                                   "registry_url": args.registry_url}.items() if v}
+    settings = AnalyticsSettings(**overrides)
+    if args.cmd == "rollup":
+        with settings.influx() as db:
+            stats = rollup.run(db, start=args.start, end=args.end, lookback_days=args.lookback_days, tz=settings.tz)
+        print(f"rolled up {stats.days} days: {stats.hourly_points} hourly and {stats.daily_points} daily points; "
+              f"checkpoint {stats.checkpoint}")
+        return 0
+    return report(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Settings of the analytics jobs: command line > environment > defaults. The InfluxDB variables
+are the ingest service's (``EP_INFLUX_URL``, ``EP_INFLUX_DB``, ...), so one environment serves both."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from analytics.periods import DEFAULT_TZ
+from ingest.influx import InfluxHTTP
+
+
+class AnalyticsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EP_", populate_by_name=True, extra="ignore")
+
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_db: str = "energy"
+    influx_rp: str | None = None
+    influx_username: str | None = None
+    influx_password: str | None = None
+    influx_token: str | None = None
+    influx_timeout_s: float = Field(120.0, gt=0)
+    #: Registry database (SQLAlchemy URL); default ``sqlite:///var/registry.db``.
+    registry_url: str | None = Field(None, validation_alias=AliasChoices("registry_url", "REGISTRY_DATABASE_URL"))
+    tz: str = DEFAULT_TZ
+
+    def influx(self) -> InfluxHTTP:
+        return InfluxHTTP(self.influx_url, self.influx_db, retention_policy=self.influx_rp,
+                          username=self.influx_username, password=self.influx_password, token=self.influx_token,
+                          timeout_s=self.influx_timeout_s)
