@@ -112,7 +112,8 @@ class Figures(_Frozen):
     quota_status: QuotaStatus = QuotaStatus.no_quota
     quota_source: str | None = None
 
-    #: 1 = lowest energy use intensity (kgce/m2) among the buildings of the same type that year.
+    #: Rank by electricity use intensity among the buildings of the same type with data that year
+    #: (``analytics.service.annual_frame``: 1 = highest).
     rank_in_type: int | None = Field(default=None, ge=1)
     rank_of: int | None = Field(default=None, ge=1)
 

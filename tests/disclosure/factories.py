@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.disclosure.figures import Coverage, EvFigures, Figures, PvFigures, QuotaStatus
+from contract.vocabulary import BuildingType
 
 #: A flat monthly profile: 100 kWh lighting, 200 HVAC, 50 power, 25 special, every month.
 FLAT_MONTHS = {"lighting_sockets": (100.0,) * 12, "hvac": (200.0,) * 12, "power": (50.0,) * 12,
@@ -18,7 +19,7 @@ def figures(building_code: str = "510402A001", year: int = 2025, *, name: str = 
     electricity_kwh = sum(by_sub.values())
     data = dict(
         building_code=building_code, building_name=name, district=district,
-        building_type={"A": "office", "B": "mall", "C": "hotel", "E": "medical"}.get(building_code[6], "other"),
+        building_type=BuildingType[building_code[6]].value,
         ownership="state_organ_office", floor_area_m2=10_000.0, occupants=400, year=year,
         conversion_basis="equivalent_gbt2589", factor_table_version="coal_factors.csv@test",
         carriers=({"carrier": "electricity", "quantity": electricity_kwh, "unit": "kwh",

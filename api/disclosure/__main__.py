@@ -1,0 +1,83 @@
+"""Disclosure command line.
+
+    python -m api.disclosure generate --year 2025 [--building 510402A001 ...] [--basis equal_value --region CN-51]
+    python -m api.disclosure migrate
+
+``generate`` freezes the analytics of ``--year`` into a new draft version for every building of
+the registry (or the listed ones), one transaction per building, with a progress bar. A building
+whose open version already holds the same figures is left alone. Settings come from the API's
+environment (``EP_DATABASE_URL``, ``EP_INFLUX_URL``, ``EP_INFLUX_DB``).
+
+Exit status: 0 when every building got its draft (or was unchanged), 1 when some failed (each
+printed on stderr with its reason; the others are stored), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tqdm import tqdm
+
+from analytics.tables import BASES, DEFAULT_BASIS
+from api.disclosure.db import ensure_schema
+from api.disclosure.service import SYSTEM_ACTOR, store_draft
+from api.disclosure.source import collect
+from api.settings import Settings
+from ingest.influx import InfluxHTTP
+from registry import db as registry_db
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m api.disclosure", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("migrate", help="create or upgrade the disclosure tables")
+    gen = sub.add_parser("generate", help="generate draft disclosures for a reporting year")
+    gen.add_argument("--year", type=int, required=True, help="reporting (calendar) year, e.g. 2025")
+    gen.add_argument("--building", action="append", dest="codes", metavar="CODE",
+                     help="only this building (repeatable); ranks are still among all buildings")
+    gen.add_argument("--basis", choices=BASES, default=DEFAULT_BASIS, help="electricity conversion basis")
+    gen.add_argument("--region", help="CN-<province> for the equal_value basis, e.g. CN-51")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    args = p.parse_args(argv)
+    if args.cmd == "generate" and not 2000 <= args.year <= 2100:
+        p.error(f"--year {args.year} is not between 2000 and 2100")
+
+    settings = Settings()
+    engine = registry_db.make_engine(settings.database_url)
+    registry_db.migrate(engine)
+    ensure_schema(engine)
+    if args.cmd == "migrate":
+        print(f"disclosure schema at head on {engine.url.render_as_string(hide_password=True)}")
+        return 0
+
+    influx = InfluxHTTP(settings.influx_url, database=settings.influx_db, timeout_s=settings.influx_timeout_s)
+    sessions = registry_db.make_sessionmaker(engine)
+    created = unchanged = 0
+    failed: list[tuple[str, str]] = []
+    try:
+        with sessions() as read_session:
+            results = list(collect(influx=influx, session=read_session, year=args.year, codes=args.codes,
+                                   basis=args.basis, region=args.region))
+        for code, figures in tqdm(results, desc=f"drafts {args.year}", unit="building", disable=args.no_progress):
+            if isinstance(figures, Exception):
+                failed.append((code, str(figures)))
+                continue
+            try:
+                with sessions() as s:
+                    result = store_draft(session=s, figures=figures, actor=SYSTEM_ACTOR)
+            except Exception as exc:  # noqa: BLE001 - one building's failure must not stop the others
+                failed.append((code, f"{type(exc).__name__}: {exc}"))
+                continue
+            created += result.created
+            unchanged += not result.created
+    finally:
+        influx.close()
+    for code, reason in failed:
+        print(f"{code}: {reason}", file=sys.stderr)
+    print(f"year {args.year}: {created} new draft(s), {unchanged} unchanged, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
