@@ -57,7 +57,7 @@ def _rule(uid: str, title: str, field_name: str, threshold: float, unit_text: st
 
 def rules() -> list[ab.Rule]:
     return [
-        _rule("energy-audit-electricity", "Electricity >= 5,000,000 kWh", "electricity_kwh",
+        _rule("energy-audit-electricity", "Electricity >= 5,000,000 kWh", "electricity_from_grid_kwh",
               ind.AUDIT_ELECTRICITY_KWH, "kWh"),
         _rule("energy-audit-tce", "Energy >= 1000 tce", "energy_tce", ind.AUDIT_ENERGY_TCE, "tce"),
     ]

@@ -42,7 +42,7 @@ def carrier_query(carrier: str, field_name: str) -> Select:
 
 
 def annual_electricity_query() -> Select:
-    return Select((agg("sum", "consumption_kwh", alias="electricity_kwh"),), (c.METER_1D,),
+    return Select((agg("sum", "consumption_kwh", alias="electricity_from_grid_kwh"),), (c.METER_1D,),
                   (*_B, eq("carrier", "electricity"), eq("sub_item", "main"), TIME_FILTER))
 
 

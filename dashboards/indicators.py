@@ -57,7 +57,7 @@ def _carrier_rows(f: CoalFactor, measurement: str, where: tuple[str, ...], group
     # Only the incoming (main) meter counts: sub-meters split the same energy by sub-item.
     cond = (eq("carrier", f.carrier.value), *((eq("sub_item", "main"),) if is_el else ()))
     fields = (
-        agg("sum", f.field, alias="electricity_kwh", scale=None if is_el else 0.0),
+        agg("sum", f.field, alias="electricity_from_grid_kwh", scale=None if is_el else 0.0),
         agg("sum", f.field, alias="energy_tce", scale=f.tce_per_unit),
     )
     return Select(fields, (measurement,), (*cond, *where, TIME_FILTER), group_by)
@@ -71,13 +71,13 @@ def energy_by_building(measurement: str, where: tuple[str, ...]) -> Select:
     """
     group = ("building_code",)
     members = tuple(_carrier_rows(f, measurement, where, group) for f in COAL_FACTORS)
-    return Select(sums("electricity_kwh", "energy_tce"), members, group_by=group)
+    return Select(sums("electricity_from_grid_kwh", "energy_tce"), members, group_by=group)
 
 
 def audit_list(measurement: str, where: tuple[str, ...]) -> Select:
     """Buildings at or over either audit test: electricity >= 5,000,000 kWh OR energy >= 1000 tce."""
-    return Select((col("electricity_kwh"), col("energy_tce")), (energy_by_building(measurement, where),),
-                  (f'"electricity_kwh" >= {AUDIT_ELECTRICITY_KWH} OR "energy_tce" >= {AUDIT_ENERGY_TCE}',),
+    return Select((col("electricity_from_grid_kwh"), col("energy_tce")), (energy_by_building(measurement, where),),
+                  (f'"electricity_from_grid_kwh" >= {AUDIT_ELECTRICITY_KWH} OR "energy_tce" >= {AUDIT_ENERGY_TCE}',),
                   ("building_code",))
 
 

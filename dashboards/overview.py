@@ -35,11 +35,11 @@ def _link_override(field: str) -> tuple[dm.MatcherConfig, list[dm.DynamicConfigV
 
 def buildings_by_type_query(letter: str) -> Select:
     """Number of buildings of one type letter in the (repeated) district that reported energy."""
-    inner = Select((agg("sum", "consumption_kwh", alias="electricity_kwh"),), (c.METER_1D,),
+    inner = Select((agg("sum", "consumption_kwh", alias="electricity_from_grid_kwh"),), (c.METER_1D,),
                    (matches("building_code", f"^${{district}}{letter}[0-9]{{3}}$"), eq("carrier", "electricity"),
                     eq("sub_item", "main"),
                     "$timeFilter"), ("building_code",))
-    return Select((agg("count", "electricity_kwh", alias=BuildingType[letter].value),), (inner,))
+    return Select((agg("count", "electricity_from_grid_kwh", alias=BuildingType[letter].value),), (inner,))
 
 
 def floor_area_query() -> Select:
@@ -71,7 +71,7 @@ def build() -> dm.Dashboard:
              .datasource(DATASOURCE).time_from("1y").unit(c.KWH)
              .with_target(influx("A", ind.audit_list(c.METER_1D, _F), table=True))
              .with_override(*_link_override("building_code"))
-             .override_by_name("electricity_kwh", [
+             .override_by_name("electricity_from_grid_kwh", [
                  dm.DynamicConfigValue(id_val="thresholds", value=thresholds(
                      (None, "green"), (ind.AUDIT_ELECTRICITY_KWH, "red")).build()),
                  dm.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"})])
@@ -85,7 +85,7 @@ def build() -> dm.Dashboard:
     d.with_panel(audit)
 
     top_kwh = (bargauge.Panel().id(ids()).title("Top 10 by grid electricity").datasource(DATASOURCE).unit(c.KWH)
-               .with_target(influx("A", ind.top_by("electricity_kwh", ind.energy_by_building(c.METER_1D, _F)),
+               .with_target(influx("A", ind.top_by("electricity_from_grid_kwh", ind.energy_by_building(c.METER_1D, _F)),
                                    table=True))
                .reduce_options(reduce_all_values()).with_override(*_link_override("building_code"))
                .grid_pos(grid.place(6, 10)))

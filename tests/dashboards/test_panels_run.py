@@ -59,9 +59,9 @@ def test_overview_audit_list_names_each_triggered_test(city, generated):
     r = run(city, generated[c.OVERVIEW_UID], "Audit list", day_aligned=True)
     rows = {row["building_code"]: row for row in r.rows("A")}
     assert set(rows) == {fd.C003, fd.E004}
-    assert rows[fd.C003]["electricity_kwh"] == 5_760_000  # 30000 kWh x 192
+    assert rows[fd.C003]["electricity_from_grid_kwh"] == 5_760_000  # 30000 kWh x 192
     assert_allclose(rows[fd.C003]["energy_tce"], 5_760_000 * K_EL)  # 707.904 tce, below 1000
-    assert rows[fd.E004]["electricity_kwh"] == 19_200  # below 5,000,000
+    assert rows[fd.E004]["electricity_from_grid_kwh"] == 19_200  # below 5,000,000
     assert_allclose(rows[fd.E004]["energy_tce"], 19_200 * K_EL + 864_000 * K_GAS)  # 1051.51488 tce
 
 
