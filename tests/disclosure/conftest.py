@@ -59,7 +59,7 @@ def platform(tmp_path_factory) -> Platform:
     tmp = tmp_path_factory.mktemp("disclosure")
     db_url = f"sqlite:///{tmp / 'platform.db'}"
     env = {**os.environ, "EP_ENV": "development", "EP_DATABASE_URL": db_url,
-           "EP_INFLUX_URL": f"http://127.0.0.1:{free_port()}", "EP_KEY_CACHE_TTL_S": "60"}
+           "EP_INFLUX_URL": f"http://127.0.0.1:{free_port()}", "EP_KEY_CACHE_TTL_S": "60", "EP_RUN_SCHEDULER": "false"}
     settings = Settings(database_url=db_url, influx_url=env["EP_INFLUX_URL"])
     app = create_app(settings)  # runs the registry and API migrations once, before the server starts
     ensure_schema(app.state.engine)

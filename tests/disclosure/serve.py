@@ -14,6 +14,8 @@ from api.app import create_app
 
 def make_app() -> FastAPI:
     app = create_app()
-    if not any(getattr(r, "path", "").startswith("/disclosures") for r in app.routes):
+    included = any(getattr(r, "original_router", None) is disclosure.router
+                   or str(getattr(r, "path", "")).startswith("/disclosures") for r in app.routes)
+    if not included:
         app.include_router(disclosure.router)
     return app
