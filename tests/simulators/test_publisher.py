@@ -1,0 +1,95 @@
+"""The publisher against a real Mosquitto: every message arrives, including across a restart."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from simulators.publisher import Publisher, PublishError
+
+pytestmark = pytest.mark.servers
+
+
+class Subscriber:
+    """A persistent-session QoS 1 subscriber that keeps the payloads it receives."""
+
+    def __init__(self, port: int, topic: str):
+        self.got: set[bytes] = set()
+        self.count = 0
+        self._lock = threading.Lock()
+        self._sub = threading.Event()
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:8]}",
+                             protocol=mqtt.MQTTv5)
+        self.c.on_message = self._msg
+        self.c.on_subscribe = lambda *a: self._sub.set()
+        self.c.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
+        self.c.reconnect_delay_set(min_delay=1, max_delay=2)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 600
+        self.c.connect("127.0.0.1", port, clean_start=False, properties=props)
+        self.c.loop_start()
+        assert self._sub.wait(10)
+
+    def _msg(self, client, userdata, msg) -> None:
+        with self._lock:
+            self.got.add(msg.payload)
+            self.count += 1
+
+    def wait_for(self, n: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and len(self.got) < n:
+            time.sleep(0.05)
+        assert len(self.got) == n, f"received {len(self.got)} distinct of {n}"
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def test_every_message_acknowledged_and_received(mosquitto):
+    topic = f"ep/v1/test-{uuid.uuid4().hex[:6]}"
+    sub = Subscriber(mosquitto.port, topic)
+    with Publisher("127.0.0.1", mosquitto.port, window=50) as pub:
+        for i in range(3000):
+            pub.publish(topic, f"m{i}".encode())
+            assert pub.in_flight <= 50  # the window bounds what the broker has not yet confirmed
+    assert pub.acked == pub.published == 3000
+    sub.wait_for(3000, 30)
+    sub.close()
+
+
+def test_nothing_lost_across_a_broker_restart(own_mosquitto):
+    topic = "ep/v1/restart"
+    sub = Subscriber(own_mosquitto.port, topic)
+    n = 4000
+    pub = Publisher("127.0.0.1", own_mosquitto.port, window=100)
+    restarted = threading.Event()
+
+    def restart_midway():
+        while pub.published < n // 3:
+            time.sleep(0.005)
+        own_mosquitto.restart()
+        restarted.set()
+
+    t = threading.Thread(target=restart_midway)
+    t.start()
+    for i in range(n):
+        pub.publish(topic, f"r{i}".encode())
+    t.join(60)
+    assert restarted.is_set()
+    pub.close(timeout_s=60)
+    assert pub.acked >= n  # re-sent messages may be acknowledged twice
+    sub.wait_for(n, 60)
+    sub.close()
+
+
+def test_unreachable_broker_is_a_clear_error():
+    with pytest.raises((PublishError, ConnectionError, OSError)):
+        Publisher("127.0.0.1", 1, connect_timeout_s=1)
