@@ -57,7 +57,8 @@ def test_compose_config_resolves_all_services(tmp_path):
     r = _config(_env_file(tmp_path, SECRETS))
     assert r.returncode == 0, r.stderr
     cfg = yaml.safe_load(r.stdout)
-    assert set(cfg["services"]) == {"mosquitto", "influxdb", "grafana", "setup", "ingest", "api", "simulator"}
+    assert set(cfg["services"]) == {"mosquitto", "influxdb", "grafana", "setup", "ingest", "api", "rollup",
+                                  "simulator"}
     grafana = cfg["services"]["grafana"]
     assert grafana["image"].startswith("grafana/grafana:11.")
     # docker-compose 1.x prints "source:target:mode"; the Compose v2 plugin prints mappings.
