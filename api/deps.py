@@ -71,7 +71,7 @@ def building_scope(session: Session, user: Principal) -> frozenset[str] | None:
     """The building codes ``user`` may see, or None for all buildings."""
     if user.role != Role.facility_manager:
         return None
-    codes = session.scalars(select(Assignment.building_code).where(Assignment.user_id == user.id))
+    codes = session.scalars(select(Assignment.building_code).where(Assignment.user_id == user.user_id))
     return frozenset(codes)
 
 

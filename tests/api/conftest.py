@@ -3,15 +3,18 @@ with one user per role and three registered buildings."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.db import Assignment
+from api.db import Assignment, create_schema
 from api.security import Role, create_user, key_cache
 from api.settings import Settings
+from registry import db as registry_db
 from registry import repo
 from registry.fleet import BuildingSpec, MeterSpec, PileSpec, PvSpec
 
@@ -55,12 +58,15 @@ def make_settings(tmp_path, influxd, db: str, **kw) -> Settings:
                     influx_db=db, webhook_signing_key="test-signing-key-0123456789", **kw)
 
 
-@pytest.fixture
-def world(tmp_path, influxd, fresh_db) -> World:
-    key_cache.clear()
-    app = create_app(make_settings(tmp_path, influxd, fresh_db))
+@pytest.fixture(scope="session")
+def world_template(tmp_path_factory) -> tuple[Path, dict[str, str], dict[str, int]]:
+    """A migrated registry with the buildings and users, built once; tests get a copy."""
+    path = tmp_path_factory.mktemp("api-template") / "registry.db"
+    engine = registry_db.make_engine(f"sqlite:///{path}")
+    registry_db.migrate(engine)
+    create_schema(engine)
     keys, ids = {}, {}
-    with app.state.sessions() as s:
+    with registry_db.make_sessionmaker(engine)() as s:
         for spec in BUILDINGS:
             repo.upsert_building(session=s, spec=spec)
         for role in Role.all:
@@ -68,5 +74,16 @@ def world(tmp_path, influxd, fresh_db) -> World:
             keys[role], ids[role] = key, u.id
         s.add(Assignment(user_id=ids[Role.facility_manager], building_code=MINE))
         s.commit()
+    engine.dispose()
+    return path, keys, ids
+
+
+@pytest.fixture
+def world(tmp_path, influxd, fresh_db, world_template) -> World:
+    template, keys, ids = world_template
+    shutil.copy(template, tmp_path / "registry.db")
+    key_cache.clear()
+    app = create_app(make_settings(tmp_path, influxd, fresh_db), migrate=False)
     with TestClient(app) as client:
         yield World(app, client, keys, ids, fresh_db)
+    app.state.engine.dispose()
