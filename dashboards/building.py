@@ -101,9 +101,9 @@ def build() -> dm.Dashboard:
                      .with_target(influx("A", carrier_query(carrier, field_name), alias="$tag_device_id")))
 
     eui = (stat.Panel().id(ids()).title("Electricity use intensity, last 12 months, vs quota")
-           .description("Grid electricity of the main meter over the registry floor area. The quota constraint "
-                        "value comes from the quota table when sync-buildings was given one; the colour turns "
-                        "red above it.")
+           .description("Grid electricity of the main meter over the registry floor area (EUI), shown beside "
+                        "the quota constraint value of the building's type and climate zone (QUOTA), which "
+                        "sync-buildings copies from the quota table.")
            .datasource(DATASOURCE).unit(c.KWH_PER_M2).time_from("1y")
            .with_target(influx("A", annual_electricity_query(), hide=True))
            .with_target(influx("B", attribute_query("floor_area_m2"), hide=True))
