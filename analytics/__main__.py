@@ -37,11 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--influx-url")
     p.add_argument("--influx-db")
     p.add_argument("--registry-url")
+    p.add_argument("--rollup-rp", help="retention policy of the rollups (default: the raw data's)")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("rollup", help="hourly and daily rollups (restartable, idempotent)")
     r.add_argument("--from", dest="start", type=_date, help="first local day (default: checkpoint - lookback)")
     r.add_argument("--to", dest="end", type=_date, help="last local day (default: today)")
     r.add_argument("--lookback-days", type=int, default=1)
+    r.add_argument("--create-rp", action="store_true", help="create --rollup-rp first (year-long shard groups)")
+    r.add_argument("--shard-duration", default="52w", help="shard group duration of a created policy")
     rep = sub.add_parser("report", help="audit list and city indicators for a year")
     rep.add_argument("--year", type=int, required=True)
     rep.add_argument("--as-of", type=_date, help="end of the rolling window / year-to-date (default: yesterday)")
@@ -61,7 +64,7 @@ def report(args, settings: AnalyticsSettings) -> int:
     from registry.db import make_engine, session_scope
 
     engine = make_engine(settings.registry_url)
-    with settings.influx() as db, session_scope(engine) as session:
+    with settings.influx(rollups=True) as db, session_scope(engine) as session:
         audit = service.audit_list(influx=db, session=session, year=args.year, as_of=args.as_of, basis=args.basis,
                                    region=args.region, only_triggered=not args.all, tz=settings.tz)
         city = service.city_indicators(influx=db, session=session, year=args.year, basis=args.basis,
@@ -98,11 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {k: v for k, v in {"influx_url": args.influx_url, "influx_db": args.influx_db,
-                                   "registry_url": args.registry_url}.items() if v}
+                                   "registry_url": args.registry_url, "rollup_rp": args.rollup_rp}.items() if v}
     settings = AnalyticsSettings(**overrides)
     if args.cmd == "rollup":
         with settings.influx() as db:
-            stats = rollup.run(db, start=args.start, end=args.end, lookback_days=args.lookback_days, tz=settings.tz)
+            if args.create_rp:
+                if not settings.rollup_rp:
+                    print("--create-rp needs --rollup-rp (or EP_ROLLUP_RP)", file=sys.stderr)
+                    return 2
+                rollup.ensure_rollup_rp(db, settings.rollup_rp, args.shard_duration)
+            stats = rollup.run(db, start=args.start, end=args.end, lookback_days=args.lookback_days, tz=settings.tz,
+                               rollup_rp=settings.rollup_rp)
         print(f"rolled up {stats.days} days: {stats.hourly_points} hourly and {stats.daily_points} daily points; "
               f"checkpoint {stats.checkpoint}")
         return 0

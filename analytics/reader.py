@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -51,10 +52,23 @@ def _rows(influx: InfluxHTTP, q: str) -> list[dict]:
 def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
     """Per-building sums of the daily rollups over ``[start, end)`` (UTC instants on local-day
     boundaries). Columns as in :mod:`analytics.indicators`; buildings without any rollup point
-    are absent (the service adds them from the registry with zero readings)."""
-    acc: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    are absent (the service adds them from the registry with zero readings).
+
+    ``influx``'s retention policy is where the rollups are read (unqualified names resolve there).
+    """
     meter = {"kwh": "consumption_kwh", "m3": "consumption_m3", "kg": "consumption_kg", "n": "readings"}
-    for r in _rows(influx, _sum_query("meter", meter, start, end, "building_code, carrier, sub_item")):
+    pv = {"gen": "generation_kwh", "to": "to_grid_kwh", "from": "from_grid_kwh", "n": "readings"}
+    ev = {"e": "consumption_kwh", "n": "readings"}
+    ses = {"e": "energy_kwh", "pv": "pv_energy_kwh", "n": "readings"}
+    queries = [_sum_query("meter", meter, start, end, "building_code, carrier, sub_item"),
+               _sum_query("pv", pv, start, end, "building_code, device_kind"),
+               _sum_query("ev_pile", ev, start, end, "building_code"),
+               _sum_query("ev_session", ses, start, end, "building_code")]
+    # Concurrent: InfluxDB runs each query on one core, and the HTTP client is thread-safe.
+    with ThreadPoolExecutor(len(queries)) as pool:
+        meter_rows, pv_rows, ev_rows, ses_rows = pool.map(lambda q: _rows(influx, q), queries)
+    acc: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for r in meter_rows:
         b, carrier, sub = acc[r["building_code"]], r.get("carrier") or "", r.get("sub_item") or ""
         value = next((r[k] for k in ("kwh", "m3", "kg") if r.get(k) is not None), 0.0)
         b["readings"] += r.get("n") or 0
@@ -64,8 +78,7 @@ def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime) ->
             b["water_m3"] += value
         elif carrier in FUEL_COLUMNS:
             b[FUEL_COLUMNS[carrier]] += value
-    pv = {"gen": "generation_kwh", "to": "to_grid_kwh", "from": "from_grid_kwh", "n": "readings"}
-    for r in _rows(influx, _sum_query("pv", pv, start, end, "building_code, device_kind")):
+    for r in pv_rows:
         b, kind = acc[r["building_code"]], r.get("device_kind")
         b["readings"] += r.get("n") or 0
         b[f"_{kind}_gen"] += r.get("gen") or 0.0
@@ -73,12 +86,10 @@ def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime) ->
             b["_grid_meter"] = 1.0
             b["pv_to_grid_kwh"] += r.get("to") or 0.0
             b["_from_grid"] += r.get("from") or 0.0
-    ev = {"e": "consumption_kwh", "n": "readings"}
-    for r in _rows(influx, _sum_query("ev_pile", ev, start, end, "building_code")):
+    for r in ev_rows:
         acc[r["building_code"]]["ev_energy_kwh"] += r.get("e") or 0.0
         acc[r["building_code"]]["readings"] += r.get("n") or 0
-    ses = {"e": "energy_kwh", "pv": "pv_energy_kwh", "n": "readings"}
-    for r in _rows(influx, _sum_query("ev_session", ses, start, end, "building_code")):
+    for r in ses_rows:
         b = acc[r["building_code"]]
         b["ev_session_energy_kwh"] += r.get("e") or 0.0
         b["ev_pv_energy_kwh"] += r.get("pv") or 0.0

@@ -20,15 +20,17 @@ re-rolled with an explicit ``--from``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from analytics.periods import DEFAULT_TZ, local_midnight
-from ingest.influx import InfluxHTTP, quote_literal
+from ingest.influx import InfluxHTTP, quote_ident, quote_literal
 from ingest.lineproto import encode_line
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,12 @@ def _hourly_query(spec: RollupSpec, start_ms: int, end_ms: int) -> str:
             f"GROUP BY time(1h, 1ms), * fill(none)")
 
 
-def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_lines: int = 5000) -> tuple[int, int]:
-    """Roll up one local day for every spec; returns (hourly points, daily points) written."""
+def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_lines: int = 5000,
+               out: InfluxHTTP | None = None) -> tuple[int, int]:
+    """Roll up one local day for every spec, reading raw points through ``db`` and writing through
+    ``out`` (default ``db``; a client of the rollup retention policy); returns (hourly, daily)
+    points written."""
+    out = out or db
     start = local_midnight(day, tz)
     end = local_midnight(day + dt.timedelta(days=1), tz)
     start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
@@ -109,18 +115,18 @@ def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_line
                 for k, v in fields.items():
                     acc[k] += v
                 if len(lines) >= batch_lines:
-                    db.write_lines(lines)
+                    out.write_lines(lines)
                     n_hourly += len(lines)
                     lines = []
         if lines:
-            db.write_lines(lines)
+            out.write_lines(lines)
             n_hourly += len(lines)
         day_lines = []
         for tags, acc in daily.items():
             fields = {k: (int(v) if k == READINGS else v) for k, v in acc.items()}
             day_lines.append(encode_line(rollup_name(spec.measurement, "1d"), dict(tags), fields, start_ms))
         for i in range(0, len(day_lines), batch_lines):
-            db.write_lines(day_lines[i:i + batch_lines])
+            out.write_lines(day_lines[i:i + batch_lines])
         n_daily += len(day_lines)
     return n_hourly, n_daily
 
@@ -152,9 +158,27 @@ def earliest_day(db: InfluxHTTP, tz: str = DEFAULT_TZ) -> dt.date | None:
     return instant.astimezone(ZoneInfo(tz)).date()
 
 
+def rollup_client(db: InfluxHTTP, rollup_rp: str | None) -> InfluxHTTP:
+    """A client like ``db`` whose writes and unqualified reads use ``rollup_rp``."""
+    return db if rollup_rp is None else dataclasses.replace(db, retention_policy=rollup_rp)
+
+
+def ensure_rollup_rp(db: InfluxHTTP, rollup_rp: str, shard_duration: str = "52w") -> None:
+    """Create the rollup retention policy (kept forever, one shard group per ``shard_duration``).
+
+    Why: with the default 7-day shard groups a year of daily points spans 53 shards and an annual
+    ``GROUP BY building_code`` costs one iterator per series and shard (docs/benchmarks/analytics.md
+    measures the difference). Idempotent while the settings are unchanged.
+    """
+    if not re.fullmatch(r"[0-9]+[hdw]", shard_duration):
+        raise ValueError(f"shard_duration {shard_duration!r} is not like 52w, 365d or 8760h")
+    db.query_raw(f"CREATE RETENTION POLICY {quote_ident(rollup_rp)} ON {quote_ident(db.database)} "
+                 f"DURATION INF REPLICATION 1 SHARD DURATION {shard_duration}", epoch=None, post=True)
+
+
 def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = None, lookback_days: int = 1,
         tz: str = DEFAULT_TZ, now: dt.datetime | None = None, job: str = "rollup",
-        on_day: Callable[[dt.date], None] | None = None) -> RollupStats:
+        on_day: Callable[[dt.date], None] | None = None, rollup_rp: str | None = None) -> RollupStats:
     """Roll up from ``start`` (default: checkpoint - ``lookback_days``, or the oldest data) to
     ``end`` inclusive (default: today, local).
 
@@ -172,13 +196,17 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
         Current time (tests freeze it); the checkpoint never passes the local day holding ``now``.
     on_day : callable, optional
         Called after each day is written (the restart test stops the job there).
+    rollup_rp : str, optional
+        Retention policy for the rollups and the checkpoint (see :func:`ensure_rollup_rp`);
+        default: the same as the raw data.
     """
+    out = rollup_client(db, rollup_rp)
     if lookback_days < 0:
         raise ValueError(f"lookback_days must be >= 0, got {lookback_days}")
     now = now or dt.datetime.now(dt.UTC)
     today = now.astimezone(ZoneInfo(tz)).date()
     end = min(end or today, today)
-    stats = RollupStats(checkpoint=read_checkpoint(db, job))
+    stats = RollupStats(checkpoint=read_checkpoint(out, job))
     if start is None:
         if stats.checkpoint is not None:
             start = stats.checkpoint - dt.timedelta(days=lookback_days)
@@ -189,7 +217,7 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
                 return stats
     day = start
     while day <= end:
-        h, d = rollup_day(db, day, tz=tz)
+        h, d = rollup_day(db, day, tz=tz, out=out)
         stats.days += 1
         stats.hourly_points += h
         stats.daily_points += d
@@ -197,7 +225,7 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
         nxt = day + dt.timedelta(days=1)
         # Only complete days advance the checkpoint, and it never moves backwards.
         if local_midnight(nxt, tz) <= now and (stats.checkpoint is None or nxt > stats.checkpoint):
-            write_checkpoint(db, nxt, job)
+            write_checkpoint(out, nxt, job)
             stats.checkpoint = nxt
         if on_day is not None:
             on_day(day)

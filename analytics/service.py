@@ -135,9 +135,14 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
         })
         frames.append(f)
 
+    seen: dict[tuple, pd.DataFrame] = {}
+
     def wf(start, end):
-        return window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end, basis=basis,
-                            region=region, now=now, tz=tz)
+        # A complete year's rolling window is the calendar year: read it once.
+        if (start, end) not in seen:
+            seen[(start, end)] = window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end,
+                                              basis=basis, region=region, now=now, tz=tz)
+        return seen[(start, end)]
 
     if "calendar_year" in windows:
         f = wf(y_start, y_end)

@@ -159,3 +159,15 @@ def test_no_data_is_nothing_to_do(influxd, fresh_db):
     with InfluxHTTP(influxd.url, fresh_db) as empty:
         stats = rollup.run(empty, now=NOW)
     assert stats.days == 0 and stats.checkpoint is None
+
+
+def test_rollups_into_their_own_retention_policy(db):
+    rollup.ensure_rollup_rp(db, "rollup")
+    rollup.ensure_rollup_rp(db, "rollup")  # idempotent
+    rollup.run(db, start=DAY1, now=NOW, rollup_rp="rollup")
+    assert db.query("SELECT count(readings) FROM meter_1d") == []  # nothing in the default policy
+    out = rollup.rollup_client(db, "rollup")
+    assert daily(out, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96}
+    assert rollup.read_checkpoint(out) == dt.date(2025, 3, 3)
+    with pytest.raises(ValueError, match="shard_duration"):
+        rollup.ensure_rollup_rp(db, "r2", shard_duration="1y; DROP DATABASE x")

@@ -1,0 +1,247 @@
+"""City-wide annual indicators and audit list for 10,000 buildings from daily rollups.
+
+Run: ``python -m bench.analytics_city`` (about 2-3 minutes, most of it writing the data). Starts
+its own InfluxDB under ``var/bench/`` and a SQLite registry, writes one synthetic year of daily
+rollup points (``meter_1d``, ``pv_1d``, ``ev_pile_1d``, ``ev_session_1d``, glossary schema) with
+4 concurrent writers, then times, in one process:
+
+* ``annual_frame`` (every building's indicators) + ``city_indicators`` + ``district_indicators``;
+* ``audit_list`` (calendar year and rolling 12 months);
+
+each split into reading the rollups (InfluxQL, HTTP and JSON) and computation + registry reads.
+The rollups live in a retention policy with 52-week shard groups (``analytics.rollup.ensure_rollup_rp``).
+Side by side in the same run: the same steps for 1,000 buildings with the rollups in the database's
+default policy (7-day shard groups) and in the 52-week policy.
+Results are printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from analytics import reader, rollup, service
+from analytics.periods import local_midnight
+from deploy.localservers import Influxd
+from ingest.influx import InfluxHTTP
+from registry import repo
+from registry.db import make_engine, migrate, session_scope
+from registry.fleet import Fleet
+
+ROOT = Path(__file__).resolve().parents[1]
+TYPES = "ABCDEFGH"
+
+
+class QueryTimer:
+    """Wall time spent reading rollups (the 4 concurrent InfluxQL queries of a window, HTTP and JSON
+    included), measured around :func:`analytics.reader.read_balance` as the service calls it."""
+
+    def __init__(self) -> None:
+        self.seconds, self.calls = 0.0, 0
+        self._orig = service.read_balance
+
+    def __enter__(self) -> QueryTimer:
+        def timed(**kw):
+            t = time.perf_counter()
+            try:
+                return self._orig(**kw)
+            finally:
+                self.seconds += time.perf_counter() - t
+                self.calls += 1
+
+        service.read_balance = timed
+        return self
+
+    def __exit__(self, *exc) -> None:
+        service.read_balance = self._orig
+
+
+def make_fleet(n: int, seed: int) -> tuple[Fleet, dict]:
+    rng = np.random.default_rng(seed)
+    buildings, kinds = [], {}
+    for i in range(n):
+        district = 510400 + (i // (len(TYPES) * 1000)) * 10 + 2
+        letter = TYPES[i % len(TYPES)]
+        serial = (i // len(TYPES)) % 1000
+        code = f"{district}{letter}{serial:03d}"
+        has_gas, has_pv, has_ev = rng.random() < 0.5, rng.random() < 0.3, rng.random() < 0.2
+        meters = [{"device_id": "main", "carrier": "electricity", "sub_item": "main"},
+                  {"device_id": "hvac", "carrier": "electricity", "sub_item": "hvac", "parent_device_id": "main"}]
+        if has_gas:
+            meters.append({"device_id": "gas", "carrier": "natural_gas"})
+        buildings.append({
+            "building_code": code, "name": f"B{i}", "floor_area_m2": float(rng.uniform(2_000, 80_000)),
+            "district": f"D{district}", "ownership": ["state_organ_office", "large_public", "other"][i % 3],
+            "latitude_deg": 29.5, "longitude_deg": 103.7, "occupants": int(rng.integers(50, 2000)),
+            "year_built": int(rng.integers(1990, 2025)), "meters": meters,
+            "pv": [{"device_id": "pv1", "capacity_kwp": 100.0}] if has_pv else [],
+            "ev_piles": [{"device_id": "ev1", "pile_kind": "ac_7kw", "rated_power_kw": 7.0}] if has_ev else [],
+        })
+        kinds[code] = (has_gas, has_pv, has_ev, float(rng.uniform(1_000, 30_000)))
+    return Fleet.model_validate({"buildings": buildings}), kinds
+
+
+def lines_for_day(day_ms: int, kinds: dict, measurement_suffix: str = "1d", scale: float = 1.0) -> list[str]:
+    out = []
+    s = measurement_suffix
+    for code, (gas, pv, ev, kwh) in kinds.items():
+        k = kwh * scale
+        m = f"building_code={code},carrier=electricity,device_kind=meter"
+        out.append(f"meter_{s},{m},device_id=main,sub_item=main consumption_kwh={k:.3f},readings=96i {day_ms}")
+        out.append(f"meter_{s},{m},device_id=hvac,sub_item=hvac consumption_kwh={0.4 * k:.3f},readings=96i {day_ms}")
+        if gas:
+            out.append(f"meter_{s},building_code={code},carrier=natural_gas,device_id=gas,device_kind=meter "
+                       f"consumption_m3={0.05 * k:.3f},readings=96i {day_ms}")
+        if pv:
+            out.append(f"pv_{s},building_code={code},device_id=pv1,device_kind=pv_inverter "
+                       f"generation_kwh={400 * scale:.3f},readings=96i {day_ms}")
+            out.append(f"pv_{s},building_code={code},device_id=pv1,device_kind=pv_meter "
+                       f"to_grid_kwh={50 * scale:.3f},from_grid_kwh={max(k - 350 * scale, 0):.3f},readings=96i "
+                       f"{day_ms}")
+        if ev:
+            out.append(f"ev_pile_{s},building_code={code},device_id=ev1,device_kind=ev_pile "
+                       f"consumption_kwh={60 * scale:.3f},readings=96i {day_ms}")
+            out.append(f"ev_session_{s},building_code={code},device_id=ev1,event=stop "
+                       f"energy_kwh={60 * scale:.3f},pv_energy_kwh={10 * scale:.3f},readings=3i {day_ms}")
+    return out
+
+
+def write_all(db: InfluxHTTP, day_batches, writers: int = 4) -> int:
+    lock, total = threading.Lock(), [0]
+    local = threading.local()
+
+    def client() -> InfluxHTTP:
+        if not hasattr(local, "c"):
+            local.c = InfluxHTTP(db.url, db.database, retention_policy=db.retention_policy, timeout_s=300)
+        return local.c
+
+    def send(lines):
+        c = client()
+        for i in range(0, len(lines), 5000):
+            c.write_lines(lines[i:i + 5000])
+        with lock:
+            total[0] += len(lines)
+
+    with ThreadPoolExecutor(writers) as pool:
+        list(pool.map(send, day_batches))
+    return total[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--buildings", type=int, default=10_000)
+    ap.add_argument("--year", type=int, default=2025)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--compare-buildings", type=int, default=1000,
+                    help="buildings of the side-by-side shard-duration comparison")
+    ap.add_argument("--keep", action="store_true", help="keep var/bench/analytics for inspection")
+    args = ap.parse_args()
+    state = ROOT / "var" / "bench" / "analytics"
+    shutil.rmtree(state, ignore_errors=True)
+    influxd = Influxd(state / "influxdb").start()
+    try:
+        run(args, influxd, state)
+    finally:
+        influxd.stop()
+        if not args.keep:
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def load(db: InfluxHTTP, kinds: dict, days: list[dt.date]) -> tuple[int, float]:
+    t = time.perf_counter()
+    n = write_all(db, (lines_for_day(int(local_midnight(d).timestamp() * 1000), kinds) for d in days))
+    return n, time.perf_counter() - t
+
+
+def city_run(db: InfluxHTTP, engine, year: int, now: dt.datetime) -> list[tuple[str, float, float, int]]:
+    """The timed steps: (name, wall s, rollup-read s, windows read)."""
+    results = []
+    with session_scope(engine) as s, QueryTimer() as qt:
+        def timed(name, fn):
+            qt.seconds, qt.calls = 0.0, 0
+            t0 = time.perf_counter()
+            out = fn()
+            results.append((name, time.perf_counter() - t0, qt.seconds, qt.calls))
+            return out
+
+        frame = timed("annual indicators, every building", lambda: service.annual_frame(
+            influx=db, session=s, year=year, now=now, with_previous=False))
+        timed("city + district roll-ups and plan targets", lambda: (
+            service.city_indicators(influx=db, session=s, year=year, now=now, frame=frame),
+            service.district_indicators(influx=db, session=s, year=year, now=now, frame=frame)))
+        timed("audit list (calendar year + rolling 12 months)", lambda: service.audit_list(
+            influx=db, session=s, year=year, now=now, windows=("calendar_year", "rolling_12_months")))
+    return results
+
+
+def registry_for(state: Path, name: str, fleet: Fleet):
+    engine = make_engine(f"sqlite:///{state / name}")
+    migrate(engine)
+    with session_scope(engine) as s:
+        repo.replace_fleet(session=s, fleet=fleet)
+    return engine
+
+
+def run(args, influxd: Influxd, state: Path) -> None:
+    year = args.year
+    days = [dt.date(year, 1, 1) + dt.timedelta(days=i)
+            for i in range((dt.date(year + 1, 1, 1) - dt.date(year, 1, 1)).days)]
+    now = dt.datetime(year + 1, 2, 1, tzinfo=dt.UTC)
+    admin = InfluxHTTP(influxd.url, "bench", timeout_s=600)
+    admin.create_database()
+    rollup.ensure_rollup_rp(admin, "rollup", "52w")
+    fleet, kinds = make_fleet(args.buildings, args.seed)
+    engine = registry_for(state, "registry.db", fleet)
+    big = rollup.rollup_client(admin, "rollup")
+    points, write_s = load(big, kinds, days)
+    print(f"wrote {points:,} daily rollup points in {write_s:.1f} s ({points / write_s:,.0f} points/s, 4 writers)")
+    with session_scope(engine) as s:
+        t0 = time.perf_counter()
+        reader.registry_frame(session=s)
+        registry_s = time.perf_counter() - t0
+    results = city_run(big, engine, year, now)
+
+    # Side by side: the same small city with rollups in 7-day shard groups (the database default)
+    # and in the 52-week rollup policy.
+    n_small = min(args.compare_buildings, args.buildings)
+    small_fleet = Fleet(buildings=fleet.buildings[:n_small])
+    small_kinds = {b.building_code: kinds[b.building_code] for b in small_fleet.buildings}
+    small = InfluxHTTP(influxd.url, "bench_small", timeout_s=600)
+    small.create_database()
+    rollup.ensure_rollup_rp(small, "rollup", "52w")
+    load(small, small_kinds, days)
+    load(rollup.rollup_client(small, "rollup"), small_kinds, days)
+    small_engine = registry_for(state, "registry_small.db", small_fleet)
+    weekly = city_run(small, small_engine, year, now)
+    yearly = city_run(rollup.rollup_client(small, "rollup"), small_engine, year, now)
+
+    total = sum(r[1] for r in results)
+    qs = sum(r[2] for r in results)
+    print(f"\n## City-wide annual analytics, {args.buildings:,} buildings, {year}, from daily rollups\n")
+    print(f"Data: {points:,} daily rollup points ({points / args.buildings / len(days):.2f} series per building "
+          f"x {len(days)} days) in retention policy `rollup` (52-week shard groups). Registry read (SQLite, "
+          f"{args.buildings:,} buildings with devices): {registry_s:.2f} s per call.\n")
+    print("| step | wall [s] | reading rollups [s] | windows read | computation + registry [s] |")
+    print("|---|---:|---:|---:|---:|")
+    for name, wall, q, n in results:
+        print(f"| {name} | {wall:.2f} | {q:.2f} | {n} | {wall - q:.2f} |")
+    print(f"| **total** | **{total:.2f}** | {qs:.2f} ({qs / total:.0%}) | {sum(r[3] for r in results)} | "
+          f"{total - qs:.2f} ({(total - qs) / total:.0%}) |\n")
+    print(f"Goal < 10 s: {'met' if total < 10 else 'NOT met'}.\n")
+    tw, ty = sum(r[1] for r in weekly), sum(r[1] for r in yearly)
+    print(f"Side by side, {n_small:,} buildings, same steps, same run:\n")
+    print("| rollups stored in | wall [s] | reading rollups [s] |\n|---|---:|---:|")
+    print(f"| default policy, 7-day shard groups | {tw:.2f} | {sum(r[2] for r in weekly):.2f} |")
+    print(f"| `rollup` policy, 52-week shard groups | {ty:.2f} | {sum(r[2] for r in yearly):.2f} |")
+    print(f"| ratio | {tw / ty:.1f}x | |")
+
+
+if __name__ == "__main__":
+    main()
