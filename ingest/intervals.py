@@ -30,7 +30,7 @@ _NEG_INF = float("-inf")
 _POS_INF = float("inf")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RegisterReading:
     """One register value on its way to storage."""
 

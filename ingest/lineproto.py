@@ -89,6 +89,21 @@ def format_field_value(value: FieldValue) -> str | None:
     raise ValueError(f"field value {value!r} of type {type(value).__name__} is not float, int, bool or str")
 
 
+_FIELD_KEYS: dict[str, str] = {}
+
+
+def _field_key(k: str) -> str:
+    # Field names come from a small vocabulary: escape each once (hot path).
+    e = _FIELD_KEYS.get(k)
+    if e is None:
+        if not k:
+            raise ValueError("empty field key")
+        e = escape_key(k, "field key")
+        if len(_FIELD_KEYS) < 10_000:
+            _FIELD_KEYS[k] = e
+    return e
+
+
 def format_fields(fields: Mapping[str, FieldValue]) -> str:
     """The ``k=v,...`` part of a line, sorted by key; ``''`` when no field can be stored."""
     parts = []
@@ -96,11 +111,17 @@ def format_fields(fields: Mapping[str, FieldValue]) -> str:
         v = fields[k]
         if v is None:
             continue
-        text = format_field_value(v)
-        if not k:
-            raise ValueError(f"empty field key (value {v!r})")
-        if text is not None:
-            parts.append(f"{escape_key(k, 'field key')}={text}")
+        if v.__class__ is float:  # the common case, inlined
+            if v - v != 0.0:  # NaN or infinity
+                continue
+            text = repr(v)
+            if text.endswith(".0"):
+                text = text[:-2]
+        else:
+            text = format_field_value(v)
+            if text is None:
+                continue
+        parts.append(f"{_field_key(k)}={text}")
     return ",".join(parts)
 
 

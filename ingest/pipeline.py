@@ -128,7 +128,6 @@ class BatchBuilder:
                 b.newest_ts_ms = p.ts_ms
         b.registers.extend(registers)
         b.readings += len(points)
-        self._metrics.readings.inc(len(points))
 
     def _reject(self, m: Inbound, reason: str, detail: str) -> None:
         self.batch.deadletters.append(DeadLetter(reason, detail, m.topic, m.payload, m.received_ms))

@@ -40,6 +40,7 @@ log = logging.getLogger("ingest.service")
 
 STATS_MEASUREMENT = "ingest_stats"
 _STOP = object()
+
 #: How long to wait for the broker to confirm a dead letter before publishing it again. [s]
 DEADLETTER_CONFIRM_S = 30.0
 
@@ -54,8 +55,7 @@ class IngestService:
         self._stopping = threading.Event()
         self._gen = 0
         self._gen_lock = threading.Lock()
-        self._unacked = 0
-        self._counts_lock = threading.Lock()
+        self._writer_busy = False
         self._inbox: queue.Queue = queue.Queue(maxsize=2 * settings.receive_maximum + 100)
         self._batches: queue.Queue = queue.Queue(maxsize=2)
         self._influx = self._new_influx()
@@ -73,7 +73,8 @@ class IngestService:
         self.client = self._new_client()
         self.newest_written_ms = 0
         self.subscribed = False
-        self.received = 0
+        self.received = 0  # written by the network thread only
+        self.settled = 0  # messages done with (acked, or left to the broker); writer thread only
         self.acked = 0
 
     # -- set-up ------------------------------------------------------------------------------
@@ -157,10 +158,8 @@ class IngestService:
             log.warning("disconnected from the broker, reconnecting", extra={"reason": str(reason_code)})
 
     def _on_message(self, client, userdata, msg) -> None:
-        with self._counts_lock:
-            self.received += 1
-            self._unacked += 1
-        self.metrics.received.inc()
+        # Hot path: only the network thread counts here; metrics are updated per batch.
+        self.received += 1
         self._inbox.put(Inbound(self._gen, msg.mid, msg.qos, msg.topic, msg.payload, int(time.time() * 1000)))
 
     # -- processor thread --------------------------------------------------------------------
@@ -168,25 +167,34 @@ class IngestService:
     def _process_loop(self) -> None:
         s = self.s
         flush_s = s.flush_interval_ms / 1000
+        idle_seal_s = min(flush_s, s.idle_seal_ms / 1000)
         b = self._builder
         try:
             while True:
-                wait = max(0.0, b.batch.opened_s + flush_s - time.monotonic()) if b.batch.messages else 0.2
+                # With a batch open, poll briefly: an idle writer takes it at once (below).
+                wait = min(0.01, max(0.0, b.batch.opened_s + flush_s - time.monotonic())) \
+                    if b.batch.messages else 0.2
                 try:
                     m = self._inbox.get(timeout=wait)
                 except queue.Empty:
                     m = None
                 if m is _STOP:
                     if b.batch.messages:
-                        self._batches.put(b.seal())
+                        self._hand_over(b)
                     break
                 if m is not None:
                     if not b.batch.messages:
                         b.batch.opened_s = time.monotonic()
                     b.add(m)
-                if b.batch.messages and (len(b.batch) >= s.batch_size_lines
-                                         or time.monotonic() - b.batch.opened_s >= flush_s):
-                    self._batches.put(b.seal())
+                if not b.batch.messages:
+                    continue
+                # Size and age bound a batch; besides, when nothing waits in the inbox and the
+                # writer is idle, waiting longer would only add latency, not throughput.
+                age_s = time.monotonic() - b.batch.opened_s
+                if (len(b.batch) >= s.batch_size_lines or age_s >= flush_s
+                        or (age_s >= idle_seal_s and self._inbox.empty() and not self._writer_busy
+                            and self._batches.empty())):
+                    self._hand_over(b)
         except Aborted:
             pass
         except Exception:  # a bug must not look like a healthy service that silently stopped
@@ -194,6 +202,13 @@ class IngestService:
             self._abort.set()
         finally:
             self._batches.put(_STOP)
+
+    def _hand_over(self, b: BatchBuilder) -> None:
+        n = len(b.batch.messages)
+        readings = b.batch.readings
+        self._batches.put(b.seal())
+        self.metrics.received.inc(n)
+        self.metrics.readings.inc(readings)
 
     # -- writer thread -----------------------------------------------------------------------
 
@@ -203,7 +218,11 @@ class IngestService:
                 batch = self._batches.get()
                 if batch is _STOP:
                     break
-                self._commit(batch)
+                self._writer_busy = True
+                try:
+                    self._commit(batch)
+                finally:
+                    self._writer_busy = False
         except Aborted:
             log.warning("shutdown: pending batches left unacknowledged (the broker redelivers them)")
         except Exception:
@@ -253,13 +272,17 @@ class IngestService:
                     done += 1
             elif m.qos == 0:
                 done += 1
-        with self._counts_lock:
-            self._unacked -= len(messages)
-            self.acked += done
+        self.settled += len(messages)
+        self.acked += done
         self.metrics.acked.inc(done)
-        self.metrics.queue_depth.set(self._unacked)
+        self.metrics.queue_depth.set(self.unacked)
 
     # -- stats -------------------------------------------------------------------------------
+
+    @property
+    def unacked(self) -> int:
+        """Messages received and not yet settled: the queue depth."""
+        return self.received - self.settled
 
     def lag_s(self) -> float:
         return max(0.0, time.time() - self.newest_written_ms / 1000) if self.newest_written_ms else 0.0
@@ -268,14 +291,14 @@ class IngestService:
         m = self.metrics
         return encode_line(STATS_MEASUREMENT, {"client_id": self.s.client_id}, {
             "received": int(m.received._value.get()), "written": int(m.written._value.get()),
-            "rejected": int(m.rejected_total()), "queue_depth": int(self._unacked), "lag_s": float(self.lag_s()),
+            "rejected": int(m.rejected_total()), "queue_depth": int(self.unacked), "lag_s": float(self.lag_s()),
         }, now_ms)
 
     def _stats_loop(self) -> None:
         influx = self._new_influx()
         try:
             while not self._stopping.wait(self.s.stats_interval_s):
-                self.metrics.queue_depth.set(self._unacked)
+                self.metrics.queue_depth.set(self.unacked)
                 self.metrics.lag.set(self.lag_s())
                 try:
                     influx.write_lines([self.stats_line(int(time.time() * 1000))])

@@ -41,6 +41,10 @@ class IngestSettings(BaseSettings):
 
     batch_size_lines: int = Field(5000, ge=1, le=1_000_000)
     flush_interval_ms: int = Field(1000, ge=10)
+    #: A batch at least this old is sealed early when no message waits and the writer is idle:
+    #: waiting for the full flush interval would add latency, not throughput. Younger batches
+    #: keep filling, or every message would become its own write. [ms]
+    idle_seal_ms: int = Field(100, ge=0)
     #: Retry backoff of failed writes: first delay, cap (retried without end: nothing is dropped). [ms]
     retry_initial_ms: int = Field(200, ge=1)
     retry_max_ms: int = Field(10_000, ge=1)

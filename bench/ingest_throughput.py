@@ -1,0 +1,247 @@
+"""End-to-end ingest throughput, MQTT -> InfluxDB, beside a ceiling and a naive pipeline.
+
+Run: ``python -m bench.ingest_throughput`` (about 2 minutes). Starts its own Mosquitto and
+InfluxDB under ``var/bench/``. For each message shape (1 reading per message; a gateway batch of
+50 device messages with 1 reading each) the same messages are first queued at the broker for a
+persistent session, then drained by:
+
+* ceiling (a): a minimal paho subscriber, QoS 1, auto-ack, no parsing (and ``mosquitto_sub``);
+* ingest: :class:`ingest.service.IngestService`, QoS 1, ack after the InfluxDB write;
+* naive (b): paho, QoS 1, per message: decode, convert, one ``/write``, then ack.
+
+Rates are readings per second from the moment the consumer connects until the last message is
+handled (ingest: acknowledged after its write). Results are printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from contract.payloads import DeviceMessage, decode
+from contract.topics import INGEST_FILTER, device_topic, gateway_topic
+from deploy.localservers import Influxd, Mosquitto
+from ingest.influx import InfluxHTTP
+from ingest.lineproto import format_fields
+from ingest.service import IngestService
+from ingest.settings import IngestSettings
+from ingest.transform import Transformer
+
+ROOT = Path(__file__).resolve().parents[1]
+T0_MS = 1_767_196_800_000
+BUILDINGS = 20
+
+
+def make_messages(n_readings: int, per_message: int) -> list[tuple[str, bytes]]:
+    """``n_readings`` meter readings as device messages (per_message=1) or gateway batches."""
+    out = []
+    devices_per_building = 50
+    k = 0
+    while k < n_readings:
+        b = f"510402A{(k // devices_per_building) % BUILDINGS:03d}"
+        msgs = []
+        for _ in range(per_message):
+            d = k % devices_per_building
+            step = k // (devices_per_building * BUILDINGS)
+            msgs.append({"schema_version": 1, "building_code": b, "device_kind": "meter", "device_id": f"E-{d:02d}",
+                         "carrier": "electricity", "sub_item": "hvac", "units": {"register": "kWh", "power": "kW"},
+                         "readings": [{"ts_ms": T0_MS + step * 900_000,
+                                       "values": {"register": 1000.0 + step * 1.25, "power": 5.0}}]})
+            k += 1
+        if per_message == 1:
+            out.append((device_topic(b, "meter", msgs[0]["device_id"]), json.dumps(msgs[0]).encode()))
+        else:
+            out.append((gateway_topic(b, "GW1"), json.dumps({"schema_version": 1, "building_code": b,
+                                                             "gateway_id": "GW1", "messages": msgs}).encode()))
+    return out
+
+
+def _client(port: int, client_id: str, manual_ack: bool, receive_max: int = 20_000) -> mqtt.Client:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+    c._bench_props = Properties(PacketTypes.CONNECT)  # type: ignore[attr-defined]
+    c._bench_props.SessionExpiryInterval = 3600  # type: ignore[attr-defined]
+    c._bench_props.ReceiveMaximum = receive_max  # type: ignore[attr-defined]
+    return c
+
+
+def prepare_session(port: int, client_id: str, topic_filter: str) -> None:
+    """Create a persistent session with a subscription, then leave: the broker queues for it."""
+    c = _client(port, client_id, False)
+    done = threading.Event()
+    c.on_subscribe = lambda *a: done.set()
+    c.connect("127.0.0.1", port, clean_start=True, properties=c._bench_props)  # type: ignore[attr-defined]
+    c.subscribe(topic_filter, qos=1)
+    c.loop_start()
+    done.wait(10)
+    c.disconnect()
+    c.loop_stop()
+
+
+def publish_all(port: int, messages: list[tuple[str, bytes]]) -> None:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bpub-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5)
+    c.max_inflight_messages_set(2000)
+    c.max_queued_messages_set(0)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    # In chunks: paho's outgoing queue costs O(queued) per acknowledgement.
+    for start in range(0, len(messages), 1000):
+        infos = [c.publish(t, p, qos=1) for t, p in messages[start:start + 1000]]
+        for i in infos:
+            while not i.is_published():
+                time.sleep(0.001)
+    c.disconnect()
+    c.loop_stop()
+
+
+def drain_paho(port: int, client_id: str, n_messages: int) -> float:
+    """Ceiling: seconds for a minimal paho subscriber (QoS 1, auto-ack) to take the queue."""
+    got = 0
+    done = threading.Event()
+
+    def on_message(cl, u, m):
+        nonlocal got
+        got += 1
+        if got >= n_messages:
+            done.set()
+
+    c = _client(port, client_id, False)
+    c.on_message = on_message
+    t0 = time.perf_counter()
+    c.connect("127.0.0.1", port, clean_start=False, properties=c._bench_props)  # type: ignore[attr-defined]
+    c.loop_start()
+    done.wait(600)
+    dt = time.perf_counter() - t0
+    c.disconnect()
+    c.loop_stop()
+    return dt
+
+
+def drain_mosquitto_sub(port: int, client_id: str, n_messages: int) -> float | None:
+    exe = shutil.which("mosquitto_sub")
+    if not exe:
+        return None
+    t0 = time.perf_counter()
+    subprocess.run([exe, "-h", "127.0.0.1", "-p", str(port), "-V", "mqttv5", "-i", client_id, "-c", "-q", "1",
+                    "-t", INGEST_FILTER, "-C", str(n_messages), "-x", "3600"], stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0
+
+
+def drain_ingest(port: int, influx_url: str, db: str, client_id: str, n_messages: int) -> float:
+    s = IngestSettings(mqtt_port=port, influx_url=influx_url, influx_db=db, client_id=client_id, share_group="",
+                       metrics_port=0, session_expiry_s=3600)
+    svc = IngestService(s)
+    t0 = time.perf_counter()
+    svc.start()
+    while svc.acked < n_messages:
+        time.sleep(0.01)
+    dt = time.perf_counter() - t0
+    svc.stop()
+    return dt
+
+
+def drain_naive(port: int, influx_url: str, db: str, client_id: str, n_messages: int) -> float:
+    """Naive pipeline: each message decoded, converted and written on its own, then acked."""
+    http = httpx.Client(base_url=influx_url)
+    tr = Transformer()
+    got = 0
+    done = threading.Event()
+
+    def on_message(cl, u, m):
+        nonlocal got
+        _addr, parts = decode(m.topic, m.payload)
+        lines = []
+        for part in parts:
+            if isinstance(part, DeviceMessage):
+                points, _ = tr.points(part)
+                lines += [f"{p.series} {format_fields(p.fields)} {p.ts_ms}" for p in points]
+        r = http.post("/write", params={"db": db, "precision": "ms"}, content="\n".join(lines).encode())
+        r.raise_for_status()
+        cl.ack(m.mid, m.qos)
+        got += 1
+        if got >= n_messages:
+            done.set()
+
+    c = _client(port, client_id, True)
+    c.on_message = on_message
+    t0 = time.perf_counter()
+    c.connect("127.0.0.1", port, clean_start=False, properties=c._bench_props)  # type: ignore[attr-defined]
+    c.loop_start()
+    done.wait(600)
+    dt = time.perf_counter() - t0
+    c.disconnect()
+    c.loop_stop()
+    http.close()
+    return dt
+
+
+def run(n_readings: int, naive_readings: int) -> str:
+    state = ROOT / "var" / "bench" / f"ingest-{uuid.uuid4().hex[:6]}"
+    mq = Mosquitto(state / "mosquitto").start()
+    ix = Influxd(state / "influxdb").start()
+    rows = []
+    try:
+        for per_message in (1, 50):
+            msgs = make_messages(n_readings, per_message)
+            naive_msgs = msgs[: max(1, naive_readings // per_message)]
+            size = sum(len(p) for _, p in msgs) / len(msgs)
+            res = {}
+            for name in ("paho", "mosquitto_sub", "ingest", "naive"):
+                batch = naive_msgs if name == "naive" else msgs
+                cid = f"b-{name}-{uuid.uuid4().hex[:6]}"
+                db = f"bench_{uuid.uuid4().hex[:6]}"
+                if name in ("ingest", "naive"):
+                    InfluxHTTP(ix.url, db).create_database()
+                if name == "mosquitto_sub" and not shutil.which("mosquitto_sub"):
+                    continue
+                prepare_session(mq.port, cid, INGEST_FILTER)
+                publish_all(mq.port, batch)
+                if name == "paho":
+                    dt = drain_paho(mq.port, cid, len(batch))
+                elif name == "mosquitto_sub":
+                    dt = drain_mosquitto_sub(mq.port, cid, len(batch))
+                elif name == "ingest":
+                    dt = drain_ingest(mq.port, ix.url, db, cid, len(batch))
+                    stored = InfluxHTTP(ix.url, db).query("SELECT count(register_kwh) FROM meter")
+                    assert stored[0]["values"][0][1] == len(batch) * per_message, "ingest lost readings"
+                else:
+                    dt = drain_naive(mq.port, ix.url, db, cid, len(batch))
+                res[name] = len(batch) * per_message / dt
+                print(f"  {per_message:>2} readings/msg {name:>13}: {len(batch):>7} msgs in {dt:6.2f} s = "
+                      f"{res[name]:>10,.0f} readings/s", flush=True)
+            rows.append((per_message, size, res))
+    finally:
+        mq.stop()
+        ix.stop()
+        shutil.rmtree(state, ignore_errors=True)
+    out = ["| readings/msg | bytes/msg | ceiling paho [readings/s] | mosquitto_sub [readings/s] | "
+           "ingest [readings/s] | naive [readings/s] | ingest / paho ceiling | ingest / naive |",
+           "|---|---|---|---|---|---|---|---|"]
+    for per_message, size, r in rows:
+        ms = f"{r['mosquitto_sub']:,.0f}" if "mosquitto_sub" in r else "n/a"
+        out.append(f"| {per_message} | {size:.0f} | {r['paho']:,.0f} | {ms} | {r['ingest']:,.0f} | {r['naive']:,.0f} "
+                   f"| {r['ingest'] / r['paho']:.2f} | {r['ingest'] / r['naive']:.1f} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--readings", type=int, default=100_000, help="readings per message shape")
+    ap.add_argument("--naive-readings", type=int, default=3_000, help="readings for the (slow) naive pipeline")
+    args = ap.parse_args()
+    print(run(args.readings, args.naive_readings))
+
+
+if __name__ == "__main__":
+    main()
