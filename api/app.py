@@ -12,7 +12,8 @@ from api.alerts.context import default_context
 from api.alerts.scheduler import AlertScheduler
 from api.db import create_schema
 from api.errors import ErrorBody
-from api.routers import admin, alerts, buildings, health, readings
+from api.indicators import FrameCache
+from api.routers import admin, alerts, buildings, health, indicators, readings
 from api.settings import Settings, get_settings
 from ingest.influx import InfluxError, InfluxHTTP
 from registry import db as registry_db
@@ -29,7 +30,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         registry_db.migrate(engine)
         create_schema(engine)
-    influx = InfluxHTTP(settings.influx_url, database=settings.influx_db, timeout_s=settings.influx_timeout_s)
+    influx = InfluxHTTP(settings.influx_url, database=settings.influx_db, retention_policy=settings.influx_rp,
+                        timeout_s=settings.influx_timeout_s)
+    rollups = InfluxHTTP(settings.influx_url, database=settings.influx_db,
+                         retention_policy=settings.rollup_rp or settings.influx_rp, timeout_s=settings.influx_timeout_s)
 
     ctx = default_context()
 
@@ -43,6 +47,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         if scheduler is not None:
             scheduler.stop()
         influx.close()
+        rollups.close()
 
     app = FastAPI(title="Energy supervision API", version="1", description=DESCRIPTION, lifespan=lifespan,
                   responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody},
@@ -51,7 +56,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.engine = engine
     app.state.sessions = registry_db.make_sessionmaker(engine)
     app.state.influx = influx
+    app.state.influx_rollups = rollups
     app.state.alert_context = ctx
+    app.state.indicator_cache = FrameCache(settings.indicator_cache_ttl_s)
     errors.install(app)
 
     @app.exception_handler(InfluxError)
@@ -61,6 +68,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                                       message=f"the time-series store did not answer: {exc}"[:300]).model_dump(),
                             status_code=503, headers={"Retry-After": "5"})
 
-    for module in (health, buildings, readings, alerts, admin):
+    for module in (health, buildings, readings, indicators, alerts, admin):
         app.include_router(module.router)
+    app.include_router(__import__("api.disclosure").disclosure.router)  # disclosures: api/disclosure
     return app

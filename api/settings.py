@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     influx_url: str = "http://127.0.0.1:8086"
     influx_db: str = "energy"
     influx_timeout_s: float = Field(default=30, gt=0)
+    influx_rp: str | None = None
+    #: Retention policy of analytics' daily rollups (same variable as analytics: ``EP_ROLLUP_RP``).
+    rollup_rp: str | None = None
     #: Key for the HMAC-SHA256 signature of outgoing webhooks. Required outside development.
     webhook_signing_key: str | None = None
     mqtt_host: str = "127.0.0.1"
@@ -50,6 +53,8 @@ class Settings(BaseSettings):
     #: Verified API keys are cached this long so a request does not pay for scrypt each time;
     #: a revoked key stops working after at most this delay on other processes.
     key_cache_ttl_s: float = Field(default=60, ge=0)
+    #: City-wide indicator and audit frames are reused this long (they change with the daily rollups).
+    indicator_cache_ttl_s: float = Field(default=300, ge=0)
     #: Largest page a list endpoint returns.
     max_page_limit: int = Field(default=1000, ge=1)
 

@@ -1,0 +1,178 @@
+"""Indicators per building, district and city; the audit list; plan-target progress."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict
+
+from analytics import service
+from api import indicators as ind
+from api.deps import BuildingCodeDep, CityWideUser, ScopeDep, SessionDep
+from api.errors import APIError, not_found
+from api.listing import CSV_RESPONSES, FilterDep, Page, PageDep, respond
+
+router = APIRouter(tags=["indicators"])
+
+Year = Annotated[int | None, Query(ge=2000, le=2100, description="calendar year (local time); default this year")]
+Basis = Annotated[Literal["equivalent_gbt2589", "equal_value"],
+                  Query(description="electricity to tce: calorific equivalent (GB/T 2589) or equal-value")]
+Region = Annotated[str | None, Query(pattern=r"^CN-[0-9]{2}$", description="province for equal_value, e.g. CN-51")]
+
+
+def _year(year: int | None) -> int:
+    return year if year is not None else dt.datetime.now(dt.UTC).year
+
+
+def _frames_error(e: ValueError) -> APIError:
+    msg = str(e)
+    field = "region" if "region" in msg else "basis" if "basis" in msg else "year"
+    return APIError(422, "invalid_value", msg, field)
+
+
+class DistrictRow(BaseModel):
+    """A district's indicators, recomputed from its sums (columns: docs/analytics.md)."""
+
+    model_config = ConfigDict(extra="allow")
+    district: str
+    buildings: int
+
+
+class AuditRow(BaseModel):
+    building_code: str
+    name: str
+    district: str
+    building_type: str
+    ownership: str
+    window: str
+    window_start: str
+    window_end: str
+    energy_tce: float | None
+    electricity_kwh: float | None
+    triggered: bool
+    triggered_by: str
+    energy_excess_tce: float | None
+    electricity_excess_kwh: float | None
+    coverage: float | None
+    projection_basis: str
+    basis: str
+    table_version: str
+
+
+class TargetRow(BaseModel):
+    indicator: str
+    year: int
+    target: float
+    comparison: str
+    scope: str
+    actual: float | None
+    met: bool | None
+    gap: float | None
+    source: str
+
+
+def _annual(request: Request, session, year: int, basis: str, region: str | None) -> pd.DataFrame:
+    try:
+        return ind.annual(request.app.state.indicator_cache, influx=request.app.state.influx_rollups, session=session,
+                          year=year, basis=basis, region=region)
+    except ValueError as e:
+        raise _frames_error(e) from None
+
+
+@router.get("/buildings/{building_code}/indicators", response_model=service.BuildingIndicators)
+def building_indicators(request: Request, session: SessionDep, building_code: BuildingCodeDep,
+                        year: Year = None, basis: Basis = "equivalent_gbt2589", region: Region = None):
+    """Every indicator of one building for a year, with its audit windows and quota comparison."""
+    year = _year(year)
+    df = _annual(request, session, year, basis, region)
+    if building_code not in df.index:
+        raise not_found("building", building_code, "building_code")
+    try:
+        audit_df = ind.audit(request.app.state.indicator_cache, influx=request.app.state.influx_rollups,
+                             session=session, year=year, basis=basis, region=region)
+    except ValueError as e:
+        raise _frames_error(e) from None
+    return ind.building_result(df, audit_df, building_code=building_code, year=year)
+
+
+@router.get("/districts/indicators", response_model=Page[DistrictRow], responses=CSV_RESPONSES)
+@router.get("/districts/indicators/export.csv", response_model=Page[DistrictRow], responses=CSV_RESPONSES,
+            name="export_district_indicators")
+def district_indicators(request: Request, session: SessionDep, _: CityWideUser, filt: FilterDep, page: PageDep,
+                        year: Year = None, basis: Basis = "equivalent_gbt2589", region: Region = None):
+    """Indicators per district; the filters select which buildings are summed."""
+    year = _year(year)
+    df = _filtered(_annual(request, session, year, basis, region), filt)
+    if df.empty:
+        return respond([], DistrictRow, page, "district-indicators")
+    out = service.district_indicators(influx=request.app.state.influx_rollups, session=session, year=year, basis=basis,
+                                      region=region, frame=df)
+    rows = [DistrictRow(district=d, **ind.clean({**r, "buildings": int(r["buildings"])}))
+            for d, r in out.to_dict(orient="index").items()]
+    return respond(rows, DistrictRow, page, "district-indicators")
+
+
+def _filtered(df: pd.DataFrame, filt) -> pd.DataFrame:
+    if filt.district is not None:
+        df = df[df["district"] == filt.district]
+    if filt.building_type is not None:
+        df = df[df["building_type"] == filt.building_type.value]
+    if filt.ownership is not None:
+        df = df[df["ownership"] == filt.ownership.value]
+    return df
+
+
+@router.get("/city/indicators", response_model=service.CityIndicators)
+def city_indicators(request: Request, session: SessionDep, _: CityWideUser, year: Year = None,
+                    basis: Basis = "equivalent_gbt2589", region: Region = None,
+                    baseline_year: Annotated[int | None, Query(ge=2000, le=2100)] = None):
+    """City totals with plan-target progress (``baseline_year`` for the per-m2 and per-person targets)."""
+    year = _year(year)
+    df = _annual(request, session, year, basis, region)
+    if df.empty:
+        raise APIError(404, "not_found", "no buildings are registered", None)
+    try:
+        return service.city_indicators(influx=request.app.state.influx_rollups, session=session, year=year, basis=basis,
+                                       region=region, baseline_year=baseline_year, frame=df)
+    except ValueError as e:
+        raise _frames_error(e) from None
+
+
+@router.get("/targets", response_model=Page[TargetRow], responses=CSV_RESPONSES)
+@router.get("/targets/export.csv", response_model=Page[TargetRow], responses=CSV_RESPONSES, name="export_targets")
+def target_progress(request: Request, session: SessionDep, user: CityWideUser, page: PageDep,
+                    year: Year = None, baseline_year: Annotated[int | None, Query(ge=2000, le=2100)] = None):
+    """Progress of the city against every plan target, for a year."""
+    city = city_indicators(request, session, user, year=year, basis="equivalent_gbt2589", region=None,
+                           baseline_year=baseline_year)
+    rows = [TargetRow(**ind.clean(r)) for r in city.plan_progress]
+    return respond(rows, TargetRow, page, "plan-targets")
+
+
+@router.get("/audit", response_model=Page[AuditRow], responses=CSV_RESPONSES)
+@router.get("/audit/export.csv", response_model=Page[AuditRow], responses=CSV_RESPONSES, name="export_audit")
+def audit_list(request: Request, session: SessionDep, scope: ScopeDep, filt: FilterDep, page: PageDep,
+               year: Year = None, basis: Basis = "equivalent_gbt2589", region: Region = None,
+               window: Annotated[Literal[service.WINDOWS] | None, Query()] = None,
+               all_buildings: Annotated[bool, Query(description="include buildings below both thresholds")] = False):
+    """Buildings meeting either audit test (1000 tce or 5 million kWh) in any window, largest
+    energy excess first; facility managers see their own buildings only."""
+    year = _year(year)
+    try:
+        df = ind.audit(request.app.state.indicator_cache, influx=request.app.state.influx_rollups, session=session,
+                       year=year, basis=basis, region=region)
+    except ValueError as e:
+        raise _frames_error(e) from None
+    if not all_buildings:
+        df = df[df["triggered"].astype(bool)]
+    if window is not None:
+        df = df[df["window"] == window]
+    if scope is not None:
+        df = df[df.index.isin(list(scope))]
+    df = _filtered(df, filt).sort_values(["window", "energy_excess_tce"], ascending=[True, False])
+    rows = [AuditRow(**ind.clean(r)) for r in df.reset_index().to_dict(orient="records")]
+    return respond(rows, AuditRow, page, f"audit-{year}")
+
