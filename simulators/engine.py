@@ -193,28 +193,6 @@ class BuildingSim:
             jitter = 1.0 + INTERVAL_SIGMA * noise.jitter(self.key ^ noise.stable_key(sub), minute)
             sub_energy[sub] = self.scale_kw[name] * shapes[name] * jitter.clip(min=0.5) * step_h
         load = sum(sub_energy.values())
-        for m in self.spec.meters:
-            c = m.carrier
-            if c is Carrier.electricity:
-                e = load if m.sub_item is SubItem.main else sub_energy[m.sub_item.value]
-            elif c.value in self.scale_kw:
-                jitter = 1.0 + INTERVAL_SIGMA * noise.jitter(self.key ^ noise.stable_key(c.value), minute)
-                e = self.scale_kw[c.value] * shapes[c.value] * jitter.clip(min=0.5) * step_h
-            else:
-                raise ValueError(f"{self.spec.building_code}/{m.device_id}: the simulator has no profile for "
-                                 f"carrier {c.value!r} (it simulates electricity, water, natural_gas, "
-                                 f"district_heat)")
-            e = e * self._share_within(m) * installed(m.installed_on)
-            unit = REGISTER_UNIT[c]
-            reg = self._register(m.device_id, "register", e)
-            if unit == "GJ":
-                reg = reg * GJ_PER_KWH
-            values = {"register": np.round(reg, REGISTER_DECIMALS[unit])}
-            units = {"register": unit}
-            if c is Carrier.electricity:
-                values["power"] = np.round(e / step_h, 3)
-                units["power"] = "kW"
-            out.devices.append(DeviceFrame(DeviceKind.meter, m.device_id, c, m.sub_item, units, ts, values))
         ev_energy, ev_frames = self._piles(ts, shapes)
         pv_energy = np.zeros(n)
         for p in self.spec.pv:
@@ -244,9 +222,41 @@ class BuildingSim:
                  "from_grid_register": np.round(self._register(grid.device_id, "from_grid_register",
                                                                from_grid), 3),
                  "power": np.round((from_grid - to_grid) / step_h, 3)}))
+        # The incoming (main) meter sits at the grid connection, behind which are the piles and PV:
+        # it reads grid import, as docs/glossary.md's electricity_from_grid_kwh defines it.
+        grid_import = (load + total_ev - pv_energy).clip(min=0.0)
+        out.devices[:0] = self._meters(ts, minute, shapes, sub_energy, grid_import)
         out.devices.extend(ev_frames)
         out.sessions.extend(self._session_frames(ts, pv_share))
         return out
+
+    def _meters(self, ts, minute, shapes, sub_energy, grid_import) -> list[DeviceFrame]:
+        step_h = self.step_ms / HOUR_MS
+        installed = lambda d: ts > local_midnight_ms(d)  # noqa: E731
+        frames = []
+        for m in self.spec.meters:
+            c = m.carrier
+            if c is Carrier.electricity:
+                e = grid_import if m.sub_item is SubItem.main else sub_energy[m.sub_item.value]
+            elif c.value in self.scale_kw:
+                jitter = 1.0 + INTERVAL_SIGMA * noise.jitter(self.key ^ noise.stable_key(c.value), minute)
+                e = self.scale_kw[c.value] * shapes[c.value] * jitter.clip(min=0.5) * step_h
+            else:
+                raise ValueError(f"{self.spec.building_code}/{m.device_id}: the simulator has no profile for "
+                                 f"carrier {c.value!r} (it simulates electricity, water, natural_gas, "
+                                 f"district_heat)")
+            e = e * self._share_within(m) * installed(m.installed_on)
+            unit = REGISTER_UNIT[c]
+            reg = self._register(m.device_id, "register", e)
+            if unit == "GJ":
+                reg = reg * GJ_PER_KWH
+            values = {"register": np.round(reg, REGISTER_DECIMALS[unit])}
+            units = {"register": unit}
+            if c is Carrier.electricity:
+                values["power"] = np.round(e / step_h, 3)
+                units["power"] = "kW"
+            frames.append(DeviceFrame(DeviceKind.meter, m.device_id, c, m.sub_item, units, ts, values))
+        return frames
 
     def _share_within(self, m) -> float:
         same = [x for x in self.spec.meters if x.carrier is m.carrier and x.sub_item is m.sub_item]

@@ -52,14 +52,19 @@ def test_fleet_has_audit_buildings_above_and_far_below(year_fleet, year_run):
     assert (tce < 100).any()  # "well below": under a tenth of the threshold
 
 
-def test_sub_items_add_up_to_main_meter(year_run):
+def test_sub_items_and_piles_add_up_to_main_meter_plus_own_pv(year_run):
     _, df = year_run
     for code in df.building_code.unique():
         daily = _elec_daily(df, code)
-        # Each register is rounded to 1 Wh; a day's sum of differences telescopes, so the
-        # difference stays within a few Wh per meter.
-        diff = (daily[SUB_ITEMS].sum(axis=1) - daily["main"]).abs()
-        assert diff.max() < 0.01, (code, diff.max())
+        mine = df[df.building_code == code]
+        ev = mine[mine.measurement == "ev_pile"].set_index("date").consumption_kwh.reindex(daily.index).fillna(0)
+        pv = mine[mine.measurement == "pv"].set_index("date")[["generation_kwh", "to_grid_kwh"]]
+        pv = pv.astype(float).reindex(daily.index).fillna(0.0)
+        own_pv = pv.generation_kwh - pv.to_grid_kwh
+        # Building use = grid import (main meter) + self-consumed PV = sub-items + EV piles. Each
+        # register is rounded to 1 Wh and a day's differences telescope: a few Wh per meter.
+        diff = (daily[SUB_ITEMS].sum(axis=1) + ev - daily["main"] - own_pv).abs()
+        assert diff.max() < 0.02, (code, diff.max())
 
 
 def test_office_weekday_above_weekend(year_fleet, year_run):
@@ -67,7 +72,7 @@ def test_office_weekday_above_weekend(year_fleet, year_run):
     offices = [b.building_code for b in year_fleet.buildings if b.building_code[6] == "A"]
     assert offices
     for code in offices:
-        total = _elec_daily(df, code)["main"]
+        total = _elec_daily(df, code)[SUB_ITEMS].sum(axis=1)
         cal = calendar((total.index - pd.Timestamp("1970-01-01")) // pd.Timedelta("1ms") + 12 * 3_600_000)
         workday, off = total[cal.workday].mean(), total[~cal.workday].mean()
         assert workday > 1.5 * off, (code, workday, off)
@@ -80,13 +85,14 @@ def test_hospital_runs_at_night_school_empties_in_summer(year_fleet, year_run):
     school = next(b.building_code for b in year_fleet.buildings if b.building_code[6] == "D")
 
     def night_to_day(code):
-        f = _frame(chunks[code], DeviceKind.meter, "E-MAIN")
-        hour = calendar(f.ts_ms - 450_000).hour
-        p = f.values["power"]
+        subs = [f for f in chunks[code].devices if f.kind is DeviceKind.meter and f.sub_item is not None
+                and f.sub_item.value in SUB_ITEMS]
+        hour = calendar(subs[0].ts_ms - 450_000).hour
+        p = sum(f.values["power"] for f in subs)
         return p[(hour >= 1) & (hour < 5)].mean() / p[(hour >= 10) & (hour < 16)].mean()
 
     assert night_to_day(hosp) > 0.5 > night_to_day(office)
-    main = _elec_daily(df, school)["main"]
+    main = _elec_daily(df, school)[SUB_ITEMS].sum(axis=1)
     summer = main[(main.index.month == 8)].mean()
     term = main[(main.index.month >= 9) & (main.index.month <= 11)].mean()
     assert summer < 0.7 * term, (summer, term)
@@ -122,8 +128,11 @@ def test_grid_balance_and_pv_split(year_fleet, year_run):
         ev = mine[mine.measurement == "ev_pile"].set_index("date").consumption_kwh.reindex(main.index).fillna(0)
         # Energy conservation at the grid point: PV + import - export = building + piles.
         lhs = pv.generation_kwh + pv.from_grid_kwh - pv.to_grid_kwh
-        err = (lhs - (main + ev)).abs()
+        subs = _elec_daily(df, b.building_code)[SUB_ITEMS].sum(axis=1)
+        err = (lhs - (subs + ev)).abs()
         assert err.max() < 0.02, (b.building_code, err.max())
+        # The main meter and the PV grid meter both sit at the grid connection.
+        assert (pv.from_grid_kwh - main).abs().max() < 0.01
         assert ((pv.self_consumed_kwh >= -1e-6) & (pv.self_consumed_kwh <= pv.generation_kwh + 1e-6)).all()
 
 
