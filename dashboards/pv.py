@@ -8,7 +8,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 from dashboards import common as c
 from dashboards import indicators as ind
-from dashboards.influxql import INTERVAL, TIME_FILTER, Select, agg, sums
+from dashboards.influxql import INTERVAL, TIME_FILTER, Select, agg, eq, sums
 from dashboards.panels import (
     DATASOURCE,
     MIN_INTERVAL,
@@ -40,7 +40,7 @@ def capacity_query() -> Select:
 
 def power_query() -> Select:
     return Select((agg("mean", "power_kw", alias="power_kw"),), (c.PV,),
-                  (*_F, '"device_kind" = \'pv_inverter\'', TIME_FILTER), time_bucket=INTERVAL, fill="null")
+                  (*_F, eq("device_kind", "pv_inverter"), TIME_FILTER), time_bucket=INTERVAL, fill="null")
 
 
 def build() -> dm.Dashboard:
