@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-
-import numpy as np
 
 from contract.payloads import DeviceMessage, GatewayBatch, Reading
 from contract.topics import device_topic, gateway_topic
@@ -60,42 +59,42 @@ def _session_messages(code: str, s: SessionFrame) -> Iterator[Outgoing]:
         yield Outgoing(t, topic, msg)
 
 
-def building_messages(spec: BuildingSpec, chunk: BuildingChunk, readings_per_message: int = 1) -> list[Outgoing]:
-    """Messages of one building's chunk; gateway buildings send one batch per reading group."""
+def building_messages(spec: BuildingSpec, chunk: BuildingChunk, readings_per_message: int = 1) -> Iterator[Outgoing]:
+    """Messages of one building's chunk in time order, built lazily; gateway buildings send one
+    batch per reading group."""
+    return heapq.merge(_telemetry(spec, chunk, readings_per_message),
+                       *(_session_messages(spec.building_code, s) for s in chunk.sessions),
+                       key=lambda o: o.ts_ms)
+
+
+def _telemetry(spec: BuildingSpec, chunk: BuildingChunk, readings_per_message: int) -> Iterator[Outgoing]:
     code = spec.building_code
-    out: list[Outgoing] = []
     frames = [f for f in chunk.devices if len(f.ts_ms)]
-    if frames:
-        # Frames can differ in length after faults (offline gaps), so group each by its own index.
-        groups: dict[int, list[tuple[DeviceFrame, int, int]]] = {}
-        for f in frames:
-            for lo in range(0, len(f.ts_ms), readings_per_message):
-                groups.setdefault(int(f.ts_ms[lo]), []).append((f, lo, lo + readings_per_message))
-        for ts0 in sorted(groups):
-            members = groups[ts0]
-            if spec.gateway_id:
-                msgs = [_device_message(code, f, _readings(f, lo, hi)) for f, lo, hi in members]
-                for part in range(0, len(msgs), 2000):  # GatewayBatch holds at most 2000 messages
-                    batch = GatewayBatch.model_construct(schema_version=1, building_code=code,
-                                                         gateway_id=spec.gateway_id,
-                                                         messages=msgs[part:part + 2000])
-                    out.append(Outgoing(ts0, gateway_topic(code, spec.gateway_id), batch))
-            else:
-                for f, lo, hi in members:
-                    out.append(Outgoing(ts0, device_topic(code, f.kind, f.device_id, Stream.telemetry),
-                                        _device_message(code, f, _readings(f, lo, hi))))
-    for s in chunk.sessions:
-        out.extend(_session_messages(code, s))
-    return out
+    # Frames can differ in length after faults (offline gaps), so group each by its own index.
+    groups: dict[int, list[tuple[DeviceFrame, int, int]]] = {}
+    for f in frames:
+        for lo in range(0, len(f.ts_ms), readings_per_message):
+            groups.setdefault(int(f.ts_ms[lo]), []).append((f, lo, lo + readings_per_message))
+    for ts0 in sorted(groups):
+        members = groups[ts0]
+        if spec.gateway_id:
+            msgs = [_device_message(code, f, _readings(f, lo, hi)) for f, lo, hi in members]
+            for part in range(0, len(msgs), 2000):  # GatewayBatch holds at most 2000 messages
+                batch = GatewayBatch.model_construct(schema_version=1, building_code=code,
+                                                     gateway_id=spec.gateway_id, messages=msgs[part:part + 2000])
+                yield Outgoing(ts0, gateway_topic(code, spec.gateway_id), batch)
+        else:
+            for f, lo, hi in members:
+                yield Outgoing(ts0, device_topic(code, f.kind, f.device_id, Stream.telemetry),
+                               _device_message(code, f, _readings(f, lo, hi)))
 
 
 def time_ordered(specs: list[BuildingSpec], chunks: Iterable[list[BuildingChunk]],
                  readings_per_message: int = 1) -> Iterator[Outgoing]:
-    """All messages of successive fleet chunks, each chunk sorted by due time (stable)."""
+    """All messages of successive fleet chunks in time order (stable: fleet order on ties).
+
+    Messages are built as they are consumed, so memory holds the chunk's arrays, not its messages.
+    """
     for fleet_chunk in chunks:
-        batch: list[Outgoing] = []
-        for spec, ch in zip(specs, fleet_chunk, strict=True):
-            batch.extend(building_messages(spec, ch, readings_per_message))
-        order = np.argsort(np.fromiter((o.ts_ms for o in batch), dtype=np.int64, count=len(batch)), kind="stable")
-        for i in order:
-            yield batch[i]
+        yield from heapq.merge(*(building_messages(spec, ch, readings_per_message)
+                                 for spec, ch in zip(specs, fleet_chunk, strict=True)), key=lambda o: o.ts_ms)
