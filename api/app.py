@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api import errors
+from api import disclosure, errors
 from api.alerts.context import default_context
 from api.alerts.scheduler import AlertScheduler
 from api.db import create_schema
@@ -70,5 +70,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     for module in (health, buildings, readings, indicators, alerts, admin):
         app.include_router(module.router)
+    # Last: its public pages include catch-all paths under /disclosures.
+    app.include_router(disclosure.router)
     app.include_router(__import__("api.disclosure").disclosure.router)  # disclosures: api/disclosure
     return app

@@ -10,10 +10,13 @@ import datetime as dt
 import re
 
 from api.db import Alert, Subscription
+from api.disclosure import service as disclosure_service
+from api.disclosure.db import ensure_schema
 from tests.api.conftest import ELSEWHERE, MINE, OTHER, building
+from tests.disclosure.factories import figures
 
 #: Path parameters the test knows how to fill with "someone else's" value.
-KNOWN_PARAMS = {"building_code", "alert_id", "user_id", "subscription_id"}
+KNOWN_PARAMS = {"building_code", "alert_id", "user_id", "subscription_id", "record_id", "action"}
 #: Query parameters that name a building: passing another building must be refused too.
 BUILDING_QUERY_PARAMS = {"building_code", "building_codes"}
 FORBIDDEN_LISTING = (OTHER, ELSEWHERE)
@@ -29,8 +32,11 @@ def _setup(world) -> dict[str, str]:
         sub = Subscription(user_id=world.user_ids["auditor"], channel="email", target="a@example.org")
         s.add_all([a, mine, sub])
         s.commit()
+        ensure_schema(world.app.state.engine)
+        record = disclosure_service.store_draft(session=s, figures=figures(OTHER, 2025)).record_id
+        s.commit()
         return {"building_code": OTHER, "alert_id": str(a.id), "user_id": str(world.user_ids["administrator"]),
-                "subscription_id": str(sub.id)}
+                "subscription_id": str(sub.id), "record_id": str(record), "action": "submit"}
 
 
 def _routes(world) -> list[tuple[str, str, dict]]:
@@ -45,15 +51,24 @@ def _query_names(op: dict) -> set[str]:
     return {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
 
 
-def _body(op: dict):
-    if "requestBody" not in op:
+def _body(op: dict, spec: dict):
+    """A valid body for the operation, so that only the building check can refuse it."""
+    content = op.get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
         return None
-    # Any body: the check must refuse before the body matters, or refuse the body itself.
-    return building(OTHER, "Shizhong").model_dump(mode="json")
+    schema = content["application/json"]["schema"]
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    if "building_code" in schema.get("properties", {}):
+        return building(OTHER, "Shizhong").model_dump(mode="json")
+    samples = {"string": "checked on site", "integer": 1, "number": 1.0, "boolean": True, "array": []}
+    return {name: samples.get(schema["properties"][name].get("type", "string"), "x")
+            for name in schema.get("required", [])}
 
 
 def test_every_route_with_a_building_refuses_other_buildings(world):
     values = _setup(world)
+    spec = world.app.openapi()
     fm = world.as_("facility_manager")
     checked = 0
     for method, path, route in _routes(world):
@@ -66,7 +81,7 @@ def test_every_route_with_a_building_refuses_other_buildings(world):
             url = url.replace("{" + p + "}", values[p])
         query = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z", "measurement": "meter",
                  "field": "consumption_kwh", "year": "2026"}
-        r = world.client.request(method, url, params=query, json=_body(route), headers=fm)
+        r = world.client.request(method, url, params=query, json=_body(route, spec), headers=fm)
         assert r.status_code in (403, 404), f"{method} {url} gave {r.status_code}: {r.text[:200]}"
         checked += 1
     assert checked >= 8  # the test really walked the building, alert, user and subscription routes
