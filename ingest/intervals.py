@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from ingest.registers import interval_between
+from ingest.registers import register_delta
 
 #: Readings kept per register series; 48 covers half a day of 15-minute data out of order. [1]
 DEFAULT_MAX_POINTS = 48
@@ -73,19 +73,25 @@ class Window:
         return (self.open_start or (bool(self.ts) and self.ts[0] < ts)) and \
             (self.open_end or (bool(self.ts) and ts < self.ts[-1]))
 
-    def put(self, ts: int, value: float, explicit: bool, replace: bool = True) -> bool:
-        """Insert or replace; True when the stored value changed (or is new)."""
-        i = bisect_left(self.ts, ts)
-        if i < len(self.ts) and self.ts[i] == ts:
-            if not replace or (self.values[i] == value and self.explicit[i] == explicit):
-                return False
+    def put(self, ts: int, value: float, explicit: bool) -> tuple[int, bool]:
+        """Insert or replace; the index, and True when the stored value changed (or is new)."""
+        t = self.ts
+        if not t or t[-1] < ts:  # the common case: the live tail grows
+            t.append(ts)
+            self.values.append(value)
+            self.explicit.append(explicit)
+            return len(t) - 1, True
+        i = bisect_left(t, ts)
+        if i < len(t) and t[i] == ts:
+            if self.values[i] == value and self.explicit[i] == explicit:
+                return i, False
             self.values[i] = value
             self.explicit[i] = explicit
-            return True
-        self.ts.insert(i, ts)
+            return i, True
+        t.insert(i, ts)
         self.values.insert(i, value)
         self.explicit.insert(i, explicit)
-        return True
+        return i, True
 
     def trim(self, max_points: int) -> None:
         extra = len(self.ts) - max_points
@@ -124,11 +130,11 @@ class _Series:
         # Cached values are newer than stored ones (pending writes): put them last, replacing.
         for w in [new, *merged[1:]]:
             for t, v, e in zip(w.ts, w.values, w.explicit, strict=True):
-                out.put(t, v, e)
+                out.put(t, v, e)  # later windows (the cache) replace what storage said
         self.windows = [*keep, out]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DerivedUpdate:
     """Fields to (re)write at one timestamp of one series: the interval quantity and ``interval_s``."""
 
@@ -197,13 +203,11 @@ class RegisterTracker:
             if w is None:  # the lookup failed to cover it: should not happen, keep the reading anyway
                 w = Window([], [], [], False, False)
                 s.windows.append(w)
-            changed = w.put(r.ts_ms, r.value, r.explicit)
+            i, changed = w.put(r.ts_ms, r.value, r.explicit)
             # The reading's own line is written again in any case, so it carries its interval too.
             touched[(r.key, r.ts_ms)] = None
-            if changed:
-                i = bisect_left(w.ts, r.ts_ms)
-                if i + 1 < len(w.ts):
-                    touched[(r.key, w.ts[i + 1])] = None
+            if changed and i + 1 < len(w.ts):
+                touched[(r.key, w.ts[i + 1])] = None
         out = [u for key_ts in touched if (u := self._derive(*key_ts)) is not None]
         self._trim({r.key for r in readings})
         return out
@@ -216,8 +220,8 @@ class RegisterTracker:
         i = bisect_left(w.ts, ts)
         if i == 0 or w.explicit[i]:
             return None  # first reading (or neighbour unknown), or the device sent its own value
-        iv = interval_between(w.ts[i - 1], w.values[i - 1], ts, w.values[i], s.display_factor)
-        return DerivedUpdate(key, s.series, ts, {s.interval_field: iv.delta, "interval_s": iv.interval_s})
+        delta, _step = register_delta(w.values[i - 1], w.values[i], s.display_factor)
+        return DerivedUpdate(key, s.series, ts, {s.interval_field: delta, "interval_s": (ts - w.ts[i - 1]) / 1000.0})
 
     def _trim(self, keys: set[Hashable]) -> None:
         for key in keys:

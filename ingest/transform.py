@@ -16,7 +16,6 @@ from contract.vocabulary import (
     MEASUREMENT,
     REGISTER_TO_INTERVAL,
     SESSION_MEASUREMENT,
-    STATUS_QUANTITIES,
     TELEMETRY_QUANTITIES,
     DeviceKind,
     Stream,
@@ -85,12 +84,24 @@ class _Quantity:
     interval_field: str | None  # for a register: the stored name of its interval quantity
 
 
+@dataclass(slots=True)
+class _Plan:
+    kind: DeviceKind
+    carrier: object
+    sub_item: object
+    units: dict[str, str]
+    series: str
+    measurement: str
+    quantities: dict[str, _Quantity]
+
+
 class Transformer:
     """Builds points and register readings from valid device messages (caches series texts)."""
 
     def __init__(self) -> None:
         self._series: dict[tuple, str] = {}
         self._quantities: dict[tuple, _Quantity | None] = {}
+        self._plans: dict[tuple[str, str], _Plan] = {}
 
     def series_text(self, measurement: str, tags: tuple[tuple[str, str | None], ...]) -> str:
         key = (measurement, tags)
@@ -112,38 +123,53 @@ class Transformer:
             self._quantities[key] = found
         return found
 
+    def _plan(self, msg: DeviceMessage) -> _Plan:
+        """Series text, measurement and unit conversions of a device, cached: most messages repeat
+        them. Keyed by building and device only, checked by identity (enum hashing is slow)."""
+        key = (msg.building_code, msg.device_id)
+        plan = self._plans.get(key)
+        if (plan is None or plan.kind is not msg.device_kind or plan.carrier is not msg.carrier
+                or plan.sub_item is not msg.sub_item or plan.units != msg.units):
+            kind = msg.device_kind
+            measurement = MEASUREMENT[kind]
+            tags: tuple[tuple[str, str | None], ...] = (
+                ("building_code", msg.building_code), ("device_id", msg.device_id), ("device_kind", kind.value))
+            if kind is DeviceKind.meter:
+                tags += (("carrier", msg.carrier.value),
+                         ("sub_item", msg.sub_item.value if msg.sub_item else None))
+            if len(self._plans) > 500_000:  # bounded: a fleet is far smaller than this
+                self._plans.clear()
+            plan = self._plans[key] = _Plan(
+                kind, msg.carrier, msg.sub_item, dict(msg.units), self.series_text(measurement, tags),
+                measurement, {q: self._quantity(msg, q, u) for q, u in msg.units.items()})
+        return plan
+
     def points(self, msg: DeviceMessage) -> tuple[list[Point], list[RegisterReading]]:
         """Points of a message (units converted) and its register readings, in reading order."""
         if msg.stream is Stream.session:
             return self._session_points(msg), []
-        kind = msg.device_kind
-        measurement = MEASUREMENT[kind]
-        tags: tuple[tuple[str, str | None], ...] = (
-            ("building_code", msg.building_code), ("device_id", msg.device_id), ("device_kind", kind.value))
-        if kind is DeviceKind.meter:
-            tags += (("carrier", msg.carrier.value), ("sub_item", msg.sub_item.value if msg.sub_item else None))
-        series = self.series_text(measurement, tags)
-        statuses = STATUS_QUANTITIES.get(kind, {})
-        units = msg.units
+        plan = self._plan(msg)
+        series, measurement, qtys = plan.series, plan.measurement, plan.quantities
         points: list[Point] = []
         registers: list[RegisterReading] = []
         for r in msg.readings:
             fields: dict[str, float | str] = {}
-            regs = []
+            regs = None
             for q, v in r.values.items():
-                if q in statuses:
+                qty = qtys.get(q)
+                if qty is None:  # a status (validated by decode); numeric quantities all have units
                     fields[q] = v
                     continue
-                qty = self._quantity(msg, q, units[q])
                 value = v * qty.factor
                 fields[qty.stored] = value
                 if qty.interval_field is not None:
+                    regs = regs or []
                     regs.append((qty, value))
-            for qty, value in regs:
-                registers.append(RegisterReading(
-                    key=(measurement, msg.building_code, msg.device_id, qty.stored), series=series,
-                    interval_field=qty.interval_field, display_factor=qty.factor, ts_ms=r.ts_ms, value=value,
-                    explicit=qty.interval_field in fields))
+            if regs:
+                for qty, value in regs:
+                    registers.append(RegisterReading(
+                        (measurement, msg.building_code, msg.device_id, qty.stored), series,
+                        qty.interval_field, qty.factor, r.ts_ms, value, qty.interval_field in fields))
             points.append(Point(series, fields, r.ts_ms))
         return points, registers
 
