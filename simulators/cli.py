@@ -38,8 +38,26 @@ def _mqtt_args(p: argparse.ArgumentParser) -> None:
                    help=f"messages in flight awaiting PUBACK (default {DEFAULT_WINDOW})")
 
 
+class FleetFileError(ValueError):
+    pass
+
+
+def load_fleet(path: Path, devices_csv: Path | None = None) -> Fleet:
+    """A fleet from YAML/JSON, or from the registry's buildings CSV (+ devices CSV); every problem
+    is reported with its file and line (registry.importer)."""
+    from registry.importer import read_csv_pair, read_fleet_file
+
+    fleet, errors = (read_csv_pair(path, devices_csv) if path.suffix.lower() == ".csv"
+                     else read_fleet_file(path))
+    if errors or fleet is None:
+        raise FleetFileError("invalid fleet file:\n  " + "\n  ".join(str(e) for e in errors))
+    return fleet
+
+
 def _sim_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--fleet", required=True, type=Path, help="fleet file (YAML)")
+    p.add_argument("--fleet", required=True, type=Path,
+                   help="fleet file: YAML/JSON, or the registry's buildings CSV (with --devices-csv)")
+    p.add_argument("--devices-csv", type=Path, help="devices CSV that goes with a buildings CSV")
     p.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     p.add_argument("--interval-min", type=int, default=15, help="reading interval in minutes (default 15)")
 
@@ -82,7 +100,7 @@ def _period(args) -> Period:
 
 
 def _backfill_or_generate(args, publish: bool) -> int:
-    fleet = Fleet.load(args.fleet)
+    fleet = load_fleet(args.fleet, args.devices_csv)
     period = _period(args)
     # Whole-period generation is fastest; backfill simulates a week at a time (bounded memory,
     # messages are then built lazily in time order).
@@ -144,7 +162,7 @@ def _backfill_or_generate(args, publish: bool) -> int:
 def _live(args) -> int:
     from simulators.live import run_live
 
-    fleet = Fleet.load(args.fleet)
+    fleet = load_fleet(args.fleet, args.devices_csv)
     step = args.interval_min * 60_000
     now_ms = int(time.time() * 1000)
     if args.start is not None:

@@ -71,3 +71,17 @@ def test_live_dry_run_keeps_ticks(fleet3):
     per_tick = sum(1 if b.gateway_id else len(b.meters) + 2 * len(b.pv) + len(b.ev_piles) for b in buildings)
     # One message per device (one batch per gateway building) per tick, plus session records.
     assert per_tick * 20 <= report["messages"] <= per_tick * 20 + 20
+
+
+def test_registry_csv_pair_and_clear_errors(tmp_path, fleet3):
+    from registry.importer import write_csv_pair
+
+    write_csv_pair(Fleet.load(fleet3), tmp_path / "b.csv", tmp_path / "d.csv")
+    res = sim("generate", "--fleet", str(tmp_path / "b.csv"), "--devices-csv", str(tmp_path / "d.csv"),
+              "--start", "2025-03-01", "--end", "2025-03-02")
+    assert res.returncode == 0, res.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("fleet_version: 1\nbuildings:\n- building_code: 511102Z001\n", encoding="utf-8")
+    res = sim("generate", "--fleet", str(bad), "--start", "2025-03-01", "--end", "2025-03-02")
+    assert res.returncode == 2
+    assert "bad.yaml:3" in res.stderr and "building_code" in res.stderr
