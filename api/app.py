@@ -72,5 +72,4 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.include_router(module.router)
     # Last: its public pages include catch-all paths under /disclosures.
     app.include_router(disclosure.router)
-    app.include_router(__import__("api.disclosure").disclosure.router)  # disclosures: api/disclosure
     return app
