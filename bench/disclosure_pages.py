@@ -78,7 +78,7 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "EP_DATABASE_URL": db_url, "EP_RUN_SCHEDULER": "false"}
     log = open(state / "uvicorn.log", "wb")  # noqa: SIM115 - the server owns it
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "tests.disclosure.serve:make_app",
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
                              "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

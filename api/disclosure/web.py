@@ -13,16 +13,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db import Assignment
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.deps import CurrentUser, SessionDep, SettingsDep, building_scope
 from api.disclosure import charts, labels
 from api.disclosure.db import ensure_schema
 from api.disclosure.workflow import Actor, WorkflowRefusal
 from api.errors import APIError
-from api.security import Role, authenticate
+from api.security import authenticate
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "disclosure"
 KEY_COOKIE = "ep_key"
@@ -60,13 +58,7 @@ DSession = Annotated[Session, Depends(disclosure_session)]
 
 
 def actor_of(session: Session, user) -> Actor:  # noqa: ANN001 - api.security.Principal
-    buildings = None
-    if user.role == Role.facility_manager:
-        # The API's Assignment table decides; queried here because api.deps.building_scope reads
-        # ``user.id``, which a Principal does not have (reported to the API owner).
-        buildings = frozenset(session.scalars(select(Assignment.building_code)
-                                              .where(Assignment.user_id == user.user_id)))
-    return Actor(user_id=user.user_id, name=user.name, role=user.role, buildings=buildings)
+    return Actor(user_id=user.user_id, name=user.name, role=user.role, buildings=building_scope(session, user))
 
 
 def api_actor(session: DSession, user: CurrentUser) -> Actor:

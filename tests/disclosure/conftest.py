@@ -73,7 +73,7 @@ def platform(tmp_path_factory) -> Platform:
         s.commit()
     port = free_port()
     log = open(tmp / "uvicorn.log", "wb")  # noqa: SIM115 - the server owns it until the end
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "tests.disclosure.serve:make_app",
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
