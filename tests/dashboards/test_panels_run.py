@@ -19,7 +19,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from dashboards import common as c
-from dashboards.interpolate import Variable
+from dashboards.interpolate import Variable, interpolate
 from tests.dashboards import fleet_data as fd
 from tests.dashboards.grafana_emulation import run_panel, transformed_table
 
@@ -196,3 +196,22 @@ def test_data_quality_dashboard(city, generated):
     assert {x[1] for x in lag.series["A"][0]["values"] if x[1] is not None} == {2.0}
     rate = run(city, dash, "Readings written per second")
     assert_allclose([x[1] for x in rate.series["A"][0]["values"] if x[1] is not None], 1000 / 60, rtol=0.5)
+
+
+def test_alert_rules_fire_for_exactly_the_buildings_over_each_test(city):
+    """The provisioned rules' query over their 365-day window, reduced (last) and compared (>=)
+    as Grafana does: one firing instance per building at or over the threshold."""
+    from dashboards import alerts
+    from tests.dashboards.grafana_emulation import query_influx
+
+    firing = {}
+    for rule in alerts.provisioning_document()["groups"][0]["rules"]:
+        a, reduce_, threshold = rule["data"]
+        q = interpolate(a["model"]["query"], {}, from_ms=city.t_end_ms - a["relativeTimeRange"]["from"] * 1000,
+                        to_ms=city.t_end_ms, min_interval="15m")
+        assert reduce_["model"]["reducer"] == "last"
+        limit = threshold["model"]["conditions"][0]["evaluator"]["params"][0]
+        firing[rule["uid"]] = {s["tags"]["building_code"] for s in query_influx(city.url, city.db, q)
+                               if s["values"][-1][1] >= limit}
+    assert firing == {"energy-audit-electricity": {fd.C003},  # 5,760,000 kWh >= 5,000,000
+                      "energy-audit-tce": {fd.E004}}  # 1051.51 tce >= 1000; C003 has 707.9 tce
