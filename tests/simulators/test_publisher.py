@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -93,3 +94,27 @@ def test_nothing_lost_across_a_broker_restart(own_mosquitto):
 def test_unreachable_broker_is_a_clear_error():
     with pytest.raises((PublishError, ConnectionError, OSError)):
         Publisher("127.0.0.1", 1, connect_timeout_s=1)
+
+
+def test_live_ticks_arrive_at_the_broker(mosquitto):
+    import datetime as dt
+
+    from simulators.calendar import local_midnight_ms
+    from simulators.live import run_live
+    from tests.simulators.helpers import small_fleet
+
+    fleet = small_fleet(3)
+    sub = Subscriber(mosquitto.port, "ep/v1/#")
+    start = local_midnight_ms(dt.date(2025, 7, 14)) + 10 * 3_600_000
+    with Publisher("127.0.0.1", mosquitto.port) as pub:
+        # 1-minute readings at 300x: a tick every 0.2 s.
+        stats = run_live(fleet, pub, seed=2, start_ms=start, step_ms=60_000, speed=300, max_ticks=10)
+    assert stats.ticks == 10  # lateness is measured in bench/simulator_live.py, not asserted here
+    sub.wait_for(stats.messages, 30)
+    sub.close()
+    stamps = set()
+    for payload in sub.got:
+        body = json.loads(payload)
+        for m in body.get("messages", [body]):
+            stamps.update(r["ts_ms"] for r in m["readings"] if m.get("stream", "telemetry") == "telemetry")
+    assert stamps == {start + i * 60_000 for i in range(10)}  # every tick, on the 1-minute grid
