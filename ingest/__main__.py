@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: done.set())
     service = IngestService(settings).start()
     while not done.wait(0.5):
-        if service._abort.is_set():
-            logging.getLogger("ingest").error("a worker thread failed; exiting")
+        if service.failed.is_set():
+            logging.getLogger("ingest").error("the worker failed; exiting so that a supervisor restarts us")
             service.stop()
             return 1
     service.stop()

@@ -29,6 +29,8 @@ def setup(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # One line per HTTP request would drown the service's own logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class OncePer:

@@ -30,3 +30,25 @@ class Metrics:
 
     def rejected_total(self) -> float:
         return sum(s.value for m in self.rejected.collect() for s in m.samples if s.name.endswith("_total"))
+
+    def snapshot(self) -> dict:
+        """Counter values a worker process reports to the parent (see :meth:`apply_snapshot`)."""
+        rejected = {}
+        for metric in self.rejected.collect():
+            for s in metric.samples:
+                if s.name.endswith("_total"):
+                    rejected[s.labels["reason"]] = s.value
+        return {"readings": self.readings._value.get(), "written": self.written._value.get(),
+                "retries": self.retries._value.get(), "lookups": self.lookups._value.get(), "rejected": rejected}
+
+    def apply_snapshot(self, snap: dict, last: dict) -> None:
+        """Advance this process's counters to a worker's ``snap``, given the one before (``last``)."""
+        for name in ("readings", "written", "retries", "lookups"):
+            delta = snap[name] - last.get(name, 0)
+            if delta > 0:
+                getattr(self, name).inc(delta)
+        before = last.get("rejected", {})
+        for reason, value in snap["rejected"].items():
+            delta = value - before.get(reason, 0)
+            if delta > 0:
+                self.rejected.labels(reason).inc(delta)

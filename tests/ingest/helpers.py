@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.topics import device_topic, gateway_topic
-from ingest.influx import InfluxHTTP
+from ingest.influx import InfluxError, InfluxHTTP
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILDING = "510402A001"
@@ -155,7 +155,12 @@ class IngestProcess:
 
 
 def count_and_sum(influx: InfluxHTTP, measurement: str, field: str) -> tuple[int, float]:
-    rows = influx.query(f'SELECT count("{field}"), sum("{field}") FROM "{measurement}"')
+    try:
+        rows = influx.query(f'SELECT count("{field}"), sum("{field}") FROM "{measurement}"')
+    except InfluxError as e:
+        if "database not found" in e.body:
+            return 0, 0.0
+        raise
     if not rows:
         return 0, 0.0
     _t, n, total = rows[0]["values"][0]

@@ -39,7 +39,7 @@ def test_intervals_after_restart_and_backfill_use_stored_neighbours(mosquitto, i
     second = [(meter_topic("E-9"), meter_msg("E-9", [(t[4] + STEP_MS, {"register": 111.0})])),
               (meter_topic("E-9"), meter_msg("E-9", [(t[2], {"register": 104.0})]))]
     svc = _run(mosquitto, influxd, fresh_db, cid, group, second, 2)
-    assert svc.tracker.lookups >= 1  # the neighbours did come from InfluxDB
+    assert svc.metrics.lookups._value.get() >= 1  # the neighbours did come from InfluxDB
     db = InfluxHTTP(influxd.url, fresh_db)
     rows = db.query("SELECT register_kwh, consumption_kwh, interval_s FROM meter WHERE device_id = 'E-9'")
     got = {r[0]: (r[1], r[2], r[3]) for r in rows[0]["values"]}

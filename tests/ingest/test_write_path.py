@@ -75,8 +75,8 @@ def test_refused_line_is_dead_lettered_and_the_rest_stored(mosquitto, influxd, f
         letters = dead.wait_for(1, 30)
         wait_until(lambda: svc.acked == 1, 10, "acked")
         scrape = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        stats = wait_until(lambda: db.query(f"SELECT * FROM ingest_stats WHERE client_id = '{s.client_id}'"),
-                           10, "ingest_stats point")
+        stats = wait_until(lambda: db.query("SELECT * FROM ingest_stats WHERE client_id = "
+                                            f"'{s.client_id}' AND rejected = 1"), 10, "ingest_stats point")
     finally:
         svc.stop()
         dead.close()
