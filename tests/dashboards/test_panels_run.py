@@ -215,3 +215,18 @@ def test_alert_rules_fire_for_exactly_the_buildings_over_each_test(city):
                                if s["values"][-1][1] >= limit}
     assert firing == {"energy-audit-electricity": {fd.C003},  # 5,760,000 kWh >= 5,000,000
                       "energy-audit-tce": {fd.E004}}  # 1051.51 tce >= 1000; C003 has 707.9 tce
+
+
+def test_variable_queries_list_districts_and_buildings(city, generated):
+    from tests.dashboards.grafana_emulation import query_influx
+
+    variables = {v["name"]: v for v in generated[c.BUILDING_UID]["templating"]["list"]}
+    tf = dict(from_ms=city.t0_ms, to_ms=city.t_end_ms)
+    codes = [row[1] for s in query_influx(city.url, city.db, interpolate(variables["district"]["query"], ALL, **tf))
+             for row in s["values"]]
+    regex = re.compile(variables["district"]["regex"].strip("/"))
+    assert sorted({regex.match(code).group(1) for code in codes}) == ["510402", "510403"]
+    one = {**ALL, "district": Variable(("510402",), multi=True, include_all=True, all_value="[0-9]{6}"),
+           "building_type": Variable(("A", "B"), multi=True, include_all=True, all_value="[A-H]")}
+    q = interpolate(variables["building"]["query"], one, **tf)
+    assert [row[1] for s in query_influx(city.url, city.db, q) for row in s["values"]] == [fd.A001, fd.B002]
