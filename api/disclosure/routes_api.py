@@ -79,7 +79,8 @@ def take_action(session: DSession, actor: ActorDep, record_id: RecordId, action:
 def edit_remarks(session: DSession, actor: ActorDep, record_id: RecordId, body: RemarksBody) -> RecordDetail:
     """Change the remarks of a draft or returned record; a published record is refused (409)."""
     try:
-        record = service.edit_remarks(session=session, record_id=record_id, actor=actor, remarks=body.remarks)
+        record = service.edit_remarks(session=session, record_id=record_id, actor=actor, remarks=body.remarks,
+                                      expected_row_version=body.row_version)
     except WorkflowRefusal as refusal:
         raise api_error(refusal) from None
     return detail(record, list(service.events(session=session, record_id=record_id)))

@@ -9,13 +9,15 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.disclosure import service
 from api.disclosure.web import KEY_COOKIE, DSession, PageActor, templates
 from api.disclosure.workflow import ALLOWED_ROLES, TRANSITIONS, Action, Actor, State, WorkflowRefusal
 from api.security import authenticate
+
+RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = APIRouter(prefix="/disclosures", tags=["disclosures (pages)"], include_in_schema=False)
 
@@ -84,15 +86,18 @@ def _render_review(request: Request, session, actor: Actor, record_id: int, *, e
     except WorkflowRefusal as refusal:
         return templates.TemplateResponse(request, "not_found.html", {
             "message": f"{refusal.message} (code {refusal.code})"}, status_code=refusal.status)
-    can_comment = actor.role in ALLOWED_ROLES[Action.comment] and State(record.state) in TRANSITIONS[Action.comment][0]
+    def offered(a: Action) -> bool:
+        return actor.role in ALLOWED_ROLES[a] and State(record.state) in TRANSITIONS[a][0]
+
     return templates.TemplateResponse(request, "review.html", {
         "r": record, "f": record.figures, "events": service.events(session=session, record_id=record_id),
-        "actor": actor, "actions": _allowed_actions(actor, record.state), "can_comment": can_comment,
+        "actor": actor, "actions": _allowed_actions(actor, record.state), "can_comment": offered(Action.comment),
+        "can_edit": offered(Action.edit),
         "error": error, "done": done}, status_code=error.status if error else 200)
 
 
 @router.get("/review/{record_id}", response_class=HTMLResponse)
-def review_page(request: Request, session: DSession, actor: PageActor, record_id: int,
+def review_page(request: Request, session: DSession, actor: PageActor, record_id: RecordId,
                 done: str | None = None) -> Response:
     """审核页 One record: frozen figures, history, and the actions the viewer may take."""
     if actor is None:
@@ -101,7 +106,7 @@ def review_page(request: Request, session: DSession, actor: PageActor, record_id
 
 
 @router.post("/review/{record_id}", response_class=HTMLResponse)
-def review_action(request: Request, session: DSession, actor: PageActor, record_id: int,
+def review_action(request: Request, session: DSession, actor: PageActor, record_id: RecordId,
                   action: Annotated[str, Form(max_length=16)],
                   text: Annotated[str | None, Form(max_length=4000)] = None,
                   row_version: Annotated[int | None, Form()] = None) -> Response:
@@ -109,15 +114,17 @@ def review_action(request: Request, session: DSession, actor: PageActor, record_
         return _login_redirect(request)
     try:
         act = Action(action)
-        if act is Action.edit:
-            raise ValueError(action)
     except ValueError:
-        refusal = WorkflowRefusal(422, "invalid_value", f"action: {action!r} is not one of submit, return, "
-                                  "approve, publish, withdraw, comment", "action")
+        refusal = WorkflowRefusal(422, "invalid_value", f"action: {action!r} is not one of "
+                                  f"{', '.join(a.value for a in Action)}", "action")
         return _render_review(request, session, actor, record_id, error=refusal)
     try:
-        service.act(session=session, record_id=record_id, action=act, actor=actor, text=text,
-                    expected_row_version=row_version)
+        if act is Action.edit:
+            service.edit_remarks(session=session, record_id=record_id, actor=actor, remarks=text,
+                                 expected_row_version=row_version)
+        else:
+            service.act(session=session, record_id=record_id, action=act, actor=actor, text=text,
+                        expected_row_version=row_version)
     except WorkflowRefusal as refusal:
         return _render_review(request, session, actor, record_id, error=refusal)
     # Post/redirect/get: a reload of the result page does not repeat the action.

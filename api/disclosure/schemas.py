@@ -86,6 +86,7 @@ class RemarksBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     remarks: str | None = Field(max_length=MAX_TEXT_CHARS)
+    row_version: int | None = Field(default=None, ge=1, description="refuse if the record changed since")
 
 
 class PublicDisclosure(BaseModel):

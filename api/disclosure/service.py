@@ -125,10 +125,7 @@ def act(*, session: Session, record_id: int, action: Action, actor: Actor, text:
     """
     try:
         record = get_record(session=session, record_id=record_id)
-        if expected_row_version is not None and record.row_version != expected_row_version:
-            raise WorkflowRefusal(409, "stale_record", f"disclosure {record_id} changed since you loaded it "
-                                  f"(version {expected_row_version}, now {record.row_version}); reload and retry",
-                                  "row_version")
+        _check_row_version(record, expected_row_version)
         before = State(record.state)
         after = decide(action, view(record), actor, text)
         now = utcnow()
@@ -159,6 +156,12 @@ def act(*, session: Session, record_id: int, action: Action, actor: Actor, text:
     return record
 
 
+def _check_row_version(record: DisclosureRecord, expected: int | None) -> None:
+    if expected is not None and record.row_version != expected:
+        raise WorkflowRefusal(409, "stale_record", f"disclosure {record.id} changed since you loaded it "
+                              f"(row version {expected}, now {record.row_version}); reload and retry", "row_version")
+
+
 def _withdraw_previous(session: Session, record: DisclosureRecord, actor: Actor) -> None:
     # One published version per building and year: the new one replaces the old one, on the record.
     for old in session.scalars(select(DisclosureRecord).where(
@@ -170,10 +173,12 @@ def _withdraw_previous(session: Session, record: DisclosureRecord, actor: Actor)
     session.flush()
 
 
-def edit_remarks(*, session: Session, record_id: int, actor: Actor, remarks: str | None) -> DisclosureRecord:
+def edit_remarks(*, session: Session, record_id: int, actor: Actor, remarks: str | None,
+                 expected_row_version: int | None = None) -> DisclosureRecord:
     """Change the explanatory note of a draft or returned record (the figures stay frozen)."""
     try:
         record = get_record(session=session, record_id=record_id)
+        _check_row_version(record, expected_row_version)
         state = decide(Action.edit, view(record), actor, remarks)
         record.remarks = remarks.strip() if remarks and remarks.strip() else None
         _event(session, record, "edit", actor, state.value, state.value, record.remarks)

@@ -59,7 +59,12 @@ def test_public_list_bad_filter_is_an_html_422_naming_the_field(platform):
 def test_unknown_form_action_is_refused_with_the_allowed_list(platform):
     rid = platform.draft("510402A001", 2014)
     with _login(platform, "staff1") as c:
-        r = c.post(f"/disclosures/review/{rid}", data={"action": "edit"})
-        assert r.status_code == 422 and "is not one of submit, return, approve, publish, withdraw, comment" in r.text
+        r = c.post(f"/disclosures/review/{rid}", data={"action": "delete"})
+        assert r.status_code == 422 and "is not one of submit, return, approve, publish, withdraw, comment, edit" \
+            in r.text
         r = c.post(f"/disclosures/review/{rid}", data={"action": "submit", "row_version": "99"})
         assert r.status_code == 409 and 'data-code="stale_record"' in r.text
+        # The remarks form edits the note (not the figures) while the record is a draft.
+        r = c.post(f"/disclosures/review/{rid}", data={"action": "edit", "text": "燃气表更换 gas meter replaced"},
+                   follow_redirects=True)
+        assert r.status_code == 200 and 'id="remarks"' in r.text and "gas meter replaced" in r.text
