@@ -75,8 +75,15 @@ def energy_by_building(measurement: str, where: tuple[str, ...]) -> Select:
 
 
 def audit_list(measurement: str, where: tuple[str, ...]) -> Select:
-    """Buildings at or over either audit test: electricity >= 5,000,000 kWh OR energy >= 1000 tce."""
-    return Select((col("electricity_from_grid_kwh"), col("energy_tce")), (energy_by_building(measurement, where),),
+    """Buildings at or over either audit test: electricity >= 5,000,000 kWh OR energy >= 1000 tce.
+
+    Besides both quantities, each test's value as a share of its threshold (``*_of_threshold``,
+    >= 1 where that test triggers), so the list says which test triggered and by how much.
+    """
+    fields = (col("electricity_from_grid_kwh"), col("energy_tce"),
+              f'"electricity_from_grid_kwh" / {AUDIT_ELECTRICITY_KWH} AS "electricity_of_threshold"',
+              f'"energy_tce" / {AUDIT_ENERGY_TCE} AS "energy_of_threshold"')
+    return Select(fields, (energy_by_building(measurement, where),),
                   (f'"electricity_from_grid_kwh" >= {AUDIT_ELECTRICITY_KWH} OR "energy_tce" >= {AUDIT_ENERGY_TCE}',),
                   ("building_code",))
 

@@ -66,8 +66,9 @@ def build() -> dm.Dashboard:
 
     audit = (table.Panel().id(ids()).title("Audit list: electricity >= 5,000,000 kWh or energy >= 1000 tce")
              .description("Either test triggers an audit (Leshan plan). A red cell marks the test that "
-                          "triggered. Daily rollups over the panel's last 12 months; grid electricity of the "
-                          "main meters; tce on the GB/T 2589-2020 equivalent basis.")
+                          "triggered; *_of_threshold says by how much (>= 100 %). Daily rollups over the "
+                          "panel's last 12 months; grid electricity of the main meters; tce on the GB/T "
+                          "2589-2020 equivalent basis.")
              .datasource(DATASOURCE).time_from("1y").unit(c.KWH)
              .with_target(influx("A", ind.audit_list(c.METER_1D, _F), table=True))
              .with_override(*_link_override("building_code"))
@@ -79,6 +80,10 @@ def build() -> dm.Dashboard:
                  dm.DynamicConfigValue(id_val="unit", value=c.TCE),
                  dm.DynamicConfigValue(id_val="thresholds", value=thresholds(
                      (None, "green"), (ind.AUDIT_ENERGY_TCE, "red")).build()),
+                 dm.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"})])
+             .override_by_regexp(".*_of_threshold", [
+                 dm.DynamicConfigValue(id_val="unit", value=c.SHARE),
+                 dm.DynamicConfigValue(id_val="thresholds", value=thresholds((None, "green"), (1, "red")).build()),
                  dm.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"})])
              .with_transformation(transformation("organize", {"excludeByName": {"Time": True}}))
              .grid_pos(grid.place(12, 10)))

@@ -63,6 +63,10 @@ def test_overview_audit_list_names_each_triggered_test(city, generated):
     assert_allclose(rows[fd.C003]["energy_tce"], 5_760_000 * K_EL)  # 707.904 tce, below 1000
     assert rows[fd.E004]["electricity_from_grid_kwh"] == 19_200  # below 5,000,000
     assert_allclose(rows[fd.E004]["energy_tce"], 19_200 * K_EL + 864_000 * K_GAS)  # 1051.51488 tce
+    assert_allclose(rows[fd.C003]["electricity_of_threshold"], 1.152)  # 5,760,000 / 5,000,000
+    assert rows[fd.C003]["energy_of_threshold"] < 1  # 707.904 / 1000: only the electricity test
+    assert rows[fd.E004]["electricity_of_threshold"] < 1  # 19,200 / 5,000,000
+    assert_allclose(rows[fd.E004]["energy_of_threshold"], 1.05151488)  # 1051.51488 / 1000
 
 
 def test_overview_top_consumers_in_order(city, generated):
