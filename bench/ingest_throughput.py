@@ -1,6 +1,6 @@
 """End-to-end ingest throughput, MQTT -> InfluxDB, beside a ceiling and a naive pipeline.
 
-Run: ``python -m bench.ingest_throughput`` (about 2 minutes). Starts its own Mosquitto and
+Run: ``python -m bench.ingest_throughput`` (about 2.5 minutes). Starts its own Mosquitto and
 InfluxDB under ``var/bench/``. For each message shape (1 reading per message; a gateway batch of
 50 device messages with 1 reading each) the same messages are first queued at the broker for a
 persistent session, then drained by:
@@ -186,7 +186,35 @@ def drain_naive(port: int, influx_url: str, db: str, client_id: str, n_messages:
     return dt
 
 
-def run(n_readings: int, naive_readings: int) -> str:
+def _measure(name: str, mq: Mosquitto, ix: Influxd, batch: list[tuple[str, bytes]], per_message: int) -> float:
+    """Readings per second of one consumer draining ``batch`` from its persistent session."""
+    if name == "mosquitto_sub" and not shutil.which("mosquitto_sub"):
+        return float("nan")
+    cid = f"b-{name}-{uuid.uuid4().hex[:6]}"
+    db = f"bench_{uuid.uuid4().hex[:6]}"
+    if name in ("ingest", "naive"):
+        InfluxHTTP(ix.url, db).create_database()
+    prepare_session(mq.port, cid, INGEST_FILTER)
+    publish_all(mq.port, batch)
+    if name == "paho":
+        dt = drain_paho(mq.port, cid, len(batch))
+    elif name == "mosquitto_sub":
+        dt = drain_mosquitto_sub(mq.port, cid, len(batch))
+    elif name == "ingest":
+        dt = drain_ingest(mq.port, ix.url, db, cid, len(batch))
+        stored = InfluxHTTP(ix.url, db).query("SELECT count(register_kwh) FROM meter")
+        assert stored[0]["values"][0][1] == len(batch) * per_message, "ingest lost readings"
+    else:
+        dt = drain_naive(mq.port, ix.url, db, cid, len(batch))
+    rate = len(batch) * per_message / dt
+    print(f"  {per_message:>2} readings/msg {name:>13}: {len(batch):>7} msgs in {dt:6.2f} s = "
+          f"{rate:>10,.0f} readings/s", flush=True)
+    return rate
+
+
+def run(n_readings: int, naive_messages: int, rounds: int) -> str:
+    """Each consumer ``rounds`` times, interleaved, best rate kept: the machine is shared, and the
+    best of a few runs is the one least disturbed by others."""
     state = ROOT / "var" / "bench" / f"ingest-{uuid.uuid4().hex[:6]}"
     mq = Mosquitto(state / "mosquitto").start()
     ix = Influxd(state / "influxdb").start()
@@ -194,53 +222,36 @@ def run(n_readings: int, naive_readings: int) -> str:
     try:
         for per_message in (1, 50):
             msgs = make_messages(n_readings, per_message)
-            naive_msgs = msgs[: max(1, naive_readings // per_message)]
+            naive_msgs = msgs[:naive_messages]
             size = sum(len(p) for _, p in msgs) / len(msgs)
-            res = {}
-            for name in ("paho", "mosquitto_sub", "ingest", "naive"):
-                batch = naive_msgs if name == "naive" else msgs
-                cid = f"b-{name}-{uuid.uuid4().hex[:6]}"
-                db = f"bench_{uuid.uuid4().hex[:6]}"
-                if name in ("ingest", "naive"):
-                    InfluxHTTP(ix.url, db).create_database()
-                if name == "mosquitto_sub" and not shutil.which("mosquitto_sub"):
-                    continue
-                prepare_session(mq.port, cid, INGEST_FILTER)
-                publish_all(mq.port, batch)
-                if name == "paho":
-                    dt = drain_paho(mq.port, cid, len(batch))
-                elif name == "mosquitto_sub":
-                    dt = drain_mosquitto_sub(mq.port, cid, len(batch))
-                elif name == "ingest":
-                    dt = drain_ingest(mq.port, ix.url, db, cid, len(batch))
-                    stored = InfluxHTTP(ix.url, db).query("SELECT count(register_kwh) FROM meter")
-                    assert stored[0]["values"][0][1] == len(batch) * per_message, "ingest lost readings"
-                else:
-                    dt = drain_naive(mq.port, ix.url, db, cid, len(batch))
-                res[name] = len(batch) * per_message / dt
-                print(f"  {per_message:>2} readings/msg {name:>13}: {len(batch):>7} msgs in {dt:6.2f} s = "
-                      f"{res[name]:>10,.0f} readings/s", flush=True)
-            rows.append((per_message, size, res))
+            res: dict[str, float] = {}
+            for _ in range(rounds):
+                for name in ("paho", "mosquitto_sub", "ingest", "naive"):
+                    rate = _measure(name, mq, ix, naive_msgs if name == "naive" else msgs, per_message)
+                    res[name] = max(res.get(name, 0.0), rate)
+            rows.append((per_message, size, len(msgs), res))
     finally:
         mq.stop()
         ix.stop()
         shutil.rmtree(state, ignore_errors=True)
-    out = ["| readings/msg | bytes/msg | ceiling paho [readings/s] | mosquitto_sub [readings/s] | "
+    out = ["| readings/msg | bytes/msg | messages | ceiling: paho [readings/s] | mosquitto_sub [readings/s] | "
            "ingest [readings/s] | naive [readings/s] | ingest / paho ceiling | ingest / naive |",
-           "|---|---|---|---|---|---|---|---|"]
-    for per_message, size, r in rows:
-        ms = f"{r['mosquitto_sub']:,.0f}" if "mosquitto_sub" in r else "n/a"
-        out.append(f"| {per_message} | {size:.0f} | {r['paho']:,.0f} | {ms} | {r['ingest']:,.0f} | {r['naive']:,.0f} "
-                   f"| {r['ingest'] / r['paho']:.2f} | {r['ingest'] / r['naive']:.1f} |")
+           "|---|---|---|---|---|---|---|---|---|"]
+    for per_message, size, n, r in rows:
+        out.append(f"| {per_message} | {size:.0f} | {n} | {r['paho']:,.0f} | {r['mosquitto_sub']:,.0f} | "
+                   f"{r['ingest']:,.0f} | {r['naive']:,.0f} | {r['ingest'] / r['paho']:.2f} | "
+                   f"{r['ingest'] / r['naive']:.1f} |")
     return "\n".join(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--readings", type=int, default=100_000, help="readings per message shape")
-    ap.add_argument("--naive-readings", type=int, default=3_000, help="readings for the (slow) naive pipeline")
+    ap.add_argument("--readings", type=int, default=40_000, help="readings per message shape")
+    ap.add_argument("--naive-messages", type=int, default=1_000,
+                    help="messages for the (slow) naive pipeline: the first of the same list")
+    ap.add_argument("--rounds", type=int, default=2, help="runs of each consumer; the best is kept")
     args = ap.parse_args()
-    print(run(args.readings, args.naive_readings))
+    print(run(args.readings, args.naive_messages, args.rounds))
 
 
 if __name__ == "__main__":
