@@ -6,7 +6,7 @@
 ``generate`` freezes the analytics of ``--year`` into a new draft version for every building of
 the registry (or the listed ones), one transaction per building, with a progress bar. A building
 whose open version already holds the same figures is left alone. Settings come from the API's
-environment (``EP_DATABASE_URL``, ``EP_INFLUX_URL``, ``EP_INFLUX_DB``).
+environment (``EP_DATABASE_URL``, ``EP_INFLUX_URL``, ``EP_INFLUX_DB``, ``EP_ROLLUP_RP``).
 
 Exit status: 0 when every building got its draft (or was unchanged), 1 when some failed (each
 printed on stderr with its reason; the others are stored), 2 for usage errors.
@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"disclosure schema at head on {engine.url.render_as_string(hide_password=True)}")
         return 0
 
-    influx = InfluxHTTP(settings.influx_url, database=settings.influx_db, timeout_s=settings.influx_timeout_s)
+    # The daily rollups may live in their own retention policy (EP_ROLLUP_RP), as the API reads them.
+    influx = InfluxHTTP(settings.influx_url, database=settings.influx_db,
+                        retention_policy=settings.rollup_rp or settings.influx_rp, timeout_s=settings.influx_timeout_s)
     sessions = registry_db.make_sessionmaker(engine)
     created = unchanged = 0
     failed: list[tuple[str, str]] = []

@@ -5,20 +5,41 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
+from api.deps import require
 from api.disclosure import service
-from api.disclosure.schemas import ActionBody, RecordDetail, RecordSummary, RemarksBody, detail
-from api.disclosure.web import ActorDep, DSession, api_error
-from api.disclosure.workflow import Action, State, WorkflowRefusal
-from api.errors import ErrorBody
+from api.disclosure.schemas import (
+    ActionBody,
+    GenerateBody,
+    GenerateFailure,
+    GenerateResult,
+    RecordDetail,
+    RecordSummary,
+    RemarksBody,
+    detail,
+)
+from api.disclosure.source import collect
+from api.disclosure.web import ActorDep, DSession, actor_of, api_error
+from api.disclosure.workflow import Action, Actor, State, WorkflowRefusal
+from api.errors import APIError, ErrorBody
 from api.listing import CSV_RESPONSES, Page, PageDep, respond
+from api.security import Principal, Role
 
 router = APIRouter(prefix="/disclosures/records", tags=["disclosures"])
 
 RecordId = Annotated[int, Path(ge=1, le=2**31 - 1, description="disclosure record id")]
 REFUSALS = {403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody},
             422: {"model": ErrorBody}}
+
+
+def generator(session: DSession,
+              user: Annotated[Principal, Depends(require(Role.bureau_staff, Role.administrator))]) -> Actor:
+    """Generation is an operations task: bureau staff and administrators (403 for other roles)."""
+    return actor_of(session, user)
+
+
+GeneratorDep = Annotated[Actor, Depends(generator)]
 
 
 class PathAction(StrEnum):
@@ -43,6 +64,30 @@ def list_records(session: DSession, actor: ActorDep, page: PageDep,
     rows = service.list_records(session=session, actor=actor, year=year, building_code=building_code,
                                 states=[s.value for s in state] if state else None)
     return respond([RecordSummary.of(r) for r in rows], RecordSummary, page, "disclosure_records")
+
+
+@router.post("/generate", response_model=GenerateResult, responses=REFUSALS)
+def generate(request: Request, session: DSession, actor: GeneratorDep, body: GenerateBody) -> GenerateResult:
+    """Freeze the analytics of ``year`` into new draft versions for the listed buildings.
+
+    Ranks stay among all buildings of a type. A building whose open version already holds the same
+    figures is reported as unchanged; one that fails is reported with its reason, the others are
+    stored (one transaction per building).
+    """
+    try:
+        results = list(collect(influx=request.app.state.influx_rollups, session=session, year=body.year,
+                               codes=body.building_codes, basis=body.basis, region=body.region))
+    except ValueError as exc:  # e.g. equal_value without a region for buildings in several provinces
+        raise APIError(422, "invalid_value", str(exc), "region") from None
+    out = GenerateResult(year=body.year, created=[], unchanged=[], failed=[])
+    for code, figures in results:
+        if isinstance(figures, Exception):
+            out.failed.append(GenerateFailure(building_code=code, message=str(figures)))
+            continue
+        stored = service.store_draft(session=session, figures=figures, actor=actor)
+        summary = RecordSummary.of(service.get_record(session=session, record_id=stored.record_id))
+        (out.created if stored.created else out.unchanged).append(summary)
+    return out
 
 
 @router.get("/{record_id}", response_model=RecordDetail, responses=REFUSALS)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.disclosure.models import DisclosureEvent, DisclosureRecord, as_utc
 from api.disclosure.workflow import MAX_TEXT_CHARS
@@ -87,6 +88,29 @@ class RemarksBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     remarks: str | None = Field(max_length=MAX_TEXT_CHARS)
     row_version: int | None = Field(default=None, ge=1, description="refuse if the record changed since")
+
+
+class GenerateBody(BaseModel):
+    """Regenerate drafts for a few buildings (a whole city: ``python -m api.disclosure generate``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(ge=2000, le=2100)
+    building_codes: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{6}[A-H][0-9]{3}$")]] = Field(
+        min_length=1, max_length=50)
+    basis: Literal["equivalent_gbt2589", "equal_value"] = "equivalent_gbt2589"
+    region: str | None = Field(default=None, pattern=r"^CN-[0-9]{2}$", description="for equal_value, e.g. CN-51")
+
+
+class GenerateFailure(BaseModel):
+    building_code: str
+    message: str
+
+
+class GenerateResult(BaseModel):
+    year: int
+    created: list[RecordSummary]
+    unchanged: list[RecordSummary]
+    failed: list[GenerateFailure]
 
 
 class PublicDisclosure(BaseModel):

@@ -22,6 +22,7 @@ from api.disclosure.db import ensure_schema
 from api.security import create_user
 from api.settings import Settings
 from deploy.localservers import free_port
+from ingest.influx import InfluxHTTP
 from tests.disclosure.factories import figures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,7 @@ class Platform:
     db_url: str
     keys: dict[str, str]
     sessions: object  # sessionmaker
+    influx: InfluxHTTP  # the server's database on the real InfluxDB (rollups for generation)
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[who]}"}
@@ -55,12 +57,14 @@ class Platform:
 
 
 @pytest.fixture(scope="session")
-def platform(tmp_path_factory) -> Platform:
+def platform(tmp_path_factory, influxd) -> Platform:
     tmp = tmp_path_factory.mktemp("disclosure")
     db_url = f"sqlite:///{tmp / 'platform.db'}"
-    env = {**os.environ, "EP_ENV": "development", "EP_DATABASE_URL": db_url,
-           "EP_INFLUX_URL": f"http://127.0.0.1:{free_port()}", "EP_KEY_CACHE_TTL_S": "60", "EP_RUN_SCHEDULER": "false"}
-    settings = Settings(database_url=db_url, influx_url=env["EP_INFLUX_URL"])
+    influx = InfluxHTTP(influxd.url, f"disclosure_{tmp.name.replace('-', '_')}")
+    influx.create_database()
+    env = {**os.environ, "EP_ENV": "development", "EP_DATABASE_URL": db_url, "EP_INFLUX_URL": influxd.url,
+           "EP_INFLUX_DB": influx.database, "EP_KEY_CACHE_TTL_S": "60", "EP_RUN_SCHEDULER": "false"}
+    settings = Settings(database_url=db_url, influx_url=influxd.url, influx_db=influx.database)
     app = create_app(settings)  # runs the registry and API migrations once, before the server starts
     ensure_schema(app.state.engine)
     keys = {}
@@ -88,13 +92,14 @@ def platform(tmp_path_factory) -> Platform:
             proc.kill()
             raise RuntimeError(f"uvicorn did not start: {(tmp / 'uvicorn.log').read_text()[-2000:]}")
         time.sleep(0.1)
-    yield Platform(url=url, db_url=db_url, keys=keys, sessions=app.state.sessions)
+    yield Platform(url=url, db_url=db_url, keys=keys, sessions=app.state.sessions, influx=influx)
     proc.terminate()
     try:
         proc.wait(15)
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+    influx.close()
     app.state.engine.dispose()
 
 

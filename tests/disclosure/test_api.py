@@ -5,11 +5,17 @@ action by a role without the right), each refused with a code and nothing half-a
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import pytest
 
+from analytics.periods import local_midnight
 from api.disclosure.models import DisclosureRecord, FrozenRecordError
+from ingest.lineproto import encode_line
+from registry import repo
+from registry.fleet import BuildingSpec, MeterSpec
+from tests.disclosure.rollups import write_daily_rollups
 
 
 def _state(client, platform, rid: int, who: str = "staff1") -> dict:
@@ -196,3 +202,39 @@ def _published(client, platform, code: str, year: int, **kw) -> int:
         r = _do(client, platform, rid, action, who)
         assert r.status_code == 200, r.text
     return rid
+
+
+def test_generate_over_http_from_real_rollups(client, platform):
+    # 510402C013 (hotel, 2 000 m2): main meter 1 000 kWh a day for the first 10 days of 2013.
+    code, year = "510402C013", 2013
+    with platform.session() as s:
+        repo.upsert_building(session=s, spec=BuildingSpec(
+            building_code=code, name="滨江宾馆", floor_area_m2=2_000, district="市中区", latitude_deg=29.5,
+            longitude_deg=103.7, meters=[MeterSpec(device_id="main", carrier="electricity", sub_item="main",
+                                                   installed_on=dt.date(2012, 1, 1))]))
+        s.commit()
+    write_daily_rollups(platform.influx, [
+        encode_line("meter_1d", {"building_code": code, "device_kind": "meter", "device_id": "main",
+                                 "carrier": "electricity", "sub_item": "main"},
+                    {"consumption_kwh": 1000.0, "readings": 96},
+                    int(local_midnight(dt.date(year, 1, 1) + dt.timedelta(days=d)).timestamp() * 1000))
+        for d in range(10)], {(year, 1)})
+    body = {"year": year, "building_codes": [code, "510402C999"]}
+    r = client.post("/disclosures/records/generate", headers=platform.headers("staff1"), json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert [c["building_code"] for c in out["created"]] == [code] and out["unchanged"] == []
+    assert out["failed"] == [{"building_code": "510402C999", "message": "building 510402C999 is not in the registry"}]
+    rec = _state(client, platform, out["created"][0]["id"])
+    assert rec["figures"]["electricity_kwh"] == 10_000.0  # 1 000 kWh x 10 days
+    assert rec["energy_tce"] == pytest.approx(1.229)  # 10 000 kWh x 0.1229 kgce/kWh / 1000
+    assert rec["figures"]["coverage"]["fraction"] == pytest.approx(10 / 365)  # 10 of 365 days of one meter
+    assert (rec["events"][0]["action"], rec["events"][0]["actor_name"]) == ("generate", "staff1")
+    again = client.post("/disclosures/records/generate", headers=platform.headers("staff1"), json=body).json()
+    assert [c["id"] for c in again["unchanged"]] == [rec["id"]] and again["created"] == []
+    for who in ("auditor", "fm"):
+        r = client.post("/disclosures/records/generate", headers=platform.headers(who), json=body)
+        assert r.status_code == 403 and r.json()["code"] == "forbidden", who
+    r = client.post("/disclosures/records/generate", headers=platform.headers("staff1"),
+                    json={"year": year, "building_codes": []})
+    assert r.status_code == 422 and r.json()["field"] == "building_codes"

@@ -31,6 +31,7 @@ from registry import repo
 from registry.db import make_engine, make_sessionmaker, migrate, session_scope
 from registry.fleet import Fleet
 from tests.disclosure.conftest import ROOT
+from tests.disclosure.rollups import write_daily_rollups
 
 pytestmark = pytest.mark.servers
 
@@ -82,8 +83,7 @@ def world(influxd, tmp_path_factory):
     db = InfluxHTTP(influxd.url, name)
     db.create_database()
     lines = [ln for i in range(365) for ln in day_lines(dt.date(YEAR, 1, 1) + dt.timedelta(days=i))]
-    for k in range(0, len(lines), 5000):
-        db.write_lines(lines[k:k + 5000])
+    write_daily_rollups(db, lines, {(YEAR, m) for m in range(1, 13)})
     url = f"sqlite:///{tmp / 'registry.db'}"
     engine = make_engine(url)
     migrate(engine)
@@ -156,9 +156,10 @@ def test_regenerate_is_idempotent_then_versions_and_never_touches_the_published(
         act(session=s, record_id=rid, action=Action.publish, actor=Actor(2, "li", "bureau_staff"))
     published_before = drafts(engine)[A].figures
     # A collector uploads a forgotten day of gas late (backfill is normal, REFERENCE.md section 1).
-    db.write_lines([encode_line("meter_1d", {"building_code": A, "device_kind": "meter", "device_id": "gas2",
-                                             "carrier": "natural_gas"}, {"consumption_m3": 1000.0, "readings": 0},
-                                int(local_midnight(dt.date(YEAR, 3, 1)).timestamp() * 1000))])
+    write_daily_rollups(db, [encode_line("meter_1d", {"building_code": A, "device_kind": "meter", "device_id": "gas2",
+                                                      "carrier": "natural_gas"},
+                                         {"consumption_m3": 1000.0, "readings": 0},
+                                         int(local_midnight(dt.date(YEAR, 3, 1)).timestamp() * 1000))], {(YEAR, 3)})
     run = generate(env, "--no-progress", "--building", A)
     assert run.returncode == 0 and "1 new draft(s), 0 unchanged" in run.stdout, run.stderr
     with make_sessionmaker(engine)() as s:
