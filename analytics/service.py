@@ -50,7 +50,7 @@ def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, star
                  tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Indicators of every registry building over ``[start, end)`` (expected readings stop at
     ``now``); buildings without rollup data get zeros and coverage 0."""
-    balance = read_balance(influx=influx, start=start, end=end)
+    balance = read_balance(influx=influx, start=start, end=end, tz=tz)
     balance = attrs[["floor_area_m2", "occupants"]].join(balance, how="left")
     stop = min(end, _now(now))
     balance["expected_readings"] = expected_readings(devices, start, stop, tz=tz).reindex(balance.index).fillna(0)

@@ -141,3 +141,24 @@ def test_tce_scales_linearly(grid, gas, k):
     assert b == pytest.approx(a * k, rel=1e-9, abs=1e-9)
     c = energy_tce({"electricity_from_grid_kwh": grid}).energy_tce + energy_tce({"natural_gas_m3": gas}).energy_tce
     assert a == pytest.approx(c, rel=1e-12, abs=1e-12)  # additive across carriers
+
+
+def test_split_window_uses_months_inside_and_days_at_the_edges():
+    import datetime as dt
+
+    from analytics.periods import local_midnight, rolling_12_months, year_window
+    from analytics.reader import split_window
+
+    parts = split_window(*year_window(2025))
+    assert [(r, s.date(), e.date()) for r, s, e in parts] == [
+        ("1mo", dt.date(2024, 12, 31), dt.date(2025, 12, 31))]  # UTC dates of local midnights
+    s, e = rolling_12_months(dt.date(2025, 6, 15))  # 16 June 2024 .. 15 June 2025 inclusive
+    parts = split_window(s, e)
+    assert [r for r, _, _ in parts] == ["1d", "1mo", "1d"]
+    assert parts[0][2] == local_midnight(dt.date(2024, 7, 1))  # days 16-30 June 2024
+    assert parts[1][2] == local_midnight(dt.date(2025, 6, 1))  # July 2024 .. May 2025 as months
+    assert parts[2][2] == e
+    short = split_window(local_midnight(dt.date(2025, 3, 3)), local_midnight(dt.date(2025, 3, 9)))
+    assert [r for r, _, _ in short] == ["1d"]
+    with pytest.raises(ValueError, match="not a local midnight"):
+        split_window(local_midnight(dt.date(2025, 3, 3)), dt.datetime(2025, 3, 9, 1, tzinfo=dt.UTC))

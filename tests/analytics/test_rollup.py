@@ -107,11 +107,17 @@ def test_daily_sums_readings_and_local_day_boundaries(db):
                  f'AND time = {local_ms(DAY1)}ms')[0]["values"][0]
     assert h[1:] == [4.0, 4]  # 4 x 1.0 kWh
     assert rollup.read_checkpoint(db) == dt.date(2025, 3, 3)  # today is not complete
+    month = db.query(f"SELECT consumption_kwh, readings FROM meter_1mo WHERE device_id = 'main' "
+                     f"AND time = {local_ms(DAY1)}ms")[0]["values"][0]
+    assert month[1:] == [288.0, 192]  # March so far: 96 x 1.0 + 96 x 2.0 kWh, 2 x 96 readings
+    feb = db.query(f"SELECT consumption_kwh FROM meter_1mo WHERE device_id = 'main' "
+                   f"AND time = {local_ms(dt.date(2025, 2, 1))}ms")[0]["values"][0]
+    assert feb[1] == 7.0  # the 00:00 reading of 1 March closes February
 
 
 def _snapshot(db: InfluxHTTP) -> list:
     return [(s["name"], s["tags"], s["values"]) for m in ("meter", "pv", "ev_pile", "ev_session")
-            for res in ("1h", "1d") for s in db.query(f'SELECT * FROM "{m}_{res}" GROUP BY *')]
+            for res in ("1h", "1d", "1mo") for s in db.query(f'SELECT * FROM "{m}_{res}" GROUP BY *')]
 
 
 def test_rerun_is_idempotent(db):
@@ -139,7 +145,7 @@ def test_restart_from_checkpoint_gives_the_same_result(db, influxd, fresh_db):
     assert [d for d, _ in stats.per_day] == [dt.date(2025, 3, 2), dt.date(2025, 3, 3)]
     resumed = _snapshot(db)
     for m in ("meter", "pv", "ev_pile", "ev_session"):
-        for res in ("1h", "1d"):
+        for res in ("1h", "1d", "1mo"):
             db.query_raw(f'DROP MEASUREMENT "{m}_{res}"', post=True)
     rollup.run(db, start=DAY1, now=NOW)
     assert _snapshot(db) == resumed
