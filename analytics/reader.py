@@ -75,8 +75,8 @@ def _rows(influx: InfluxHTTP, q: str) -> list[dict]:
     return out
 
 
-def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz: str = DEFAULT_TZ
-                 ) -> pd.DataFrame:
+def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz: str = DEFAULT_TZ,
+                 use_months: bool = True) -> pd.DataFrame:
     """Per-building sums of the monthly and daily rollups over ``[start, end)`` (UTC instants on
     local-day boundaries; :func:`split_window`). Columns as in :mod:`analytics.indicators`;
     buildings without any rollup point are absent (the service adds them from the registry with
@@ -88,7 +88,7 @@ def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz
     pv = {"gen": "generation_kwh", "to": "to_grid_kwh", "from": "from_grid_kwh", "n": "readings"}
     ev = {"e": "consumption_kwh", "n": "readings"}
     ses = {"e": "energy_kwh", "pv": "pv_energy_kwh", "n": "readings"}
-    parts = split_window(start, end, tz)
+    parts = split_window(start, end, tz) if use_months else [("1d", start, end)]
     queries = []
     for res, s, e in parts:
         queries += [_sum_query("meter", meter, s, e, "building_code, carrier, sub_item", res),
