@@ -15,7 +15,7 @@ import pandas as pd
 
 from analytics.compare import SUB_ITEMS
 from analytics.energy import FUEL_COLUMNS, energy_tce
-from api.disclosure.figures import CarrierUse, Coverage, EvFigures, Figures, PvFigures
+from api.disclosure.figures import CarrierUse, EvFigures, Figures, PvFigures
 
 #: Base unit of each fuel column of the analytics balance (docs/glossary.md suffixes).
 _UNIT = {col: col.rsplit("_", 1)[1] for col in FUEL_COLUMNS.values()}
@@ -92,29 +92,29 @@ def figures_of(*, year: int, building_code: str, row: pd.Series, fuels: pd.Serie
         electricity_kwh=_num(row["electricity_kwh"]),
         electricity_by_sub_item_kwh={s: _num(row.get(f"{s}_kwh")) for s in SUB_ITEMS},
         monthly_electricity_by_sub_item_kwh=dict(monthly_kwh),
-        energy_tce=_num(row["energy_tce"]), intensity_kgce_per_m2=_num(row["eui_kgce_per_m2"]),
-        intensity_kwh_per_m2=_num(row["eui_electricity_kwh_per_m2"]),
-        intensity_kgce_per_person=_opt(row.get("energy_kgce_per_person")),
+        energy_tce=_num(row["energy_tce"]), eui_kgce_per_m2=_num(row["eui_kgce_per_m2"]),
+        eui_electricity_kwh_per_m2=_num(row["eui_electricity_kwh_per_m2"]),
+        energy_kgce_per_person=_opt(row.get("energy_kgce_per_person")),
         quota_guide_kwh_per_m2=_opt(row.get("guide_value")),
         quota_constraint_kwh_per_m2=_opt(row.get("constraint_value")),
         quota_status=str(status) if isinstance(status, str) else "no_quota",
         quota_source=str(source) if isinstance(source, str) else None,
         rank_in_type=None if rank is None else int(rank),
-        rank_of=None if rank is None else int(row["buildings_in_type"]),
+        buildings_in_type=None if rank is None else int(row["buildings_in_type"]),
         electrification_share=_opt(row.get("electrification_share")),
         renewable_substitution_rate=_opt(row.get("renewable_substitution_rate")),
         pv=PvFigures(generation_kwh=gen, to_grid_kwh=_num(row.get("pv_to_grid_kwh")),
                      self_consumed_kwh=_num(row.get("pv_self_consumed_kwh")),
                      self_consumption=_opt(row.get("pv_self_consumption")),
                      self_sufficiency=_opt(row.get("pv_self_sufficiency"))) if gen > 0 else None,
-        ev=EvFigures(charging_kwh=ev_kwh, pv_kwh=_num(row.get("ev_pv_energy_kwh")),
+        ev=EvFigures(energy_kwh=ev_kwh, pv_energy_kwh=_num(row.get("ev_pv_energy_kwh")),
                      green_share=_opt(row.get("ev_green_share")), sessions=int(_num(row.get("ev_sessions"))))
         if ev_kwh > 0 else None,
         carbon_tco2=_num(row["carbon_tco2"]),
         grid_emission_factor_kgco2_per_kwh=_num(row.get("grid_factor_kgco2_per_kwh")),
         emission_factor_source=str(row.get("grid_factor_source") or "grid_emission_factors.csv"),
         audit_required=bool(row["audit_triggered"]), audit_triggered_by=str(row["audit_triggered_by"]),
-        previous_energy_tce=_opt(row.get("previous_energy_tce")), yoy_change=_opt(row.get("yoy_energy_tce")),
-        coverage=Coverage(expected_intervals=int(_num(row.get("expected_readings"))),
-                          received_intervals=int(_num(row.get("readings"))), fraction=_num(row.get("coverage"))),
+        previous_energy_tce=_opt(row.get("previous_energy_tce")), yoy_energy_tce=_opt(row.get("yoy_energy_tce")),
+        coverage=min(1.0, _num(row.get("coverage"))), readings=int(_num(row.get("readings"))),
+        expected_readings=int(_num(row.get("expected_readings"))),
     )

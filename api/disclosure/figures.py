@@ -65,21 +65,11 @@ class PvFigures(_Frozen):
 
 
 class EvFigures(_Frozen):
-    charging_kwh: float = Field(ge=0)
-    pv_kwh: float = Field(ge=0, description="part of the charging energy met by on-site PV")
-    #: pv_kwh / charging_kwh; None without charging.
+    energy_kwh: float = Field(ge=0, description="charging energy of the building's piles")
+    pv_energy_kwh: float = Field(ge=0, description="part of the charging energy met by on-site PV")
+    #: pv_energy_kwh / energy_kwh; None without charging.
     green_share: float | None = Field(default=None, ge=0, le=1)
     sessions: int = Field(ge=0)
-
-
-class Coverage(_Frozen):
-    """How much of the year's expected data the figures rest on."""
-
-    expected_intervals: int = Field(ge=0)
-    received_intervals: int = Field(ge=0)
-    fraction: float = Field(ge=0, le=1)
-    first_day: str | None = None
-    last_day: str | None = None
 
 
 class Figures(_Frozen):
@@ -104,18 +94,23 @@ class Figures(_Frozen):
     monthly_electricity_by_sub_item_kwh: dict[str, tuple[float, ...]]
     energy_tce: float = Field(ge=0)
 
-    intensity_kgce_per_m2: float = Field(ge=0)
-    intensity_kwh_per_m2: float = Field(ge=0, description="electricity use per floor area")
-    intensity_kgce_per_person: float | None = Field(default=None, ge=0)
+    eui_kgce_per_m2: float = Field(ge=0)
+    eui_electricity_kwh_per_m2: float = Field(ge=0, description="electricity use per floor area")
+    energy_kgce_per_person: float | None = Field(default=None, ge=0)
     quota_guide_kwh_per_m2: float | None = None
     quota_constraint_kwh_per_m2: float | None = None
     quota_status: QuotaStatus = QuotaStatus.no_quota
     quota_source: str | None = None
 
+    #: Data coverage: share of the expected interval readings present (1 = complete).
+    coverage: float = Field(ge=0, le=1)
+    readings: int = Field(ge=0)
+    expected_readings: int = Field(ge=0)
+
     #: Rank by electricity use intensity among the buildings of the same type with data that year
     #: (``analytics.service.annual_frame``: 1 = highest).
     rank_in_type: int | None = Field(default=None, ge=1)
-    rank_of: int | None = Field(default=None, ge=1)
+    buildings_in_type: int | None = Field(default=None, ge=1)
 
     electrification_share: float | None = Field(default=None, ge=0, le=1)
     renewable_substitution_rate: float | None = Field(default=None, ge=0, le=1)
@@ -132,9 +127,7 @@ class Figures(_Frozen):
 
     previous_energy_tce: float | None = Field(default=None, ge=0)
     #: (energy_tce - previous_energy_tce) / previous_energy_tce; None without a previous year.
-    yoy_change: float | None = None
-
-    coverage: Coverage
+    yoy_energy_tce: float | None = None
 
     @field_validator("monthly_electricity_by_sub_item_kwh")
     @classmethod

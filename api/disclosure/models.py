@@ -55,7 +55,7 @@ class DisclosureRecord(Base):
     figures_sha256: Mapped[str] = mapped_column(String(64))
     conversion_basis: Mapped[str] = mapped_column(String(40))
     factor_table_version: Mapped[str] = mapped_column(String(80))
-    coverage_fraction: Mapped[float]
+    coverage: Mapped[float]
 
     # Copied from the snapshot so the public list can filter and sort in SQL.
     building_name: Mapped[str] = mapped_column(String(200))
@@ -63,7 +63,7 @@ class DisclosureRecord(Base):
     building_type: Mapped[str] = mapped_column(String(20), index=True)
     audit_required: Mapped[bool]
     energy_tce: Mapped[float]
-    intensity_kgce_per_m2: Mapped[float]
+    eui_kgce_per_m2: Mapped[float]
 
     #: Explanatory note by the building or the bureau; editable while draft or returned.
     remarks: Mapped[str | None] = mapped_column(Text, default=None)
@@ -110,8 +110,8 @@ class DisclosureEvent(Base):
 
 #: Columns that are frozen from the moment the record is written.
 FROZEN_COLUMNS = ("building_code", "year", "version", "snapshot_version", "figures", "figures_sha256",
-                  "conversion_basis", "factor_table_version", "coverage_fraction", "building_name", "district",
-                  "building_type", "audit_required", "energy_tce", "intensity_kgce_per_m2", "created_at",
+                  "conversion_basis", "factor_table_version", "coverage", "building_name", "district",
+                  "building_type", "audit_required", "energy_tce", "eui_kgce_per_m2", "created_at",
                   "created_by")
 #: What may still change on a published record: only its withdrawal.
 WITHDRAW_COLUMNS = frozenset({"state", "withdrawn_at", "withdraw_reason", "row_version"})

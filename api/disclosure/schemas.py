@@ -22,8 +22,8 @@ class RecordSummary(BaseModel):
     state: str
     audit_required: bool
     energy_tce: float
-    intensity_kgce_per_m2: float
-    coverage_fraction: float
+    eui_kgce_per_m2: float
+    coverage: float
     conversion_basis: str
     factor_table_version: str
     created_at: dt.datetime
@@ -38,7 +38,7 @@ class RecordSummary(BaseModel):
         return cls(id=r.id, building_code=r.building_code, building_name=r.building_name, district=r.district,
                    building_type=r.building_type, year=r.year, version=r.version, state=r.state,
                    audit_required=r.audit_required, energy_tce=r.energy_tce,
-                   intensity_kgce_per_m2=r.intensity_kgce_per_m2, coverage_fraction=r.coverage_fraction,
+                   eui_kgce_per_m2=r.eui_kgce_per_m2, coverage=r.coverage,
                    conversion_basis=r.conversion_basis, factor_table_version=r.factor_table_version,
                    created_at=as_utc(r.created_at), submitted_by=r.submitted_by, submitted_at=as_utc(r.submitted_at),
                    approved_by=r.approved_by, published_at=as_utc(r.published_at), row_version=r.row_version)
@@ -159,20 +159,20 @@ class PublicCsvRow(BaseModel):
     electricity_hvac_kwh: float | None
     electricity_power_kwh: float | None
     electricity_special_kwh: float | None
-    intensity_kgce_per_m2: float
-    intensity_kwh_per_m2: float
-    intensity_kgce_per_person: float | None
+    eui_kgce_per_m2: float
+    eui_electricity_kwh_per_m2: float
+    energy_kgce_per_person: float | None
     quota_status: str
     rank_in_type: int | None
-    rank_of: int | None
+    buildings_in_type: int | None
     electrification_share: float | None
     renewable_substitution_rate: float | None
     pv_generation_kwh: float | None
-    ev_charging_kwh: float | None
+    ev_energy_kwh: float | None
     carbon_tco2: float
     audit_required: bool
-    yoy_change: float | None
-    coverage_fraction: float
+    yoy_energy_tce: float | None
+    coverage: float
     conversion_basis: str
     factor_table_version: str
 
@@ -186,14 +186,14 @@ class PublicCsvRow(BaseModel):
                    electricity_kwh=f["electricity_kwh"],
                    electricity_lighting_sockets_kwh=sub.get("lighting_sockets"),
                    electricity_hvac_kwh=sub.get("hvac"), electricity_power_kwh=sub.get("power"),
-                   electricity_special_kwh=sub.get("special"), intensity_kgce_per_m2=f["intensity_kgce_per_m2"],
-                   intensity_kwh_per_m2=f["intensity_kwh_per_m2"],
-                   intensity_kgce_per_person=f.get("intensity_kgce_per_person"), quota_status=f["quota_status"],
-                   rank_in_type=f.get("rank_in_type"), rank_of=f.get("rank_of"),
+                   electricity_special_kwh=sub.get("special"), eui_kgce_per_m2=f["eui_kgce_per_m2"],
+                   eui_electricity_kwh_per_m2=f["eui_electricity_kwh_per_m2"],
+                   energy_kgce_per_person=f.get("energy_kgce_per_person"), quota_status=f["quota_status"],
+                   rank_in_type=f.get("rank_in_type"), buildings_in_type=f.get("buildings_in_type"),
                    electrification_share=f.get("electrification_share"),
                    renewable_substitution_rate=f.get("renewable_substitution_rate"),
                    pv_generation_kwh=(f.get("pv") or {}).get("generation_kwh"),
-                   ev_charging_kwh=(f.get("ev") or {}).get("charging_kwh"), carbon_tco2=f["carbon_tco2"],
-                   audit_required=f["audit_required"], yoy_change=f.get("yoy_change"),
-                   coverage_fraction=r.coverage_fraction, conversion_basis=r.conversion_basis,
+                   ev_energy_kwh=(f.get("ev") or {}).get("energy_kwh"), carbon_tco2=f["carbon_tco2"],
+                   audit_required=f["audit_required"], yoy_energy_tce=f.get("yoy_energy_tce"),
+                   coverage=r.coverage, conversion_basis=r.conversion_basis,
                    factor_table_version=r.factor_table_version)

@@ -100,10 +100,10 @@ def store_draft(*, session: Session, figures: Figures, actor: Actor = SYSTEM_ACT
             version=(latest.version if latest else 0) + 1, state=State.draft.value,
             snapshot_version=figures.snapshot_version, figures=snapshot, figures_sha256=digest,
             conversion_basis=figures.conversion_basis, factor_table_version=figures.factor_table_version,
-            coverage_fraction=figures.coverage.fraction, building_name=figures.building_name,
+            coverage=figures.coverage, building_name=figures.building_name,
             district=figures.district, building_type=figures.building_type,
             audit_required=figures.audit_required, energy_tce=figures.energy_tce,
-            intensity_kgce_per_m2=figures.intensity_kgce_per_m2, created_at=utcnow(), created_by=actor.name)
+            eui_kgce_per_m2=figures.eui_kgce_per_m2, created_at=utcnow(), created_by=actor.name)
         session.add(record)
         session.flush()
         _event(session, record, "generate", actor, None, State.draft.value)

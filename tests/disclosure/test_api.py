@@ -228,7 +228,7 @@ def test_generate_over_http_from_real_rollups(client, platform):
     rec = _state(client, platform, out["created"][0]["id"])
     assert rec["figures"]["electricity_kwh"] == 10_000.0  # 1 000 kWh x 10 days
     assert rec["energy_tce"] == pytest.approx(1.229)  # 10 000 kWh x 0.1229 kgce/kWh / 1000
-    assert rec["figures"]["coverage"]["fraction"] == pytest.approx(10 / 365)  # 10 of 365 days of one meter
+    assert rec["figures"]["coverage"] == pytest.approx(10 / 365)  # 10 of 365 days of one meter
     assert (rec["events"][0]["action"], rec["events"][0]["actor_name"]) == ("generate", "staff1")
     again = client.post("/disclosures/records/generate", headers=platform.headers("staff1"), json=body).json()
     assert [c["id"] for c in again["unchanged"]] == [rec["id"]] and again["created"] == []

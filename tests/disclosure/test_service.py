@@ -79,8 +79,8 @@ def _row(**kw) -> pd.Series:
 def test_figures_of_a_building_without_data_stores_none_not_nan():
     f = figures_of(year=2025, building_code="510402A001", row=_row(), fuels=None,
                    monthly_kwh={s: (0.0,) * 12 for s in ("lighting_sockets", "hvac", "power", "special")})
-    assert f.electrification_share is None and f.intensity_kgce_per_person is None
-    assert f.rank_in_type is None and f.rank_of is None and f.quota_source is None
-    assert f.pv is None and f.ev is None and f.yoy_change is None
-    assert f.coverage.fraction == 0.0 and f.quota_status == "no_quota"
+    assert f.electrification_share is None and f.energy_kgce_per_person is None
+    assert f.rank_in_type is None and f.buildings_in_type is None and f.quota_source is None
+    assert f.pv is None and f.ev is None and f.yoy_energy_tce is None
+    assert f.coverage == 0.0 and f.quota_status == "no_quota"
     assert [c.carrier for c in f.carriers] == ["electricity"]
