@@ -1,6 +1,7 @@
 """Generation speed: one year at 15-minute intervals for 1,000 buildings with all their meters.
 
-Run: ``python -m bench.simulator_generation [--size 1000] [--year 2025]``. Prints a JSON report
+Run: ``python -m bench.simulator_generation [--size 1000] [--year 2025]``; the year is generated
+once in this process and once in two worker processes (``generate --workers 2``). Prints a JSON report
 and a Markdown table for docs/benchmarks/simulators.md. Also measured side by side in the same
 run, on a 100-building subset: week-sized chunks (the backfill path) against whole-period
 generation, and building + encoding contract messages.
@@ -16,7 +17,7 @@ import time
 
 from simulators.calendar import local_midnight_ms
 from simulators.fleetgen import generate_fleet
-from simulators.fleetsim import FleetSim, Period
+from simulators.fleetsim import FleetSim, Period, generate_parallel
 from simulators.groundtruth import GroundTruth
 from simulators.messages import time_ordered
 
@@ -49,6 +50,11 @@ def main() -> None:
     devices = sum(len(b.meters) + 2 * len(b.pv) + len(b.ev_piles) for b in fleet.buildings)
     full_s, readings = _year(fleet, args.year, None)
     full_cpu_s = _year.cpu_s
+    period = Period(local_midnight_ms(dt.date(args.year, 1, 1)), local_midnight_ms(dt.date(args.year + 1, 1, 1)))
+    t0 = time.perf_counter()
+    par_readings, _ = generate_parallel(fleet, 1, period, 2)
+    par_s = time.perf_counter() - t0
+    assert par_readings == readings
     sub = fleet.model_copy(update={"buildings": fleet.buildings[:args.subset]})
     whole_s, _ = _year(sub, args.year, None)
     weekly_s, _ = _year(sub, args.year, 7 * 96)
@@ -66,6 +72,7 @@ def main() -> None:
         "buildings": args.size, "devices": devices, "readings": readings,
         "year_seconds": round(full_s, 2), "year_cpu_seconds": round(full_cpu_s, 2),
         "readings_per_s": round(readings / full_s),
+        "year_2_workers_seconds": round(par_s, 2), "one_over_two_workers_ratio": round(full_s / par_s, 2),
         "subset_buildings": args.subset, "subset_whole_period_s": round(whole_s, 2),
         "subset_week_chunks_s": round(weekly_s, 2), "week_chunk_over_whole_ratio": round(weekly_s / whole_s, 2),
         "subset_with_ground_truth_s": round(gt_s, 2), "ground_truth_over_plain_ratio": round(gt_s / whole_s, 2),

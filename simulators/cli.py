@@ -15,7 +15,7 @@ from registry.fleet import Fleet
 from simulators.calendar import local_midnight_ms
 from simulators.faults import FaultInjector, parse_spec
 from simulators.fleetgen import generate_fleet
-from simulators.fleetsim import FleetSim, Period
+from simulators.fleetsim import FleetSim, Period, generate_parallel
 from simulators.groundtruth import GroundTruth
 from simulators.messages import time_ordered
 from simulators.publisher import DEFAULT_WINDOW, Publisher
@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         b.add_argument("--ground-truth", type=Path, help="write the ground-truth CSV here")
         b.add_argument("--manifest", type=Path, help="write the fault manifest (JSON) here")
         b.add_argument("--readings-per-message", type=int, default=1)
+        if name == "generate":
+            b.add_argument("--workers", type=int, default=1,
+                           help="processes sharing the buildings (not with --faults)")
         if name == "backfill":
             _mqtt_args(b)
             b.add_argument("--chunk-intervals", type=int, default=None,
@@ -105,7 +108,8 @@ def _backfill_or_generate(args, publish: bool) -> int:
     # Whole-period generation is fastest; backfill simulates a week at a time (bounded memory,
     # messages are then built lazily in time order).
     chunk = getattr(args, "chunk_intervals", None) or (7 * 86_400_000 // period.step_ms if publish else period.n)
-    sim = FleetSim(fleet, args.seed, period, chunk)
+    parallel = not publish and getattr(args, "workers", 1) > 1 and not args.faults
+    sim = None if parallel else FleetSim(fleet, args.seed, period, chunk)
     inj = None
     if args.faults:
         inj = FaultInjector(fleet, period, args.seed if args.fault_seed is None else args.fault_seed,
@@ -117,7 +121,13 @@ def _backfill_or_generate(args, publish: bool) -> int:
     gt = GroundTruth() if args.ground_truth else None
     t0 = time.perf_counter()
     readings = 0
-    if not publish:
+    if parallel:
+        with tqdm(total=len(fleet.buildings), unit="building", desc="generate") as bar:
+            readings, plains = generate_parallel(fleet, args.seed, period, args.workers, gt is not None, bar)
+        for plain in plains:
+            gt.merge(plain)
+        report = {"buildings": len(fleet.buildings), "intervals": period.n, "readings": readings}
+    elif not publish:
         for ch in tqdm(sim.per_building(), total=len(fleet.buildings), unit="building", desc="generate"):
             readings += sum(len(f.ts_ms) for f in ch.devices)
             if gt:

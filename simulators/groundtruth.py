@@ -70,6 +70,18 @@ class GroundTruth:
         for i in np.flatnonzero(present):
             target[d0 + int(i)] += float(sums[i])
 
+    def to_plain(self) -> dict:
+        """Picklable copy of the totals (for worker processes)."""
+        return {k: {c: dict(d) for c, d in cols.items()} for k, cols in self.rows.items()}
+
+    def merge(self, plain: dict) -> None:
+        """Add totals from :meth:`to_plain` of another accumulator (disjoint buildings)."""
+        for k, cols in plain.items():
+            for c, days in cols.items():
+                target = self.rows[k][c]
+                for d, v in days.items():
+                    target[d] += v
+
     def records(self) -> list[dict]:
         """One dict per (building, day, measurement, carrier, sub_item), columns as in :data:`COLUMNS`."""
         out = []

@@ -45,6 +45,16 @@ def test_generate_reports_readings_and_writes_ground_truth(tmp_path, fleet3):
     assert report["ground_truth_rows"] > 0 and (tmp_path / "gt.csv").exists()
 
 
+def test_generate_in_two_processes_gives_the_same_ground_truth(tmp_path):
+    f = tmp_path / "f.yaml"
+    assert sim("fleet", "--seed", "6", "--size", "8", "--out", str(f)).returncode == 0
+    for w in ("1", "2"):
+        res = sim("generate", "--fleet", str(f), "--start", "2025-03-01", "--end", "2025-03-04", "--workers", w,
+                  "--ground-truth", str(tmp_path / f"gt{w}.csv"))
+        assert res.returncode == 0, res.stderr
+    assert (tmp_path / "gt1.csv").read_bytes() == (tmp_path / "gt2.csv").read_bytes()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--faults", "flood"], "'flood'"),
     (["--start", "2025-03-03", "--end", "2025-03-01"], "not after its start"),
