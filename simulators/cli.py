@@ -18,7 +18,7 @@ from simulators.fleetgen import generate_fleet
 from simulators.fleetsim import FleetSim, Period, generate_parallel
 from simulators.groundtruth import GroundTruth
 from simulators.messages import time_ordered
-from simulators.publisher import DEFAULT_WINDOW, Publisher
+from simulators.publisher import DEFAULT_WINDOW, Publisher, PublishError
 
 
 def _date(s: str) -> dt.date:
@@ -214,3 +214,6 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except PublishError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1

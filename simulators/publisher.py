@@ -8,6 +8,7 @@ reported by :meth:`Publisher.close`, never ignored.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -18,6 +19,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 DEFAULT_WINDOW = 500
+#: How often a blocked publish logs, and how long it waits for room in the window before failing. [s]
+STALL_REPORT_S = 30.0
+DEFAULT_STALL_TIMEOUT_S = 900.0
+log = logging.getLogger("simulators.publisher")
 #: The broker keeps the session (and paho's unacknowledged messages stay valid) this long
 #: after a disconnect. [s]
 SESSION_EXPIRY_S = 3600
@@ -42,13 +47,17 @@ class Publisher:
         MQTT client id; a random one by default.
     connect_timeout_s : float
         Time allowed for the first connection. [s]
+    stall_timeout_s : float
+        How long a publish may wait for a PUBACK to free the window before failing. [s]
     """
 
     def __init__(self, host: str, port: int, *, window: int = DEFAULT_WINDOW, client_id: str | None = None,
-                 connect_timeout_s: float = 10.0, username: str | None = None, password: str | None = None):
+                 connect_timeout_s: float = 10.0, username: str | None = None, password: str | None = None,
+                 stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S):
         if window < 1:
             raise ValueError(f"window={window} must be >= 1")
         self.window = window
+        self.stall_timeout_s = stall_timeout_s
         self.published = 0
         self.acked = 0
         self.failures: list[tuple[int, str]] = []
@@ -69,8 +78,11 @@ class Publisher:
         self.client.on_publish = self._on_publish
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
-        self.client.connect(host, port, keepalive=30, clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-                            properties=props)
+        try:
+            self.client.connect(host, port, keepalive=30, clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                                properties=props)
+        except OSError as e:
+            raise PublishError(f"cannot connect to the MQTT broker at {host}:{port}: {e}") from None
         self.client.loop_start()
         if not self._connected.wait(connect_timeout_s):
             self.client.loop_stop()
@@ -95,8 +107,15 @@ class Publisher:
         self._sem.release()
 
     def publish(self, topic: str, payload: bytes) -> None:
-        """Publish one message, blocking while the window is full."""
-        self._sem.acquire()
+        """Publish one message, blocking while the window is full (at most ``stall_timeout_s``)."""
+        waited = 0.0
+        while not self._sem.acquire(timeout=STALL_REPORT_S):
+            waited += STALL_REPORT_S
+            log.warning("publisher: %d messages unacknowledged for %.0f s (broker down or slow?)",
+                        self.in_flight, waited)
+            if waited >= self.stall_timeout_s:
+                raise PublishError(f"no PUBACK for {waited:.0f} s with {self.in_flight} messages in flight; "
+                                   f"is the broker reachable?")
         info = self.client.publish(topic, payload, qos=1)
         # NO_CONN means queued for the reconnect; anything else is a caller or client error.
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
