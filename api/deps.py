@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db import Assignment
 from api.errors import APIError
-from api.security import Principal, Role, authenticate
+from api.security import Principal, Role, authenticate, cached_principal
 from api.settings import Settings
 from contract.vocabulary import BUILDING_CODE_RE
 
@@ -33,14 +34,24 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def current_user(session: SessionDep, settings: SettingsDep,
-                 bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-                 header: Annotated[str | None, Depends(_header)]) -> Principal:
+def _authenticate_blocking(request: Request, presented: str, ttl_s: float) -> Principal | None:
+    with request.app.state.sessions() as session:
+        return authenticate(session, presented=presented, cache_ttl_s=ttl_s)
+
+
+# Async, so that a request whose key was verified recently costs no thread hop and no database
+# round trip; only an unverified key goes to a worker thread for the database and scrypt.
+async def current_user(request: Request,
+                       bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+                       header: Annotated[str | None, Depends(_header)]) -> Principal:
     presented = bearer.credentials if bearer is not None else header
     if not presented:
         raise APIError(401, "unauthenticated", "an API key is required (Authorization: Bearer ep_...)",
                        "Authorization", headers={"WWW-Authenticate": "Bearer"})
-    principal = authenticate(session, presented=presented, cache_ttl_s=settings.key_cache_ttl_s)
+    ttl_s = request.app.state.settings.key_cache_ttl_s
+    principal = cached_principal(presented, cache_ttl_s=ttl_s)
+    if principal is None:
+        principal = await run_in_threadpool(_authenticate_blocking, request, presented, ttl_s)
     if principal is None:
         raise APIError(401, "unauthenticated", "the API key is unknown or revoked", "Authorization",
                        headers={"WWW-Authenticate": "Bearer"})
@@ -53,7 +64,7 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 def require(*roles: str):
     """A dependency that lets only ``roles`` through (403 names the caller's role)."""
 
-    def check(user: CurrentUser) -> Principal:
+    async def check(user: CurrentUser) -> Principal:
         if user.role not in roles:
             raise APIError(403, "forbidden", f"role {user.role} may not do this; allowed: {', '.join(roles)}")
         return user
@@ -75,28 +86,38 @@ def building_scope(session: Session, user: Principal) -> frozenset[str] | None:
     return frozenset(codes)
 
 
-def scope_dep(session: SessionDep, user: CurrentUser) -> frozenset[str] | None:
-    return building_scope(session, user)
+def _scope_blocking(request: Request, user: Principal) -> frozenset[str] | None:
+    with request.app.state.sessions() as session:
+        return building_scope(session, user)
+
+
+async def scope_dep(request: Request, user: CurrentUser) -> frozenset[str] | None:
+    if user.role != Role.facility_manager:
+        return None  # everyone else sees every building: no database needed
+    return await run_in_threadpool(_scope_blocking, request, user)
 
 
 ScopeDep = Annotated[frozenset[str] | None, Depends(scope_dep)]
 
 
 def check_building(session: Session, user: Principal, building_code: str) -> str:
+    return check_code(building_code, building_scope(session, user), user)
+
+
+def check_code(building_code: str, scope: frozenset[str] | None, user: Principal) -> str:
     if not BUILDING_CODE_RE.match(building_code):
         raise APIError(422, "invalid_value", f"building_code {building_code!r} is not 6 digits + type "
                        "letter A-H + 3 digits", "building_code")
-    scope = building_scope(session, user)
     if scope is not None and building_code not in scope:
         raise APIError(403, "not_assigned", f"building {building_code} is not assigned to {user.name}",
                        "building_code")
     return building_code
 
 
-def building_path(session: SessionDep, user: CurrentUser,
-                  building_code: Annotated[str, Path(description="10-character building code, e.g. 510402A001",
-                                                     examples=["510402A001"])]) -> str:
-    return check_building(session, user, building_code)
+async def building_path(user: CurrentUser, scope: ScopeDep,
+                        building_code: Annotated[str, Path(description="10-character building code, e.g. "
+                                                           "510402A001", examples=["510402A001"])]) -> str:
+    return check_code(building_code, scope, user)
 
 
 #: A building code from the path that the caller is allowed to see.

@@ -34,6 +34,11 @@ class FrameCache:
         self._keys: dict[tuple, threading.Lock] = {}
         self._values: dict[tuple, tuple[float, Any]] = {}
 
+    def peek(self, key: tuple) -> Any | None:
+        """The value if it is cached and fresh, else None (never computes)."""
+        hit = self._values.get(key)
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < self.ttl_s else None
+
     def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
         hit = self._values.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
@@ -61,18 +66,46 @@ def _today(tz: str) -> dt.date:
     return dt.datetime.now(ZoneInfo(tz)).date()
 
 
-def annual(cache: FrameCache, *, influx: InfluxHTTP, session: Session, year: int, basis: str,
-           region: str | None) -> pd.DataFrame:
-    """``analytics.service.annual_frame`` for every building (index ``building_code``)."""
-    return cache.get(("annual", year, basis, region, _today(DEFAULT_TZ)), lambda: service.annual_frame(
-        influx=influx, session=session, year=year, basis=basis, region=region))
+class CityFrames:
+    """One (year, basis, region, day)'s frames, and responses already serialized from them.
+
+    Serialized bodies are kept per building and per audit-list query, so a repeated request
+    costs a dictionary lookup instead of a pandas row, a pydantic model and JSON encoding.
+    """
+
+    def __init__(self, annual_df: pd.DataFrame, audit_df: pd.DataFrame, year: int) -> None:
+        self.annual_df, self.audit_df, self.year = annual_df, audit_df, year
+        self._bodies: dict[tuple, bytes] = {}
+        self._lock = threading.Lock()
+
+    def body(self, key: tuple, render: Callable[[], bytes]) -> bytes:
+        hit = self._bodies.get(key)
+        if hit is None:
+            hit = render()
+            with self._lock:
+                if len(self._bodies) > 20_000:  # bounded: odd filter combinations cannot grow memory
+                    self._bodies.clear()
+                self._bodies[key] = hit
+        return hit
+
+    def building_json(self, building_code: str) -> bytes:
+        return self.body(("building", building_code), lambda: building_result(
+            self.annual_df, self.audit_df, building_code=building_code, year=self.year).model_dump_json().encode())
 
 
-def audit(cache: FrameCache, *, influx: InfluxHTTP, session: Session, year: int, basis: str,
-          region: str | None) -> pd.DataFrame:
-    """``analytics.service.audit_frame`` for every building and window (long format)."""
-    return cache.get(("audit", year, basis, region, _today(DEFAULT_TZ)), lambda: service.audit_frame(
-        influx=influx, session=session, year=year, basis=basis, region=region))
+def city_frames(cache: FrameCache, *, influx: InfluxHTTP, session: Session, year: int, basis: str,
+                region: str | None) -> CityFrames:
+    """``analytics.service.annual_frame`` and ``audit_frame`` for every building, cached."""
+    def compute() -> CityFrames:
+        annual_df = service.annual_frame(influx=influx, session=session, year=year, basis=basis, region=region)
+        audit_df = service.audit_frame(influx=influx, session=session, year=year, basis=basis, region=region)
+        return CityFrames(annual_df, audit_df, year)
+
+    return cache.get(city_key(year=year, basis=basis, region=region), compute)
+
+
+def city_key(*, year: int, basis: str, region: str | None) -> tuple:
+    return ("city", year, basis, region, _today(DEFAULT_TZ))
 
 
 def clean(d: dict) -> dict:

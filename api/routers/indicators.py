@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from analytics import service
@@ -74,28 +76,35 @@ class TargetRow(BaseModel):
     source: str
 
 
-def _annual(request: Request, session, year: int, basis: str, region: str | None) -> pd.DataFrame:
+def _frames(request: Request, session, year: int, basis: str, region: str | None) -> ind.CityFrames:
     try:
-        return ind.annual(request.app.state.indicator_cache, influx=request.app.state.influx_rollups, session=session,
-                          year=year, basis=basis, region=region)
+        return ind.city_frames(request.app.state.indicator_cache, influx=request.app.state.influx_rollups,
+                               session=session, year=year, basis=basis, region=region)
     except ValueError as e:
         raise _frames_error(e) from None
+
+
+def _frames_own_session(request: Request, year: int, basis: str, region: str | None) -> ind.CityFrames:
+    with request.app.state.sessions() as session:
+        return _frames(request, session, year, basis, region)
+
+
+def _annual(request: Request, session, year: int, basis: str, region: str | None) -> pd.DataFrame:
+    return _frames(request, session, year, basis, region).annual_df
 
 
 @router.get("/buildings/{building_code}/indicators", response_model=service.BuildingIndicators)
-def building_indicators(request: Request, session: SessionDep, building_code: BuildingCodeDep,
-                        year: Year = None, basis: Basis = "equivalent_gbt2589", region: Region = None):
+async def building_indicators(request: Request, building_code: BuildingCodeDep, year: Year = None,
+                              basis: Basis = "equivalent_gbt2589", region: Region = None):
     """Every indicator of one building for a year, with its audit windows and quota comparison."""
+    # The hot path stays on the event loop; only building the city frames goes to a thread.
     year = _year(year)
-    df = _annual(request, session, year, basis, region)
-    if building_code not in df.index:
+    frames = request.app.state.indicator_cache.peek(ind.city_key(year=year, basis=basis, region=region))
+    if frames is None:
+        frames = await run_in_threadpool(_frames_own_session, request, year, basis, region)
+    if building_code not in frames.annual_df.index:
         raise not_found("building", building_code, "building_code")
-    try:
-        audit_df = ind.audit(request.app.state.indicator_cache, influx=request.app.state.influx_rollups,
-                             session=session, year=year, basis=basis, region=region)
-    except ValueError as e:
-        raise _frames_error(e) from None
-    return ind.building_result(df, audit_df, building_code=building_code, year=year)
+    return Response(frames.building_json(building_code), media_type="application/json")
 
 
 @router.get("/districts/indicators", response_model=Page[DistrictRow], responses=CSV_RESPONSES)
@@ -161,11 +170,16 @@ def audit_list(request: Request, session: SessionDep, scope: ScopeDep, filt: Fil
     """Buildings meeting either audit test (1000 tce or 5 million kWh) in any window, largest
     energy excess first; facility managers see their own buildings only."""
     year = _year(year)
-    try:
-        df = ind.audit(request.app.state.indicator_cache, influx=request.app.state.influx_rollups, session=session,
-                       year=year, basis=basis, region=region)
-    except ValueError as e:
-        raise _frames_error(e) from None
+    frames = _frames(request, session, year, basis, region)
+    key = ("audit", scope, filt.district, filt.building_type, filt.ownership, window, all_buildings, page.limit,
+           page.offset, page.format)
+    body = frames.body(key, lambda: _audit_body(frames.audit_df, scope, filt, page, year, window, all_buildings))
+    media = "text/csv; charset=utf-8" if page.format == "csv" else "application/json"
+    headers = {"Content-Disposition": f'attachment; filename="audit-{year}.csv"'} if page.format == "csv" else None
+    return Response(body, media_type=media, headers=headers)
+
+
+def _audit_body(df: pd.DataFrame, scope, filt, page, year: int, window: str | None, all_buildings: bool) -> bytes:
     if not all_buildings:
         df = df[df["triggered"].astype(bool)]
     if window is not None:
@@ -174,5 +188,6 @@ def audit_list(request: Request, session: SessionDep, scope: ScopeDep, filt: Fil
         df = df[df.index.isin(list(scope))]
     df = _filtered(df, filt).sort_values(["window", "energy_excess_tce"], ascending=[True, False])
     rows = [AuditRow(**ind.clean(r)) for r in df.reset_index().to_dict(orient="records")]
-    return respond(rows, AuditRow, page, f"audit-{year}")
+    out = respond(rows, AuditRow, page, f"audit-{year}")
+    return out.body if isinstance(out, Response) else out.model_dump_json().encode()
 
