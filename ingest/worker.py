@@ -113,19 +113,20 @@ class Worker:
                         self._batches.put(b.seal())
                     break
                 if msg is not None:
-                    if not b.batch.messages:
-                        b.batch.opened_s = time.monotonic()
                     for gen, mid, qos, topic, payload, received_ms in msg[1]:
+                        if not b.batch.messages:
+                            b.batch.opened_s = time.monotonic()
                         b.add(Inbound(gen, mid, qos, topic, payload, received_ms))
+                        if len(b.batch) >= s.batch_size_lines:
+                            self._seal(b)
                 if not b.batch.messages:
                     continue
                 # Size and age bound a batch; besides, when nothing waits and the writer is idle,
                 # waiting longer would only add latency, not throughput.
                 age_s = time.monotonic() - b.batch.opened_s
-                if (len(b.batch) >= s.batch_size_lines or age_s >= flush_s
-                        or (age_s >= idle_seal_s and not self._writer_busy and self._batches.empty()
-                            and not self._in.poll(0))):
-                    self._batches.put(b.seal())
+                if age_s >= flush_s or (age_s >= idle_seal_s and not self._writer_busy and self._batches.empty()
+                                        and not self._in.poll(0)):
+                    self._seal(b)
         except (EOFError, OSError):
             log.error("the parent process is gone; exiting without acknowledging anything")
             os._exit(3)
@@ -136,6 +137,12 @@ class Worker:
             self._fail(e)
         finally:
             self._batches.put(_STOP)
+
+    def _seal(self, b: BatchBuilder) -> None:
+        t0 = time.perf_counter()
+        sealed = b.seal()
+        log.debug("batch sealed", extra={"lines": len(sealed.lines), "seal_s": round(time.perf_counter() - t0, 4)})
+        self._batches.put(sealed)
 
     # -- writer thread ---------------------------------------------------------------------------
 
@@ -157,7 +164,10 @@ class Worker:
             self._fail(e)
 
     def _commit(self, batch: Batch) -> None:
+        t0 = time.perf_counter()
         refused = self._writer.write(batch.lines)
+        log.debug("batch written", extra={"lines": len(batch.lines), "messages": len(batch.messages),
+                                          "write_s": round(time.perf_counter() - t0, 4)})
         for index, error in refused:
             origin = batch.line_origin[index]
             m = batch.messages[origin] if origin >= 0 else None
