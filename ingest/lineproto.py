@@ -104,10 +104,24 @@ def _field_key(k: str) -> str:
     return e
 
 
+_ORDER: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+
+
+def _order(fields: Mapping[str, FieldValue]) -> list[tuple[str, str]]:
+    # Field sets repeat (register + power ...): sort and escape each set once (hot path).
+    key = tuple(fields)
+    found = _ORDER.get(key)
+    if found is None:
+        found = [(k, _field_key(k)) for k in sorted(fields)]
+        if len(_ORDER) < 10_000:
+            _ORDER[key] = found
+    return found
+
+
 def format_fields(fields: Mapping[str, FieldValue]) -> str:
     """The ``k=v,...`` part of a line, sorted by key; ``''`` when no field can be stored."""
     parts = []
-    for k in sorted(fields):
+    for k, ek in _order(fields):
         v = fields[k]
         if v is None:
             continue
@@ -121,7 +135,7 @@ def format_fields(fields: Mapping[str, FieldValue]) -> str:
             text = format_field_value(v)
             if text is None:
                 continue
-        parts.append(f"{_field_key(k)}={text}")
+        parts.append(f"{ek}={text}")
     return ",".join(parts)
 
 
