@@ -6,7 +6,8 @@ import csv
 import datetime as dt
 import enum
 import io
-from collections.abc import Callable, Iterable, Sequence
+import json
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Query, Request
@@ -81,7 +82,6 @@ def _cell(v: Any) -> Any:
     if isinstance(v, dt.datetime | dt.date):
         return v.isoformat()
     if isinstance(v, dict | list):
-        import json
         return json.dumps(v, ensure_ascii=False, default=str)
     return "" if v is None else v
 
@@ -96,13 +96,11 @@ def to_csv(rows: Iterable[BaseModel], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def respond(items: Sequence[T], model: type[T], params: PageParams, name: str,
-            total: int | None = None, page_fn: Callable[[], Sequence[T]] | None = None) -> Any:
+def respond(items: Sequence[T], model: type[T], params: PageParams, name: str) -> Any:
     """A ``Page`` of ``items[offset:offset+limit]``, or all items as a CSV attachment."""
     if params.format == "csv":
         body = to_csv(items, list(model.model_fields))
         return Response(body, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     page = list(items[params.offset: params.offset + params.limit])
-    return Page[model](items=page, total=len(items) if total is None else total,
-                       limit=params.limit, offset=params.offset)
+    return Page[model](items=page, total=len(items), limit=params.limit, offset=params.offset)
