@@ -1,11 +1,7 @@
 """Reads for the service layer: daily rollups (InfluxQL) and the registry, assembled into the
 per-building balance frame that :func:`analytics.indicators.compute_indicators` takes.
 
-Electricity accounting (docs/analytics.md): the ``main`` meter measures the building's load
-downstream of its PV (as the simulator and a sub-item metering system see it) and EV piles are
-separate loads. Grid import is the ``pv_meter``'s ``from_grid_kwh`` where a grid-point meter
-exists; otherwise load + EV - PV (a PV system without grid meter counts as fully self-consumed,
-up to the load).
+The electricity accounting is in :mod:`analytics.balance`.
 """
 
 from __future__ import annotations
@@ -20,9 +16,9 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analytics.energy import FUEL_COLUMNS
+from analytics.balance import BUILDING_FIELDS, SOURCES, accumulate, add_building_rows, balance_frame
 from analytics.periods import DEFAULT_TZ, local_midnight
-from ingest.influx import InfluxHTTP
+from ingest.influx import InfluxHTTP, quote_literal
 from registry import repo
 from registry.models import Building, ChargingPile, Meter, PvSystem
 
@@ -34,12 +30,20 @@ def _ms(t: dt.datetime) -> int:
     return int(t.timestamp() * 1000)
 
 
+#: Up to this many buildings are selected by tag in the query; more read the whole city.
+MAX_CODES_IN_QUERY = 50
+
+
 def _sum_query(measurement: str, fields: dict[str, str], start: dt.datetime, end: dt.datetime,
-               group_by: str, resolution: str = "1d") -> str:
+               group_by: str, resolution: str = "1d", codes: list[str] | None = None) -> str:
     sums = ", ".join(f'sum("{f}") AS "{alias}"' for alias, f in fields.items())
-    # Literal identifiers and integer times only: nothing user-supplied reaches the statement.
+    only = ""
+    if codes:
+        # quote_literal escapes; codes come from the registry, where they match the code pattern.
+        only = " AND (" + " OR ".join(f"building_code = {quote_literal(c)}" for c in codes) + ")"
+    # Literal identifiers, integer times and escaped literals only.
     return (f'SELECT {sums} FROM "{measurement}_{resolution}" '  # noqa: S608
-            f"WHERE time >= {_ms(start)}ms AND time < {_ms(end)}ms GROUP BY {group_by}")
+            f"WHERE time >= {_ms(start)}ms AND time < {_ms(end)}ms{only} GROUP BY {group_by}")
 
 
 def split_window(start: dt.datetime, end: dt.datetime, tz: str = DEFAULT_TZ
@@ -76,77 +80,39 @@ def _rows(influx: InfluxHTTP, q: str) -> list[dict]:
 
 
 def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz: str = DEFAULT_TZ,
-                 use_months: bool = True) -> pd.DataFrame:
-    """Per-building sums of the monthly and daily rollups over ``[start, end)`` (UTC instants on
-    local-day boundaries; :func:`split_window`). Columns as in :mod:`analytics.indicators`;
+                 use_months: bool = True, codes: list[str] | None = None) -> pd.DataFrame:
+    """Per-building sums of the rollups over ``[start, end)`` (UTC instants on local-day
+    boundaries): whole months from the building-level ``building_1mo``, edge days from the
+    per-device ``_1d`` rollups (:func:`split_window`). Columns as in :mod:`analytics.indicators`;
     buildings without any rollup point are absent (the service adds them from the registry with
-    zero readings).
+    zero readings). ``codes`` (at most :data:`MAX_CODES_IN_QUERY`) restricts the read to those
+    buildings, so one building's page does not read the whole city.
 
     ``influx``'s retention policy is where the rollups are read (unqualified names resolve there).
     """
-    meter = {"kwh": "consumption_kwh", "m3": "consumption_m3", "kg": "consumption_kg", "n": "readings"}
-    pv = {"gen": "generation_kwh", "to": "to_grid_kwh", "from": "from_grid_kwh", "n": "readings"}
-    ev = {"e": "consumption_kwh", "n": "readings"}
-    ses = {"e": "energy_kwh", "pv": "pv_energy_kwh", "n": "readings"}
+    if codes is not None and len(codes) > MAX_CODES_IN_QUERY:
+        raise ValueError(f"{len(codes)} codes; select at most {MAX_CODES_IN_QUERY} by tag, else read all")
+    if codes is not None and not codes:
+        return balance_frame({})
     parts = split_window(start, end, tz) if use_months else [("1d", start, end)]
-    queries = []
+    queries: list[tuple[str, str]] = []
     for res, s, e in parts:
-        queries += [_sum_query("meter", meter, s, e, "building_code, carrier, sub_item", res),
-                    _sum_query("pv", pv, s, e, "building_code, device_kind", res),
-                    _sum_query("ev_pile", ev, s, e, "building_code", res),
-                    _sum_query("ev_session", ses, s, e, "building_code", res)]
+        if res == "1mo":
+            fields = {f: f for f in BUILDING_FIELDS}
+            queries.append(("building", _sum_query("building", fields, s, e, "building_code", res, codes)))
+            continue
+        for m, (fields, tags) in SOURCES.items():
+            queries.append((m, _sum_query(m, fields, s, e, ", ".join(tags), res, codes)))
     # Concurrent: InfluxDB runs each query on one core, and the HTTP client is thread-safe.
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda q: _rows(influx, q), queries))
-    meter_rows, pv_rows, ev_rows, ses_rows = ([r for k in range(i, len(results), 4) for r in results[k]]
-                                              for i in range(4))
+        results = list(pool.map(lambda mq: _rows(influx, mq[1]), queries))
     acc: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for r in meter_rows:
-        b, carrier, sub = acc[r["building_code"]], r.get("carrier") or "", r.get("sub_item") or ""
-        value = next((r[k] for k in ("kwh", "m3", "kg") if r.get(k) is not None), 0.0)
-        b["readings"] += r.get("n") or 0
-        if carrier == "electricity":
-            b["main_meter_kwh" if sub in ("main", "") else f"{sub}_kwh"] += value
-        elif carrier == "water":
-            b["water_m3"] += value
-        elif carrier in FUEL_COLUMNS:
-            b[FUEL_COLUMNS[carrier]] += value
-    for r in pv_rows:
-        b, kind = acc[r["building_code"]], r.get("device_kind")
-        b["readings"] += r.get("n") or 0
-        b[f"_{kind}_gen"] += r.get("gen") or 0.0
-        if kind == "pv_meter":
-            b["_grid_meter"] = 1.0
-            b["pv_to_grid_kwh"] += r.get("to") or 0.0
-            b["_from_grid"] += r.get("from") or 0.0
-    for r in ev_rows:
-        acc[r["building_code"]]["ev_energy_kwh"] += r.get("e") or 0.0
-        acc[r["building_code"]]["readings"] += r.get("n") or 0
-    for r in ses_rows:
-        b = acc[r["building_code"]]
-        b["ev_session_energy_kwh"] += r.get("e") or 0.0
-        b["ev_pv_energy_kwh"] += r.get("pv") or 0.0
-        b["ev_sessions"] += r.get("n") or 0
-    df = pd.DataFrame.from_dict({k: dict(v) for k, v in acc.items()}, orient="index").fillna(0.0)
-    df.index.name = "building_code"
-    return _grid_import(df)
-
-
-def _grid_import(df: pd.DataFrame) -> pd.DataFrame:
-    def col(name: str) -> pd.Series:
-        return df[name] if name in df else pd.Series(0.0, index=df.index)
-
-    subs = sum(col(f"{s}_kwh") for s in ("lighting_sockets", "hvac", "power", "special"))
-    load = col("main_meter_kwh").where(col("main_meter_kwh") > 0, subs)
-    # An inverter's generation is the measurement; a grid-point meter's is only a fallback.
-    gen = col("_pv_inverter_gen").where(col("_pv_inverter_gen") > 0, col("_pv_meter_gen"))
-    has_grid_meter = col("_grid_meter") > 0
-    use = load + col("ev_energy_kwh")
-    export_est = (gen - use).clip(lower=0.0)
-    df["pv_generation_kwh"] = gen
-    df["pv_to_grid_kwh"] = np.where(has_grid_meter, col("pv_to_grid_kwh"), export_est)
-    df["electricity_from_grid_kwh"] = np.where(has_grid_meter, col("_from_grid"), (use - gen).clip(lower=0.0))
-    return df.drop(columns=[c for c in df.columns if c.startswith("_")])
+    for (m, _q), rows in zip(queries, results, strict=True):
+        if m == "building":
+            add_building_rows(acc, rows)
+        else:
+            accumulate({m: rows}, acc)
+    return balance_frame(acc)
 
 
 def registry_frame(*, session: Session, district: str | None = None, building_type: str | None = None,

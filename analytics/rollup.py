@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from analytics.balance import SOURCES, accumulate
 from analytics.periods import DEFAULT_TZ, local_midnight
 from ingest.influx import InfluxHTTP, quote_ident, quote_literal
 from ingest.lineproto import encode_line
@@ -142,28 +143,37 @@ def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def rollup_month(out: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_lines: int = 5000) -> int:
-    """Re-sum the daily rollups of ``day``'s local month into ``<measurement>_1mo`` (stamped at the
-    month's first local midnight); returns points written. Why: an annual per-building query then
-    reads 12 points per series instead of 365 (docs/benchmarks/analytics.md)."""
+    """Re-sum the daily rollups of ``day``'s local month into ``<measurement>_1mo`` per device and
+    into ``building_1mo`` per building (the balance fields of :mod:`analytics.balance`), stamped at
+    the month's first local midnight; returns points written.
+
+    Why the building level: an annual query then reads one series per building with 12 points,
+    instead of one per device with 365 (docs/benchmarks/analytics.md)."""
     first, nxt = month_bounds(day)
     start_ms = int(local_midnight(first, tz).timestamp() * 1000)
     end_ms = int(local_midnight(nxt, tz).timestamp() * 1000)
-    n = 0
+    lines: list[str] = []
+    rows: dict[str, list[dict]] = {}
     for spec in SPECS:
-        sums = ", ".join(f'sum("{f}") AS "{f}"' for f in (*spec.fields, READINGS))
+        aliases = SOURCES[spec.measurement][0]
+        sums = ", ".join(f'sum("{f}") AS "{a}"' for a, f in aliases.items())
         q = (f'SELECT {sums} FROM "{rollup_name(spec.measurement, "1d")}" '  # noqa: S608
              f"WHERE time >= {start_ms}ms AND time < {end_ms}ms GROUP BY *")
-        lines = []
+        rows[spec.measurement] = []
         for series in out.query(q):
             rec = dict(zip(series["columns"], series["values"][0], strict=True))
-            fields: dict[str, float | int] = {f: float(rec[f]) for f in spec.fields if rec.get(f) is not None}
-            fields[READINGS] = int(rec.get(READINGS) or 0)
             tags = {k: v for k, v in series["tags"].items() if v}
+            fields: dict[str, float | int] = {f: float(rec[a]) for a, f in aliases.items()
+                                              if a != "n" and rec.get(a) is not None}
+            fields[READINGS] = int(rec.get("n") or 0)
             lines.append(encode_line(rollup_name(spec.measurement, "1mo"), tags, fields, start_ms))
-        for i in range(0, len(lines), batch_lines):
-            out.write_lines(lines[i:i + batch_lines])
-        n += len(lines)
-    return n
+            rows[spec.measurement].append({**rec, **tags})
+    for code, acc in accumulate(rows).items():
+        fields = {f: (int(v) if f in ("readings", "ev_sessions") else float(v)) for f, v in acc.items()}
+        lines.append(encode_line(rollup_name("building", "1mo"), {"building_code": code}, fields, start_ms))
+    for i in range(0, len(lines), batch_lines):
+        out.write_lines(lines[i:i + batch_lines])
+    return len(lines)
 
 
 def read_checkpoint(db: InfluxHTTP, job: str = "rollup") -> dt.date | None:
@@ -250,11 +260,17 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
             if start is None:
                 log.info("no raw data yet: nothing to roll up")
                 return stats
+    if start.day == 1 and start <= end:
+        # The previous month may have been left stale by a crash right after its last day.
+        stats.monthly_points += rollup_month(out, start - dt.timedelta(days=1), tz=tz)
     day = start
     while day <= end:
         h, d = rollup_day(db, day, tz=tz, out=out)
-        # The month is re-summed before the day counts as done, so a restart never leaves a stale month.
-        stats.monthly_points += rollup_month(out, day, tz=tz)
+        # A month is re-summed once per run, when the run leaves it or ends: at city scale a month
+        # costs seconds. A crash before that leaves it stale only until the next run, which
+        # touches that month again (it starts at the checkpoint minus the lookback, see below).
+        if day == end or (day + dt.timedelta(days=1)).day == 1:
+            stats.monthly_points += rollup_month(out, day, tz=tz)
         stats.days += 1
         stats.hourly_points += h
         stats.daily_points += d

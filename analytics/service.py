@@ -24,7 +24,7 @@ from analytics.compare import rank_within_type, year_on_year
 from analytics.indicators import SUM_COLUMNS, aggregate, compute_indicators
 from analytics.intensity import lookup_quota, quota_status
 from analytics.periods import DEFAULT_TZ, days_between, days_in_year, local_midnight, rolling_12_months, year_window
-from analytics.reader import expected_readings, read_balance, registry_frame
+from analytics.reader import MAX_CODES_IN_QUERY, expected_readings, read_balance, registry_frame
 from analytics.tables import DEFAULT_BASIS, coal_factors, grid_factors, plan_targets, quota_table
 from analytics.targets import plan_progress, pv_coverage, relative_change
 from ingest.influx import InfluxHTTP
@@ -50,7 +50,8 @@ def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, star
                  tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Indicators of every registry building over ``[start, end)`` (expected readings stop at
     ``now``); buildings without rollup data get zeros and coverage 0."""
-    balance = read_balance(influx=influx, start=start, end=end, tz=tz)
+    few = list(attrs.index) if len(attrs) <= MAX_CODES_IN_QUERY else None
+    balance = read_balance(influx=influx, start=start, end=end, tz=tz, codes=few)
     balance = attrs[["floor_area_m2", "occupants"]].join(balance, how="left")
     stop = min(end, _now(now))
     balance["expected_readings"] = expected_readings(devices, start, stop, tz=tz).reindex(balance.index).fillna(0)

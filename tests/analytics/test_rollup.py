@@ -113,6 +113,15 @@ def test_daily_sums_readings_and_local_day_boundaries(db):
     feb = db.query(f"SELECT consumption_kwh FROM meter_1mo WHERE device_id = 'main' "
                    f"AND time = {local_ms(dt.date(2025, 2, 1))}ms")[0]["values"][0]
     assert feb[1] == 7.0  # the 00:00 reading of 1 March closes February
+    b = db.query(f"SELECT * FROM building_1mo WHERE time = {local_ms(DAY1)}ms")[0]
+    got = {k: v for k, v in zip(b["columns"], b["values"][0], strict=True) if v is not None and k != "time"}
+    assert got == pytest.approx({
+        "building_code": B, "main_meter_kwh": 288.0, "natural_gas_m3": 72.0,  # 96 x 0.5 + 96 x 0.25 m3
+        "pv_inverter_generation_kwh": 6.4, "pv_meter_generation_kwh": 0.0, "pv_to_grid_kwh": 1.6,
+        "pv_from_grid_kwh": 0.0, "pv_grid_meters": 1.0,
+        "ev_energy_kwh": 12.0, "ev_session_energy_kwh": 12.0, "ev_pv_energy_kwh": 0.0, "ev_sessions": 1,
+        "readings": 192 + 192 + 16 + 16 + 4,  # main, gas (2 days x 96 each), inverter, grid meter, EV pile
+    })
 
 
 def _snapshot(db: InfluxHTTP) -> list:
