@@ -201,7 +201,17 @@ class Worker:
             pass
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    # A blocked thread may never see the pipe close; the parent's death is checked here too.
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent_pid:
+            log.error("the parent process is gone; exiting without acknowledging anything")
+            os._exit(3)
+
+
 def worker_main(settings: IngestSettings, inbox: Connection, outbox: Connection) -> None:
     """Entry point of the worker process (``multiprocessing`` spawn target)."""
     logs.setup(settings.log_level)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     Worker(settings, inbox, outbox).run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,18 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow]
 DEVICES = 100
 READINGS_PER_DEVICE = 1000
 PER_MESSAGE = 10  # 10 000 messages of 10 readings
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(c) for c in text.split()]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 def _publish_all(port: int) -> None:
@@ -53,8 +66,13 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(mosquitto, infl
         # Kill when a good part, but not all, is stored: mid-stream, with batches in flight.
         wait_until(lambda: count_and_sum(db, "meter", "register_kwh")[0] >= total // 4, 120,
                    "a quarter stored before the kill")
+        workers = _children(ingest.proc.pid)
+        assert workers, "the ingest process has no worker process"
         ingest.kill()
         stored_at_kill = count_and_sum(db, "meter", "register_kwh")[0]
+        # The orphaned worker notices and exits; it cannot acknowledge anything anyway.
+        wait_until(lambda: not any(Path(f"/proc/{w}").exists() and _state(w) != "Z" for w in workers), 10,
+                   "the orphaned worker exited")
         assert stored_at_kill < total, "the stream ended before the kill; the test proves nothing"
         ingest.start()
         ingest.wait_connected()
