@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+import time
 import uuid
 from collections import defaultdict
 
@@ -108,3 +109,37 @@ def test_backfilled_week_matches_ground_truth(tmp_path, mosquitto, influxd, fres
     for k, v in truth.items():
         assert got.get(k, 0.0) == pytest.approx(v, abs=1e-4), k
     assert len(truth) > 200
+
+
+def test_ingest_dead_letters_exactly_the_malformed_faults_of_the_manifest(tmp_path, own_mosquitto, influxd,
+                                                                          fresh_db):
+    import json
+    from collections import Counter
+
+    from tests.ingest.helpers import Collector
+
+    fleet_file = tmp_path / "fleet.yaml"
+    small_fleet(4).dump(fleet_file)
+    dead = Collector(own_mosquitto.port, "ep/v1/deadletter/#")
+    ingest = IngestProcess(ingest_argv(own_mosquitto.port, influxd.url, fresh_db, "--fleet-file", str(fleet_file)),
+                           tmp_path / "ingest.log").start()
+    try:
+        ingest.wait_connected()
+        manifest = tmp_path / "faults.json"
+        res = subprocess.run([sys.executable, "-m", "simulators", "backfill", "--fleet", str(fleet_file),
+                              "--start", "2025-07-14", "--end", "2025-07-16", "--faults", "all",
+                              "--manifest", str(manifest), "--mqtt-port", str(own_mosquitto.port)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+        faults = json.loads(manifest.read_text())["faults"]
+        expected = Counter(f["expected_reject_reason"] for f in faults if f["expected_reject_reason"])
+        assert len(expected) == 11 and set(expected.values()) == {1}  # one of each RejectReason
+        got = dead.wait_for(sum(expected.values()), 60)
+        time.sleep(2)  # anything rejected beyond the manifest would arrive by now
+        got = Counter(topic.rsplit("/", 1)[-1] for topic, _ in dead.messages)
+    finally:
+        ingest.terminate()
+        dead.close()
+    # Duplicates, delays, gaps, spikes, resets, rollovers and skew are data faults, not wire faults:
+    # only the malformed ones are dead-lettered, each with the reason the manifest names.
+    assert got == expected
