@@ -1,13 +1,15 @@
 """Live mode: publish each interval's readings when its time comes, in real time or faster.
 
-Readings are simulated ``lookahead`` intervals at a time (vectorised) and published one interval
-per tick. A tick is on schedule when all its messages are acknowledged by the broker before the
-next tick is due; :class:`LiveStats` counts the ticks that were not.
+Readings are simulated ``lookahead`` intervals at a time (vectorised, the next block in a background
+thread) and published one interval per tick. A tick is on schedule when all its messages are
+acknowledged by the broker before the next tick is due; :class:`LiveStats` counts the ticks that
+were not.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,37 +79,49 @@ def run_live(fleet: Fleet, publisher: Publisher | None, *, seed: int, start_ms: 
         raise ValueError(f"speed={speed} must be > 0")
     sims = [BuildingSim(b, seed, start_ms, step_ms) for b in fleet.buildings]
     stats = LiveStats()
-    wall0 = time.monotonic()
-    buffered: list[BuildingChunk] = []
-    pos = lookahead
-    tick_wall_s = step_ms / 1000.0 / speed
-    while max_ticks is None or stats.ticks < max_ticks:
-        ts = start_ms + stats.ticks * step_ms
-        if stop_at_ms is not None and ts > stop_at_ms:
-            break
-        due = wall0 + stats.ticks * tick_wall_s
-        now = time.monotonic()
-        if due > now:
-            time.sleep(due - now)
-        t0 = time.monotonic()
-        if pos >= lookahead:
-            buffered = [s.advance(lookahead) for s in sims]
-            pos = 0
-        for spec, ch in zip(fleet.buildings, buffered, strict=True):
-            for out in building_messages(spec, _slice(ch, pos, step_ms)):
-                payload = out.encode()
-                if publisher is not None:
-                    publisher.publish(out.topic, payload)
-                stats.messages += 1
-        stats.readings += sum(len(f.ts_ms) for ch in buffered for f in ch.devices) // lookahead
-        pos += 1
-        if publisher is not None:
-            publisher.flush(timeout_s=max(60.0, 10 * tick_wall_s))
-        done = time.monotonic()
-        stats.busy_s.append(done - t0)
-        stats.ticks += 1
-        if done > due + tick_wall_s:
-            stats.late_ticks += 1
-        if progress is not None:
-            progress.update(1)
+
+    def simulate_block() -> list[BuildingChunk]:
+        return [s.advance(lookahead) for s in sims]
+
+    # Double buffering: the next block is simulated in the background while ticks wait, so a block
+    # boundary does not make its tick late. Blocks are simulated strictly one after another.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-lookahead")
+    try:
+        buffered = simulate_block()
+        upcoming = pool.submit(simulate_block)
+        pos = 0
+        wall0 = time.monotonic()
+        tick_wall_s = step_ms / 1000.0 / speed
+        while max_ticks is None or stats.ticks < max_ticks:
+            ts = start_ms + stats.ticks * step_ms
+            if stop_at_ms is not None and ts > stop_at_ms:
+                break
+            due = wall0 + stats.ticks * tick_wall_s
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)
+            t0 = time.monotonic()
+            if pos >= lookahead:
+                buffered = upcoming.result()
+                upcoming = pool.submit(simulate_block)
+                pos = 0
+            for spec, ch in zip(fleet.buildings, buffered, strict=True):
+                for out in building_messages(spec, _slice(ch, pos, step_ms)):
+                    payload = out.encode()
+                    if publisher is not None:
+                        publisher.publish(out.topic, payload)
+                    stats.messages += 1
+            stats.readings += sum(len(f.ts_ms) for ch in buffered for f in ch.devices) // lookahead
+            pos += 1
+            if publisher is not None:
+                publisher.flush(timeout_s=max(60.0, 10 * tick_wall_s))
+            done = time.monotonic()
+            stats.busy_s.append(done - t0)
+            stats.ticks += 1
+            if done > due + tick_wall_s:
+                stats.late_ticks += 1
+            if progress is not None:
+                progress.update(1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return stats
