@@ -215,14 +215,19 @@ class IngestService:
         self.metrics.lag.set(self.lag_s())
 
     def _confirm_deadletters(self, deadletters: list[tuple[str, bytes]]) -> None:
-        pending = [(t, p, self.client.publish(t, p, qos=1)) for t, p in deadletters]
+        """Publish (QoS 1) and wait for the broker's PUBACK of each; publish again what a lost
+        connection swallowed. A dead letter may so arrive twice, never zero times."""
+        pending: list[list] = [[t, p, None, 0.0] for t, p in deadletters]  # topic, payload, info, sent at
         while pending:
-            deadline = time.monotonic() + DEADLETTER_CONFIRM_S
-            while time.monotonic() < deadline and not all(i.is_published() for _, _, i in pending):
-                if self.failed.wait(0.005):
-                    return
-            # Not confirmed in time (e.g. the publish failed while disconnected): publish again.
-            pending = [(t, p, self.client.publish(t, p, qos=1)) for t, p, i in pending if not i.is_published()]
+            now = time.monotonic()
+            for item in pending:
+                info = item[2]
+                if (info is None or info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS
+                        or now - item[3] > DEADLETTER_CONFIRM_S) and self.client.is_connected():
+                    item[2], item[3] = self.client.publish(item[0], item[1], qos=1), now
+            pending = [i for i in pending if not _published(i[2])]
+            if pending and self.failed.wait(0.005):
+                return
 
     def _ack(self, acks: list[tuple[int, int, int]]) -> None:
         gen = self._gen
@@ -292,3 +297,9 @@ class IngestService:
         for conn in (self._to_worker, self._from_worker):
             conn.close()
         log.info("stopped", extra={"received": self.received, "acked": self.acked})
+
+
+def _published(info: mqtt.MQTTMessageInfo | None) -> bool:
+    if info is None or info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+        return False  # never sent (no connection): is_published() would raise
+    return info.is_published()
