@@ -25,6 +25,8 @@ log = logging.getLogger("ingest.pipeline")
 DEADLETTER_MEASUREMENT = "ingest_deadletter"
 #: Reason of lines InfluxDB refused one by one (e.g. a field stored earlier with another type).
 WRITE_REJECTED = "write_rejected"
+#: Reason of input that made ingest itself fail (a bug): kept for the fix, the stream goes on.
+INTERNAL_ERROR = "internal_error"
 #: Text of the original payload kept in a dead letter. [characters]
 DEADLETTER_PAYLOAD_CHARS = 4096
 
@@ -102,6 +104,9 @@ class BatchBuilder:
         except ContractError as e:
             self._reject(m, e.reason.value, e.detail)
             return
+        except Exception as e:  # noqa: BLE001 - a poison message must not stop the stream
+            self._internal_error(m, e)
+            return
         now_ms = self._clock_ms()
         for part in parts:
             if isinstance(part, ContractError):
@@ -112,6 +117,14 @@ class BatchBuilder:
                 self._take(part, index)
             except ContractError as e:
                 self._reject(m, e.reason.value, e.detail)
+            except Exception as e:  # noqa: BLE001 - a poison message must not stop the stream
+                self._internal_error(m, e)
+
+    def _internal_error(self, m: Inbound, e: Exception) -> None:
+        # A bug of ours, not the sender's: dead-lettered (so the stream goes on and the input is
+        # kept for the fix) and logged with the traceback.
+        log.exception("message could not be handled", extra={"topic": m.topic})
+        self._reject(m, INTERNAL_ERROR, f"{type(e).__name__}: {e}")
 
     def _take(self, msg: DeviceMessage, index: int) -> None:
         points, registers = self._transformer.points(msg)
