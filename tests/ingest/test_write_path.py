@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from deploy.localservers import free_port
-from ingest.influx import InfluxHTTP, quote_ident, quote_literal
+from ingest.influx import InfluxError, InfluxHTTP, quote_ident, quote_literal
 from ingest.metrics import Metrics
 from ingest.service import IngestService
 from ingest.settings import IngestSettings, parse_args
@@ -87,3 +87,23 @@ def test_refused_line_is_dead_lettered_and_the_rest_stored(mosquitto, influxd, f
     cols = stats[0]["columns"]
     last = dict(zip(cols, stats[0]["values"][-1], strict=True))
     assert last["received"] == 1 and last["rejected"] == 1 and last["written"] >= 2
+
+
+@pytest.mark.servers
+def test_basic_auth_is_sent(state_root):
+    from deploy.localservers import Influxd
+
+    server = Influxd(state_root / f"influx-auth-{uuid.uuid4().hex[:6]}", auth_enabled=True).start()
+    try:
+        # With auth on and no user yet, InfluxDB 1.x accepts exactly this: creating the first admin.
+        httpx.post(f"{server.url}/query", data={"q": "CREATE USER admin WITH PASSWORD 's3cret' WITH ALL PRIVILEGES"}
+                   ).raise_for_status()
+        good = InfluxHTTP(server.url, "authdb", username="admin", password="s3cret")
+        good.create_database()
+        good.write_lines([f"m x=1 {T0_MS}"])
+        assert good.query("SELECT x FROM m")[0]["values"] == [[T0_MS, 1.0]]
+        with pytest.raises(InfluxError) as e:
+            InfluxHTTP(server.url, "authdb", username="admin", password="wrong").write_lines([f"m x=2 {T0_MS}"])
+        assert e.value.status == 401 and not e.value.retryable
+    finally:
+        server.stop()
