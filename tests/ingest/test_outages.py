@@ -116,3 +116,30 @@ def test_two_workers_share_the_load_exactly_once(mosquitto, influxd, fresh_db, t
     received = [_stopped_counts(w.log_path.read_text())["received"] for w in workers]
     assert sum(received) == devices * readings // 5  # each message went to exactly one worker
     assert min(received) > 0  # both took part
+
+
+def test_sigterm_while_influxdb_down_leaves_everything_to_the_broker(mosquitto, own_influxd, tmp_path):
+    devices, readings = 20, 50
+    argv = ingest_argv(mosquitto.port, own_influxd.url, "energy", "--share-group", f"g{uuid.uuid4().hex[:6]}",
+                       "--close-timeout-s", "2", client_id=f"term-{uuid.uuid4().hex[:6]}")
+    ingest = IngestProcess(argv, tmp_path / "ingest.log").start()
+    ingest.wait_connected()
+    own_influxd.stop()
+    _stream(mosquitto.port, devices, readings, 5)  # received, but cannot be written
+    # The first batch needs its register neighbours (a lookup) before the write: either one fails.
+    wait_until(lambda: "failed, retrying" in ingest.log_path.read_text(), 30, "a failed InfluxDB call")
+    t0 = time.monotonic()
+    assert ingest.terminate() == 0, ingest.log_tail()
+    assert time.monotonic() - t0 < 15  # the close wait is bounded, not a hang on the outage
+    assert '"acked": 0' in ingest.log_path.read_text()  # nothing written, so nothing acknowledged
+    own_influxd.start()
+    ingest.start()  # same client id: the broker still holds every message for its session
+    ingest.wait_connected()
+    db = InfluxHTTP(own_influxd.url, "energy")
+    try:
+        n, s = wait_until(lambda: (c := count_and_sum(db, "meter", "register_kwh"))[0] >= devices * readings
+                          and c, 60, "every reading stored after the restart")
+    finally:
+        assert ingest.terminate() == 0, ingest.log_tail()
+    assert n == devices * readings
+    assert s == _expected_sum(devices, readings)
