@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
         p.add_argument("--workers", type=int, default=1)
+        p.add_argument("--no-access-log", action="store_true", help="do not log every request")
     admin = sub.add_parser("create-admin", help="create an administrator and print its API key once")
     admin.add_argument("--name", required=True)
     admin.add_argument("--email", default=None)
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
+    uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                access_log=not args.no_access_log)
     return 0
 
 

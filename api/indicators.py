@@ -78,6 +78,9 @@ class CityFrames:
         self._bodies: dict[tuple, bytes] = {}
         self._lock = threading.Lock()
 
+    def cached_body(self, key: tuple) -> bytes | None:
+        return self._bodies.get(key)
+
     def body(self, key: tuple, render: Callable[[], bytes]) -> bytes:
         hit = self._bodies.get(key)
         if hit is None:

@@ -34,7 +34,7 @@ class PageParams(BaseModel):
     format: Literal["json", "csv"]
 
 
-def page_params(request: Request,
+async def page_params(request: Request,
                 limit: Annotated[int, Query(ge=1, description="page size (at most EP_MAX_PAGE_LIMIT)")] = 100,
                 offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
                 format: Annotated[Literal["json", "csv"], Query(description="csv: the whole filtered list "
@@ -61,7 +61,7 @@ class BuildingFilter(BaseModel):
                 and (self.ownership is None or ownership == self.ownership.value))
 
 
-def building_filter(
+async def building_filter(
     district: Annotated[str | None, Query(max_length=100)] = None,
     building_type: Annotated[BuildingType | None, Query(description="office, mall, hotel, ...")] = None,
     ownership: Annotated[Ownership | None, Query()] = None,

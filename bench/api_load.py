@@ -125,7 +125,7 @@ def _drive_wrk(url: str, key: str, paths: list[str], state: Path, concurrency: i
 
 def _serve(env: dict, port: int, log: Path, workers: int = 1) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", str(workers)], cwd=ROOT,
+                             "--workers", str(workers), "--no-access-log"], cwd=ROOT,
                             env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -163,17 +163,22 @@ def target_progress(request: Request, session: SessionDep, user: CityWideUser, p
 
 @router.get("/audit", response_model=Page[AuditRow], responses=CSV_RESPONSES)
 @router.get("/audit/export.csv", response_model=Page[AuditRow], responses=CSV_RESPONSES, name="export_audit")
-def audit_list(request: Request, session: SessionDep, scope: ScopeDep, filt: FilterDep, page: PageDep,
+async def audit_list(request: Request, scope: ScopeDep, filt: FilterDep, page: PageDep,
                year: Year = None, basis: Basis = "equivalent_gbt2589", region: Region = None,
                window: Annotated[Literal[service.WINDOWS] | None, Query()] = None,
                all_buildings: Annotated[bool, Query(description="include buildings below both thresholds")] = False):
     """Buildings meeting either audit test (1000 tce or 5 million kWh) in any window, largest
     energy excess first; facility managers see their own buildings only."""
     year = _year(year)
-    frames = _frames(request, session, year, basis, region)
+    frames = request.app.state.indicator_cache.peek(ind.city_key(year=year, basis=basis, region=region))
+    if frames is None:
+        frames = await run_in_threadpool(_frames_own_session, request, year, basis, region)
     key = ("audit", scope, filt.district, filt.building_type, filt.ownership, window, all_buildings, page.limit,
            page.offset, page.format)
-    body = frames.body(key, lambda: _audit_body(frames.audit_df, scope, filt, page, year, window, all_buildings))
+    body = frames.cached_body(key)
+    if body is None:
+        body = await run_in_threadpool(frames.body, key, lambda: _audit_body(
+            frames.audit_df, scope, filt, page, year, window, all_buildings))
     media = "text/csv; charset=utf-8" if page.format == "csv" else "application/json"
     headers = {"Content-Disposition": f'attachment; filename="audit-{year}.csv"'} if page.format == "csv" else None
     return Response(body, media_type=media, headers=headers)
