@@ -62,11 +62,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     errors.install(app)
 
     @app.exception_handler(InfluxError)
-    async def _influx_down(_: Request, exc: InfluxError) -> JSONResponse:
-        # The caller did nothing wrong: say the store is unavailable, and that retrying is sensible.
-        return JSONResponse(ErrorBody(code="storage_unavailable",
-                                      message=f"the time-series store did not answer: {exc}"[:300]).model_dump(),
-                            status_code=503, headers={"Retry-After": "5"})
+    async def _influx_failed(_: Request, exc: InfluxError) -> JSONResponse:
+        # The caller did nothing wrong. Down or overloaded: retrying later is sensible (503);
+        # a refused query is our bug, reported as a bad upstream answer (502), never as a 4xx.
+        if exc.retryable:
+            body = ErrorBody(code="storage_unavailable", message=f"the time-series store did not answer: {exc}"[:300])
+            return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
+        body = ErrorBody(code="storage_error", message=f"the time-series store refused the query: {exc}"[:300])
+        return JSONResponse(body.model_dump(), status_code=502)
 
     for module in (health, buildings, readings, indicators, alerts, admin):
         app.include_router(module.router)
