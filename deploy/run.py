@@ -48,7 +48,8 @@ class Platform:
         self.env = {**os.environ, "EP_ENV": os.environ.get("EP_ENV", "development"),
                     "EP_MQTT_HOST": "127.0.0.1", "EP_MQTT_PORT": str(self.mq.port),
                     "EP_INFLUX_URL": self.ix.url, "EP_INFLUX_DB": "energy",
-                    "EP_DATABASE_URL": f"sqlite:///{state / 'registry.db'}"}
+                    "EP_DATABASE_URL": f"sqlite:///{state / 'registry.db'}",
+                    "REGISTRY_DATABASE_URL": f"sqlite:///{state / 'registry.db'}"}
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.state / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
@@ -69,7 +70,7 @@ class Platform:
         if not fleet.exists():
             self._run("generating a fleet", "simulators", "fleet", "--seed", str(self.seed),
                       "--size", str(self.fleet_size), "--out", str(fleet))
-        self._run("importing the fleet into the registry", "registry", "import", str(fleet))
+        self._run("importing the fleet into the registry", "registry", "import", "--fleet", str(fleet))
         self._spawn("ingest", "ingest", "--fleet-file", str(fleet), "--metrics-port", str(self.metrics_port))
         self._spawn("api", "api", "--host", "127.0.0.1", "--port", str(self.api_port))
         mqtt = ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(self.mq.port)]
