@@ -199,3 +199,14 @@ def test_report_cli_subprocess_writes_table_and_csv(city, tmp_path):
     city_rows = pd.read_csv(tmp_path / "audit_city.csv")
     energy = city_rows[(city_rows.section == "indicator") & (city_rows.name == "energy_tce")].value.astype(float)
     assert_allclose(energy.iloc[0], 1390.173675)  # same city total as the service test
+
+
+def test_rolling_window_mixes_months_and_edge_days(city):
+    db, engine = city
+    with session_scope(engine) as s:
+        r = service.audit_frame(influx=db, session=s, year=YEAR, as_of=dt.date(2025, 6, 15), now=AFTER,
+                                windows=("rolling_12_months",))
+    # 16 Jun 2024 - 15 Jun 2025: no 2024 data; Jan-May 2025 from building_1mo (151 days) + 1-15 June
+    # from meter_1d (15 days) = 166 days x 16,000 kWh = 2,656,000 kWh
+    assert_allclose(r.loc[B, "electricity_kwh"], 2_656_000)
+    assert_allclose(r.loc[B, "coverage"], 166 / 365, rtol=1e-3)  # expected readings from the registry's install dates
