@@ -181,3 +181,22 @@ def test_cli_import_export_subprocess(tmp_path, fleet_file):
     assert "bad.yaml:23: latitude_deg:" in r.stderr and "nothing imported" in r.stderr
     r = run("export", "--fleet", str(tmp_path / "out.yaml"))
     assert Fleet.load(tmp_path / "out.yaml") == read_fleet_file(fleet_file)[0]
+
+
+def test_csv_parent_must_be_a_meter_of_the_same_carrier(tmp_path):
+    b, d = tmp_path / "b.csv", tmp_path / "d.csv"
+    b.write_text("building_code,name,floor_area_m2,district,latitude_deg,longitude_deg\n"
+                 "510402A001,Hall,1000,Shizhong,29.5,103.7\n")
+    d.write_text("building_code,device_kind,device_id,carrier,sub_item,parent_device_id\n"
+                 "510402A001,meter,main,electricity,main,\n"          # line 2
+                 "510402A001,meter,hvac,electricity,hvac,nowhere\n"   # line 3: unknown parent
+                 "510402A001,meter,gas,natural_gas,,main\n")          # line 4: parent measures electricity
+    fleet, errors = read_csv_pair(b, d)
+    assert fleet is None
+    assert [(e.line, e.field) for e in errors] == [(3, "parent_device_id"), (4, "parent_device_id")]
+    assert "measures electricity, not natural_gas" in errors[1].reason
+
+
+def test_unknown_building_type_filter_names_the_value(engine):
+    with session_scope(engine) as s, pytest.raises(ValueError, match="'warehouse'"):
+        repo.list_buildings(session=s, building_type="warehouse")
