@@ -104,7 +104,10 @@ async def building_indicators(request: Request, building_code: BuildingCodeDep, 
         frames = await run_in_threadpool(_frames_own_session, request, year, basis, region)
     if building_code not in frames.annual_df.index:
         raise not_found("building", building_code, "building_code")
-    return Response(frames.building_json(building_code), media_type="application/json")
+    body = frames.cached_body(("building", building_code))
+    if body is None:  # first request for this building: render off the event loop
+        body = await run_in_threadpool(frames.building_json, building_code)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/districts/indicators", response_model=Page[DistrictRow], responses=CSV_RESPONSES)
