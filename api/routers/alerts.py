@@ -137,6 +137,9 @@ def evaluate_now(request: Request, session: SessionDep, _: AuditorUser) -> Evalu
 def list_subscriptions(session: SessionDep, user: AuditorUser, page: PageDep,
                        filt: FilterDep):
     """The caller's subscriptions (an administrator sees everyone's)."""
+    if filt.ownership is not None:
+        raise APIError(422, "invalid_value", "ownership: subscriptions are by district or building type only",
+                       "ownership")
     stmt = select(Subscription).order_by(Subscription.id)
     if user.role != Role.administrator:
         stmt = stmt.where(Subscription.user_id == user.user_id)
