@@ -1,0 +1,1 @@
+"""Ingest service: MQTT -> validation -> unit normalization -> line protocol -> InfluxDB (docs/ingest.md)."""
