@@ -222,22 +222,21 @@ class BuildingSim:
                  "from_grid_register": np.round(self._register(grid.device_id, "from_grid_register",
                                                                from_grid), 3),
                  "power": np.round((from_grid - to_grid) / step_h, 3)}))
-        # The incoming (main) meter sits at the grid connection, behind which are the piles and PV:
-        # it reads grid import, as docs/glossary.md's electricity_from_grid_kwh defines it.
-        grid_import = (load + total_ev - pv_energy).clip(min=0.0)
-        out.devices[:0] = self._meters(ts, minute, shapes, sub_energy, grid_import)
+        # The main meter is the parent of the four sub-meters: the building's load, whatever share PV
+        # supplies. Piles have their own meters; grid import is the PV grid meter's from_grid.
+        out.devices[:0] = self._meters(ts, minute, shapes, sub_energy, load)
         out.devices.extend(ev_frames)
         out.sessions.extend(self._session_frames(ts, pv_share))
         return out
 
-    def _meters(self, ts, minute, shapes, sub_energy, grid_import) -> list[DeviceFrame]:
+    def _meters(self, ts, minute, shapes, sub_energy, load) -> list[DeviceFrame]:
         step_h = self.step_ms / HOUR_MS
         installed = lambda d: ts > local_midnight_ms(d)  # noqa: E731
         frames = []
         for m in self.spec.meters:
             c = m.carrier
             if c is Carrier.electricity:
-                e = grid_import if m.sub_item is SubItem.main else sub_energy[m.sub_item.value]
+                e = load if m.sub_item is SubItem.main else sub_energy[m.sub_item.value]
             elif c.value in self.scale_kw:
                 jitter = 1.0 + INTERVAL_SIGMA * noise.jitter(self.key ^ noise.stable_key(c.value), minute)
                 e = self.scale_kw[c.value] * shapes[c.value] * jitter.clip(min=0.5) * step_h
