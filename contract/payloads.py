@@ -25,7 +25,7 @@ import math
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError, model_validator
 
 from contract.topics import TopicAddress, TopicError, parse_topic
 from contract.units import UNITS
@@ -81,7 +81,8 @@ class _Strict(BaseModel):
 
 class Reading(_Strict):
     ts_ms: TsMs
-    values: dict[str, float | str] = Field(min_length=1)
+    # Strict: JSON true/false would otherwise be stored silently as 1.0/0.0.
+    values: dict[str, Annotated[float, Strict()] | str] = Field(min_length=1)
 
 
 class DeviceMessage(_Strict):

@@ -42,6 +42,7 @@ def _bad_messages() -> list[tuple[str, bytes | str | dict, str]]:
         (meter_topic("E-BAD"), {**ok, "readings": []}, "schema_violation"),
         (meter_topic("E-BAD"), {**ok, "carrier": None}, "schema_violation"),
         (meter_topic("E-BAD"), {**ok, "schema_version": 7}, "unsupported_schema_version"),
+        (meter_topic("E-BAD"), meter_msg("E-BAD", [(T0_MS, {"register": True})]), "schema_violation"),
         (meter_topic("E-BAD"), {**ok, "units": {"register": "kWhh"}}, "unknown_unit"),
         (meter_topic("E-BAD"), {**ok, "units": {"register": "m3"}}, "unknown_unit"),  # wrong dimension
         (meter_topic("E-BAD"), nan, "non_finite_value"),
