@@ -123,11 +123,15 @@ def test_sigterm_while_influxdb_down_leaves_everything_to_the_broker(mosquitto, 
     argv = ingest_argv(mosquitto.port, own_influxd.url, "energy", "--share-group", f"g{uuid.uuid4().hex[:6]}",
                        "--close-timeout-s", "2", client_id=f"term-{uuid.uuid4().hex[:6]}")
     ingest = IngestProcess(argv, tmp_path / "ingest.log").start()
-    ingest.wait_connected()
-    own_influxd.stop()
-    _stream(mosquitto.port, devices, readings, 5)  # received, but cannot be written
-    # The first batch needs its register neighbours (a lookup) before the write: either one fails.
-    wait_until(lambda: "failed, retrying" in ingest.log_path.read_text(), 30, "a failed InfluxDB call")
+    try:
+        ingest.wait_connected()
+        own_influxd.stop()
+        _stream(mosquitto.port, devices, readings, 5)  # received, but cannot be written
+        # The first batch needs its register neighbours (a lookup) before the write: either one fails.
+        wait_until(lambda: "failed, retrying" in ingest.log_path.read_text(), 30, "a failed InfluxDB call")
+    except BaseException:
+        ingest.kill()
+        raise
     t0 = time.monotonic()
     assert ingest.terminate() == 0, ingest.log_tail()
     assert time.monotonic() - t0 < 15  # the close wait is bounded, not a hang on the outage
