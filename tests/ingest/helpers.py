@@ -114,6 +114,10 @@ def ingest_argv(mqtt_port: int, influx_url: str, db: str, *extra: str, client_id
             "--flush-interval-ms", "200", "--retry-max-ms", "1000", *extra]
 
 
+#: Every ingest subprocess a test started; tests/ingest/conftest.py kills what a failing test left.
+STARTED: list[IngestProcess] = []
+
+
 class IngestProcess:
     """``python -m ingest`` as a real subprocess; logs go to a file for the failure message."""
 
@@ -129,6 +133,7 @@ class IngestProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        STARTED.append(self)
         return self
 
     def wait_connected(self, timeout_s: float = 30) -> None:
