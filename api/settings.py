@@ -28,7 +28,8 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.development
     #: The registry's database; the API's own tables (users, keys, alerts, outbox) live beside it.
-    database_url: str = "sqlite:///var/platform/registry.db"
+    #: None: the registry's own choice (``REGISTRY_DATABASE_URL``, else ``sqlite:///var/registry.db``).
+    database_url: str | None = None
     influx_url: str = "http://127.0.0.1:8086"
     influx_db: str = "energy"
     influx_timeout_s: float = Field(default=30, gt=0)
