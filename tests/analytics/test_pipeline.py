@@ -140,3 +140,15 @@ def test_indicators_equal_ground_truth(pipeline):
     # every device reported every interval of the three days: coverage is complete but for the
     # first reading of each device, which has no previous register: 287 / 288 = 0.9965
     assert (frame.coverage > 0.99).all() and (frame.coverage <= 1.0).all()
+
+
+def test_month_path_equals_day_path(pipeline):
+    db, _engine, _gt = pipeline
+    # July as a whole month comes from building_1mo; 1-3 July as days from the per-device _1d rollups.
+    months = reader.read_balance(influx=db, start=local_midnight(dt.date(2025, 7, 1)),
+                                 end=local_midnight(dt.date(2025, 8, 1)))
+    days = reader.read_balance(influx=db, start=local_midnight(START), end=local_midnight(END))
+    assert reader.split_window(local_midnight(dt.date(2025, 7, 1)), local_midnight(dt.date(2025, 8, 1)))[0][0] == "1mo"
+    assert len(days) >= 4
+    pd.testing.assert_frame_equal(months.sort_index()[sorted(days.columns)], days.sort_index()[sorted(days.columns)],
+                                  check_dtype=False, rtol=1e-12)
