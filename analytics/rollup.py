@@ -15,7 +15,9 @@ rollup point is stamped at the bucket *start*. The 00:00 reading belongs to the 
 Restartable and idempotent. Work goes one local day at a time; after a complete day the
 checkpoint (measurement ``rollup_checkpoint``, tag ``job``) moves to its end. A run starts at the
 checkpoint minus ``lookback_days`` (late and re-derived interval values land there), and always
-redoes the current, incomplete day. Rewriting a window writes the same series and timestamps, so
+redoes the current, incomplete day. Before a day is summed its interval values are recomputed from
+the stored registers (:mod:`analytics.rederive`), so a stale value left by a multi-worker ingest
+never reaches a rollup. Rewriting a window writes the same series and timestamps, so
 InfluxDB overwrites: re-running any window is safe. Backfills older than the lookback are
 re-rolled with an explicit ``--from``.
 """
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from analytics import rederive as rederive_mod
 from analytics.balance import SOURCES, accumulate
 from analytics.periods import DEFAULT_TZ, local_midnight
 from ingest.influx import InfluxHTTP, quote_ident, quote_literal
@@ -79,6 +82,9 @@ class RollupStats:
     monthly_points: int = 0
     checkpoint: dt.date | None = None
     per_day: list[tuple[dt.date, int]] = field(default_factory=list)
+    #: Register points whose interval value was recomputed, and of those rewritten (analytics.rederive).
+    rederive_checked: int = 0
+    rederive_rewritten: int = 0
 
 
 def _hourly_query(spec: RollupSpec, start_ms: int, end_ms: int) -> str:
@@ -223,7 +229,8 @@ def ensure_rollup_rp(db: InfluxHTTP, rollup_rp: str, shard_duration: str = "52w"
 
 def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = None, lookback_days: int = 1,
         tz: str = DEFAULT_TZ, now: dt.datetime | None = None, job: str = "rollup",
-        on_day: Callable[[dt.date], None] | None = None, rollup_rp: str | None = None) -> RollupStats:
+        on_day: Callable[[dt.date], None] | None = None, rollup_rp: str | None = None,
+        rederive: bool = True) -> RollupStats:
     """Roll up from ``start`` (default: checkpoint - ``lookback_days``, or the oldest data) to
     ``end`` inclusive (default: today, local).
 
@@ -244,6 +251,10 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
     rollup_rp : str, optional
         Retention policy for the rollups and the checkpoint (see :func:`ensure_rollup_rp`);
         default: the same as the raw data.
+    rederive : bool
+        Before summing a day, recompute its interval values from the stored registers and rewrite
+        the stale ones (:mod:`analytics.rederive`); off only when a single ingest worker wrote the
+        data (its cost: docs/benchmarks/analytics.md).
     """
     out = rollup_client(db, rollup_rp)
     if lookback_days < 0:
@@ -265,6 +276,11 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
         stats.monthly_points += rollup_month(out, start - dt.timedelta(days=1), tz=tz)
     day = start
     while day <= end:
+        if rederive:
+            r = rederive_mod.rederive_window(db, int(local_midnight(day, tz).timestamp() * 1000),
+                                             int(local_midnight(day + dt.timedelta(days=1), tz).timestamp() * 1000))
+            stats.rederive_checked += r.checked
+            stats.rederive_rewritten += r.rewritten
         h, d = rollup_day(db, day, tz=tz, out=out)
         # A month is re-summed once per run, when the run leaves it or ends: at city scale a month
         # costs seconds. A crash before that leaves it stale only until the next run, which

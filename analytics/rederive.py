@@ -1,0 +1,285 @@
+"""Re-derive stored interval values from the stored registers before the rollup sums a window.
+
+Why: with several ingest workers on one shared subscription, two readings of one device can be
+handled by different workers, and an interval value can be computed against a stale neighbour
+(docs/ingest.md, "known limit"). The registers are always stored exactly, so the rollup recomputes
+each interval value (``consumption_*``, ``generation_kwh``, ``to_grid_kwh``, ``from_grid_kwh``)
+and ``interval_s`` from them, with ingest's own arithmetic (:mod:`ingest.registers`), and rewrites
+only the points whose stored value differs. A rewrite is the same series and timestamp with the
+two derived fields, so InfluxDB overwrites those fields and keeps the rest: running it again
+rewrites nothing.
+
+Rules, the same as ingest's (ingest/intervals.py):
+
+* the interval value of a reading is the register delta from the reading before it, of the same
+  device and register field, in time order (normal, rollover or reset);
+* a reading whose interval value came from the device itself (stored interval value without
+  ``interval_s``, which only derivation writes) is left alone;
+* the first reading of a device has no interval value. Only ``previous_lookback_days`` before the
+  window are searched for the reading before the window's first one; when none is found there,
+  that first reading keeps its stored value (it is not checked).
+
+Rollover detection uses a display factor of 1 (the stored base unit): equal to ingest's for
+registers shown in a power of ten of the base unit (Wh, kWh, MWh, L, m3, kg, t); an MJ or GJ
+heat register (factor 1/3.6) that rolls over is detected in kWh digits instead (see
+docs/analytics.md).
+
+Memory is bounded: the window's devices are listed first (one row per device), then read and
+fixed a few buildings at a time (``max_devices_per_query`` devices per query).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from contract.vocabulary import (
+    CARRIER_DIMENSION,
+    MEASUREMENT,
+    REGISTER_TO_INTERVAL,
+    TELEMETRY_QUANTITIES,
+    field_name,
+)
+from ingest.influx import InfluxHTTP, quote_ident, quote_literal
+from ingest.lineproto import encode_line
+from ingest.registers import interval_between
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 86_400_000
+#: Devices whose points one query reads (a day of 15-minute data: ~97 rows each). [1]
+DEFAULT_MAX_DEVICES_PER_QUERY = 500
+#: How far before the window the reading before its first one is searched. [d]
+DEFAULT_PREVIOUS_LOOKBACK_DAYS = 31
+#: Stored and recomputed values closer than this are equal (float rounding of unit factors).
+_REL_TOL = 1e-9
+_ABS_TOL = 1e-9
+
+
+def _register_fields() -> dict[str, tuple[tuple[str, str], ...]]:
+    """measurement -> ((register field, interval field), ...), from the wire vocabulary."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for kind, measurement in MEASUREMENT.items():
+        for q, dim in TELEMETRY_QUANTITIES[kind].items():
+            if q not in REGISTER_TO_INTERVAL:
+                continue
+            dims = [dim] if dim is not None else sorted(set(CARRIER_DIMENSION.values()), key=str)
+            for d in dims:
+                out[measurement][field_name(q, d)] = field_name(REGISTER_TO_INTERVAL[q], d)
+    return {m: tuple(sorted(f.items())) for m, f in out.items()}
+
+
+#: measurement -> ((register field, interval field), ...), e.g. ``meter``: register_kwh -> consumption_kwh.
+REGISTER_FIELDS: dict[str, tuple[tuple[str, str], ...]] = _register_fields()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPoint:
+    """One stored point of a device: its registers and derived fields as read back (None: absent)."""
+
+    ts_ms: int
+    tags: tuple[tuple[str, str], ...]
+    values: dict[str, float | None]
+
+
+@dataclass
+class RederiveStats:
+    """``checked``: points with at least one recomputable interval value; ``rewritten``: of those,
+    points whose stored interval value or ``interval_s`` differed and were written again."""
+
+    checked: int = 0
+    rewritten: int = 0
+    devices: int = 0
+
+    def add(self, other: RederiveStats) -> None:
+        self.checked += other.checked
+        self.rewritten += other.rewritten
+        self.devices += other.devices
+
+
+def _same(stored: float | None, value: float) -> bool:
+    return stored is not None and math.isclose(stored, value, rel_tol=_REL_TOL, abs_tol=_ABS_TOL)
+
+
+def fixes_for_device(points: Sequence[StoredPoint], previous: dict[str, tuple[int, float]],
+                     pairs: Iterable[tuple[str, str]]) -> tuple[int, list[tuple[StoredPoint, dict[str, float]]]]:
+    """Recompute the interval values of one device's points and list those that differ.
+
+    Parameters
+    ----------
+    points : sequence of StoredPoint
+        The device's points in the window, sorted by time. [ms, base unit]
+    previous : dict
+        Register field -> (time, value) of the last reading before the window. [ms, base unit]
+    pairs : iterable of (str, str)
+        (register field, interval field) of the measurement.
+
+    Returns
+    -------
+    checked : int
+        Points with at least one recomputable interval value.
+    fixes : list
+        (point, fields to write) for each point whose stored values differ: every recomputed
+        interval field of that point and ``interval_s`` [s].
+
+    Notes
+    -----
+    When a point carries several registers (a pv_meter's to_grid and from_grid) whose previous
+    readings are at different times, ``interval_s`` is the shortest of their intervals: the time
+    since the device's last reading of any register.
+    """
+    pairs = tuple(pairs)
+    last = dict(previous)
+    checked = 0
+    fixes = []
+    for p in points:
+        derived: dict[str, float] = {}
+        interval_s: float | None = None
+        stale = False
+        for reg, ivl in pairs:
+            value = p.values.get(reg)
+            if value is None:
+                continue
+            prev = last.get(reg)
+            last[reg] = (p.ts_ms, value)
+            stored = p.values.get(ivl)
+            if prev is None or prev[0] >= p.ts_ms or (stored is not None and p.values.get("interval_s") is None):
+                continue  # first reading, a duplicate time, or the device's own value
+            iv = interval_between(prev[0], prev[1], p.ts_ms, value)
+            derived[ivl] = iv.delta
+            interval_s = iv.interval_s if interval_s is None else min(interval_s, iv.interval_s)
+            stale = stale or not _same(stored, iv.delta)
+        if not derived:
+            continue
+        checked += 1
+        assert interval_s is not None
+        if stale or not _same(p.values.get("interval_s"), interval_s):
+            fixes.append((p, {**derived, "interval_s": interval_s}))
+    return checked, fixes
+
+
+def _or_equal(tag: str, values: Iterable[str]) -> str:
+    return "(" + " OR ".join(f"{quote_ident(tag)} = {quote_literal(v)}" for v in values) + ")"
+
+
+def _tags(series: dict) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in series.get("tags", {}).items() if v))
+
+
+def _devices(db: InfluxHTTP, measurement: str, regs: Sequence[str], start_ms: int, end_ms: int) -> dict[str, int]:
+    """building_code -> devices with register points in ``(start_ms, end_ms]``."""
+    counts = ", ".join(f"count({quote_ident(r)})" for r in regs)
+    q = (f"SELECT {counts} FROM {quote_ident(measurement)} "  # noqa: S608 - quoted identifiers, int times
+         f"WHERE time > {int(start_ms)}ms AND time <= {int(end_ms)}ms GROUP BY building_code, device_id")
+    out: dict[str, int] = defaultdict(int)
+    for s in db.query(q):
+        out[s["tags"].get("building_code", "")] += 1
+    return out
+
+
+def _chunks(devices: dict[str, int], max_devices: int) -> list[list[str]]:
+    chunks: list[list[str]] = []
+    cur: list[str] = []
+    n = 0
+    for building in sorted(devices):
+        if cur and n + devices[building] > max_devices:
+            chunks.append(cur)
+            cur, n = [], 0
+        cur.append(building)
+        n += devices[building]
+    if cur:
+        chunks.append(cur)
+    return chunks
+
+
+def _rederive_chunk(db: InfluxHTTP, measurement: str, buildings: list[str], start_ms: int, end_ms: int,
+                    lookback_ms: int, batch_lines: int) -> RederiveStats:
+    pairs = REGISTER_FIELDS[measurement]
+    cols = [f for pair in pairs for f in pair] + ["interval_s"]
+    where = _or_equal("building_code", buildings)
+    m = quote_ident(measurement)
+    select = ", ".join(quote_ident(c) for c in cols)
+    inside = (f"SELECT {select} FROM {m} WHERE time > {int(start_ms)}ms AND time <= {int(end_ms)}ms "  # noqa: S608
+              f"AND {where} GROUP BY *")
+    # One statement per register: a point holding only another register must not hide this one's last.
+    befores = [f"SELECT {quote_ident(reg)} FROM {m} WHERE time > {int(start_ms - lookback_ms)}ms "  # noqa: S608
+               f"AND time <= {int(start_ms)}ms AND {where} GROUP BY * ORDER BY time DESC LIMIT 1"
+               for reg, _ivl in pairs]
+    results = db.query_raw(";".join([inside, *befores]), post=True)
+    by_id = {r.get("statement_id", n): r for n, r in enumerate(results)}
+    points: dict[tuple[str, str], list[StoredPoint]] = defaultdict(list)
+    for s in by_id.get(0, {}).get("series", []):
+        tags = _tags(s)
+        td = dict(tags)
+        key = (td.get("building_code", ""), td.get("device_id", ""))
+        names = s["columns"]
+        for row in s["values"]:
+            rec = dict(zip(names, row, strict=True))
+            points[key].append(StoredPoint(int(rec.pop("time")), tags,
+                                           {k: (None if v is None else float(v)) for k, v in rec.items()}))
+    previous: dict[tuple[str, str], dict[str, tuple[int, float]]] = defaultdict(dict)
+    for j, (reg, _ivl) in enumerate(pairs, start=1):
+        for s in by_id.get(j, {}).get("series", []):
+            td = dict(_tags(s))
+            key = (td.get("building_code", ""), td.get("device_id", ""))
+            for t, v in s["values"]:
+                # A device's tags may have changed (several series): the latest reading wins.
+                if v is not None and (reg not in previous[key] or previous[key][reg][0] < t):
+                    previous[key][reg] = (int(t), float(v))
+    stats = RederiveStats(devices=len(points))
+    lines: list[str] = []
+    for key, pts in points.items():
+        pts.sort(key=lambda p: p.ts_ms)
+        checked, fixes = fixes_for_device(pts, previous.get(key, {}), pairs)
+        stats.checked += checked
+        for p, fields in fixes:
+            lines.append(encode_line(measurement, dict(p.tags), fields, p.ts_ms))
+    for i in range(0, len(lines), batch_lines):
+        db.write_lines(lines[i:i + batch_lines])
+    stats.rewritten = len(lines)
+    return stats
+
+
+def rederive_window(db: InfluxHTTP, start_ms: int, end_ms: int, *,
+                    max_devices_per_query: int = DEFAULT_MAX_DEVICES_PER_QUERY,
+                    previous_lookback_days: float = DEFAULT_PREVIOUS_LOOKBACK_DAYS,
+                    batch_lines: int = 5000) -> RederiveStats:
+    """Recompute and rewrite the stale interval values of every register point in ``(start_ms, end_ms]``.
+
+    Parameters
+    ----------
+    db : InfluxHTTP
+        Client of the raw data (the rewrites go there too).
+    start_ms, end_ms : int
+        The window, start excluded, end included (the rollup's bucket convention). [ms]
+    max_devices_per_query : int
+        Devices read per query; bounds memory at city scale. [1]
+    previous_lookback_days : float
+        How far before ``start_ms`` each device's previous reading is searched. [d]
+    batch_lines : int
+        Lines per write request. [1]
+
+    Returns
+    -------
+    RederiveStats
+        Points checked and rewritten, devices seen.
+    """
+    if end_ms <= start_ms:
+        raise ValueError(f"end_ms {end_ms} is not after start_ms {start_ms}")
+    if max_devices_per_query < 1:
+        raise ValueError(f"max_devices_per_query must be >= 1, got {max_devices_per_query}")
+    if previous_lookback_days < 0:
+        raise ValueError(f"previous_lookback_days must be >= 0, got {previous_lookback_days}")
+    lookback_ms = int(previous_lookback_days * DAY_MS)
+    total = RederiveStats()
+    for measurement, pairs in REGISTER_FIELDS.items():
+        devices = _devices(db, measurement, [reg for reg, _ in pairs], start_ms, end_ms)
+        for buildings in _chunks(devices, max_devices_per_query):
+            total.add(_rederive_chunk(db, measurement, buildings, start_ms, end_ms, lookback_ms, batch_lines))
+    if total.rewritten:
+        log.info("re-derived interval values from registers: %d of %d points rewritten",
+                 total.rewritten, total.checked)
+    return total

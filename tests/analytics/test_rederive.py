@@ -1,0 +1,200 @@
+"""Interval values re-derived from the stored registers before the rollup sums a day: stale values
+as a second ingest worker leaves them (computed against a stale neighbour, or never computed),
+resets and rollovers, a device's own values left alone, idempotence."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from analytics import rederive, rollup
+from analytics.__main__ import main as analytics_main
+from analytics.rederive import StoredPoint, fixes_for_device
+from analytics.settings import AnalyticsSettings
+from ingest.influx import InfluxHTTP
+from ingest.lineproto import encode_line
+
+SH = ZoneInfo("Asia/Shanghai")
+DAY = dt.date(2025, 3, 1)
+NOW = dt.datetime(2025, 3, 3, 12, 0, tzinfo=SH)
+B = "510402A001"
+H6_S = 21_600.0  # 6 h between readings [s]
+
+
+def local_ms(hour: int, day: dt.date = DAY) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=SH).timestamp() * 1000) + hour * 3_600_000
+
+
+T0, T1, T2, T3, T4 = (local_ms(h) for h in (0, 6, 12, 18, 24))  # T0 closes the day before: the "previous" point
+
+ELEC = {"building_code": B, "device_kind": "meter", "carrier": "electricity", "sub_item": "hvac"}
+GAS = {"building_code": B, "device_kind": "meter", "carrier": "natural_gas"}
+PVM = {"building_code": B, "device_kind": "pv_meter"}
+
+
+def stale_lines() -> list[str]:
+    """Registers stored exactly, interval values as two racing ingest workers might leave them.
+
+    E1 (kWh):  1000 | 1010 | 1025.5 | 1030 | 1042; T2 computed from T0 (T1 still in flight at the
+               other worker): 25.5 over 12 h; T4 never derived.
+    G1 (m3, reset at T2): 500 | 520 | 3 | 8; T3 computed from T1: 8 < 520 -> "reset" 8.0 over 12 h.
+    R1 (kWh, 6-digit register rolls over at T2): 999 900 | 999 980 | 30 | 70; T2 computed from T0:
+               1e6 - 999 900 + 30 = 130 over 12 h.
+    P1 (pv_meter): to_grid 10 | 12 | 15, from_grid 5 | 5.5 | 5.5; T2 computed from T0 (5.0, 0.5).
+    X1 (kWh): the device sends its own consumption (1.0, no interval_s) beside a register 100 | 200.
+    """
+    def meter(tags, dev, ts, fields):
+        return encode_line("meter", {**tags, "device_id": dev}, fields, ts)
+
+    def pv(ts, fields):
+        return encode_line("pv", {**PVM, "device_id": "P1"}, fields, ts)
+
+    return [
+        meter(ELEC, "E1", T0, {"register_kwh": 1000.0}),
+        meter(ELEC, "E1", T1, {"register_kwh": 1010.0, "consumption_kwh": 10.0, "interval_s": H6_S}),
+        meter(ELEC, "E1", T2, {"register_kwh": 1025.5, "consumption_kwh": 25.5, "interval_s": 2 * H6_S}),
+        meter(ELEC, "E1", T3, {"register_kwh": 1030.0, "consumption_kwh": 4.5, "interval_s": H6_S}),
+        meter(ELEC, "E1", T4, {"register_kwh": 1042.0}),
+        meter(GAS, "G1", T0, {"register_m3": 500.0}),
+        meter(GAS, "G1", T1, {"register_m3": 520.0, "consumption_m3": 20.0, "interval_s": H6_S}),
+        meter(GAS, "G1", T2, {"register_m3": 3.0, "consumption_m3": 3.0, "interval_s": H6_S}),
+        meter(GAS, "G1", T3, {"register_m3": 8.0, "consumption_m3": 8.0, "interval_s": 2 * H6_S}),
+        meter(ELEC, "R1", T0, {"register_kwh": 999_900.0}),
+        meter(ELEC, "R1", T1, {"register_kwh": 999_980.0, "consumption_kwh": 80.0, "interval_s": H6_S}),
+        meter(ELEC, "R1", T2, {"register_kwh": 30.0, "consumption_kwh": 130.0, "interval_s": 2 * H6_S}),
+        meter(ELEC, "R1", T3, {"register_kwh": 70.0, "consumption_kwh": 40.0, "interval_s": H6_S}),
+        pv(T0, {"to_grid_register_kwh": 10.0, "from_grid_register_kwh": 5.0}),
+        pv(T1, {"to_grid_register_kwh": 12.0, "from_grid_register_kwh": 5.5, "to_grid_kwh": 2.0,
+                "from_grid_kwh": 0.5, "interval_s": H6_S}),
+        pv(T2, {"to_grid_register_kwh": 15.0, "from_grid_register_kwh": 5.5, "to_grid_kwh": 5.0,
+                "from_grid_kwh": 0.5, "interval_s": 2 * H6_S}),
+        meter(ELEC, "X1", T0, {"register_kwh": 100.0}),
+        meter(ELEC, "X1", T1, {"register_kwh": 200.0, "consumption_kwh": 1.0}),
+    ]
+
+
+# ---- pure -----------------------------------------------------------------------------------
+
+
+def _pts(rows: list[tuple[int, float, float | None, float | None]]) -> list[StoredPoint]:
+    return [StoredPoint(t, (("device_id", "E"),), {"register_kwh": r, "consumption_kwh": c, "interval_s": s})
+            for t, r, c, s in rows]
+
+
+PAIRS = (("register_kwh", "consumption_kwh"),)
+
+
+def test_fixes_for_device_rewrites_only_the_stale_point():
+    pts = _pts([(T1, 1010.0, 10.0, H6_S), (T2, 1025.5, 25.5, 2 * H6_S), (T3, 1030.0, 4.5, H6_S)])
+    checked, fixes = fixes_for_device(pts, {"register_kwh": (T0, 1000.0)}, PAIRS)
+    assert checked == 3
+    assert [(p.ts_ms, f) for p, f in fixes] == [(T2, {"consumption_kwh": 15.5, "interval_s": H6_S})]  # 1025.5-1010
+
+
+def test_fixes_for_device_without_previous_leaves_the_first_reading():
+    pts = _pts([(T1, 1010.0, 99.0, H6_S), (T2, 1025.5, 15.5, H6_S)])
+    checked, fixes = fixes_for_device(pts, {}, PAIRS)
+    assert (checked, fixes) == (1, [])  # T1's neighbour is unknown: not checked, not touched
+
+
+def test_fixes_for_device_keeps_a_device_supplied_value():
+    pts = _pts([(T1, 200.0, 1.0, None)])  # consumption without interval_s: the device's own
+    assert fixes_for_device(pts, {"register_kwh": (T0, 100.0)}, PAIRS) == (0, [])
+
+
+def test_fixes_for_device_pv_meter_interval_s_is_shortest_of_its_registers():
+    pairs = rederive.REGISTER_FIELDS["pv"]
+    p = StoredPoint(T2, (), {"to_grid_register_kwh": 15.0, "from_grid_register_kwh": 5.5,
+                             "to_grid_kwh": 5.0, "from_grid_kwh": 0.5, "interval_s": 2 * H6_S})
+    prev = {"to_grid_register_kwh": (T1, 12.0), "from_grid_register_kwh": (T0, 5.0)}
+    _, fixes = fixes_for_device([p], prev, pairs)
+    # to_grid 15 - 12 = 3 over 6 h; from_grid 5.5 - 5.0 = 0.5 over 12 h; interval_s = min = 6 h
+    assert fixes[0][1] == {"to_grid_kwh": 3.0, "from_grid_kwh": 0.5, "interval_s": H6_S}
+
+
+def test_register_fields_come_from_the_vocabulary():
+    assert ("register_kwh", "consumption_kwh") in rederive.REGISTER_FIELDS["meter"]
+    assert ("register_m3", "consumption_m3") in rederive.REGISTER_FIELDS["meter"]
+    assert ("register_kg", "consumption_kg") in rederive.REGISTER_FIELDS["meter"]
+    assert rederive.REGISTER_FIELDS["ev_pile"] == (("register_kwh", "consumption_kwh"),)
+    assert {r for r, _ in rederive.REGISTER_FIELDS["pv"]} == {
+        "generation_register_kwh", "to_grid_register_kwh", "from_grid_register_kwh"}
+
+
+# ---- real InfluxDB --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def db(influxd, fresh_db) -> InfluxHTTP:
+    client = InfluxHTTP(influxd.url, fresh_db)
+    client.write_lines(stale_lines())
+    yield client
+    client.close()
+
+
+def stored(db: InfluxHTTP, measurement: str, device: str, fields: str) -> dict[int, tuple]:
+    rows = db.query(f"SELECT {fields} FROM \"{measurement}\" WHERE device_id = '{device}'")  # noqa: S608
+    return {r[0]: tuple(r[1:]) for r in rows[0]["values"]}
+
+
+def daily_sum(db: InfluxHTTP, measurement: str, device: str, field: str) -> float:
+    rows = db.query(f"SELECT \"{field}\" FROM \"{measurement}_1d\" WHERE device_id = '{device}'")  # noqa: S608
+    assert len(rows[0]["values"]) == 1
+    return rows[0]["values"][0][1]
+
+
+@pytest.mark.servers
+def test_rollup_rederives_stale_intervals_and_sums_the_truth(db):
+    stats = rollup.run(db, start=DAY, end=DAY, lookback_days=0, now=NOW, rollup_rp=None)
+    # checked: E1 T1..T4 (4) + G1 T1..T3 (3) + R1 T1..T3 (3) + P1 T1, T2 (2) = 12; X1 is the device's own
+    assert stats.rederive_checked == 12
+    assert stats.rederive_rewritten == 5  # E1 T2, E1 T4, G1 T3, R1 T2, P1 T2
+
+    e1 = stored(db, "meter", "E1", "consumption_kwh, interval_s")
+    assert e1[T2] == (pytest.approx(15.5), H6_S)  # 1025.5 - 1010, not 1025.5 - 1000
+    assert e1[T4] == (pytest.approx(12.0), H6_S)  # 1042 - 1030, was never derived
+    assert stored(db, "meter", "G1", "consumption_m3, interval_s")[T3] == (pytest.approx(5.0), H6_S)  # 8 - 3
+    assert stored(db, "meter", "R1", "consumption_kwh, interval_s")[T2] == (
+        pytest.approx(50.0), H6_S)  # rollover: 1e6 - 999 980 + 30
+    assert stored(db, "pv", "P1", "to_grid_kwh, from_grid_kwh")[T2] == (pytest.approx(3.0), pytest.approx(0.0))
+    assert stored(db, "meter", "E1", "register_kwh")[T2] == (1025.5,)  # registers untouched
+
+    # Daily sums (T0 belongs to 28 February; T4 = 24:00 closes 1 March):
+    assert daily_sum(db, "meter", "E1", "consumption_kwh") == pytest.approx(42.0)  # 10 + 15.5 + 4.5 + 12 = 1042 - 1000
+    assert daily_sum(db, "meter", "G1", "consumption_m3") == pytest.approx(28.0)  # 20 + 3 (reset) + 5
+    assert daily_sum(db, "meter", "R1", "consumption_kwh") == pytest.approx(170.0)  # 80 + 50 + 40
+    assert daily_sum(db, "pv", "P1", "to_grid_kwh") == pytest.approx(5.0)  # 2 + 3 = 15 - 10
+    assert daily_sum(db, "pv", "P1", "from_grid_kwh") == pytest.approx(0.5)  # 0.5 + 0 = 5.5 - 5
+    assert daily_sum(db, "meter", "X1", "consumption_kwh") == pytest.approx(1.0)  # the device's value, kept
+    assert daily_sum(db, "meter", "E1", "readings") == 4
+
+    again = rollup.run(db, start=DAY, end=DAY, lookback_days=0, now=NOW, rollup_rp=None)
+    assert (again.rederive_checked, again.rederive_rewritten) == (12, 0)  # idempotent: nothing left to fix
+
+
+@pytest.mark.servers
+def test_rederive_in_one_device_chunks_equals_one_chunk(db, influxd, fresh_db):
+    start, end = local_ms(0), local_ms(24)
+    small = rederive.rederive_window(db, start, end, max_devices_per_query=1)
+    assert (small.checked, small.rewritten, small.devices) == (12, 5, 5)  # 5 devices, one query each
+    assert rederive.rederive_window(db, start, end).rewritten == 0
+
+
+@pytest.mark.servers
+def test_cli_no_rederive_sums_the_stored_values(db, influxd, fresh_db):
+    base = ["--influx-url", influxd.url, "--influx-db", fresh_db, "rollup", "--from", DAY.isoformat(),
+            "--to", DAY.isoformat()]
+    # The rollups land where the CLI's settings put them.
+    rollups = AnalyticsSettings(influx_url=influxd.url, influx_db=fresh_db).influx(rollups=True)
+    assert analytics_main([*base, "--no-rederive"]) == 0
+    assert daily_sum(rollups, "meter", "E1", "consumption_kwh") == pytest.approx(40.0)  # stale: 10 + 25.5 + 4.5
+    assert analytics_main(base) == 0
+    assert daily_sum(rollups, "meter", "E1", "consumption_kwh") == pytest.approx(42.0)  # 1042 - 1000
+    rollups.close()
+
+
+def test_rederive_window_refuses_an_empty_window():
+    with pytest.raises(ValueError, match="end_ms"):
+        rederive.rederive_window(InfluxHTTP("http://127.0.0.1:9", "x"), 10, 10)
