@@ -198,3 +198,96 @@ def test_cli_no_rederive_sums_the_stored_values(db, influxd, fresh_db):
 def test_rederive_window_refuses_an_empty_window():
     with pytest.raises(ValueError, match="end_ms"):
         rederive.rederive_window(InfluxHTTP("http://127.0.0.1:9", "x"), 10, 10)
+
+
+# ---- two real ingest workers on one shared subscription ---------------------------------------
+
+
+def _stream(seed: int = 7) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Registers of three devices at 00:00, 00:15, ..., 24:00 of 2026-01-01 and their increments.
+
+    W-1 counts up; W-2 is reset (a new meter) at reading 50, which then shows only its increment;
+    W-3 is a 6-digit register that rolls over past 999 999 kWh. Whatever the register does, the
+    truth of the day is the sum of the increments of readings 1..96.
+    """
+    import random
+
+    rnd = random.Random(seed)
+    regs: dict[str, list[float]] = {}
+    incs: dict[str, list[float]] = {}
+    for dev, start in (("W-1", 1000.0), ("W-2", 500.0), ("W-3", 999_000.0)):
+        inc = [0.0] + [round(rnd.uniform(5.0, 25.0), 3) for _ in range(96)]
+        r = [start]
+        for i in range(1, 97):
+            if dev == "W-2" and i == 50:
+                r.append(inc[i])
+            elif dev == "W-3":
+                r.append((r[-1] + inc[i]) % 1_000_000.0)
+            else:
+                r.append(r[-1] + inc[i])
+        regs[dev], incs[dev] = r, inc
+    return regs, incs
+
+
+@pytest.mark.servers
+@pytest.mark.slow
+def test_two_ingest_workers_out_of_order_then_rollup_gives_the_true_daily_sums(mosquitto, influxd, fresh_db,
+                                                                                tmp_path):
+    import random
+    import uuid
+
+    from tests.ingest.helpers import (
+        STEP_MS,
+        T0_MS,
+        IngestProcess,
+        Publisher,
+        count_and_sum,
+        ingest_argv,
+        meter_msg,
+        meter_topic,
+        wait_until,
+    )
+
+    regs, incs = _stream()
+    day = dt.date(2026, 1, 1)  # T0_MS is its local midnight: reading 0 closes 31 December
+    group = f"rd{uuid.uuid4().hex[:6]}"
+    workers = [IngestProcess(ingest_argv(mosquitto.port, influxd.url, fresh_db, "--share-group", group,
+                                         "--flush-interval-ms", "50", client_id=f"rd-{n}-{uuid.uuid4().hex[:4]}"),
+                             tmp_path / f"ingest-{n}.log").start() for n in (1, 2)]
+    db = InfluxHTTP(influxd.url, fresh_db)
+    try:
+        for w in workers:
+            w.wait_connected()
+        msgs = [(meter_topic(dev), meter_msg(dev, [(T0_MS + i * STEP_MS, {"register": r[i]})]))
+                for dev, r in regs.items() for i in range(97)]
+        random.Random(3).shuffle(msgs)  # out of order, and each worker sees only part of a device
+        pub = Publisher(mosquitto.port)
+        for topic, payload in msgs:
+            pub.publish(topic, payload)
+        pub.close()
+        wait_until(lambda: count_and_sum(db, "meter", "register_kwh")[0] >= 3 * 97, 40, "all registers stored")
+        for w in workers:  # flushed and stopped: no ingest write can land after the rollup
+            assert w.terminate() == 0, w.log_tail()
+        # A value is stale when its energy or its interval_s is not that of the reading just before.
+        stale_before = sum(
+            1 for dev, inc in incs.items()
+            # register_kwh too: a point with neither derived field is still a row (never derived)
+            for t, (_reg, kwh, secs) in stored(db, "meter", dev, "register_kwh, consumption_kwh, interval_s").items()
+            if t > T0_MS and (kwh is None or abs(kwh - inc[(t - T0_MS) // STEP_MS]) > 1e-6 or secs != 900))
+        stats = rollup.run(db, start=day, end=day, lookback_days=0, rollup_rp=None)
+        print(f"stale interval values left by two workers: {stale_before}; rollup rewrote {stats.rederive_rewritten}")
+        assert stats.rederive_checked == 3 * 96  # readings 1..96 of each device have a neighbour before
+        assert stats.rederive_rewritten == stale_before  # exactly the stale ones, nothing else
+        for dev, inc in incs.items():
+            got = stored(db, "meter", dev, "consumption_kwh, interval_s")
+            for i in range(1, 97):
+                assert got[T0_MS + i * STEP_MS][0] == pytest.approx(inc[i], abs=1e-6), (dev, i)
+                assert got[T0_MS + i * STEP_MS][1] == 900  # 15 min between consecutive readings [s]
+            # truth: the sum of the 96 increments of the day (a reset or rollover does not change it)
+            assert daily_sum(db, "meter", dev, "consumption_kwh") == pytest.approx(sum(inc[1:]), rel=1e-9)
+            assert daily_sum(db, "meter", dev, "readings") == 96
+    finally:
+        for w in workers:
+            if w.proc is not None and w.proc.poll() is None:
+                w.kill()
+        db.close()
