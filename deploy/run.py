@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,9 +38,12 @@ def _port(preferred: int) -> int:
 
 
 class Platform:
-    def __init__(self, state: Path, *, fleet_size: int, seed: int, backfill_days: int, speed: float):
+    def __init__(self, state: Path, *, fleet_size: int, seed: int, backfill_days: int,
+                 rollup_every_s: float = 300):
         self.state = state
-        self.fleet_size, self.seed, self.backfill_days, self.speed = fleet_size, seed, backfill_days, speed
+        self.rollup_every_s = rollup_every_s
+        self._stopping = threading.Event()
+        self.fleet_size, self.seed, self.backfill_days = fleet_size, seed, backfill_days
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.mq = Mosquitto(state / "mosquitto", port=_port(1883))
         self.ix = Influxd(state / "influxdb", port=_port(8086))
@@ -71,23 +75,47 @@ class Platform:
             self._run("generating a fleet", "simulators", "fleet", "--seed", str(self.seed),
                       "--size", str(self.fleet_size), "--out", str(fleet))
         self._run("importing the fleet into the registry", "registry", "import", "--fleet", str(fleet))
+        admin_key = self._admin_key()
         self._spawn("ingest", "ingest", "--fleet-file", str(fleet), "--metrics-port", str(self.metrics_port))
         self._spawn("api", "api", "--host", "127.0.0.1", "--port", str(self.api_port))
         mqtt = ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(self.mq.port)]
-        if self.backfill_days > 0:
-            end = dt.datetime.now(dt.UTC).date()
-            start = end - dt.timedelta(days=self.backfill_days)
-            self._run(f"backfilling {self.backfill_days} days of history", "simulators", "backfill",
-                      "--fleet", str(fleet), "--start", start.isoformat(), "--end", end.isoformat(), *mqtt)
-        self._spawn("simulator", "simulators", "live", "--fleet", str(fleet), "--speed", str(self.speed), *mqtt)
+        # One live run at real time from a past start: it catches up the history as fast as ingest
+        # accepts, then goes on live with continuous registers.
+        start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=self.backfill_days)
+        self._spawn("simulator", "simulators", "live", "--fleet", str(fleet), "--seed", str(self.seed),
+                    "--start", start.isoformat(), *mqtt)
+        self._spawn("alerts", "api", "alerts")
+        threading.Thread(target=self._rollup_loop, name="rollup", daemon=True).start()
         print(f"""
 The platform is running (state and logs in {self.state}):
   MQTT broker      mqtt://127.0.0.1:{self.mq.port}   (topics ep/v1/#, dead letters ep/v1/deadletter/#)
   InfluxDB         {self.ix.url}   (database "energy"; InfluxQL at /query)
   API              http://127.0.0.1:{self.api_port}/docs   (public disclosures at /disclosures)
+                   administrator key: {admin_key}   (also in {self.state / 'admin-key.txt'})
   ingest metrics   http://127.0.0.1:{self.metrics_port}/metrics
   Grafana          dashboards as JSON in deploy/grafana/dashboards (docker compose -f deploy/docker-compose.yml up)
 Press Ctrl-C to stop.""", flush=True)
+
+    def _admin_key(self) -> str:
+        """A development administrator, created once; its key is kept (mode 0600) for the next start."""
+        keyfile = self.state / "admin-key.txt"
+        if keyfile.exists():
+            return keyfile.read_text().strip()
+        out = subprocess.run([PY, "-m", "api", "create-admin", "--name", "admin"], cwd=ROOT, env=self.env,
+                             check=True, capture_output=True, text=True).stdout
+        key = out.strip().splitlines()[-1]
+        fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+        return key
+
+    def _rollup_loop(self) -> None:
+        # Indicators and dashboards read the rollups, so keep them current while the platform runs.
+        log = open(self.state / "rollup.log", "ab")  # noqa: SIM115 - lives as long as the loop
+        while not self._stopping.is_set():
+            subprocess.run([PY, "-m", "analytics", "rollup"], cwd=ROOT, env=self.env, stdout=log,
+                           stderr=subprocess.STDOUT)
+            self._stopping.wait(self.rollup_every_s)
 
     def watch(self) -> None:
         while True:
@@ -97,6 +125,7 @@ Press Ctrl-C to stop.""", flush=True)
             time.sleep(1)
 
     def down(self) -> None:
+        self._stopping.set()
         for _, p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -119,11 +148,11 @@ def main() -> None:
     ap.add_argument("--state", type=Path, default=ROOT / "var" / "platform")
     ap.add_argument("--fleet-size", type=int, default=20, help="buildings in the generated fleet")
     ap.add_argument("--seed", type=int, default=2025)
-    ap.add_argument("--backfill-days", type=int, default=7, help="history published before going live")
-    ap.add_argument("--speed", type=float, default=60.0, help="live time acceleration (1 = real time)")
+    ap.add_argument("--backfill-days", type=int, default=7, help="days of history caught up before going live")
+    ap.add_argument("--rollup-every-s", type=float, default=300, help="how often the rollup job runs")
     args = ap.parse_args()
     platform = Platform(args.state.resolve(), fleet_size=args.fleet_size, seed=args.seed,
-                        backfill_days=args.backfill_days, speed=args.speed)
+                        backfill_days=args.backfill_days, rollup_every_s=args.rollup_every_s)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         platform.up()

@@ -92,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     _sim_args(lv)
     _mqtt_args(lv)
     lv.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second (default 1)")
-    lv.add_argument("--start", type=_date, help="first local day; default now (speed 1) or 7 days ago")
+    lv.add_argument("--start", type=_date,
+                    help="first local day; default now (speed 1) or 7 days ago; at speed 1 a past start "
+                         "is caught up first, then the run goes on in real time")
     lv.add_argument("--ticks", type=int, help="stop after this many intervals")
     lv.add_argument("--dry-run", action="store_true", help="build and encode messages, publish nothing")
     return ap

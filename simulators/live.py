@@ -91,12 +91,19 @@ def run_live(fleet: Fleet, publisher: Publisher | None, *, seed: int, start_ms: 
         upcoming = pool.submit(simulate_block)
         pos = 0
         wall0 = time.monotonic()
+        # In real time a reading is due when the wall clock reaches its timestamp, so a start in the past
+        # is caught up as fast as broker and ingest accept and the same run then goes on live, with its
+        # registers continuous (a separate backfill run would start from other register values).
+        epoch0_ms = time.time() * 1000
         tick_wall_s = step_ms / 1000.0 / speed
         while max_ticks is None or stats.ticks < max_ticks:
             ts = start_ms + stats.ticks * step_ms
             if stop_at_ms is not None and ts > stop_at_ms:
                 break
-            due = wall0 + stats.ticks * tick_wall_s
+            if speed == 1.0:
+                due = wall0 + (ts - epoch0_ms) / 1000.0
+            else:
+                due = wall0 + stats.ticks * tick_wall_s
             now = time.monotonic()
             if due > now:
                 time.sleep(due - now)
@@ -118,7 +125,7 @@ def run_live(fleet: Fleet, publisher: Publisher | None, *, seed: int, start_ms: 
             done = time.monotonic()
             stats.busy_s.append(done - t0)
             stats.ticks += 1
-            if done > due + tick_wall_s:
+            if done > max(due, t0) + tick_wall_s:
                 stats.late_ticks += 1
             if progress is not None:
                 progress.update(1)
