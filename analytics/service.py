@@ -207,7 +207,8 @@ class BuildingIndicators(BaseModel):
     audit: list[dict[str, Any]]
 
 
-def _clean(d: dict) -> dict:
+def clean(d: dict) -> dict:
+    """JSON-safe values: numpy scalars to Python, NaN to None (the API serves these dicts)."""
     out = {}
     for k, v in d.items():
         if isinstance(v, np.generic):
@@ -235,7 +236,7 @@ def building_indicators(*, influx: InfluxHTTP, session: Session, building_code: 
         raise BuildingNotFound(f"building {building_code!r} is not in the registry")
     df = annual_frame(influx=influx, session=session, year=year, basis=basis, region=region,
                       building_type=b.building_type, now=now, tz=tz)
-    row = _clean(df.loc[building_code].to_dict())
+    row = clean(df.loc[building_code].to_dict())
     attr_cols = ["name", "building_type", "district", "ownership", "climate_zone", "floor_area_m2", "occupants",
                  "year_built", "has_pv", "pv_capacity_kwp", "ev_piles"]
     audit = audit_frame(influx=influx, session=session, year=year, as_of=as_of, basis=basis, region=region,
@@ -244,7 +245,7 @@ def building_indicators(*, influx: InfluxHTTP, session: Session, building_code: 
         building_code=building_code, year=year, basis=row.pop("basis"), table_version=row.pop("table_version"),
         attributes={k: row.pop(k) for k in attr_cols},
         indicators=row,
-        audit=[_clean(r) for r in audit.reset_index().to_dict(orient="records")])
+        audit=[clean(r) for r in audit.reset_index().to_dict(orient="records")])
 
 
 def district_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
@@ -325,12 +326,12 @@ def city_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: s
                                                                        base_s["energy_kgce_per_person"]))
             extra["baseline_buildings"] = len(both)
     progress = plan_progress(actual, plan_targets())
-    indicators = _clean({k: v for k, v in city.to_dict().items() if k not in ("basis", "table_version")})
-    indicators.update(_clean(actual))
+    indicators = clean({k: v for k, v in city.to_dict().items() if k not in ("basis", "table_version")})
+    indicators.update(clean(actual))
     indicators.update(extra)
     return CityIndicators(
         year=year, basis=basis, table_version=coal_factors().version, buildings=len(df), indicators=indicators,
-        plan_progress=[_clean(r) for r in progress.to_dict(orient="records")],
+        plan_progress=[clean(r) for r in progress.to_dict(orient="records")],
         definitions={
             "renewable_substitution_rate": "PV self-consumed + metered renewable heat, over comprehensive energy "
                                            "(exported PV in renewable_substitution_rate_with_export)",

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
 from analytics import service
 from analytics.periods import DEFAULT_TZ
+from analytics.service import clean
 from ingest.influx import InfluxHTTP
 
 
@@ -109,18 +109,6 @@ def city_frames(cache: FrameCache, *, influx: InfluxHTTP, session: Session, year
 
 def city_key(*, year: int, basis: str, region: str | None) -> tuple:
     return ("city", year, basis, region, _today(DEFAULT_TZ))
-
-
-def clean(d: dict) -> dict:
-    """JSON-safe values: numpy scalars to Python, NaN to None."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, float) and np.isnan(v):
-            v = None
-        out[k] = v
-    return out
 
 
 #: Attribute columns, as ``analytics.service.building_indicators`` splits them off.
