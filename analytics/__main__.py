@@ -7,7 +7,9 @@
 ``report`` prints the audit list and the city indicators with plan-target progress; ``--csv out.csv``
 also writes the audit list to ``out.csv`` and the city indicators and targets to ``out_city.csv``.
 Connection: ``--influx-url``/``--influx-db``/``--registry-url`` or ``EP_INFLUX_URL``, ``EP_INFLUX_DB``,
-``REGISTRY_DATABASE_URL``.
+``REGISTRY_DATABASE_URL``. Raw data is read from ``EP_INFLUX_RP`` (the database's default policy when
+unset); the rollups live in ``--rollup-rp`` / ``EP_ROLLUP_RP`` (default ``rollup``), which ``rollup``
+creates when missing (infinite retention, 52-week shard groups).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--influx-url")
     p.add_argument("--influx-db")
     p.add_argument("--registry-url")
-    p.add_argument("--rollup-rp", help="retention policy of the rollups (default: the raw data's)")
+    p.add_argument("--influx-rp", help="retention policy of the raw data (default: the database's default)")
+    p.add_argument("--rollup-rp", help="retention policy of the rollups (default: EP_ROLLUP_RP, else 'rollup')")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("rollup", help="hourly and daily rollups (restartable, idempotent)")
     r.add_argument("--from", dest="start", type=_date, help="first local day (default: checkpoint - lookback)")
@@ -46,8 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-rederive", action="store_true",
                    help="sum the stored interval values as they are, without recomputing them from the registers "
                         "first (saves reading every register point again; exact only with one ingest worker)")
-    r.add_argument("--create-rp", action="store_true", help="create --rollup-rp first (year-long shard groups)")
-    r.add_argument("--shard-duration", default="52w", help="shard group duration of a created policy")
+    # Kept so existing scripts still run: the policy is created whenever it is missing.
+    r.add_argument("--create-rp", action="store_true", help=argparse.SUPPRESS)
+    r.add_argument("--shard-duration", default=rollup.ROLLUP_SHARD_DURATION,
+                   help="shard group duration if the rollup policy has to be created (default 52w)")
     rep = sub.add_parser("report", help="audit list and city indicators for a year")
     rep.add_argument("--year", type=int, required=True)
     rep.add_argument("--as-of", type=_date, help="end of the rolling window / year-to-date (default: yesterday)")
@@ -104,15 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {k: v for k, v in {"influx_url": args.influx_url, "influx_db": args.influx_db,
-                                   "registry_url": args.registry_url, "rollup_rp": args.rollup_rp}.items() if v}
+                                   "registry_url": args.registry_url, "influx_rp": args.influx_rp,
+                                   "rollup_rp": args.rollup_rp}.items() if v}
     settings = AnalyticsSettings(**overrides)
     if args.cmd == "rollup":
         with settings.influx() as db:
-            if args.create_rp:
-                if not settings.rollup_rp:
-                    print("--create-rp needs --rollup-rp (or EP_ROLLUP_RP)", file=sys.stderr)
-                    return 2
+            try:
                 rollup.ensure_rollup_rp(db, settings.rollup_rp, args.shard_duration)
+            except ValueError as exc:
+                print(f"rollup: {exc}", file=sys.stderr)
+                return 2
             stats = rollup.run(db, start=args.start, end=args.end, lookback_days=args.lookback_days, tz=settings.tz,
                                rollup_rp=settings.rollup_rp, rederive=not args.no_rederive)
         print(f"rolled up {stats.days} days: {stats.hourly_points} hourly and {stats.daily_points} daily points; "

@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 CHECKPOINT_MEASUREMENT = "rollup_checkpoint"
+#: Retention policy of the rollups and the checkpoint unless ``EP_ROLLUP_RP`` renames it; the raw
+#: data stays in the database's default policy. Created by :func:`ensure_rollup_rp` when missing.
+ROLLUP_RP = "rollup"
+#: Shard group duration of a created rollup policy: a year of daily points in one or two shards.
+ROLLUP_SHARD_DURATION = "52w"
 #: Field that is counted as ``readings``: one interval point has exactly one of them.
 READINGS = "readings"
 
@@ -214,22 +219,66 @@ def rollup_client(db: InfluxHTTP, rollup_rp: str | None) -> InfluxHTTP:
     return db if rollup_rp is None else dataclasses.replace(db, retention_policy=rollup_rp)
 
 
-def ensure_rollup_rp(db: InfluxHTTP, rollup_rp: str, shard_duration: str = "52w") -> None:
-    """Create the rollup retention policy (kept forever, one shard group per ``shard_duration``).
+def _duration_h(text: str) -> float:
+    """``52w`` / ``365d`` / ``8760h`` or InfluxDB's ``8736h0m0s`` in hours."""
+    units = {"w": 168.0, "d": 24.0, "h": 1.0, "m": 1 / 60, "s": 1 / 3600}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)([wdhms])", text))
+
+
+def ensure_rollup_rp(db: InfluxHTTP, rollup_rp: str = ROLLUP_RP, shard_duration: str = ROLLUP_SHARD_DURATION
+                     ) -> bool:
+    """Create the rollup retention policy when it is missing (kept forever, one shard group per
+    ``shard_duration``); an existing policy is left as it is.
 
     Why: with the default 7-day shard groups a year of daily points spans 53 shards and an annual
     ``GROUP BY building_code`` costs one iterator per series and shard (docs/benchmarks/analytics.md
-    measures the difference). Idempotent while the settings are unchanged.
+    measures the difference). An existing policy is never altered (its settings are the operator's
+    choice); a different shard duration is only logged, a finite retention is refused.
+
+    Parameters
+    ----------
+    db : InfluxHTTP
+        Client of the database (its own retention policy does not matter).
+    rollup_rp : str
+        Name of the policy.
+    shard_duration : str
+        Shard group duration of a created policy, like ``52w``, ``365d`` or ``8760h``. [w, d or h]
+
+    Returns
+    -------
+    bool
+        True when this call created the policy.
+
+    Raises
+    ------
+    ValueError
+        For a malformed ``shard_duration``, an empty name, or an existing policy that expires data.
     """
     if not re.fullmatch(r"[0-9]+[hdw]", shard_duration):
         raise ValueError(f"shard_duration {shard_duration!r} is not like 52w, 365d or 8760h")
+    if not rollup_rp:
+        raise ValueError("rollup_rp (EP_ROLLUP_RP) cannot be empty")
+    for s in db.query(f"SHOW RETENTION POLICIES ON {quote_ident(db.database)}"):
+        for row in s["values"]:
+            rec = dict(zip(s["columns"], row, strict=True))
+            if rec["name"] == rollup_rp:
+                if _duration_h(str(rec["duration"])) != 0:
+                    # Expiring rollups would be lost, and the checkpoint (stamped at time 0) refused.
+                    raise ValueError(f"retention policy {rollup_rp!r} keeps data for {rec['duration']}; the "
+                                     "rollups need one that keeps it forever (DURATION INF)")
+                if abs(_duration_h(str(rec["shardGroupDuration"])) - _duration_h(shard_duration)) > 1e-6:
+                    log.info("retention policy %r exists with shard groups of %s, not %s: left as it is",
+                                rollup_rp, rec["shardGroupDuration"], shard_duration)
+                return False
     db.query_raw(f"CREATE RETENTION POLICY {quote_ident(rollup_rp)} ON {quote_ident(db.database)} "
                  f"DURATION INF REPLICATION 1 SHARD DURATION {shard_duration}", epoch=None, post=True)
+    log.info("created retention policy %r on %r (shard duration %s)", rollup_rp, db.database, shard_duration)
+    return True
 
 
 def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = None, lookback_days: int = 1,
         tz: str = DEFAULT_TZ, now: dt.datetime | None = None, job: str = "rollup",
-        on_day: Callable[[dt.date], None] | None = None, rollup_rp: str | None = None,
+        on_day: Callable[[dt.date], None] | None = None, rollup_rp: str | None = ROLLUP_RP,
         rederive: bool = True) -> RollupStats:
     """Roll up from ``start`` (default: checkpoint - ``lookback_days``, or the oldest data) to
     ``end`` inclusive (default: today, local).
@@ -249,13 +298,15 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
     on_day : callable, optional
         Called after each day is written (the restart test stops the job there).
     rollup_rp : str, optional
-        Retention policy for the rollups and the checkpoint (see :func:`ensure_rollup_rp`);
-        default: the same as the raw data.
+        Retention policy for the rollups and the checkpoint, created when missing
+        (:func:`ensure_rollup_rp`); None writes them into ``db``'s own policy.
     rederive : bool
         Before summing a day, recompute its interval values from the stored registers and rewrite
         the stale ones (:mod:`analytics.rederive`); off only when a single ingest worker wrote the
         data (its cost: docs/benchmarks/analytics.md).
     """
+    if rollup_rp is not None:
+        ensure_rollup_rp(db, rollup_rp)
     out = rollup_client(db, rollup_rp)
     if lookback_days < 0:
         raise ValueError(f"lookback_days must be >= 0, got {lookback_days}")

@@ -7,6 +7,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics.periods import DEFAULT_TZ
+from analytics.rollup import ROLLUP_RP
 from ingest.influx import InfluxHTTP
 
 
@@ -20,16 +21,17 @@ class AnalyticsSettings(BaseSettings):
     influx_password: str | None = None
     influx_token: str | None = None
     influx_timeout_s: float = Field(120.0, gt=0)
-    #: Retention policy of the rollups (``EP_ROLLUP_RP``); None = the raw data's. A policy with
-    #: year-long shard groups keeps annual queries fast (docs/analytics.md).
-    rollup_rp: str | None = None
+    #: Retention policy of the rollups (``EP_ROLLUP_RP``), created by the rollup job when missing;
+    #: the raw data stays in ``influx_rp`` (the database's default policy when None). Year-long
+    #: shard groups keep annual queries fast (docs/analytics.md).
+    rollup_rp: str = Field(ROLLUP_RP, min_length=1)
     #: Registry database (SQLAlchemy URL); default ``sqlite:///var/registry.db``.
     registry_url: str | None = Field(None, validation_alias=AliasChoices("registry_url", "REGISTRY_DATABASE_URL"))
     tz: str = DEFAULT_TZ
 
     def influx(self, rollups: bool = False) -> InfluxHTTP:
         """Client of the raw data, or with ``rollups`` of the rollup retention policy."""
-        rp = (self.rollup_rp or self.influx_rp) if rollups else self.influx_rp
+        rp = self.rollup_rp if rollups else self.influx_rp
         return InfluxHTTP(self.influx_url, self.influx_db, retention_policy=rp,
                           username=self.influx_username, password=self.influx_password, token=self.influx_token,
                           timeout_s=self.influx_timeout_s)

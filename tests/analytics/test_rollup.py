@@ -68,6 +68,12 @@ def db(influxd, fresh_db) -> InfluxHTTP:
     client.close()
 
 
+@pytest.fixture
+def out(db) -> InfluxHTTP:
+    """Reads of the rollup retention policy, where the job writes by default."""
+    return rollup.rollup_client(db, rollup.ROLLUP_RP)
+
+
 NOW = dt.datetime(2025, 3, 3, 12, 0, tzinfo=SH)  # DAY1 and DAY2 complete, 3 March in progress
 
 
@@ -81,39 +87,39 @@ def daily(db: InfluxHTTP, measurement: str) -> dict[tuple, dict]:
     return out
 
 
-def test_daily_sums_readings_and_local_day_boundaries(db):
+def test_daily_sums_readings_and_local_day_boundaries(db, out):
     stats = rollup.run(db, start=DAY1 - dt.timedelta(days=1), now=NOW)
     assert stats.days == 4  # 28 Feb, 1, 2 and 3 March (today, partial)
-    m = daily(db, "meter")
+    m = daily(out, "meter")
     # stamped at local midnight (hour 0 in Asia/Shanghai)
     assert m[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96}  # 96 x 1.0 kWh
     assert m[("main", "2025-03-02", 0)] == {"consumption_kwh": 192.0, "readings": 96}  # 96 x 2.0 kWh
     assert m[("main", "2025-02-28", 0)] == {"consumption_kwh": 7.0, "readings": 1}  # the 00:00 point
     assert m[("gas", "2025-03-01", 0)] == {"consumption_m3": 48.0, "readings": 96}  # 96 x 0.5 m3
     assert m[("gas", "2025-03-02", 0)] == {"consumption_m3": 24.0, "readings": 96}  # 96 x 0.25 m3
-    pv = daily(db, "pv")
+    pv = daily(out, "pv")
     assert pv[("inv", "2025-03-01", 0)] == pytest.approx({"generation_kwh": 6.4, "readings": 16})  # 16 x 0.4
     # a pv_meter sends no generation: its readings are counted on the export field
     assert pv[("pvm", "2025-03-01", 0)] == pytest.approx(
         {"to_grid_kwh": 1.6, "from_grid_kwh": 0.0, "readings": 16})  # 16 x 0.1 export
-    assert daily(db, "ev_pile")[("ev1", "2025-03-01", 0)] == {"consumption_kwh": 12.0, "readings": 4}  # 4 x 3.0
-    assert daily(db, "ev_session")[("ev1", "2025-03-01", 0)] == {"energy_kwh": 12.0, "pv_energy_kwh": 0.0,
+    assert daily(out, "ev_pile")[("ev1", "2025-03-01", 0)] == {"consumption_kwh": 12.0, "readings": 4}  # 4 x 3.0
+    assert daily(out, "ev_session")[("ev1", "2025-03-01", 0)] == {"energy_kwh": 12.0, "pv_energy_kwh": 0.0,
                                                                  "readings": 1}  # one stop event
     # tags are kept: the daily series is addressable exactly like the raw one
-    tags = db.query('SHOW TAG VALUES FROM "meter_1d" WITH KEY = "carrier"')[0]["values"]
+    tags = out.query('SHOW TAG VALUES FROM "meter_1d" WITH KEY = "carrier"')[0]["values"]
     assert sorted(v[1] for v in tags) == ["electricity", "natural_gas"]
     # hourly: first local hour of DAY1 holds 00:15, 00:30, 00:45 and 01:00
-    h = db.query(f'SELECT consumption_kwh, readings FROM meter_1h WHERE device_id = \'main\' '
+    h = out.query(f'SELECT consumption_kwh, readings FROM meter_1h WHERE device_id = \'main\' '
                  f'AND time = {local_ms(DAY1)}ms')[0]["values"][0]
     assert h[1:] == [4.0, 4]  # 4 x 1.0 kWh
-    assert rollup.read_checkpoint(db) == dt.date(2025, 3, 3)  # today is not complete
-    month = db.query(f"SELECT consumption_kwh, readings FROM meter_1mo WHERE device_id = 'main' "
+    assert rollup.read_checkpoint(out) == dt.date(2025, 3, 3)  # today is not complete
+    month = out.query(f"SELECT consumption_kwh, readings FROM meter_1mo WHERE device_id = 'main' "
                      f"AND time = {local_ms(DAY1)}ms")[0]["values"][0]
     assert month[1:] == [288.0, 192]  # March so far: 96 x 1.0 + 96 x 2.0 kWh, 2 x 96 readings
-    feb = db.query(f"SELECT consumption_kwh FROM meter_1mo WHERE device_id = 'main' "
+    feb = out.query(f"SELECT consumption_kwh FROM meter_1mo WHERE device_id = 'main' "
                    f"AND time = {local_ms(dt.date(2025, 2, 1))}ms")[0]["values"][0]
     assert feb[1] == 7.0  # the 00:00 reading of 1 March closes February
-    b = db.query(f"SELECT * FROM building_1mo WHERE time = {local_ms(DAY1)}ms")[0]
+    b = out.query(f"SELECT * FROM building_1mo WHERE time = {local_ms(DAY1)}ms")[0]
     got = {k: v for k, v in zip(b["columns"], b["values"][0], strict=True) if v is not None and k != "time"}
     assert got == pytest.approx({
         "building_code": B, "main_meter_kwh": 288.0, "natural_gas_m3": 72.0,  # 96 x 0.5 + 96 x 0.25 m3
@@ -129,17 +135,17 @@ def _snapshot(db: InfluxHTTP) -> list:
             for res in ("1h", "1d", "1mo") for s in db.query(f'SELECT * FROM "{m}_{res}" GROUP BY *')]
 
 
-def test_rerun_is_idempotent(db):
+def test_rerun_is_idempotent(db, out):
     rollup.run(db, start=DAY1, now=NOW)
-    first = _snapshot(db)
+    first = _snapshot(out)
     stats = rollup.run(db, start=DAY1, now=NOW)
     assert stats.daily_points > 0
-    assert _snapshot(db) == first
-    count = db.query("SELECT count(readings) FROM meter_1d")[0]["values"][0][1]
+    assert _snapshot(out) == first
+    count = out.query("SELECT count(readings) FROM meter_1d")[0]["values"][0][1]
     assert count == 4  # 2 devices x 2 days; re-running wrote over the same points (3 March has none)
 
 
-def test_restart_from_checkpoint_gives_the_same_result(db, influxd, fresh_db):
+def test_restart_from_checkpoint_gives_the_same_result(db, out):
     class Crash(Exception):
         pass
 
@@ -149,25 +155,25 @@ def test_restart_from_checkpoint_gives_the_same_result(db, influxd, fresh_db):
 
     with pytest.raises(Crash):
         rollup.run(db, start=DAY1, now=NOW, on_day=crash_after_first)
-    assert rollup.read_checkpoint(db) == DAY1 + dt.timedelta(days=1)
+    assert rollup.read_checkpoint(out) == DAY1 + dt.timedelta(days=1)
     stats = rollup.run(db, now=NOW, lookback_days=0)  # resumes at the checkpoint
     assert [d for d, _ in stats.per_day] == [dt.date(2025, 3, 2), dt.date(2025, 3, 3)]
-    resumed = _snapshot(db)
+    resumed = _snapshot(out)
     for m in ("meter", "pv", "ev_pile", "ev_session"):
         for res in ("1h", "1d", "1mo"):
-            db.query_raw(f'DROP MEASUREMENT "{m}_{res}"', post=True)
+            out.query_raw(f'DROP MEASUREMENT "{m}_{res}"', post=True)
     rollup.run(db, start=DAY1, now=NOW)
-    assert _snapshot(db) == resumed
+    assert _snapshot(out) == resumed
 
 
-def test_late_data_within_lookback_is_picked_up(db):
+def test_late_data_within_lookback_is_picked_up(db, out):
     rollup.run(db, start=DAY1, now=NOW)
     # ingest re-derives an interval value of DAY2 (a late reading landed before it)
     db.write_lines([encode_line("meter", {"building_code": B, "device_kind": "meter", "device_id": "main",
                                           "carrier": "electricity", "sub_item": "main"},
                                 {"consumption_kwh": 5.0}, local_ms(DAY1 + dt.timedelta(days=1), 12))])
     rollup.run(db, now=NOW, lookback_days=1)  # checkpoint 3 March - 1 day = 2 March is redone
-    assert daily(db, "meter")[("main", "2025-03-02", 0)]["consumption_kwh"] == 195.0  # 192 - 2.0 + 5.0
+    assert daily(out, "meter")[("main", "2025-03-02", 0)]["consumption_kwh"] == 195.0  # 192 - 2.0 + 5.0
 
 
 def test_no_data_is_nothing_to_do(influxd, fresh_db):
@@ -176,13 +182,74 @@ def test_no_data_is_nothing_to_do(influxd, fresh_db):
     assert stats.days == 0 and stats.checkpoint is None
 
 
-def test_rollups_into_their_own_retention_policy(db):
-    rollup.ensure_rollup_rp(db, "rollup")
-    rollup.ensure_rollup_rp(db, "rollup")  # idempotent
-    rollup.run(db, start=DAY1, now=NOW, rollup_rp="rollup")
-    assert db.query("SELECT count(readings) FROM meter_1d") == []  # nothing in the default policy
-    out = rollup.rollup_client(db, "rollup")
+def _policies(db: InfluxHTTP) -> dict[str, dict]:
+    s = db.query(f'SHOW RETENTION POLICIES ON "{db.database}"')[0]
+    return {row[0]: dict(zip(s["columns"], row, strict=True)) for row in s["values"]}
+
+
+def test_rollups_go_to_the_rollup_policy_created_when_missing(db, out):
+    assert rollup.ROLLUP_RP not in _policies(db)
+    rollup.run(db, start=DAY1, now=NOW)
+    rp = _policies(db)[rollup.ROLLUP_RP]
+    assert rp["duration"] == "0s"  # kept forever
+    assert rp["shardGroupDuration"] == "8736h0m0s"  # 52 weeks x 168 h
+    assert rp["default"] is False  # raw writes without a policy still land in the default one
+    assert _policies(db)["autogen"]["default"] is True
+    for m in ("meter_1h", "meter_1d", "meter_1mo", "building_1mo", rollup.CHECKPOINT_MEASUREMENT):
+        assert db.query(f'SELECT count(*) FROM "{m}"') == [], m  # nothing in the raw data's policy
     assert daily(out, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96}
     assert rollup.read_checkpoint(out) == dt.date(2025, 3, 3)
+    assert rollup.ensure_rollup_rp(db) is False  # idempotent: already there
+
+
+def test_an_existing_rollup_policy_is_left_as_it_is(db, out):
+    db.query_raw(f'CREATE RETENTION POLICY "{rollup.ROLLUP_RP}" ON "{db.database}" DURATION INF REPLICATION 1 '
+                 "SHARD DURATION 4w", epoch=None, post=True)
+    rollup.run(db, start=DAY1, now=NOW)
+    assert _policies(db)[rollup.ROLLUP_RP]["shardGroupDuration"] == "672h0m0s"  # still 4 x 168 h
+    assert daily(out, "meter")[("main", "2025-03-02", 0)] == {"consumption_kwh": 192.0, "readings": 96}
+
+
+def test_an_expiring_rollup_policy_is_refused_before_anything_is_written(db, out):
+    db.query_raw(f'CREATE RETENTION POLICY "{rollup.ROLLUP_RP}" ON "{db.database}" DURATION 520w REPLICATION 1',
+                 epoch=None, post=True)
+    with pytest.raises(ValueError, match=r"'rollup' keeps data for 87360h0m0s.*DURATION INF"):  # 520 x 168 h
+        rollup.run(db, start=DAY1, now=NOW)
+    assert out.query("SELECT count(*) FROM meter_1d") == []
+
+
+def test_a_renamed_policy_and_the_opt_out(db):
+    rollup.run(db, start=DAY1, now=NOW, rollup_rp="rollups_b")
+    assert "rollups_b" in _policies(db) and rollup.ROLLUP_RP not in _policies(db)
+    renamed = rollup.rollup_client(db, "rollups_b")
+    assert daily(renamed, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96}
+    with InfluxHTTP(db.url, db.database) as same:
+        rollup.run(same, start=DAY1, now=NOW, rollup_rp=None)  # None: the client's own (default) policy
+        assert daily(same, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96}
+
+
+def test_bad_policy_settings_are_refused(db):
     with pytest.raises(ValueError, match="shard_duration"):
         rollup.ensure_rollup_rp(db, "r2", shard_duration="1y; DROP DATABASE x")
+    with pytest.raises(ValueError, match="EP_ROLLUP_RP"):
+        rollup.ensure_rollup_rp(db, "")
+
+
+def test_cli_takes_the_policy_from_ep_rollup_rp_and_refuses_a_bad_one(db):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def cli(*argv: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "analytics", "--influx-url", db.url, "--influx-db", db.database,
+                               *argv], env={**os.environ, **env}, cwd=Path(__file__).resolve().parents[2],
+                              capture_output=True, text=True, timeout=120)
+
+    r = cli("rollup", "--from", DAY1.isoformat(), "--to", DAY1.isoformat(), "--no-rederive", EP_ROLLUP_RP="by_env")
+    assert r.returncode == 0, r.stderr
+    assert "by_env" in _policies(db) and rollup.ROLLUP_RP not in _policies(db)
+    by_env = rollup.rollup_client(db, "by_env")
+    assert daily(by_env, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96}
+    r = cli("rollup", "--shard-duration", "1y", EP_ROLLUP_RP="by_env2")
+    assert r.returncode == 2 and "shard_duration '1y'" in r.stderr

@@ -76,16 +76,20 @@ def city(influxd, tmp_path_factory):
     lines = []
     for i in range(DAYS):
         lines += daily_lines(dt.date(YEAR, 1, 1) + dt.timedelta(days=i))
+    # Where the rollup job keeps the rollups (and the report command reads them).
+    rollup.ensure_rollup_rp(db)
+    out = rollup.rollup_client(db, rollup.ROLLUP_RP)
     for k in range(0, len(lines), 5000):
-        db.write_lines(lines[k:k + 5000])
+        out.write_lines(lines[k:k + 5000])
     for month in range(1, 13):  # the job's own month step sums the days into <measurement>_1mo
-        rollup.rollup_month(db, dt.date(YEAR, month, 1))
+        rollup.rollup_month(out, dt.date(YEAR, month, 1))
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('reg') / 'r.db'}")
     migrate(engine)
     with session_scope(engine) as s:
         repo.replace_fleet(session=s, fleet=Fleet.model_validate(FLEET))
-    yield db, engine
+    yield out, engine
     db.query_raw(f'DROP DATABASE "{name}"', post=True)
+    out.close()
     db.close()
 
 
