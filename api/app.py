@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from analytics.rollup import ensure_rollup_rp
 from api import disclosure, errors
 from api.alerts.context import default_context
 from api.alerts.scheduler import AlertScheduler
@@ -18,10 +20,22 @@ from api.settings import Settings, get_settings
 from ingest.influx import InfluxError, InfluxHTTP
 from registry import db as registry_db
 
+log = logging.getLogger(__name__)
+
 DESCRIPTION = """Public-building energy supervision: buildings, readings, indicators, the audit list,
 plan-target progress and alerts. Authenticate with an API key (`Authorization: Bearer ep_...`).
 Every 4xx answer is `{"code", "message", "field"}`; every list takes `limit`/`offset`, the
 filters `district`, `building_type`, `ownership`, and `format=csv` (or `/export.csv`)."""
+
+
+def _ensure_rollup_rp(influx: InfluxHTTP, rollup_rp: str) -> None:
+    """Create the rollup retention policy if the rollup job has not yet, so that before its first
+    run the indicator routes answer with no data instead of failing on a missing policy. Best
+    effort: InfluxDB down (or no right to create it) must not stop the API; the job creates it."""
+    try:
+        ensure_rollup_rp(influx, rollup_rp)
+    except InfluxError as exc:
+        log.warning("could not check the rollup retention policy %r (the rollup job creates it): %s", rollup_rp, exc)
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -33,12 +47,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     influx = InfluxHTTP(settings.influx_url, database=settings.influx_db, retention_policy=settings.influx_rp,
                         timeout_s=settings.influx_timeout_s)
     rollups = InfluxHTTP(settings.influx_url, database=settings.influx_db,
-                         retention_policy=settings.rollup_rp or settings.influx_rp, timeout_s=settings.influx_timeout_s)
+                         retention_policy=settings.rollup_rp, timeout_s=settings.influx_timeout_s)
 
     ctx = default_context()
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI):
+        _ensure_rollup_rp(influx, settings.rollup_rp)
         scheduler = None
         if settings.run_scheduler:
             scheduler = AlertScheduler(settings=settings, sessions=app_.state.sessions, influx=influx,

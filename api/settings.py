@@ -13,6 +13,8 @@ from functools import lru_cache
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analytics.rollup import ROLLUP_RP
+
 #: Values that mark a secret as "not set by the operator".
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development-only-secret"})
 DEV_PLACEHOLDER = "development-only-secret"
@@ -33,9 +35,10 @@ class Settings(BaseSettings):
     influx_url: str = "http://127.0.0.1:8086"
     influx_db: str = "energy"
     influx_timeout_s: float = Field(default=30, gt=0)
+    #: Retention policy of the raw readings; None = the database's default policy.
     influx_rp: str | None = None
-    #: Retention policy of analytics' daily rollups (same variable as analytics: ``EP_ROLLUP_RP``).
-    rollup_rp: str | None = None
+    #: Retention policy of analytics' rollups (same variable and default as analytics: ``EP_ROLLUP_RP``).
+    rollup_rp: str = Field(default=ROLLUP_RP, min_length=1)
     #: Key for the HMAC-SHA256 signature of outgoing webhooks. Required outside development.
     webhook_signing_key: str | None = None
     mqtt_host: str = "127.0.0.1"

@@ -6,7 +6,7 @@
 ``generate`` freezes the analytics of ``--year`` into a new draft version for every building of
 the registry (or the listed ones), one transaction per building, with a progress bar. A building
 whose open version already holds the same figures is left alone. Settings come from the API's
-environment (``EP_DATABASE_URL``, ``EP_INFLUX_URL``, ``EP_INFLUX_DB``, ``EP_ROLLUP_RP``).
+environment (``EP_DATABASE_URL``, ``EP_INFLUX_URL``, ``EP_INFLUX_DB``, ``EP_ROLLUP_RP`` default ``rollup``).
 
 Exit status: 0 when every building got its draft (or was unchanged), 1 when some failed (each
 printed on stderr with its reason; the others are stored), 2 for usage errors.
@@ -19,6 +19,7 @@ import sys
 
 from tqdm import tqdm
 
+from analytics.rollup import ensure_rollup_rp
 from analytics.tables import BASES, DEFAULT_BASIS
 from api.disclosure.db import ensure_schema
 from api.disclosure.service import SYSTEM_ACTOR, store_draft
@@ -51,9 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"disclosure schema at head on {engine.url.render_as_string(hide_password=True)}")
         return 0
 
-    # The daily rollups may live in their own retention policy (EP_ROLLUP_RP), as the API reads them.
+    # Only the rollups are read, from their own retention policy (EP_ROLLUP_RP), as the API reads them.
     influx = InfluxHTTP(settings.influx_url, database=settings.influx_db,
-                        retention_policy=settings.rollup_rp or settings.influx_rp, timeout_s=settings.influx_timeout_s)
+                        retention_policy=settings.rollup_rp, timeout_s=settings.influx_timeout_s)
+    # A database the rollup job has not run on yet has no rollup policy: no data, not a failure.
+    ensure_rollup_rp(influx, settings.rollup_rp)
     sessions = registry_db.make_sessionmaker(engine)
     created = unchanged = 0
     failed: list[tuple[str, str]] = []

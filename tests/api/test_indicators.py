@@ -31,7 +31,10 @@ def data(world, influxd):
                          f"sub_item=hvac consumption_kwh={KWH_PER_H[code] * 0.4},interval_s=3600 {ms}")
     db.write_lines(lines)
     rollup.run(db, start=dt.date(2026, 1, 1), end=dt.date(2026, 1, DAYS), now=dt.datetime(2026, 1, 11, tzinfo=dt.UTC))
-    yield db
+    # The rollups, where the job writes them and the API reads them (its default EP_ROLLUP_RP).
+    rollups = rollup.rollup_client(db, world.app.state.settings.rollup_rp)
+    yield rollups
+    rollups.close()
     db.close()
 
 
