@@ -6,6 +6,8 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.models import dashboard as dm
 
+from analytics.settings import AnalyticsSettings
+from dashboards.influxql import Measurement
 from dashboards.panels import dashboard_link
 
 FOLDER_UID = "energy-supervision"
@@ -17,9 +19,14 @@ PV_UID = "energy-rooftop-pv"
 EV_UID = "energy-ev-charging"
 QUALITY_UID = "energy-data-quality"
 
-#: Raw measurements (docs/glossary.md) and the analytics rollups (``<measurement>_1d``).
+#: Raw measurements (docs/glossary.md), in the database's default retention policy.
 METER, PV, EV_PILE, EV_SESSION = "meter", "pv", "ev_pile", "ev_session"
-METER_1D, PV_1D = "meter_1d", "pv_1d"
+#: Retention policy of the analytics rollups: ``EP_ROLLUP_RP`` when the dashboards are built, else
+#: ``rollup`` (the same setting the rollup job, the API and the disclosure command read). The
+#: generated JSON and alert rules carry the name, so renaming the policy means rebuilding them.
+ROLLUP_RP = AnalyticsSettings().rollup_rp
+#: The daily rollups (``<measurement>_1d``), qualified with their policy.
+METER_1D, PV_1D = Measurement("meter_1d", ROLLUP_RP), Measurement("pv_1d", ROLLUP_RP)
 #: Building attributes copied from the registry by ``python -m dashboards sync-buildings``.
 BUILDING_MEASUREMENT = "building"
 DEADLETTER, INGEST_STATS = "ingest_deadletter", "ingest_stats"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contract.vocabulary import Carrier
-from dashboards.influxql import TIME_FILTER, Select, agg, col, eq, number, sums
+from dashboards.influxql import TIME_FILTER, Measurement, Select, agg, col, eq, number, sums
 
 AUDIT_ELECTRICITY_KWH = 5_000_000  # Leshan plan: "5 million kilowatt-hours of electricity"
 AUDIT_ENERGY_TCE = 1000  # Leshan plan: "1000 tons of standard coal"
@@ -52,7 +52,8 @@ COAL_FACTORS: tuple[CoalFactor, ...] = (
 ELECTRICITY = COAL_FACTORS[0]
 
 
-def _carrier_rows(f: CoalFactor, measurement: str, where: tuple[str, ...], group_by: tuple[str, ...]) -> Select:
+def _carrier_rows(f: CoalFactor, measurement: str | Measurement, where: tuple[str, ...],
+                  group_by: tuple[str, ...]) -> Select:
     is_el = f.carrier is Carrier.electricity
     # Only the incoming (main) meter counts: sub-meters split the same energy by sub-item.
     cond = (eq("carrier", f.carrier.value), *((eq("sub_item", "main"),) if is_el else ()))
@@ -63,7 +64,7 @@ def _carrier_rows(f: CoalFactor, measurement: str, where: tuple[str, ...], group
     return Select(fields, (measurement,), (*cond, *where, TIME_FILTER), group_by)
 
 
-def energy_by_building(measurement: str, where: tuple[str, ...]) -> Select:
+def energy_by_building(measurement: str | Measurement, where: tuple[str, ...]) -> Select:
     """Per building: grid electricity [kWh] and energy of all metered carriers [tce].
 
     Every member of the union yields both fields (zero where not applicable) because InfluxDB
@@ -74,7 +75,7 @@ def energy_by_building(measurement: str, where: tuple[str, ...]) -> Select:
     return Select(sums("electricity_from_grid_kwh", "energy_tce"), members, group_by=group)
 
 
-def audit_list(measurement: str, where: tuple[str, ...]) -> Select:
+def audit_list(measurement: str | Measurement, where: tuple[str, ...]) -> Select:
     """Buildings at or over either audit test: electricity >= 5,000,000 kWh OR energy >= 1000 tce.
 
     Besides both quantities, each test's value as a share of its threshold (``*_of_threshold``,
@@ -92,13 +93,13 @@ def top_by(field_name: str, inner: Select, n: int = 10) -> Select:
     return Select((f'top("{field_name}", "building_code", {int(n)}) AS "{field_name}"',), (inner,))
 
 
-def grid_electricity_tce(measurement: str, where: tuple[str, ...]) -> Select:
+def grid_electricity_tce(measurement: str | Measurement, where: tuple[str, ...]) -> Select:
     """Electricity imported through the main meters, all selected buildings. [tce]"""
     return Select((agg("sum", "consumption_kwh", alias="grid_tce", scale=ELECTRICITY.tce_per_unit),),
                   (measurement,), (eq("carrier", "electricity"), eq("sub_item", "main"), *where, TIME_FILTER))
 
 
-def other_carriers_tce(measurement: str, where: tuple[str, ...]) -> Select:
+def other_carriers_tce(measurement: str | Measurement, where: tuple[str, ...]) -> Select:
     """Gas, district heat and other fuels of the selected buildings. [tce]"""
     members = tuple(
         Select((agg("sum", f.field, alias="fuel_tce", scale=f.tce_per_unit),), (measurement,),
@@ -107,7 +108,8 @@ def other_carriers_tce(measurement: str, where: tuple[str, ...]) -> Select:
     return Select((agg("sum", "fuel_tce", alias="fuel_tce"),), members)
 
 
-def pv_generation_export(measurement: str, where: tuple[str, ...], group_by: tuple[str, ...] = ()) -> Select:
+def pv_generation_export(measurement: str | Measurement, where: tuple[str, ...],
+                         group_by: tuple[str, ...] = ()) -> Select:
     """PV generation and export to the grid [kWh], as fields ``generation_kwh`` and ``to_grid_kwh``.
 
     A union, so that a building whose PV has no grid meter (inverter only, no export known)
@@ -122,7 +124,7 @@ def pv_generation_export(measurement: str, where: tuple[str, ...], group_by: tup
     return Select(sums("generation_kwh", "to_grid_kwh"), (gen, exp), group_by=group_by)
 
 
-def pv_self_consumed_tce(measurement: str, where: tuple[str, ...]) -> Select:
+def pv_self_consumed_tce(measurement: str | Measurement, where: tuple[str, ...]) -> Select:
     """PV generation minus export, on the electricity basis. [tce]
 
     Only systems with a grid meter (``pv_meter``) know their export; an inverter-only system
@@ -133,7 +135,7 @@ def pv_self_consumed_tce(measurement: str, where: tuple[str, ...]) -> Select:
                   (pv_generation_export(measurement, where),))
 
 
-def pv_self_consumption_share(measurement: str, where: tuple[str, ...]) -> Select:
+def pv_self_consumption_share(measurement: str | Measurement, where: tuple[str, ...]) -> Select:
     """Per building: (generation - export) / generation. [1]"""
     return Select(('("generation_kwh" - "to_grid_kwh") / "generation_kwh" AS "self_consumption"',),
                   (pv_generation_export(measurement, where, ("building_code",)),), group_by=("building_code",))

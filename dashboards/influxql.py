@@ -71,16 +71,35 @@ def col(field_name: str, alias: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
+class Measurement:
+    """A measurement in a named retention policy, rendered ``"rollup"."meter_1d"``.
+
+    A plain string source resolves in the database's default policy (the raw data); the
+    analytics rollups live in their own policy, so their names must carry it.
+    """
+
+    name: str
+    retention_policy: str
+
+    def render(self) -> str:
+        return f"{ident(self.retention_policy)}.{ident(self.name)}"
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass(frozen=True)
 class Select:
     """One InfluxQL ``SELECT`` statement.
 
-    ``sources`` are measurement names or nested :class:`Select` statements; several nested
+    ``sources`` are measurement names (default policy), :class:`Measurement` (another policy) or
+    nested :class:`Select` statements; several nested
     statements form a union. InfluxDB 1.6 only merges a union's rows when every member
     yields the same field names, so callers pad missing fields (``agg(...) * 0``).
     """
 
     fields: tuple[str, ...]
-    sources: tuple[str | Select, ...]
+    sources: tuple[str | Measurement | Select, ...]
     where: tuple[str, ...] = ()
     group_by: tuple[str, ...] = ()
     time_bucket: str | None = None
@@ -112,8 +131,10 @@ class Select:
         return self.render()
 
 
-def _source(s: str | Select) -> str:
-    return f"({s.render()})" if isinstance(s, Select) else ident(s)
+def _source(s: str | Measurement | Select) -> str:
+    if isinstance(s, Select):
+        return f"({s.render()})"
+    return s.render() if isinstance(s, Measurement) else ident(s)
 
 
 def _paren(cond: str) -> str:

@@ -13,6 +13,9 @@ import time
 
 import httpx
 
+from analytics import rollup
+from dashboards import common as c
+from ingest.influx import InfluxHTTP
 from registry.fleet import BuildingSpec, Fleet, MeterSpec, PileSpec, PvSpec
 
 STEP_MS = 900_000
@@ -113,13 +116,16 @@ def lines(t_end_ms: int) -> list[str]:
 
 def rollup_daily(url: str, db: str, from_ms: int, to_ms: int) -> None:
     """Daily rollups ``meter_1d`` / ``pv_1d`` as the analytics rollup job defines them (same
-    tags and field names, plus ``readings``), here with InfluxQL ``SELECT ... INTO``."""
+    tags and field names, plus ``readings``, in the rollup retention policy the job creates),
+    here with InfluxQL ``SELECT ... INTO``."""
+    with InfluxHTTP(url, db) as client:
+        rollup.ensure_rollup_rp(client, c.ROLLUP_RP)
     rng = f"time > {from_ms - 86_400_000}ms AND time <= {to_ms}ms"
     for q in (
         'SELECT sum("consumption_kwh") AS "consumption_kwh", sum("consumption_m3") AS "consumption_m3", '
-        f'count("interval_s") AS "readings" INTO "meter_1d" FROM "meter" WHERE {rng} GROUP BY time(1d), *',
+        f'count("interval_s") AS "readings" INTO {c.METER_1D} FROM "meter" WHERE {rng} GROUP BY time(1d), *',
         'SELECT sum("generation_kwh") AS "generation_kwh", sum("to_grid_kwh") AS "to_grid_kwh", '
-        f'sum("from_grid_kwh") AS "from_grid_kwh", count("interval_s") AS "readings" INTO "pv_1d" FROM "pv" '
+        f'sum("from_grid_kwh") AS "from_grid_kwh", count("interval_s") AS "readings" INTO {c.PV_1D} FROM "pv" '
         f'WHERE {rng} GROUP BY time(1d), *',
     ):
         r = httpx.post(f"{url}/query", params={"db": db}, data={"q": q}, timeout=60)

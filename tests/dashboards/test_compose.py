@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dashboards import common as c
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 EXAMPLE = ROOT / "deploy" / ".env.example"
@@ -61,6 +63,9 @@ def test_compose_config_resolves_all_services(tmp_path):
     assert cfg["services"]["influxdb"]["image"] == "influxdb:1.8"
     assert grafana["environment"]["INFLUX_PASSWORD"] == "r-secret"
     assert "$(hostname)" in " ".join(cfg["services"]["ingest"]["command"])  # a client id per worker
+    # The rollup job writes, the API reads, and the generated dashboards query one retention policy.
+    svc = cfg["services"]
+    assert svc["rollup"]["environment"]["EP_ROLLUP_RP"] == svc["api"]["environment"]["EP_ROLLUP_RP"] == c.ROLLUP_RP
 
 
 def test_compose_refuses_missing_secret(tmp_path):
