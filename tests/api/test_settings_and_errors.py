@@ -34,6 +34,30 @@ def test_settings_read_from_environment(monkeypatch):
     assert (s.env, s.webhook_signing_key, s.influx_db) == ("production", "a-real-key-from-the-vault", "city")
 
 
+def test_settings_rollup_policy_default_and_rename(monkeypatch):
+    monkeypatch.delenv("EP_ROLLUP_RP", raising=False)
+    monkeypatch.delenv("EP_INFLUX_RP", raising=False)
+    s = Settings()
+    assert (s.rollup_rp, s.influx_rp) == ("rollup", None)  # rollups in "rollup", raw data in the default policy
+    monkeypatch.setenv("EP_ROLLUP_RP", "rollups_b")
+    assert Settings().rollup_rp == "rollups_b"
+    monkeypatch.setenv("EP_ROLLUP_RP", "")
+    with pytest.raises(ValidationError, match="rollup_rp"):
+        Settings()
+
+
+def test_fresh_database_gets_the_rollup_policy_and_answers_without_data(world, influxd):
+    from ingest.influx import InfluxHTTP
+
+    with InfluxHTTP(influxd.url, world.influx_db) as db:
+        s = db.query(f'SHOW RETENTION POLICIES ON "{world.influx_db}"')[0]
+        rps = {row[0]: dict(zip(s["columns"], row, strict=True)) for row in s["values"]}
+    assert rps["rollup"]["duration"] == "0s" and rps["rollup"]["shardGroupDuration"] == "8736h0m0s"  # INF, 52 w
+    r = world.client.get(f"/buildings/{MINE}/indicators?year=2026", headers=world.as_("facility_manager"))
+    assert r.status_code == 200, r.text
+    assert r.json()["indicators"]["electricity_kwh"] == 0  # no rollup yet: no energy, not a storage error
+
+
 def test_validation_error_names_field(world):
     r = world.client.get("/buildings?limit=0", headers=world.as_("administrator"))
     assert r.status_code == 422

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboards.influxql import Select, agg, any_of, eq, ident, matches, number, string
+from dashboards.influxql import Measurement, Select, agg, any_of, eq, ident, matches, number, string
 from dashboards.interpolate import (
     Variable,
     calculate_interval_ms,
@@ -41,6 +41,12 @@ def test_select_renders_every_clause_in_order():
     assert nested.render().endswith(', "pv"')
     with pytest.raises(ValueError, match="field"):
         Select((), ("meter",)).render()
+
+
+def test_a_measurement_of_another_policy_is_qualified():
+    q = Select((agg("sum", "consumption_kwh"),), (Measurement("meter_1d", "rollup"), "meter"))
+    assert q.render() == 'SELECT sum("consumption_kwh") FROM "rollup"."meter_1d", "meter"'
+    assert str(Measurement("meter_1d", 'odd"rp')) == '"odd\\"rp"."meter_1d"'
 
 
 def test_numbers_have_no_float_noise():

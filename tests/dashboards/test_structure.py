@@ -6,6 +6,7 @@ files in git equal to what the code produces."""
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,33 @@ def test_alert_rules_are_consistent():
         threshold = r["data"][2]["model"]["conditions"][0]["evaluator"]
         assert threshold["type"] == "gte"
     assert sorted(r["data"][2]["model"]["conditions"][0]["evaluator"]["params"][0] for r in rules) == [1000, 5_000_000]
+
+
+def _rollup_names(text: str) -> list[str]:
+    """Every ``FROM`` of a rollup measurement, with whatever policy qualifies it."""
+    return re.findall(r'FROM ((?:"[^"]+"\.)?"[a-z_]+_1(?:h|d|mo)")', text)
+
+
+def test_every_rollup_read_names_the_rollup_policy(generated):
+    queries = [t["query"] for d in generated.values() for p in d["panels"] for t in p.get("targets", [])
+               if "query" in t]
+    queries += [q["model"]["query"] for r in alerts.provisioning_document()["groups"][0]["rules"]
+                for q in r["data"] if "query" in q["model"]]
+    names = [n for q in queries for n in _rollup_names(q)]
+    assert len(names) > 20  # the overview, building detail and both alert rules read rollups
+    assert set(names) == {f'"{common.ROLLUP_RP}"."meter_1d"', f'"{common.ROLLUP_RP}"."pv_1d"'}
+
+
+def test_build_with_a_renamed_rollup_policy(tmp_path):
+    import os
+
+    env = {**os.environ, "EP_ROLLUP_RP": "rollups_b"}
+    build = subprocess.run([sys.executable, "-m", "dashboards", "build", "--out", str(tmp_path)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert build.returncode == 0, build.stderr
+    text = "".join(f.read_text() for f in tmp_path.rglob("*.*") if f.suffix in (".json", ".yaml"))
+    names = set(_rollup_names(text.replace('\\"', '"')))
+    assert names == {'"rollups_b"."meter_1d"', '"rollups_b"."pv_1d"'}
 
 
 def test_generated_files_in_git_are_current():
