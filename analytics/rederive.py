@@ -289,8 +289,8 @@ def rederive_window(db: InfluxHTTP, start_ms: int, end_ms: int, *,
         devices, present = _devices(db, measurement, [reg for reg, _ in pairs], start_ms, end_ms)
         used = tuple(p for p in pairs if p[0] in present)
         chunks = _chunks(devices, max_devices_per_query)
-        # The next chunk is read while this one is fixed: InfluxDB and Python work side by side
-        # (measured in docs/benchmarks/analytics.md); two chunks in memory at most.
+        # The next chunk is read while this one is fixed, so InfluxDB (another process) and the
+        # Python walk overlap on two cores; two chunks in memory at most.
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(_fetch_chunk, db, measurement, used, chunks[0], start_ms, end_ms,
                                   lookback_ms) if chunks else None
