@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import re
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from dashboards.interpolate import Variable
 from ingest.influx import InfluxHTTP
 from simulators.fleetgen import generate_fleet
 from tests.dashboards.grafana_emulation import run_panel
-from tests.ingest.helpers import ROOT, IngestProcess, ingest_argv, wait_until
+from tests.ingest.helpers import ROOT, IngestProcess, ingest_argv, wait_acked, with_metrics
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -61,9 +62,9 @@ def test_dashboards_on_a_simulated_fleet(tmp_path, mosquitto, influxd, fresh_db)
     fleet.dump(fleet_file)
     first = dt.date.today() - dt.timedelta(days=DAYS + 1)
     end = first + dt.timedelta(days=DAYS)
-    ingest = IngestProcess(ingest_argv(mosquitto.port, influxd.url, fresh_db, "--share-group",
-                                       f"dash{uuid.uuid4().hex[:6]}", "--fleet-file", str(fleet_file)),
-                           tmp_path / "ingest.log").start()
+    argv, metrics_port = with_metrics(ingest_argv(mosquitto.port, influxd.url, fresh_db, "--share-group",
+                                                  f"dash{uuid.uuid4().hex[:6]}", "--fleet-file", str(fleet_file)))
+    ingest = IngestProcess(argv, tmp_path / "ingest.log").start()
     gt_file = tmp_path / "gt.csv"
     try:
         ingest.wait_connected()
@@ -79,7 +80,9 @@ def test_dashboards_on_a_simulated_fleet(tmp_path, mosquitto, influxd, fresh_db)
         def stored_main() -> float:
             r = db.query('SELECT sum("consumption_kwh") FROM "meter" WHERE "sub_item" = \'main\'')
             return r[0]["values"][0][1] if r else 0.0
-        wait_until(lambda: abs(stored_main() - sum(want_main.values())) < 1e-3, 120, "backfill stored")
+        # Every message acked (= written), not only the main meters' readings.
+        wait_acked(metrics_port, json.loads(res.stdout.strip().splitlines()[-1])["messages"])
+        assert abs(stored_main() - sum(want_main.values())) < 1e-3
     finally:
         ingest.terminate()
     for argv in (["analytics", "--influx-url", influxd.url, "--influx-db", fresh_db, "rollup", "--from",

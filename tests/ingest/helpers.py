@@ -159,6 +159,34 @@ class IngestProcess:
         return self.proc.wait(timeout_s)
 
 
+def with_metrics(argv: list[str]) -> tuple[list[str], int]:
+    """``argv`` with a free metrics port (the later ``--metrics-port`` wins), and that port."""
+    from deploy.localservers import free_port
+
+    port = free_port()
+    return [*argv, "--metrics-port", str(port)], port
+
+
+def acked_messages(metrics_port: int) -> float:
+    """Messages ingest has acknowledged: written to InfluxDB or dead-lettered, never before."""
+    import httpx
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("ep_ingest_acked_messages_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def wait_acked(metrics_port: int, messages: int, timeout_s: float = 180) -> None:
+    """Wait until ingest has acknowledged ``messages`` messages. Exact where a stored-point count is
+    not: a gateway batch is one message carrying many readings."""
+    wait_until(lambda: acked_messages(metrics_port) >= messages, timeout_s, f"ingest to ack {messages} messages")
+
+
 def count_and_sum(influx: InfluxHTTP, measurement: str, field: str) -> tuple[int, float]:
     try:
         rows = influx.query(f'SELECT count("{field}"), sum("{field}") FROM "{measurement}"')
