@@ -135,6 +135,39 @@ def _schema_version_of(raw: bytes) -> object:
         return None
 
 
+def _check_units(kind: DeviceKind, carrier: Carrier | None, units: dict[str, str]) -> None:
+    allowed = TELEMETRY_QUANTITIES[kind]
+    for q, unit in units.items():
+        if q not in allowed:
+            raise ContractError(RejectReason.schema_violation, f"units names {q!r}, not a {kind.value} quantity")
+        want = allowed[q] or CARRIER_DIMENSION[carrier]  # type: ignore[index]
+        got = UNITS.get(unit)
+        if got is None or got[0] is not want:
+            raise ContractError(RejectReason.unknown_unit,
+                                f"unit {unit!r} for {q!r} is not a known {want.value} unit")
+
+
+#: Outcome of :func:`_check_units` per (kind, carrier, units): a fleet repeats a handful of unit
+#: sets, and checking them was a third of the per-message cost (hot path). None: valid.
+_UNITS_CHECKED: dict[tuple, tuple[RejectReason, str] | None] = {}
+
+
+def _check_units_cached(kind: DeviceKind, carrier: Carrier | None, units: dict[str, str]) -> None:
+    key = (kind, carrier, *units.items())
+    try:
+        found = _UNITS_CHECKED[key]
+    except KeyError:
+        try:
+            _check_units(kind, carrier, units)
+            found = None
+        except ContractError as e:
+            found = (e.reason, e.detail)
+        if len(_UNITS_CHECKED) < 10_000:  # bounded: senders control the unit texts
+            _UNITS_CHECKED[key] = found
+    if found is not None:
+        raise ContractError(*found)
+
+
 def _check_semantics(msg: DeviceMessage) -> None:
     """Units, signs and finiteness: what the schema alone does not say."""
     kind = msg.device_kind
@@ -147,19 +180,22 @@ def _check_semantics(msg: DeviceMessage) -> None:
             if rec.energy is not None and msg.units.get("energy") not in UNITS:
                 raise ContractError(RejectReason.unknown_unit, f"unit of 'energy' is {msg.units.get('energy')!r}")
         return
+    units = msg.units
+    _check_units_cached(kind, msg.carrier, units)
     allowed = TELEMETRY_QUANTITIES[kind]
     statuses = STATUS_QUANTITIES.get(kind, {})
     signed = SIGNED_QUANTITIES.get(kind, frozenset())
-    for q, unit in msg.units.items():
-        if q not in allowed:
-            raise ContractError(RejectReason.schema_violation, f"units names {q!r}, not a {kind.value} quantity")
-        want = allowed[q] or CARRIER_DIMENSION[msg.carrier]  # type: ignore[index]
-        got = UNITS.get(unit)
-        if got is None or got[0] is not want:
-            raise ContractError(RejectReason.unknown_unit,
-                                f"unit {unit!r} for {q!r} is not a known {want.value} unit")
+    isfinite = math.isfinite
     for r in msg.readings:
         for q, v in r.values.items():
+            # The common case first: a number of a quantity with a unit (the same checks, in the
+            # same order, as below; a unit implies an allowed quantity, see _check_units).
+            if v.__class__ is float and q in units and q not in statuses:
+                if not isfinite(v):
+                    raise ContractError(RejectReason.non_finite_value, f"{q}={v}")
+                if v < 0 and q not in signed:
+                    raise ContractError(RejectReason.negative_value, f"{q}={v} at ts_ms={r.ts_ms}")
+                continue
             if q in statuses:
                 if not isinstance(v, str) or v not in statuses[q].__members__:
                     raise ContractError(RejectReason.schema_violation, f"{q}={v!r} is not one of "
@@ -169,11 +205,11 @@ def _check_semantics(msg: DeviceMessage) -> None:
                 raise ContractError(RejectReason.schema_violation, f"{q!r} is not a {kind.value} quantity")
             if isinstance(v, str):
                 raise ContractError(RejectReason.schema_violation, f"{q!r} must be a number, got a string")
-            if not math.isfinite(v):
+            if not isfinite(v):
                 raise ContractError(RejectReason.non_finite_value, f"{q}={v}")
             if v < 0 and q not in signed:
                 raise ContractError(RejectReason.negative_value, f"{q}={v} at ts_ms={r.ts_ms}")
-            if q not in msg.units:
+            if q not in units:
                 raise ContractError(RejectReason.unknown_unit, f"no unit given for {q!r}")
 
 

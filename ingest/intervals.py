@@ -110,15 +110,23 @@ class _Series:
 
     def window_of(self, ts: int) -> Window | None:
         for w in self.windows:
-            if w.covers(ts):
+            # Window.covers, inlined: this runs twice per register reading (hot path).
+            t = w.ts
+            if (w.open_start or (t and t[0] < ts)) and (w.open_end or (t and ts < t[-1])):
                 return w
         return None
 
     def window_holding(self, ts: int) -> Window | None:
+        found = self.index_of(ts)
+        return found[0] if found else None
+
+    def index_of(self, ts: int) -> tuple[Window, int] | None:
+        """The window holding a reading at ``ts``, and its index there."""
         for w in self.windows:
-            i = bisect_left(w.ts, ts)
-            if i < len(w.ts) and w.ts[i] == ts:
-                return w
+            t = w.ts
+            i = bisect_left(t, ts)
+            if i < len(t) and t[i] == ts:
+                return w, i
         return None
 
     def merge(self, new: Window) -> None:
@@ -214,10 +222,10 @@ class RegisterTracker:
 
     def _derive(self, key: Hashable, ts: int) -> DerivedUpdate | None:
         s = self._series[key]
-        w = s.window_holding(ts)
-        if w is None:
+        found = s.index_of(ts)
+        if found is None:
             return None
-        i = bisect_left(w.ts, ts)
+        w, i = found
         if i == 0 or w.explicit[i]:
             return None  # first reading (or neighbour unknown), or the device sent its own value
         delta, _step = register_delta(w.values[i - 1], w.values[i], s.display_factor)

@@ -129,16 +129,20 @@ class BatchBuilder:
     def _take(self, msg: DeviceMessage, index: int) -> None:
         points, registers = self._transformer.points(msg)
         b = self.batch
+        by_key, origin = b.points, b.origin
+        newest = b.newest_ts_ms
         for p in points:
-            key = (p.series, p.ts_ms)
-            old = b.points.get(key)
+            ts_ms = p.ts_ms
+            key = (p.series, ts_ms)
+            old = by_key.get(key)
             if old is None:
-                b.points[key] = p
+                by_key[key] = p
             else:  # the same reading twice in one batch: one line, later values win
                 old.fields.update(p.fields)
-            b.origin[key] = index
-            if p.ts_ms > b.newest_ts_ms:
-                b.newest_ts_ms = p.ts_ms
+            origin[key] = index
+            if ts_ms > newest:
+                newest = ts_ms
+        b.newest_ts_ms = newest
         b.registers.extend(registers)
         b.readings += len(points)
 
@@ -162,19 +166,23 @@ class BatchBuilder:
         derived = self._tracker.apply(b.registers)
         self._metrics.lookups.inc(self._tracker.lookups - before)
         extra: list[tuple[str, dict, int]] = []
+        by_key = b.points
         for u in derived:
-            p = b.points.get((u.series, u.ts_ms))
+            p = by_key.get((u.series, u.ts_ms))
             if p is not None:
+                fields = p.fields
                 for k, v in u.fields.items():
-                    p.fields.setdefault(k, v)
+                    if k not in fields:
+                        fields[k] = v
             else:
                 extra.append((u.series, u.fields, u.ts_ms))
         lines, origin = b.lines, b.line_origin
-        for key, p in b.points.items():
+        point_origin = b.origin
+        for key, p in by_key.items():
             text = format_fields(p.fields)
             if text:
                 lines.append(f"{p.series} {text} {p.ts_ms}")
-                origin.append(b.origin[key])
+                origin.append(point_origin[key])
         for series, fields, ts in extra:
             lines.append(f"{series} {format_fields(fields)} {ts}")
             origin.append(-1)

@@ -93,6 +93,8 @@ class _Plan:
     series: str
     measurement: str
     quantities: dict[str, _Quantity]
+    #: stored register field -> the series key of the interval cache (built once per device)
+    register_keys: dict[str, tuple[str, str, str, str]]
 
 
 class Transformer:
@@ -139,9 +141,12 @@ class Transformer:
                          ("sub_item", msg.sub_item.value if msg.sub_item else None))
             if len(self._plans) > 500_000:  # bounded: a fleet is far smaller than this
                 self._plans.clear()
+            quantities = {q: self._quantity(msg, q, u) for q, u in msg.units.items()}
             plan = self._plans[key] = _Plan(
                 kind, msg.carrier, msg.sub_item, dict(msg.units), self.series_text(measurement, tags),
-                measurement, {q: self._quantity(msg, q, u) for q, u in msg.units.items()})
+                measurement, quantities,
+                {qty.stored: (measurement, msg.building_code, msg.device_id, qty.stored)
+                 for qty in quantities.values() if qty.interval_field is not None})
         return plan
 
     def points(self, msg: DeviceMessage) -> tuple[list[Point], list[RegisterReading]]:
@@ -149,7 +154,7 @@ class Transformer:
         if msg.stream is Stream.session:
             return self._session_points(msg), []
         plan = self._plan(msg)
-        series, measurement, qtys = plan.series, plan.measurement, plan.quantities
+        series, qtys, reg_keys = plan.series, plan.quantities, plan.register_keys
         points: list[Point] = []
         registers: list[RegisterReading] = []
         for r in msg.readings:
@@ -163,13 +168,15 @@ class Transformer:
                 value = v * qty.factor
                 fields[qty.stored] = value
                 if qty.interval_field is not None:
-                    regs = regs or []
+                    if regs is None:
+                        regs = []
                     regs.append((qty, value))
-            if regs:
+            if regs is not None:
+                # After the loop: whether the reading carries its own interval value is known only now.
+                ts_ms = r.ts_ms
                 for qty, value in regs:
-                    registers.append(RegisterReading(
-                        (measurement, msg.building_code, msg.device_id, qty.stored), series,
-                        qty.interval_field, qty.factor, r.ts_ms, value, qty.interval_field in fields))
+                    registers.append(RegisterReading(reg_keys[qty.stored], series, qty.interval_field, qty.factor,
+                                                     ts_ms, value, qty.interval_field in fields))
             points.append(Point(series, fields, r.ts_ms))
         return points, registers
 
