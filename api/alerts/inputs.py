@@ -84,13 +84,17 @@ def gather(*, influx: InfluxHTTP, buildings: list[Building], now: dt.datetime,
     # Last reading and longest interval of every device.
     devices = {(b.building_code, d.device_id) for b in buildings
                for d in (*b.meters, *b.pv_systems, *b.charging_piles)}
+    # A PV system's inverter and its grid meter (pv_meter) share one device_id: grouped by id
+    # alone, the meter's readings would hide a silent inverter. The device counts as seen when
+    # its most silent part was last seen.
     seen: dict[tuple[str, str], float] = {}
     q = select('last("interval_s")', _DEVICE_MEASUREMENTS,
-               time_range(now - dt.timedelta(days=LOOKBACK_DAYS), now + dt.timedelta(minutes=5)), group_by=_BY_DEVICE)
+               time_range(now - dt.timedelta(days=LOOKBACK_DAYS), now + dt.timedelta(minutes=5)),
+               group_by=[*_BY_DEVICE, '"device_kind"'])
     for s in influx.query(q):
         key = (s["tags"]["building_code"], s["tags"]["device_id"])
         t = s["values"][0][0] / 1000
-        seen[key] = max(seen.get(key, 0.0), t)
+        seen[key] = min(seen.get(key, t), t)
     q = select('max("interval_s")', _DEVICE_MEASUREMENTS,
                time_range(now - dt.timedelta(days=1), now + dt.timedelta(minutes=5)), group_by=_BY_DEVICE)
     for s in influx.query(q):
