@@ -120,22 +120,24 @@ def _order(fields: Mapping[str, FieldValue]) -> list[tuple[str, str]]:
 
 def format_fields(fields: Mapping[str, FieldValue]) -> str:
     """The ``k=v,...`` part of a line, sorted by key; ``''`` when no field can be stored."""
-    parts = []
-    for k, ek in _order(fields):
+    parts: list[str] = []
+    append = parts.append
+    order = _ORDER.get(tuple(fields)) or _order(fields)
+    for k, ek in order:
         v = fields[k]
-        if v is None:
-            continue
         if v.__class__ is float:  # the common case, inlined
             if v - v != 0.0:  # NaN or infinity
                 continue
             text = repr(v)
-            if text.endswith(".0"):
+            if text[-2:] == ".0":
                 text = text[:-2]
+        elif v is None:
+            continue
         else:
             text = format_field_value(v)
             if text is None:
                 continue
-        parts.append(f"{ek}={text}")
+        append(f"{ek}={text}")
     return ",".join(parts)
 
 
