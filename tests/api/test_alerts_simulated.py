@@ -206,12 +206,22 @@ def test_reevaluation_does_not_duplicate(evaluated):
     assert evaluated["total_after"] == len(alerts)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "false positives on normal simulated data, reported to the lead: night_base_load on both hotels "
-    "(night ~80 % of day: hotels run all night, the 60 % limit is the same for every type); "
-    "eui_over_quota from a January-only linear projection (winter HVAC x 12); pv_underperformance "
-    "on a cloudy Sichuan winter week (ratio 0.197 < 0.2); week_on_week_rise on buildings whose "
-    "ground-truth weekly use did not rise by 20 %"))
+#: What fires besides the injected conditions (fleet seed 4, January 2026), each checked against the
+#: ground truth and the fleet's simulation targets; reported to the lead, not tuned away:
+#: - night_base_load at both hotels (511111C001 81 %, 511181C001 79 % of day): hotels run all night
+#:   and heat in winter; the 60 % limit is the same for every building type.
+#: - eui_over_quota at 511111C001 (162.6 vs 160) and 511113A001 (128.4 vs 110) although their annual
+#:   targets are 130 and 100.55 kWh/m2: the linear projection of a winter month (HVAC heating) x 12;
+#:   511181C001 (232.6 vs 160, target 182.82) is a true positive.
+#: - week_on_week_rise at 4 buildings: real in the ground truth (mall 140,610 -> 203,723 kWh from
+#:   the week of 18 Jan to that of 25 Jan, a simulated cold spell); the rule has no weather
+#:   normalisation, so weather alone raises it.
+#: - pv_underperformance at 511113A001 on 17 Jan (440.2 / 2239.5 kWh = 19.7 % < 20 %): a cloudy
+#:   Sichuan winter week (the simulator's clear-day share is 12 % in winter).
+KNOWN_FALSE_POSITIVES = "night_base_load, eui_over_quota (seasonal projection), week_on_week_rise, pv_underperformance"
+
+
+@pytest.mark.xfail(strict=True, reason=f"rules fire on normal simulated data: {KNOWN_FALSE_POSITIVES}")
 def test_no_other_rule_fires_on_normal_simulated_data(evaluated):
     others = sorted((r, c, msg) for r, c, _state, _by, msg in evaluated["alerts"] if r not in INJECTED_RULES)
     assert others == []
