@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
@@ -73,7 +74,10 @@ def simulated(mosquitto, influxd, tmp_path_factory):
     db_name = f"alerts_{tmp.name.replace('-', '_')}"
     db = InfluxHTTP(influxd.url, db_name, timeout_s=120)
     db.create_database()
-    ingest = IngestProcess(ingest_argv(mosquitto.port, influxd.url, db_name, "--fleet-file", str(fleet)),
+    # A share group of its own: an earlier test's persistent ingest session left in the session-wide
+    # broker under the default group would otherwise take a share of these messages.
+    ingest = IngestProcess(ingest_argv(mosquitto.port, influxd.url, db_name, "--fleet-file", str(fleet),
+                                       "--share-group", f"alerts{uuid.uuid4().hex[:6]}"),
                            tmp / "ingest.log").start()
     try:
         ingest.wait_connected()
