@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -53,7 +54,10 @@ def pipeline(mosquitto, influxd, tmp_path_factory):
     db_name = f"pipe_{tmp.name.replace('-', '_')}"
     db = InfluxHTTP(influxd.url, db_name, timeout_s=120)
     db.create_database()
-    argv, metrics_port = with_metrics(ingest_argv(mosquitto.port, influxd.url, db_name, "--fleet-file", str(fleet)))
+    # A share group of its own: a persistent ingest session another test left on the session-wide broker
+    # under the default group would otherwise be handed a share of these messages.
+    argv, metrics_port = with_metrics(ingest_argv(mosquitto.port, influxd.url, db_name, "--fleet-file", str(fleet),
+                                                  "--share-group", f"pipe{uuid.uuid4().hex[:6]}"))
     ingest = IngestProcess(argv, tmp / "ingest.log").start()
     try:
         ingest.wait_connected()
