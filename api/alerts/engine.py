@@ -66,20 +66,23 @@ def run_rules(inp: BuildingInputs, *, ctx: Context, now: dt.datetime,
     found: list[Finding | None] = []
     judged: set[Rule] = set()
     if inp.ytd_by_carrier:
-        judged |= {Rule.audit_threshold, Rule.eui_over_quota}
+        judged.add(Rule.audit_threshold)
         kwh = inp.ytd_by_carrier.get("electricity", 0.0)
         found.append(rules.audit_threshold(
             building_code=b.building_code, ytd_electricity_kwh=kwh,
             ytd_energy_tce=ctx.energy_tce(b, inp.ytd_by_carrier), year_fraction=year_frac, params=p))
-        if year_frac >= p.audit_min_year_fraction:
+        if year_frac >= p.eui_min_year_fraction:
+            # Judged only with enough of the year: early in January an open quota alert stays open.
+            judged.add(Rule.eui_over_quota)
             found.append(rules.eui_over_quota(building_code=b.building_code, annual_energy_kwh=kwh / year_frac,
                                               floor_area_m2=b.floor_area_m2,
                                               constraint_kwh_per_m2=ctx.quota_kwh_per_m2(b)))
     hourly = inp.hourly_kwh
     if len(hourly) >= 24 * 6:
-        judged.add(Rule.night_base_load)
-        last7 = hourly[hourly.index >= hourly.index.max() - dt.timedelta(days=7)]
-        found.append(rules.night_base_load(building_code=b.building_code, hourly_kwh=last7, params=p))
+        if b.building_type not in p.night_exempt_types:
+            judged.add(Rule.night_base_load)
+            last7 = hourly[hourly.index >= hourly.index.max() - dt.timedelta(days=7)]
+            found.append(rules.night_base_load(building_code=b.building_code, hourly_kwh=last7, params=p))
         cut = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(days=7)
         last, prev = hourly[hourly.index >= cut], hourly[hourly.index < cut]
         if len(prev) >= 24 * 6 and len(last) >= 24 * 6:  # a week missing a day's data is not comparable

@@ -36,8 +36,14 @@ class RuleParams:
     audit_electricity_kwh: float = 5_000_000.0
     #: A year-end projection is only trusted once this share of the year has data. [-]
     audit_min_year_fraction: float = 1 / 12
+    #: The quota is an annual value; a projection from less of the year than this is one season's
+    #: intensity (winter heating, summer cooling) times the year, so it is not judged. [-]
+    eui_min_year_fraction: float = 1 / 3
     #: Night (local) mean power above this share of day mean power is a base-load alert. [-]
     night_share: float = 0.6
+    #: Building types that operate around the clock (MOHURD letters C hotel, E medical): their night
+    #: load is occupancy, not waste, so the base-load rule does not judge them.
+    night_exempt_types: tuple[str, ...] = ("hotel", "medical")
     night_hours: tuple[int, int] = (0, 5)  # [h, h) local time
     day_hours: tuple[int, int] = (9, 17)  # [h, h) local time, working days and weekends alike
     local_tz: str = "Asia/Shanghai"

@@ -212,18 +212,24 @@ def test_reevaluation_does_not_duplicate(evaluated):
 
 
 #: What fires besides the injected conditions (fleet seed 4, January 2026), each checked against the
-#: ground truth and the fleet's simulation targets; reported to the lead, not tuned away:
-#: - night_base_load at both hotels (511111C001 81 %, 511181C001 79 % of day): hotels run all night
-#:   and heat in winter; the 60 % limit is the same for every building type.
-#: - eui_over_quota at 511111C001 (162.6 vs 160) and 511113A001 (128.4 vs 110) although their annual
-#:   targets are 130 and 100.55 kWh/m2: the linear projection of a winter month (HVAC heating) x 12;
-#:   511181C001 (232.6 vs 160, target 182.82) is a true positive.
+#: ground truth and the fleet's simulation targets; reported, not tuned away. Two earlier findings are
+#: fixed in the rules (see test_no_base_load_or_quota_alert_from_24h_buildings_or_one_winter_month):
+#: night_base_load at both hotels (81 % / 79 % of day: hotels run all night), and eui_over_quota from
+#: the linear projection of one winter month x 12. What remains:
 #: - week_on_week_rise at 4 buildings: real in the ground truth (mall 140,610 -> 203,723 kWh from
 #:   the week of 18 Jan to that of 25 Jan, a simulated cold spell); the rule has no weather
 #:   normalisation, so weather alone raises it.
 #: - pv_underperformance at 511113A001 on 17 Jan (440.2 / 2239.5 kWh = 19.7 % < 20 %): a cloudy
 #:   Sichuan winter week (the simulator's clear-day share is 12 % in winter).
-KNOWN_FALSE_POSITIVES = "night_base_load, eui_over_quota (seasonal projection), week_on_week_rise, pv_underperformance"
+KNOWN_FALSE_POSITIVES = "week_on_week_rise (weather-driven), pv_underperformance (cloudy winter week)"
+
+
+def test_no_base_load_or_quota_alert_from_24h_buildings_or_one_winter_month(evaluated):
+    # Hotels and hospitals run around the clock (RuleParams.night_exempt_types), and a quota is an
+    # annual value that one month (January: 31/365 = 0.085 < 1/3 of the year) cannot judge.
+    fired = {(r, c) for r, c, *_ in evaluated["alerts"]}
+    assert not {(r, c) for r, c in fired if r == "eui_over_quota"}
+    assert not {(r, c) for r, c in fired if r == "night_base_load" and c[6] in "CE"}
 
 
 @pytest.mark.xfail(strict=True, reason=f"rules fire on normal simulated data: {KNOWN_FALSE_POSITIVES}")
