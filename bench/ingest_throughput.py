@@ -105,6 +105,18 @@ def publish_all(port: int, messages: list[tuple[str, bytes]]) -> None:
     c.loop_stop()
 
 
+def _timed_drain(c, port: int, done: threading.Event) -> float:
+    """Seconds from connecting ``c`` (resuming its queued session) until ``done`` is set."""
+    t0 = time.perf_counter()
+    c.connect("127.0.0.1", port, clean_start=False, properties=c._bench_props)  # type: ignore[attr-defined]
+    c.loop_start()
+    done.wait(600)
+    dt = time.perf_counter() - t0
+    c.disconnect()
+    c.loop_stop()
+    return dt
+
+
 def drain_paho(port: int, client_id: str, n_messages: int) -> float:
     """Ceiling: seconds for a minimal paho subscriber (QoS 1, auto-ack) to take the queue."""
     got = 0
@@ -118,14 +130,7 @@ def drain_paho(port: int, client_id: str, n_messages: int) -> float:
 
     c = _client(port, client_id, False)
     c.on_message = on_message
-    t0 = time.perf_counter()
-    c.connect("127.0.0.1", port, clean_start=False, properties=c._bench_props)  # type: ignore[attr-defined]
-    c.loop_start()
-    done.wait(600)
-    dt = time.perf_counter() - t0
-    c.disconnect()
-    c.loop_stop()
-    return dt
+    return _timed_drain(c, port, done)
 
 
 def drain_mosquitto_sub(port: int, client_id: str, n_messages: int) -> float | None:
@@ -175,15 +180,10 @@ def drain_naive(port: int, influx_url: str, db: str, client_id: str, n_messages:
 
     c = _client(port, client_id, True)
     c.on_message = on_message
-    t0 = time.perf_counter()
-    c.connect("127.0.0.1", port, clean_start=False, properties=c._bench_props)  # type: ignore[attr-defined]
-    c.loop_start()
-    done.wait(600)
-    dt = time.perf_counter() - t0
-    c.disconnect()
-    c.loop_stop()
-    http.close()
-    return dt
+    try:
+        return _timed_drain(c, port, done)
+    finally:
+        http.close()
 
 
 def _measure(name: str, mq: Mosquitto, ix: Influxd, batch: list[tuple[str, bytes]], per_message: int) -> float:
