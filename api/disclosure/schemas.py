@@ -11,7 +11,9 @@ from api.disclosure.models import DisclosureEvent, DisclosureRecord, as_utc
 from api.disclosure.workflow import MAX_TEXT_CHARS
 
 
-class RecordSummary(BaseModel):
+class _Identity(BaseModel):
+    """Which record: the fields every disclosure view starts with, in this order."""
+
     id: int
     building_code: str
     building_name: str
@@ -19,6 +21,14 @@ class RecordSummary(BaseModel):
     building_type: str
     year: int
     version: int
+
+    @staticmethod
+    def identity_of(r: DisclosureRecord) -> dict:
+        return {"id": r.id, "building_code": r.building_code, "building_name": r.building_name,
+                "district": r.district, "building_type": r.building_type, "year": r.year, "version": r.version}
+
+
+class RecordSummary(_Identity):
     state: str
     audit_required: bool
     energy_tce: float
@@ -35,8 +45,7 @@ class RecordSummary(BaseModel):
 
     @classmethod
     def of(cls, r: DisclosureRecord) -> RecordSummary:
-        return cls(id=r.id, building_code=r.building_code, building_name=r.building_name, district=r.district,
-                   building_type=r.building_type, year=r.year, version=r.version, state=r.state,
+        return cls(**cls.identity_of(r), state=r.state,
                    audit_required=r.audit_required, energy_tce=r.energy_tce,
                    eui_kgce_per_m2=r.eui_kgce_per_m2, coverage=r.coverage,
                    conversion_basis=r.conversion_basis, factor_table_version=r.factor_table_version,
@@ -113,16 +122,9 @@ class GenerateResult(BaseModel):
     failed: list[GenerateFailure]
 
 
-class PublicDisclosure(BaseModel):
+class PublicDisclosure(_Identity):
     """A published disclosure as the public feed shows it."""
 
-    id: int
-    building_code: str
-    building_name: str
-    district: str
-    building_type: str
-    year: int
-    version: int
     published_at: dt.datetime
     figures_sha256: str
     remarks: str | None
@@ -130,8 +132,7 @@ class PublicDisclosure(BaseModel):
 
     @classmethod
     def of(cls, r: DisclosureRecord) -> PublicDisclosure:
-        return cls(id=r.id, building_code=r.building_code, building_name=r.building_name, district=r.district,
-                   building_type=r.building_type, year=r.year, version=r.version,
+        return cls(**cls.identity_of(r),
                    published_at=as_utc(r.published_at), figures_sha256=r.figures_sha256, remarks=r.remarks,
                    figures=r.figures)
 

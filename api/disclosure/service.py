@@ -7,7 +7,8 @@ take keyword-only arguments, as in the registry's data access.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -116,6 +117,24 @@ def store_draft(*, session: Session, figures: Figures, actor: Actor = SYSTEM_ACT
 
 # --- workflow actions ---------------------------------------------------------------------------
 
+@contextmanager
+def _transaction(session: Session, record_id: int) -> Iterator[None]:
+    """One action, all or nothing: any failure rolls back; concurrent changes become clear 409s."""
+    try:
+        yield
+    except StaleDataError:
+        session.rollback()
+        raise WorkflowRefusal(409, "stale_record", f"disclosure {record_id} was changed by someone else at the "
+                              "same moment; reload and retry") from None
+    except IntegrityError:
+        session.rollback()
+        raise WorkflowRefusal(409, "conflict", f"disclosure {record_id}: another version of this building and "
+                              "year was published at the same moment; reload and retry") from None
+    except BaseException:
+        session.rollback()
+        raise
+
+
 def act(*, session: Session, record_id: int, action: Action, actor: Actor, text: str | None = None,
         expected_row_version: int | None = None) -> DisclosureRecord:
     """Apply one workflow action (not ``edit``) and its event in one transaction.
@@ -123,7 +142,7 @@ def act(*, session: Session, record_id: int, action: Action, actor: Actor, text:
     ``expected_row_version`` (from the page the reviewer looked at) refuses an action on a record
     that changed since, so nobody approves something they have not seen.
     """
-    try:
+    with _transaction(session, record_id):
         record = get_record(session=session, record_id=record_id)
         _check_row_version(record, expected_row_version)
         before = State(record.state)
@@ -142,17 +161,6 @@ def act(*, session: Session, record_id: int, action: Action, actor: Actor, text:
         record.state = after.value
         _event(session, record, action.value, actor, before.value, after.value, clean)
         session.commit()
-    except StaleDataError:
-        session.rollback()
-        raise WorkflowRefusal(409, "stale_record", f"disclosure {record_id} was changed by someone else at the "
-                              "same moment; reload and retry") from None
-    except IntegrityError:
-        session.rollback()
-        raise WorkflowRefusal(409, "conflict", f"disclosure {record_id}: another version of this building and "
-                              "year was published at the same moment; reload and retry") from None
-    except BaseException:
-        session.rollback()
-        raise
     return record
 
 
@@ -176,20 +184,13 @@ def _withdraw_previous(session: Session, record: DisclosureRecord, actor: Actor)
 def edit_remarks(*, session: Session, record_id: int, actor: Actor, remarks: str | None,
                  expected_row_version: int | None = None) -> DisclosureRecord:
     """Change the explanatory note of a draft or returned record (the figures stay frozen)."""
-    try:
+    with _transaction(session, record_id):
         record = get_record(session=session, record_id=record_id)
         _check_row_version(record, expected_row_version)
         state = decide(Action.edit, view(record), actor, remarks)
         record.remarks = remarks.strip() if remarks and remarks.strip() else None
         _event(session, record, "edit", actor, state.value, state.value, record.remarks)
         session.commit()
-    except StaleDataError:
-        session.rollback()
-        raise WorkflowRefusal(409, "stale_record", f"disclosure {record_id} was changed by someone else at the "
-                              "same moment; reload and retry") from None
-    except BaseException:
-        session.rollback()
-        raise
     return record
 
 
