@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from analytics.balance import BUILDING_FIELDS, SOURCES, accumulate, add_building_rows, balance_frame
 from analytics.periods import DEFAULT_TZ, local_midnight
-from ingest.influx import InfluxHTTP, quote_literal
 from registry import repo
 from registry.models import Building, ChargingPile, Meter, PvSystem
+from storage.influx import InfluxHTTP, quote_literal
 
 #: Expected interval readings per device and day (15-minute collection, MOHURD 2008). [1/d]
 READINGS_PER_DAY = 96

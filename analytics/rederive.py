@@ -4,7 +4,7 @@ Why: with several ingest workers on one shared subscription, two readings of one
 handled by different workers, and an interval value can be computed against a stale neighbour
 (docs/ingest.md, "known limit"). The registers are always stored exactly, so the rollup recomputes
 each interval value (``consumption_*``, ``generation_kwh``, ``to_grid_kwh``, ``from_grid_kwh``)
-and ``interval_s`` from them, with ingest's own arithmetic (:mod:`ingest.registers`), and rewrites
+and ``interval_s`` from them, with ingest's own arithmetic (:mod:`contract.registers`), and rewrites
 only the points whose stored value differs. A rewrite is the same series and timestamp with the
 two derived fields, so InfluxDB overwrites those fields and keeps the rest: running it again
 rewrites nothing.
@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from contract.registers import interval_between
 from contract.vocabulary import (
     CARRIER_DIMENSION,
     MEASUREMENT,
@@ -44,9 +45,8 @@ from contract.vocabulary import (
     TELEMETRY_QUANTITIES,
     field_name,
 )
-from ingest.influx import InfluxHTTP, quote_ident, quote_literal
-from ingest.lineproto import encode_line
-from ingest.registers import interval_between
+from storage.influx import InfluxHTTP, quote_ident, quote_literal
+from storage.lineproto import encode_line
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 from analytics import rederive as rederive_mod
 from analytics.balance import SOURCES, accumulate
 from analytics.periods import DEFAULT_TZ, local_midnight
-from ingest.influx import InfluxHTTP, quote_ident, quote_literal
-from ingest.lineproto import encode_line
+from storage.influx import InfluxHTTP, quote_ident, quote_literal
+from storage.lineproto import encode_line
 
 log = logging.getLogger(__name__)
 

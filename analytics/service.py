@@ -27,7 +27,7 @@ from analytics.periods import DEFAULT_TZ, days_between, days_in_year, local_midn
 from analytics.reader import MAX_CODES_IN_QUERY, expected_readings, read_balance, registry_frame
 from analytics.tables import DEFAULT_BASIS, coal_factors, grid_factors, plan_targets, quota_table
 from analytics.targets import plan_progress, pv_coverage, relative_change
-from ingest.influx import InfluxHTTP
+from storage.influx import InfluxHTTP
 
 PUBLIC_INSTITUTION = ("state_organ_office", "state_funded_public_welfare")
 WINDOWS = ("calendar_year", "rolling_12_months", "projected_year_end")

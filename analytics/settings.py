@@ -8,7 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics.periods import DEFAULT_TZ
 from analytics.rollup import ROLLUP_RP
-from ingest.influx import InfluxHTTP
+from storage.influx import InfluxHTTP
 
 
 class AnalyticsSettings(BaseSettings):

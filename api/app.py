@@ -17,8 +17,8 @@ from api.errors import ErrorBody
 from api.indicators import FrameCache
 from api.routers import admin, alerts, buildings, health, indicators, readings
 from api.settings import Settings, get_settings
-from ingest.influx import InfluxError, InfluxHTTP
 from registry import db as registry_db
+from storage.influx import InfluxError, InfluxHTTP
 
 log = logging.getLogger(__name__)
 

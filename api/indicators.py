@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from analytics import service
 from analytics.periods import DEFAULT_TZ
 from analytics.service import clean
-from ingest.influx import InfluxHTTP
+from storage.influx import InfluxHTTP
 
 
 class FrameCache:

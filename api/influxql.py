@@ -2,7 +2,7 @@
 
 No caller-supplied text reaches a query except through :func:`quote_literal` (string values)
 or after a whitelist lookup (measurement, field, interval, aggregate). The HTTP client and
-the quoting helpers are ingest's (``ingest/influx.py``).
+the quoting helpers are ingest's (``storage/influx.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from contract.vocabulary import MEASUREMENT, SESSION_MEASUREMENT, DeviceKind
-from ingest.influx import quote_ident, quote_literal
+from storage.influx import quote_ident, quote_literal
 
 #: measurement -> field -> aggregate used when readings are grouped into intervals. Interval
 #: quantities add up; power is averaged; a cumulative register keeps its last reading.

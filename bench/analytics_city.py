@@ -32,10 +32,10 @@ import numpy as np
 from analytics import reader, rollup, service
 from analytics.periods import local_midnight
 from deploy.localservers import Influxd
-from ingest.influx import InfluxHTTP
 from registry import repo
 from registry.db import make_engine, migrate, session_scope
 from registry.fleet import Fleet
+from storage.influx import InfluxHTTP
 
 ROOT = Path(__file__).resolve().parents[1]
 TYPES = "ABCDEFGH"

@@ -152,9 +152,9 @@ def run(args) -> None:
     from api.security import Role, create_user
     from bench.analytics_city import lines_for_day, make_fleet, write_all
     from deploy.localservers import Influxd, free_port
-    from ingest.influx import InfluxHTTP
     from registry import db as registry_db
     from registry import repo
+    from storage.influx import InfluxHTTP
 
     state = ROOT / "var" / "bench" / "api_load"
     shutil.rmtree(state, ignore_errors=True)

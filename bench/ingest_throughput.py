@@ -33,11 +33,11 @@ from paho.mqtt.properties import Properties
 from contract.payloads import DeviceMessage, decode
 from contract.topics import INGEST_FILTER, device_topic, gateway_topic
 from deploy.localservers import Influxd, Mosquitto
-from ingest.influx import InfluxHTTP
-from ingest.lineproto import format_fields
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from ingest.transform import Transformer
+from storage.influx import InfluxHTTP
+from storage.lineproto import format_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 T0_MS = 1_767_196_800_000

@@ -26,8 +26,8 @@ from pathlib import Path
 from analytics import rederive, rollup
 from analytics.periods import local_midnight
 from deploy.localservers import Influxd
-from ingest.influx import InfluxHTTP
-from ingest.lineproto import encode_line
+from storage.influx import InfluxHTTP
+from storage.lineproto import encode_line
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = dt.date(2025, 3, 1)

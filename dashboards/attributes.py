@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import httpx
-from influxdb_client import Point, WritePrecision
 
 from registry.fleet import BuildingSpec, Fleet
+from storage.lineproto import encode_line
 
 MEASUREMENT = "building"
 #: Example quota table shipped by analytics (constraint/guide values per type and climate zone).
@@ -40,17 +40,20 @@ def load_quota(path: Path) -> dict[tuple[str, str], tuple[float, float]]:
 
 
 def building_point(b: BuildingSpec, quota: dict[tuple[str, str], tuple[float, float]], ts_ms: int) -> str:
-    p = (Point(MEASUREMENT).tag("building_code", b.building_code).tag("district", b.district)
-         .tag("building_type", b.building_type.value).tag("climate_zone", b.climate_zone.value)
-         .tag("ownership", b.ownership.value)
-         .field("floor_area_m2", float(b.floor_area_m2)).field("occupants", int(b.occupants))
-         .field("pv_capacity_kwp", float(sum(x.capacity_kwp for x in b.pv)))
-         .field("ev_piles", len(b.ev_piles))
-         .field("ev_rated_power_kw", float(sum(x.rated_power_kw for x in b.ev_piles))))
+    tags = {"building_code": b.building_code, "district": b.district, "building_type": b.building_type.value,
+            "climate_zone": b.climate_zone.value, "ownership": b.ownership.value}
+    fields: dict[str, float | int] = {
+        "floor_area_m2": float(b.floor_area_m2), "occupants": int(b.occupants),
+        "pv_capacity_kwp": float(sum(x.capacity_kwp for x in b.pv)), "ev_piles": len(b.ev_piles),
+        "ev_rated_power_kw": float(sum(x.rated_power_kw for x in b.ev_piles))}
     q = quota.get((b.building_type.value, b.climate_zone.value))
     if q is not None:
-        p = p.field("quota_constraint_kwh_per_m2", q[0]).field("quota_guide_kwh_per_m2", q[1])
-    return p.time(ts_ms, WritePrecision.MS).to_line_protocol()
+        fields["quota_constraint_kwh_per_m2"], fields["quota_guide_kwh_per_m2"] = q
+    # The project's one encoder (storage.lineproto), not influxdb_client.Point: Point stores a
+    # different value than written for some keys on InfluxDB 1.6 (docs/ingest.md).
+    line = encode_line(MEASUREMENT, tags, fields, ts_ms)
+    assert line is not None  # floor area and occupants are always present
+    return line
 
 
 def sync(fleet: Fleet, influx_url: str, db: str, *, quota_csv: Path | None = DEFAULT_QUOTA_CSV,

@@ -10,7 +10,7 @@ backfill) is looked up in InfluxDB first, all series of a batch in one request (
 
 When a reading lands between two known readings, the next reading's interval value changes too,
 and an update for it is emitted. The first reading of a series gets no interval value.
-Arithmetic: :mod:`ingest.registers`.
+Arithmetic: :mod:`contract.registers`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from ingest.registers import register_delta
+from contract.registers import register_delta
 
 #: Readings kept per register series; 48 covers half a day of 15-minute data out of order. [1]
 DEFAULT_MAX_POINTS = 48

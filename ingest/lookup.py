@@ -6,9 +6,9 @@ import logging
 import threading
 from collections.abc import Callable, Hashable
 
-from ingest.influx import InfluxError, InfluxHTTP, quote_ident, quote_literal
 from ingest.intervals import LookupResult
 from ingest.writer import Aborted, backoff_ms
+from storage.influx import InfluxError, InfluxHTTP, quote_ident, quote_literal
 
 log = logging.getLogger("ingest.lookup")
 

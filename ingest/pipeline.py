@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from contract.payloads import ContractError, DeviceMessage, decode
 from contract.topics import deadletter_topic
 from ingest.intervals import RegisterReading, RegisterTracker
-from ingest.lineproto import encode_line, format_fields
 from ingest.logs import OncePer
 from ingest.metrics import Metrics
 from ingest.transform import Point, TimeRules, Transformer
+from storage.lineproto import encode_line, format_fields
 
 log = logging.getLogger("ingest.pipeline")
 

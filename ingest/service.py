@@ -30,11 +30,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.influx import InfluxError, InfluxHTTP
-from ingest.lineproto import encode_line
 from ingest.metrics import Metrics
 from ingest.settings import IngestSettings
 from ingest.worker import worker_main
+from storage.influx import InfluxError, InfluxHTTP
+from storage.lineproto import encode_line
 
 log = logging.getLogger("ingest.service")
 

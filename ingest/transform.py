@@ -22,7 +22,7 @@ from contract.vocabulary import (
     field_name,
 )
 from ingest.intervals import RegisterReading
-from ingest.lineproto import escape_measurement, format_tags
+from storage.lineproto import escape_measurement, format_tags
 
 #: Installation dates in the fleet file are local dates in China (UTC+8, no daylight saving).
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8))

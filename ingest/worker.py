@@ -27,7 +27,6 @@ import time
 from multiprocessing.connection import Connection
 
 from ingest import logs
-from ingest.influx import InfluxError, InfluxHTTP
 from ingest.intervals import RegisterTracker
 from ingest.lookup import InfluxLookup
 from ingest.metrics import Metrics
@@ -35,6 +34,7 @@ from ingest.pipeline import WRITE_REJECTED, Batch, BatchBuilder, DeadLetter, Inb
 from ingest.settings import IngestSettings
 from ingest.transform import TimeRules, installed_on_ms
 from ingest.writer import Aborted, Writer
+from storage.influx import InfluxError, InfluxHTTP
 
 log = logging.getLogger("ingest.worker")
 _STOP = object()

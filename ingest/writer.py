@@ -11,8 +11,8 @@ import random
 import threading
 from collections.abc import Callable
 
-from ingest.influx import InfluxError, InfluxHTTP
 from ingest.metrics import Metrics
+from storage.influx import InfluxError, InfluxHTTP
 
 log = logging.getLogger("ingest.writer")
 

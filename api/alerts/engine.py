@@ -24,9 +24,9 @@ from api.alerts.outbox import queue_notifications
 from api.alerts.rules import Finding, Rule, RuleParams
 from api.alerts.solar import clear_sky_energy_kwh
 from api.db import Alert, AlertEvent
-from ingest.influx import InfluxHTTP
 from registry import repo
 from registry.models import Building
+from storage.influx import InfluxHTTP
 
 UNRESOLVED = ("open", "acknowledged")
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from api.influxql import select, time_range
-from ingest.influx import InfluxHTTP
 from registry.models import Building
+from storage.influx import InfluxHTTP
 
 #: How far back the offline check looks; a device silent for longer counts as never seen.
 LOOKBACK_DAYS = 15

@@ -12,7 +12,7 @@ from api.alerts import engine, outbox
 from api.alerts.channels import default_senders
 from api.db import utcnow
 from api.settings import Settings
-from ingest.influx import InfluxHTTP
+from storage.influx import InfluxHTTP
 
 log = logging.getLogger(__name__)
 

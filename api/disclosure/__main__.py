@@ -25,8 +25,8 @@ from api.disclosure.db import ensure_schema
 from api.disclosure.service import SYSTEM_ACTOR, store_draft
 from api.disclosure.source import collect
 from api.settings import Settings
-from ingest.influx import InfluxHTTP
 from registry import db as registry_db
+from storage.influx import InfluxHTTP
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from analytics.reader import read_balance
 from analytics.tables import DEFAULT_BASIS
 from api.disclosure.assemble import annual_fuels, figures_of, monthly_sub_items
 from api.disclosure.figures import Figures
-from ingest.influx import InfluxHTTP
+from storage.influx import InfluxHTTP
 
 
 def monthly_balances(*, influx: InfluxHTTP, year: int, tz: str = DEFAULT_TZ) -> dict[int, pd.DataFrame]:

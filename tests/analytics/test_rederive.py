@@ -13,8 +13,8 @@ from analytics import rederive, rollup
 from analytics.__main__ import main as analytics_main
 from analytics.rederive import StoredPoint, fixes_for_device
 from analytics.settings import AnalyticsSettings
-from ingest.influx import InfluxHTTP
-from ingest.lineproto import encode_line
+from storage.influx import InfluxHTTP
+from storage.lineproto import encode_line
 
 SH = ZoneInfo("Asia/Shanghai")
 DAY = dt.date(2025, 3, 1)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from analytics import rollup
-from ingest.influx import InfluxHTTP
-from ingest.lineproto import encode_line
+from storage.influx import InfluxHTTP
+from storage.lineproto import encode_line
 
 pytestmark = pytest.mark.servers
 

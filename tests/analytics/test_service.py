@@ -11,11 +11,11 @@ from numpy.testing import assert_allclose
 
 from analytics import rollup, service
 from analytics.periods import local_midnight
-from ingest.influx import InfluxHTTP
-from ingest.lineproto import encode_line
 from registry import repo
 from registry.db import make_engine, migrate, session_scope
 from registry.fleet import Fleet
+from storage.influx import InfluxHTTP
+from storage.lineproto import encode_line
 
 pytestmark = pytest.mark.servers
 

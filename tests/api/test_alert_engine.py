@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from api.alerts import engine
 from api.alerts.context import default_context
 from api.db import Alert, AlertEvent, OutboxMessage, create_schema
-from ingest.influx import InfluxHTTP
 from registry import db as registry_db
 from registry import repo
+from storage.influx import InfluxHTTP
 from tests.api import scenario
 from tests.api.scenario import INJECTED, NOW, OFFLINE
 

@@ -36,9 +36,9 @@ from api.alerts import engine
 from api.alerts.context import default_context
 from api.alerts.rules import RuleParams
 from api.db import Alert, create_schema
-from ingest.influx import InfluxHTTP
 from registry import db as registry_db
 from simulators.faults import OFFLINE_INTERVALS
+from storage.influx import InfluxHTTP
 from tests.analytics.test_pipeline import run
 from tests.ingest.helpers import IngestProcess, ingest_argv, wait_acked, with_metrics
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from deploy.localservers import free_port
-from ingest.influx import InfluxHTTP
+from storage.influx import InfluxHTTP
 from tests.api.conftest import ELSEWHERE, MINE, OTHER, building
 
 

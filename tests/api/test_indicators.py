@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from analytics import rollup, service
-from ingest.influx import InfluxHTTP
+from storage.influx import InfluxHTTP
 from tests.api.conftest import BUILDINGS, ELSEWHERE, MINE, OTHER
 
 #: Ten days of January 2026 in hourly readings: each main meter 100 kWh/h (MINE), 200 (OTHER), 300 (ELSEWHERE).

@@ -47,7 +47,7 @@ def test_settings_rollup_policy_default_and_rename(monkeypatch):
 
 
 def test_fresh_database_gets_the_rollup_policy_and_answers_without_data(world, influxd):
-    from ingest.influx import InfluxHTTP
+    from storage.influx import InfluxHTTP
 
     with InfluxHTTP(influxd.url, world.influx_db) as db:
         s = db.query(f'SHOW RETENTION POLICIES ON "{world.influx_db}"')[0]

@@ -15,8 +15,8 @@ import httpx
 
 from analytics import rollup
 from dashboards import common as c
-from ingest.influx import InfluxHTTP
 from registry.fleet import BuildingSpec, Fleet, MeterSpec, PileSpec, PvSpec
+from storage.influx import InfluxHTTP
 
 STEP_MS = 900_000
 INTERVALS = 192  # 2 days x 96

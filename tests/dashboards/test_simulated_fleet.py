@@ -21,8 +21,8 @@ from analytics.periods import local_midnight
 from dashboards import common as c
 from dashboards import provisioning
 from dashboards.interpolate import Variable
-from ingest.influx import InfluxHTTP
 from simulators.fleetgen import generate_fleet
+from storage.influx import InfluxHTTP
 from tests.dashboards.grafana_emulation import run_panel
 from tests.ingest.helpers import ROOT, IngestProcess, ingest_argv, wait_acked, with_metrics
 

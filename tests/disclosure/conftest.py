@@ -22,7 +22,7 @@ from api.disclosure.db import ensure_schema
 from api.security import create_user
 from api.settings import Settings
 from deploy.localservers import free_port
-from ingest.influx import InfluxHTTP
+from storage.influx import InfluxHTTP
 from tests.disclosure.factories import figures
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from analytics import rollup
-from ingest.influx import InfluxHTTP
+from storage.influx import InfluxHTTP
 
 
 def write_daily_rollups(db: InfluxHTTP, lines: list[str], months: set[tuple[int, int]]) -> None:

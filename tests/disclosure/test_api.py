@@ -12,9 +12,9 @@ import pytest
 
 from analytics.periods import local_midnight
 from api.disclosure.models import DisclosureRecord, FrozenRecordError
-from ingest.lineproto import encode_line
 from registry import repo
 from registry.fleet import BuildingSpec, MeterSpec
+from storage.lineproto import encode_line
 from tests.disclosure.rollups import write_daily_rollups
 
 

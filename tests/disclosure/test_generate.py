@@ -25,11 +25,11 @@ from api.disclosure.db import ensure_schema
 from api.disclosure.models import DisclosureRecord
 from api.disclosure.service import act
 from api.disclosure.workflow import Action, Actor
-from ingest.influx import InfluxHTTP
-from ingest.lineproto import encode_line
 from registry import repo
 from registry.db import make_engine, make_sessionmaker, migrate, session_scope
 from registry.fleet import Fleet
+from storage.influx import InfluxHTTP
+from storage.lineproto import encode_line
 from tests.disclosure.conftest import ROOT
 from tests.disclosure.rollups import write_daily_rollups
 

@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.topics import device_topic, gateway_topic
-from ingest.influx import InfluxError, InfluxHTTP
+from storage.influx import InfluxError, InfluxHTTP
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILDING = "510402A001"

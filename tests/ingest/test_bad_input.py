@@ -9,10 +9,10 @@ import uuid
 import pytest
 
 from contract.payloads import MAX_PAYLOAD_BYTES
-from ingest.influx import InfluxHTTP
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from registry.fleet import Fleet
+from storage.influx import InfluxHTTP
 from tests.ingest.helpers import (
     BUILDING,
     STEP_MS,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.influx import InfluxHTTP
+from storage.influx import InfluxHTTP
 from tests.ingest.helpers import (
     STEP_MS,
     T0_MS,

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from ingest.influx import InfluxHTTP
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
+from storage.influx import InfluxHTTP
 from tests.ingest.helpers import STEP_MS, T0_MS, Publisher, meter_msg, meter_topic, wait_until
 
 pytestmark = pytest.mark.servers

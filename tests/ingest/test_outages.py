@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from ingest.influx import InfluxHTTP
+from storage.influx import InfluxHTTP
 from tests.ingest.helpers import (
     STEP_MS,
     T0_MS,

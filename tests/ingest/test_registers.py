@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from contract.registers import Step, capacity_above, interval_between, register_delta
 from ingest.intervals import LookupResult, RegisterReading, RegisterTracker
-from ingest.registers import Step, capacity_above, interval_between, register_delta
 
 MIN15_MS = 900_000
 

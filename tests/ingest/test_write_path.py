@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from deploy.localservers import free_port
-from ingest.influx import InfluxError, InfluxHTTP, quote_ident, quote_literal
 from ingest.metrics import Metrics
 from ingest.service import IngestService
 from ingest.settings import IngestSettings, parse_args
 from ingest.writer import Writer, backoff_ms
+from storage.influx import InfluxError, InfluxHTTP, quote_ident, quote_literal
 from tests.ingest.helpers import T0_MS, Collector, Publisher, gateway, meter_msg, wait_until
 
 

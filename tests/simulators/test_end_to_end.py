@@ -12,9 +12,9 @@ from collections import defaultdict
 
 import pytest
 
-from ingest.influx import InfluxHTTP
 from registry.fleet import Fleet
 from simulators.calendar import day_to_date, local_day
+from storage.influx import InfluxHTTP
 from tests.ingest.helpers import ROOT, IngestProcess, ingest_argv, wait_until
 from tests.simulators.helpers import small_fleet
 

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from influxdb_client import Point
 
-from ingest.influx import InfluxHTTP
-from ingest.lineproto import encode_line, format_tags
+from storage.influx import InfluxHTTP
+from storage.lineproto import encode_line, format_tags
 
 # Characters that need care, plus ordinary and non-ASCII text.
 SPECIAL = st.sampled_from([" ", ",", "=", '"', "\\", "建筑", "é", "a", "Z", "0", "_", "-", "\u00a0"])
@@ -18,7 +18,7 @@ _text = st.lists(st.one_of(SPECIAL, st.characters(blacklist_categories=("Cs",)))
 
 
 def _carriable(s: str) -> bool:
-    # Line protocol cannot carry these in names and tags (see ingest/lineproto.py).
+    # Line protocol cannot carry these in names and tags (see storage/lineproto.py).
     return not any(c in s for c in "\n\r\t") and not s.endswith("\\")
 
 

@@ -1,6 +1,6 @@
 """InfluxDB line protocol encoder for the hot path (precision: milliseconds).
 
-Checked against ``influxdb_client.Point.to_line_protocol`` (tests/ingest/test_lineproto.py) and,
+Checked against ``influxdb_client.Point.to_line_protocol`` (tests/storage/test_lineproto.py) and,
 where the two differ on purpose, against a real InfluxDB 1.6 round trip. What happens to each
 special character (measured on InfluxDB 1.6.7):
 
