@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from analytics.rollup import ensure_rollup_rp
 from api import disclosure, errors
@@ -64,9 +65,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         influx.close()
         rollups.close()
 
-    app = FastAPI(title="Energy supervision API", version="1", description=DESCRIPTION, lifespan=lifespan,
-                  responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody},
-                             404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+    # /docs and /redoc serve Swagger UI and ReDoc from assets shipped in the fastapi-offline package:
+    # government and on-premises networks often cannot reach the CDN FastAPI loads them from.
+    app: FastAPI = FastAPIOffline(title="Energy supervision API", version="1", description=DESCRIPTION,
+                                  lifespan=lifespan, static_url="/static/api-docs",
+                                  responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody},
+                                             404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = registry_db.make_sessionmaker(engine)
