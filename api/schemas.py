@@ -66,3 +66,7 @@ class ImportResult(BaseModel):
     buildings_written: int
     devices_written: int
     building_codes: list[str]
+    #: Buildings deleted because ``prune`` was asked and the input did not list them.
+    buildings_deleted: list[str] = []
+    #: ``building_code/device_id`` deleted because ``replace_devices`` was asked.
+    devices_deleted: list[str] = []

@@ -1,7 +1,7 @@
 """Registry command line.
 
     python -m registry migrate [--url URL]
-    python -m registry import --fleet fleet.yaml [--prune] [--dry-run] [--url URL]
+    python -m registry import --fleet fleet.yaml [--prune] [--replace-devices] [--dry-run] [--url URL]
     python -m registry import --buildings buildings.csv [--devices devices.csv] [...]
     python -m registry export --fleet out.yaml | --buildings b.csv --devices d.csv [--url URL]
 
@@ -31,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--buildings", help="buildings CSV (one row per building)")
         sp.add_argument("--devices", help="devices CSV (one row per device)")
     imp.add_argument("--prune", action="store_true", help="delete buildings that are not in the input")
-    imp.add_argument("--dry-run", action="store_true", help="validate only")
+    imp.add_argument("--replace-devices", action="store_true",
+                     help="delete a listed building's stored devices that the input does not name "
+                          "(default: keep them, so an attributes-only import never deletes a meter)")
+    imp.add_argument("--dry-run", action="store_true", help="validate and list what would be deleted; write nothing")
     args = p.parse_args(argv)
 
     engine = make_engine(database_url(args.url))
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         fleet, errors = read_fleet_file(args.fleet) if args.fleet else read_csv_pair(args.buildings, args.devices)
         with session_scope(engine) as session:
             report = import_into(session=session, fleet=fleet, errors=errors, prune=args.prune,
-                                 dry_run=args.dry_run)
+                                 replace_devices=args.replace_devices, dry_run=args.dry_run)
         for err in report.errors:
             print(err, file=sys.stderr)
         if not report.ok:
@@ -53,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         verb = "validated" if args.dry_run else "imported"
         print(f"{verb} {report.buildings} buildings, {report.devices} devices")
+        would = "would delete" if args.dry_run else "deleted"
+        for code in report.plan.buildings_deleted:
+            print(f"{would} building {code} (--prune: not in the input)")
+        for code, device in report.plan.devices_deleted:
+            print(f"{would} device {device} of {code} (--replace-devices: not in the input)")
         return 0
     if args.buildings and not args.devices:
         p.error("export --buildings needs --devices too")

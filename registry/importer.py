@@ -57,6 +57,8 @@ class ImportReport:
     devices: int = 0
     written: bool = False
     errors: list[RowError] = field(default_factory=list)
+    #: What the import deletes (or, in a dry run, would delete): nothing is deleted by surprise.
+    plan: repo.ImportPlan = field(default_factory=repo.ImportPlan)
 
     @property
     def ok(self) -> bool:
@@ -289,14 +291,20 @@ def _cells(row: dict) -> dict:
 
 # --------------------------------------------------------------------------- into the database
 def import_into(*, session: Session, fleet: Fleet | None, errors: list[RowError], prune: bool = False,
-                dry_run: bool = False) -> ImportReport:
-    """Write a validated fleet (nothing at all if there are errors). The caller commits."""
+                replace_devices: bool = False, dry_run: bool = False) -> ImportReport:
+    """Write a validated fleet (nothing at all if there are errors). The caller commits.
+
+    ``report.plan`` lists every building and device the import deletes; a dry run fills it
+    without writing."""
     report = ImportReport(errors=list(errors))
     if fleet is None or errors:
         return report
     report.buildings = len(fleet.buildings)
     report.devices = sum(len(b.meters) + len(b.pv) + len(b.ev_piles) for b in fleet.buildings)
-    if not dry_run:
-        repo.replace_fleet(session=session, fleet=fleet, prune=prune)
+    if dry_run:
+        report.plan, _ = repo.plan_fleet_import(session=session, fleet=fleet, prune=prune,
+                                                replace_devices=replace_devices)
+    else:
+        report.plan = repo.replace_fleet(session=session, fleet=fleet, prune=prune, replace_devices=replace_devices)
         report.written = True
     return report

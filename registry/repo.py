@@ -8,6 +8,7 @@ the database rows. They flush but never commit: the caller owns the transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -91,17 +92,62 @@ def delete_building(*, session: Session, building_code: str) -> bool:
     return bool(n)
 
 
-def replace_fleet(*, session: Session, fleet: Fleet, prune: bool = False) -> int:
-    """Write every building of ``fleet`` (replacing same-code buildings); with ``prune`` delete
-    buildings not in the fleet. Returns the number of buildings written."""
+@dataclass
+class ImportPlan:
+    """What an import will delete, listed before anything is written (the dry run shows it).
+
+    ``buildings_deleted``: codes removed by ``prune``; ``devices_deleted``: (building code,
+    device id) removed because the input replaces a building's device list."""
+
+    buildings_deleted: list[str] = field(default_factory=list)
+    devices_deleted: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _devices(spec: BuildingSpec) -> dict[str, MeterSpec | PvSpec | PileSpec]:
+    return {d.device_id: d for d in (*spec.meters, *spec.pv, *spec.ev_piles)}
+
+
+def plan_fleet_import(*, session: Session, fleet: Fleet, prune: bool = False,
+                      replace_devices: bool = False) -> tuple[ImportPlan, list[BuildingSpec]]:
+    """The deletions an import implies and the building specs it will write.
+
+    Without ``replace_devices`` a building's stored devices that the input does not name are kept
+    (an attributes-only import, such as a buildings CSV without a devices CSV, never deletes a
+    meter); devices the input names replace the stored ones of the same id."""
+    plan = ImportPlan()
     if prune:
         keep = {b.building_code for b in fleet.buildings}
-        for code in session.scalars(select(Building.building_code)).all():
-            if code not in keep:
-                delete_building(session=session, building_code=code)
+        plan.buildings_deleted = [c for c in session.scalars(select(Building.building_code)).all() if c not in keep]
+    specs: list[BuildingSpec] = []
     for spec in fleet.buildings:
+        row = get_building(session=session, building_code=spec.building_code)
+        if row is None:
+            specs.append(spec)
+            continue
+        stored, given = _devices(building_to_spec(row)), _devices(spec)
+        missing = [d for d in stored if d not in given]
+        if replace_devices:
+            plan.devices_deleted += [(spec.building_code, d) for d in missing]
+            specs.append(spec)
+            continue
+        merged = {**{d: stored[d] for d in missing}, **given}
+        specs.append(spec.model_copy(update={
+            "meters": [d for d in merged.values() if isinstance(d, MeterSpec)],
+            "pv": [d for d in merged.values() if isinstance(d, PvSpec)],
+            "ev_piles": [d for d in merged.values() if isinstance(d, PileSpec)]}))
+    return plan, specs
+
+
+def replace_fleet(*, session: Session, fleet: Fleet, prune: bool = False, replace_devices: bool = False) -> ImportPlan:
+    """Write every building of ``fleet``; with ``prune`` delete buildings not in the fleet, with
+    ``replace_devices`` delete stored devices the input does not name (see
+    :func:`plan_fleet_import`). Returns what was deleted."""
+    plan, specs = plan_fleet_import(session=session, fleet=fleet, prune=prune, replace_devices=replace_devices)
+    for code in plan.buildings_deleted:
+        delete_building(session=session, building_code=code)
+    for spec in specs:
         upsert_building(session=session, spec=spec)
-    return len(fleet.buildings)
+    return plan
 
 
 def fleet_from_db(*, session: Session, codes: Iterable[str] | None = None) -> Fleet:

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 
 from api.deps import AdminUser, BuildingCodeDep, ScopeDep, SessionDep
 from api.errors import APIError, not_found
@@ -83,6 +83,9 @@ def import_buildings(
     buildings: Annotated[UploadFile | None, File(description="buildings.csv (registry CSV layout)")] = None,
     devices: Annotated[UploadFile | None, File(description="devices.csv, with buildings")] = None,
     fleet: Annotated[UploadFile | None, File(description="a fleet file, YAML or JSON")] = None,
+    replace_devices: Annotated[bool, Query(description="delete stored devices of a listed building that the "
+                                                        "input does not name (default: keep them)")] = False,
+    prune: Annotated[bool, Query(description="delete buildings that the input does not list")] = False,
 ) -> ImportResult:
     """Create or replace buildings with the registry's importer: a CSV pair or a fleet file.
     All or nothing: one bad row and nothing is written; the error names file, line and field."""
@@ -105,7 +108,10 @@ def import_buildings(
         first = errors[0]
         more = f" (and {len(errors) - 1} more: " + "; ".join(map(str, errors[1:6])) + ")" if len(errors) > 1 else ""
         raise APIError(422, "invalid_value", f"{first}{more}", first.field)
-    report = importer.import_into(session=session, fleet=parsed, errors=[])
+    report = importer.import_into(session=session, fleet=parsed, errors=[], prune=prune,
+                                  replace_devices=replace_devices)
     session.commit()
     return ImportResult(buildings_written=report.buildings, devices_written=report.devices,
-                        building_codes=[b.building_code for b in parsed.buildings])
+                        building_codes=[b.building_code for b in parsed.buildings],
+                        buildings_deleted=report.plan.buildings_deleted,
+                        devices_deleted=[f"{b}/{d}" for b, d in report.plan.devices_deleted])

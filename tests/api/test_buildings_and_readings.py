@@ -84,8 +84,17 @@ def test_csv_import_with_registry_importer(world):
              "devices": ("devices.csv", DEVICES_CSV, "text/csv")}
     r = world.client.post("/buildings/import", files=files, headers=h)
     assert r.status_code == 200, r.text
-    assert r.json() == {"buildings_written": 2, "devices_written": 1, "building_codes": ["510402A060", "510402C061"]}
+    assert r.json() == {"buildings_written": 2, "devices_written": 1, "building_codes": ["510402A060", "510402C061"],
+                        "buildings_deleted": [], "devices_deleted": []}
     assert world.client.get("/buildings/510402A060", headers=h).json()["meter_count"] == 1
+    # Buildings only: attributes change, the meter stays (no surprise deletion).
+    r = world.client.post("/buildings/import", files={"buildings": files["buildings"]}, headers=h)
+    assert r.status_code == 200 and r.json()["devices_deleted"] == [], r.text
+    assert world.client.get("/buildings/510402A060", headers=h).json()["meter_count"] == 1
+    # Asked for: the input's (empty) device list replaces the stored one, and the answer says so.
+    r = world.client.post("/buildings/import?replace_devices=true", files={"buildings": files["buildings"]}, headers=h)
+    assert r.status_code == 200 and r.json()["devices_deleted"] == ["510402A060/E-MAIN"], r.text
+    assert world.client.get("/buildings/510402A060", headers=h).json()["meter_count"] == 0
 
 
 def test_csv_import_all_or_nothing_names_line_and_field(world):

@@ -85,7 +85,7 @@ def test_import_fleet_roundtrip(engine, fleet_file, tmp_path):
         assert repo.fleet_from_db(session=s) == fleet
 
 
-def test_reimport_replaces_devices_and_prune_deletes(engine, fleet_file):
+def test_reimport_with_replace_devices_and_prune_deletes(engine, fleet_file):
     fleet, _ = read_fleet_file(fleet_file)
     with session_scope(engine) as s:
         repo.replace_fleet(session=s, fleet=fleet)
@@ -93,10 +93,56 @@ def test_reimport_replaces_devices_and_prune_deletes(engine, fleet_file):
     smaller.buildings[0].meters = smaller.buildings[0].meters[:1]
     smaller.buildings = smaller.buildings[:1]
     with session_scope(engine) as s:
-        repo.replace_fleet(session=s, fleet=smaller, prune=True)
+        plan = repo.replace_fleet(session=s, fleet=smaller, prune=True, replace_devices=True)
+    assert plan.buildings_deleted == ["510402B002"]
+    assert plan.devices_deleted == [("510402A001", "hvac"), ("510402A001", "gas")]  # pv1, ev1 are in the input
     with session_scope(engine) as s:
         assert s.scalars(select(Meter.device_id)).all() == ["main"]
         assert s.scalars(select(Building.building_code)).all() == ["510402A001"]
+
+
+def test_attributes_only_csv_import_keeps_every_device(engine, fleet_file, tmp_path):
+    """A buildings CSV without devices updates the floor area and deletes nothing (it used to
+    delete every meter, PV system and charging pile of the listed buildings)."""
+    fleet, _ = read_fleet_file(fleet_file)
+    with session_scope(engine) as s:
+        repo.replace_fleet(session=s, fleet=fleet)
+    b = tmp_path / "b.csv"
+    b.write_text("building_code,name,floor_area_m2,district,latitude_deg,longitude_deg\n"
+                 "510402A001,City hall,13500,Shizhong,29.55,103.77\n")
+    attrs, errors = read_csv_pair(b)
+    assert errors == []
+    with session_scope(engine) as s:
+        dry = import_into(session=s, fleet=attrs, errors=[], dry_run=True)
+        assert dry.plan.devices_deleted == [] and dry.plan.buildings_deleted == []
+        report = import_into(session=s, fleet=attrs, errors=[])
+        assert report.written and report.plan.devices_deleted == []
+    with session_scope(engine) as s:
+        hall = repo.get_building(session=s, building_code="510402A001")
+        assert hall.floor_area_m2 == 13500
+        assert sorted(m.device_id for m in hall.meters) == ["gas", "hvac", "main"]
+        assert [p.device_id for p in hall.pv_systems] == ["pv1"]
+        assert [c.device_id for c in hall.charging_piles] == ["ev1"]
+
+
+def test_dry_run_lists_every_deletion_and_writes_nothing(engine, fleet_file, tmp_path):
+    fleet, _ = read_fleet_file(fleet_file)
+    with session_scope(engine) as s:
+        repo.replace_fleet(session=s, fleet=fleet)
+    b, d = tmp_path / "b.csv", tmp_path / "d.csv"
+    b.write_text("building_code,name,floor_area_m2,district,latitude_deg,longitude_deg\n"
+                 "510402A001,City hall,12000,Shizhong,29.55,103.77\n")
+    d.write_text("building_code,device_kind,device_id,carrier,sub_item\n510402A001,meter,main,electricity,main\n")
+    url = engine.url.render_as_string(hide_password=False)
+    r = subprocess.run([sys.executable, "-m", "registry", "--url", url, "import", "--buildings", str(b),
+                        "--devices", str(d), "--replace-devices", "--prune", "--dry-run"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "would delete building 510402B002" in r.stdout
+    for device in ("hvac", "gas", "pv1", "ev1"):
+        assert f"would delete device {device} of 510402A001" in r.stdout
+    with session_scope(engine) as s:
+        assert len(s.scalars(select(Meter.device_id)).all()) == 3  # main, hvac, gas: all still there
 
 
 def test_fleet_import_reports_every_bad_row_with_line(engine, tmp_path):
