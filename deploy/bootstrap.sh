@@ -15,12 +15,16 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
 # `docker-compose config` validates deploy/docker-compose.yml offline (no engine needed).
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+step() { echo "bootstrap: [$1/3] $2 ($(date +%H:%M:%S))"; }
+
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "bootstrap: apt-get install ${need_apt[*]}"
+  step 1 "apt-get install ${need_apt[*]} (a few minutes on a fresh machine)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   # policy-rc.d may refuse to start the packaged services; we run our own instances anyway.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+else
+  step 1 "Debian packages: all present"
 fi
 
 PY=${PYTHON:-}
@@ -34,14 +38,21 @@ fi
 [ -n "$PY" ] || { echo "bootstrap: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
 
 if [ ! -x .venv/bin/python ]; then
-  echo "bootstrap: creating .venv with $PY"
+  step 2 "creating .venv with $PY"
   "$PY" -m venv .venv
 fi
 # Reinstall only when pyproject.toml changed since the last successful install.
 stamp=.venv/.installed-pyproject
 if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
-  echo "bootstrap: installing Python dependencies"
+  step 3 "installing Python dependencies into .venv (pip prints each package it collects)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  # Not -q: on a fresh machine this is the longest step, and a silent terminal looks hung.
+  set +e
+  .venv/bin/python -m pip install --progress-bar off -e '.[dev]' | grep --line-buffered -E '^(Collecting|Successfully)'
+  rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" -eq 0 ] || { echo "bootstrap: pip install failed (exit $rc)" >&2; exit 1; }
   cp pyproject.toml "$stamp"
+else
+  step 3 "Python dependencies: up to date"
 fi
