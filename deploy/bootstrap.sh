@@ -40,6 +40,8 @@ fi
 if [ ! -x .venv/bin/python ]; then
   step 2 "creating .venv with $PY"
   "$PY" -m venv .venv
+else
+  step 2 ".venv exists"
 fi
 # Reinstall only when pyproject.toml changed since the last successful install.
 stamp=.venv/.installed-pyproject
