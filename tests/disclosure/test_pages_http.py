@@ -52,7 +52,10 @@ def test_login_never_redirects_off_site(platform):
 def test_public_list_bad_filter_is_an_html_422_naming_the_field(platform):
     with httpx.Client(base_url=platform.url, timeout=30) as c:
         r = c.get("/disclosures", params={"building_type": "castle"})
-        assert r.status_code == 422 and "building_type: 'castle' is not one of office" in html.unescape(r.text)
+        text = html.unescape(r.text)
+        assert r.status_code == 422 and "building_type: 'castle' is not valid" in text and "'office'" in text
+        r = c.get("/disclosures", params={"year": "²"})  # isdigit() says yes, int() raised: now a 422 page
+        assert r.status_code == 422 and "year: '²' is not valid" in html.unescape(r.text)
         r = c.get("/disclosures", params={"year": "", "district": "", "building_type": ""})  # the form's "all"
         assert r.status_code == 200
 
