@@ -1,18 +1,32 @@
-"""Publish the generated dashboards to a running Grafana over its HTTP API (grafana-client).
+"""Publish the generated dashboards to a running Grafana over its HTTP API.
 
 Idempotent: the folder is looked up by its fixed uid and created only when missing; each
 dashboard is saved with ``overwrite=True`` under its fixed uid, so a second push updates the
 same dashboard (Grafana bumps its version) and never creates a copy.
+
+Three calls of Grafana's documented HTTP API (``GET /api/folders/{uid}``, ``POST /api/folders``,
+``POST /api/dashboards/db``) with httpx, the project's HTTP client. grafana-client was dropped
+for them: since 4.0 it depends on niquests, whose urllib3-future replaces the ``urllib3``
+package in the environment (it re-copies itself over it at every interpreter start), and
+``requests`` and schemathesis then fail on every request.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
-from grafana_client import GrafanaApi
-from grafana_client.client import GrafanaClientError
+import httpx
 
 from dashboards import common
+
+
+class GrafanaError(RuntimeError):
+    """Grafana answered with an error; ``status_code`` is the HTTP status (401: bad token)."""
+
+    def __init__(self, status_code: int, method: str, path: str, body: str) -> None:
+        super().__init__(f"Grafana answered {status_code} to {method} {path}: {body[:300]}")
+        self.status_code = status_code
 
 
 @dataclass(frozen=True)
@@ -22,13 +36,20 @@ class Pushed:
     url: str | None
 
 
-def ensure_folder(api: GrafanaApi, uid: str = common.FOLDER_UID, title: str = common.FOLDER_TITLE) -> None:
+def _call(client: httpx.Client, method: str, path: str, body: dict | None = None) -> dict:
+    r = client.request(method, path, json=body)
+    if r.status_code >= 400:
+        raise GrafanaError(r.status_code, method, path, r.text)
+    return r.json()
+
+
+def ensure_folder(client: httpx.Client, uid: str = common.FOLDER_UID, title: str = common.FOLDER_TITLE) -> None:
     try:
-        api.folder.get_folder(uid)
-    except GrafanaClientError as e:
+        _call(client, "GET", f"/api/folders/{quote(uid, safe='')}")
+    except GrafanaError as e:
         if e.status_code != 404:
             raise
-        api.folder.create_folder(title, uid=uid)
+        _call(client, "POST", "/api/folders", {"uid": uid, "title": title})
 
 
 def push(url: str, token: str, dashboards: list[dict], *, timeout_s: float = 10.0,
@@ -51,13 +72,14 @@ def push(url: str, token: str, dashboards: list[dict], *, timeout_s: float = 10.
     missing = [d.get("title", "?") for d in dashboards if not d.get("uid")]
     if missing:
         raise ValueError(f"dashboards without a uid cannot be pushed idempotently: {missing}")
-    api = GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
-    ensure_folder(api)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     out = []
-    for d in dashboards:
-        # A numeric id would tie the model to one Grafana instance; the uid is the identity.
-        model = {k: v for k, v in d.items() if k not in ("id", "version")}
-        r = api.dashboard.update_dashboard({"dashboard": model, "folderUid": common.FOLDER_UID,
-                                            "overwrite": True, "message": message})
-        out.append(Pushed(uid=r.get("uid", d["uid"]), version=r.get("version"), url=r.get("url")))
+    with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s) as client:
+        ensure_folder(client)
+        for d in dashboards:
+            # A numeric id would tie the model to one Grafana instance; the uid is the identity.
+            model = {k: v for k, v in d.items() if k not in ("id", "version")}
+            r = _call(client, "POST", "/api/dashboards/db", {"dashboard": model, "folderUid": common.FOLDER_UID,
+                                                             "overwrite": True, "message": message})
+            out.append(Pushed(uid=r.get("uid", d["uid"]), version=r.get("version"), url=r.get("url")))
     return out

@@ -43,5 +43,13 @@ if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
   echo "bootstrap: installing Python dependencies"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e '.[dev]'
+  # grafana-client (no longer a dependency) brought urllib3-future, which copies itself over the
+  # urllib3 package at every interpreter start and breaks requests and schemathesis. A .venv
+  # installed before it was dropped gets the real urllib3 back; a fresh one never has it.
+  if .venv/bin/python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("urllib3_future") is None)'; then
+    echo "bootstrap: removing urllib3-future (it shadows urllib3)"
+    .venv/bin/python -m pip uninstall -q -y grafana-client niquests urllib3-future
+    .venv/bin/python -m pip install -q --force-reinstall --no-deps 'urllib3>=1.26,<3'
+  fi
   cp pyproject.toml "$stamp"
 fi

@@ -1,5 +1,5 @@
 """A small HTTP server with the few Grafana API endpoints ``python -m dashboards push`` uses,
-run with uvicorn in its own process by the push tests: a real HTTP peer for grafana-client.
+run with uvicorn in its own process by the push tests: a real HTTP peer for the push client.
 
 Behaviour follows Grafana's documented API: Bearer token required (401 otherwise), folders by
 uid (404 when missing, 409 on a duplicate uid), ``POST /api/dashboards/db`` creating or, with

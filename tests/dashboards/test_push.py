@@ -11,10 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from grafana_client.client import GrafanaUnauthorizedError
 
 from dashboards import common, provisioning
-from dashboards.push import push
+from dashboards.push import GrafanaError, push
 from deploy.localservers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,8 +63,9 @@ def test_push_twice_updates_in_place(grafana):
 
 
 def test_push_with_wrong_token_raises(grafana):
-    with pytest.raises(GrafanaUnauthorizedError):
+    with pytest.raises(GrafanaError, match="401") as err:
         push(grafana, "wrong", provisioning.dashboards())
+    assert err.value.status_code == 401
 
 
 def test_push_refuses_missing_token_and_uid():
