@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.db import Assignment
 from api.errors import APIError
+from api.params import BuildingCode
 from api.security import Principal, Role, authenticate, cached_principal
 from api.settings import Settings
 from contract.vocabulary import BUILDING_CODE_RE
@@ -115,7 +116,7 @@ def check_code(building_code: str, scope: frozenset[str] | None, user: Principal
 
 
 async def building_path(user: CurrentUser, scope: ScopeDep,
-                        building_code: Annotated[str, Path(description="10-character building code, e.g. "
+                        building_code: Annotated[BuildingCode, Path(description="10-character building code, e.g. "
                                                            "510402A001", examples=["510402A001"])]) -> str:
     return check_code(building_code, scope, user)
 

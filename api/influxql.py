@@ -35,10 +35,15 @@ class InfluxQLError(ValueError):
     pass
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def time_ns(t: dt.datetime) -> int:
     if t.tzinfo is None:
         raise InfluxQLError(f"time {t.isoformat()} has no time zone")
-    return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
+    # Integer arithmetic: int(t.timestamp()) truncates towards zero, which put times before 1970
+    # with a fraction of a second up to one second late.
+    return (t - _EPOCH) // dt.timedelta(microseconds=1) * 1000
 
 
 def readings_query(*, measurement: str, field: str, building_code: str, start: dt.datetime,

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.errors import APIError
+from api.params import FilterText
 from contract.vocabulary import BuildingType
 from registry.fleet import Ownership
 
@@ -62,7 +63,7 @@ class BuildingFilter(BaseModel):
 
 
 async def building_filter(
-    district: Annotated[str | None, Query(max_length=100)] = None,
+    district: Annotated[FilterText | None, Query()] = None,
     building_type: Annotated[BuildingType | None, Query(description="office, mall, hotel, ...")] = None,
     ownership: Annotated[Ownership | None, Query()] = None,
 ) -> BuildingFilter:

@@ -11,10 +11,12 @@ from enum import StrEnum
 
 from contract.units import BASE_SUFFIX, Dimension
 
+# Anchored with \Z: Python's ``$`` also matches before a trailing newline, which let
+# "510402A001\n" through ``.match`` and crash later uses of the value.
 #: 6-digit administrative division code + type letter A-H + 3-digit serial (MOHURD 2008).
-BUILDING_CODE_RE = re.compile(r"^[0-9]{6}[A-H][0-9]{3}$")
+BUILDING_CODE_RE = re.compile(r"^[0-9]{6}[A-H][0-9]{3}\Z")
 #: Device and gateway ids: safe in an MQTT topic level and an InfluxDB tag.
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")
 
 
 class BuildingType(StrEnum):

@@ -54,6 +54,14 @@ if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
   rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] || { echo "bootstrap: pip install failed (exit $rc)" >&2; exit 1; }
+  # grafana-client 4 and later bring urllib3-future (through niquests), which copies itself over
+  # the urllib3 package at every interpreter start and breaks requests and schemathesis; we pin
+  # grafana-client < 4. A .venv installed before the pin gets the real urllib3 back.
+  if .venv/bin/python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("urllib3_future") is None)'; then
+    echo "bootstrap: removing urllib3-future (it shadows urllib3)"
+    .venv/bin/python -m pip uninstall -q -y niquests urllib3-future
+    .venv/bin/python -m pip install -q --force-reinstall --no-deps 'urllib3>=1.26,<3'
+  fi
   cp pyproject.toml "$stamp"
 else
   step 3 "Python dependencies: up to date"

@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +42,7 @@ def _wait_until(check, timeout_s: float, what: str, log: Path | None = None) -> 
         if check():
             return
         time.sleep(0.05)
-    tail = ""
-    if log is not None and log.exists():
-        tail = "\n--- last log lines ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+    tail = _log_tail(log) if log is not None else ""
     raise RuntimeError(f"{what} did not answer within {timeout_s:.0f} s{tail}")
 
 
@@ -51,6 +50,58 @@ def _port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _log_tail(log: Path, lines: int = 20) -> str:
+    if not log.exists():
+        return ""
+    return "\n--- last log lines ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def check_port_free(port: int, what: str) -> None:
+    """Raise, naming the port, when something already listens on 127.0.0.1:``port``.
+
+    Checked before the server starts because the readiness probes cannot tell our server from
+    another one: a Mosquitto or InfluxDB already on the port answers, while ours dies with
+    "address already in use", and the start looked successful. SO_REUSEADDR as the servers set
+    it, so a port left in TIME_WAIT by a restart counts as free, as it is for them.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise RuntimeError(f"{what}: port {port} on 127.0.0.1 is already in use ({exc.strerror}); "
+                               "stop what holds it or choose another port") from None
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on 127.0.0.1:``port`` (Linux /proc/net/tcp; empty elsewhere)."""
+    try:
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return set()
+    local = f"0100007F:{port:04X}"  # 127.0.0.1 in little-endian hex, port in hex
+    return {cols[9] for cols in (r.split() for r in rows) if cols[1] == local and cols[3] == "0A"}
+
+
+def owns_listener(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on 127.0.0.1:``port``; True when the
+    system cannot tell (no /proc), so the check never fails a start on its own."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return not Path("/proc/net/tcp").exists()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return True
+    held = set()
+    for fd in fds:
+        try:
+            held.add(os.readlink(fd))
+        except OSError:
+            continue
+    return any(f"socket:[{inode}]" in held for inode in inodes)
 
 
 @dataclass
@@ -68,6 +119,17 @@ class _Server:
         # A new session so that Ctrl-C in a terminal does not reach the server before we stop it.
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         (self.state_dir / "pid").write_text(str(self.proc.pid))
+
+    def _check_ready(self, port: int, what: str) -> None:
+        """After the probe answered: the answer must come from the process we started."""
+        if self.proc is None or self.proc.poll() is not None:
+            code = None if self.proc is None else self.proc.returncode
+            raise RuntimeError(f"{what} exited with {code} right after starting{_log_tail(self.log_path)}")
+        pid = self.proc.pid
+        if not owns_listener(pid, port):
+            self.stop()
+            raise RuntimeError(f"{what}: port {port} answers, but not from the server started here (pid {pid}): "
+                               f"another process holds the port{_log_tail(self.log_path)}")
 
     def stop(self, timeout_s: float = 15) -> None:
         """SIGTERM, then SIGKILL after ``timeout_s``; safe to call twice."""
@@ -142,6 +204,7 @@ class Mosquitto(_Server):
     def start(self, timeout_s: float = 15) -> Mosquitto:
         if self.running:
             return self
+        check_port_free(self.port, "mosquitto")
         conf = self.write_config()
         if os.geteuid() == 0:
             # Started as root, Mosquitto drops to the `mosquitto` user and exits silently when
@@ -157,14 +220,19 @@ class Mosquitto(_Server):
             except KeyError:
                 pass
         self._spawn([_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)])
-        _wait_until(lambda: self._alive_and_listening(), timeout_s, f"mosquitto on port {self.port}",
-                    self.log_path)
+        what = f"mosquitto on port {self.port}"
+        try:
+            _wait_until(lambda: self._alive_and_listening(), timeout_s, what, self.log_path)
+            self._check_ready(self.port, what)
+        except RuntimeError:
+            self.stop()
+            raise
         return self
 
     def _alive_and_listening(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"mosquitto exited with {self.proc.returncode}; see {self.log_path}:\n"
-                               + self.log_path.read_text(errors="replace")[-2000:])
+            raise RuntimeError(f"mosquitto on port {self.port} exited with {self.proc.returncode}; see "
+                               f"{self.log_path}:\n" + self.log_path.read_text(errors="replace")[-2000:])
         return _port_open(self.port)
 
     def restart(self) -> Mosquitto:
@@ -221,15 +289,23 @@ bind-address = "127.0.0.1:{self.rpc_port}"
     def start(self, timeout_s: float = 30) -> Influxd:
         if self.running:
             return self
+        check_port_free(self.port, "influxd (HTTP)")
+        check_port_free(self.rpc_port, "influxd (backup/restore RPC)")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         conf = self.write_config()
         self._spawn([_binary("influxd", "/usr/bin/influxd"), "-config", str(conf)])
-        _wait_until(self._ping, timeout_s, f"influxd on port {self.port}", self.log_path)
+        what = f"influxd on port {self.port}"
+        try:
+            _wait_until(self._ping, timeout_s, what, self.log_path)
+            self._check_ready(self.port, what)
+        except RuntimeError:
+            self.stop()
+            raise
         return self
 
     def _ping(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"influxd exited with {self.proc.returncode}; see {self.log_path}:\n"
+            raise RuntimeError(f"influxd on port {self.port} exited with {self.proc.returncode}; see {self.log_path}:\n"
                                + self.log_path.read_text(errors="replace")[-2000:])
         try:
             return httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204
@@ -255,8 +331,13 @@ def _state_file(state: Path) -> Path:
 
 
 def start_all(state: Path, mqtt_port: int = 0, influx_port: int = 0) -> dict:
+    """Start both servers, or neither: when InfluxDB fails, the broker just started is stopped."""
     mq = Mosquitto(state / "mosquitto", port=mqtt_port).start()
-    ix = Influxd(state / "influxdb", port=influx_port).start()
+    try:
+        ix = Influxd(state / "influxdb", port=influx_port).start()
+    except BaseException:
+        mq.stop()
+        raise
     info = {"mqtt_host": "127.0.0.1", "mqtt_port": mq.port, "influx_url": ix.url,
             "mosquitto_pid": mq.proc.pid, "influxd_pid": ix.proc.pid}
     _state_file(state).write_text(json.dumps(info))
@@ -297,7 +378,13 @@ def main() -> None:
     ap.add_argument("--influx-port", type=int, default=8086)
     args = ap.parse_args()
     if args.action == "start":
-        print(json.dumps(start_all(args.state.resolve(), args.mqtt_port, args.influx_port)))
+        try:
+            info = start_all(args.state.resolve(), args.mqtt_port, args.influx_port)
+        except RuntimeError as exc:
+            # Loud and non-zero: the runner must not go on with a server that is not there.
+            print(f"localservers: start failed: {exc}", file=sys.stderr)
+            sys.exit(1)
+        print(json.dumps(info))
     else:
         stop_all(args.state.resolve())
 

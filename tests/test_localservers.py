@@ -1,8 +1,18 @@
-"""The server manager itself: both real servers answer, and a restart keeps persisted data."""
+"""The server manager itself: both real servers answer, a restart keeps persisted data, and a
+server that does not come up fails the start loudly."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+
+from deploy.localservers import Influxd, Mosquitto, free_port, owns_listener, stop_all
 
 
 def test_influxd_write_query_survives_restart(own_influxd):
@@ -20,3 +30,63 @@ def test_mosquitto_accepts_mqtt5_connection(mosquitto):
     rc = c.connect("127.0.0.1", mosquitto.port)
     assert rc == mqtt.MQTT_ERR_SUCCESS
     c.disconnect()
+
+
+# --- start failures are loud ---------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def taken_port():
+    """A port something else listens on, for the length of the test."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def test_start_on_a_taken_port_fails_and_names_the_port(tmp_path, taken_port):
+    with pytest.raises(RuntimeError, match=f"mosquitto: port {taken_port} on 127.0.0.1 is already in use"):
+        Mosquitto(tmp_path / "mosquitto", port=taken_port).start()
+    with pytest.raises(RuntimeError, match=rf"influxd \(HTTP\): port {taken_port} on 127.0.0.1 is already in use"):
+        Influxd(tmp_path / "influxdb", port=taken_port).start()
+
+
+def test_command_line_start_exits_non_zero_naming_the_port_and_stops_the_broker(tmp_path, taken_port):
+    mqtt_port = free_port()
+    out = subprocess.run([sys.executable, "-m", "deploy.localservers", "start", "--state", str(tmp_path),
+                          "--mqtt-port", str(mqtt_port), "--influx-port", str(taken_port)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    try:
+        assert out.returncode == 1, out
+        assert f"port {taken_port} on 127.0.0.1 is already in use" in out.stderr
+        assert out.stdout == ""  # no ports printed as if it had worked
+        assert not (tmp_path / "servers.json").exists()
+        # The broker it had started is not left running on its port.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            assert s.connect_ex(("127.0.0.1", mqtt_port)) != 0
+    finally:
+        stop_all(tmp_path)
+
+
+def test_a_server_that_dies_on_start_fails_with_its_log_tail(tmp_path):
+    class BrokenMosquitto(Mosquitto):
+        def write_config(self) -> Path:
+            conf = super().write_config()
+            conf.write_text(conf.read_text() + "no_such_option_i11b 1\n")
+            return conf
+
+    with pytest.raises(RuntimeError, match="exited with") as err:
+        BrokenMosquitto(tmp_path / "mosquitto").start()
+    assert "no_such_option_i11b" in str(err.value)  # the server's own words, from its log
+
+
+def test_owns_listener_tells_our_socket_from_another_process(taken_port):
+    assert owns_listener(os.getpid(), taken_port)
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not owns_listener(other.pid, taken_port)
+    finally:
+        other.kill()
+        other.wait()

@@ -24,11 +24,12 @@ from api.disclosure.web import ActorDep, DSession, actor_of, api_error
 from api.disclosure.workflow import Action, Actor, State, WorkflowRefusal
 from api.errors import APIError, ErrorBody
 from api.listing import CSV_RESPONSES, Page, PageDep, respond
+from api.params import BuildingCode, DbId, Year
 from api.security import Principal, Role
 
 router = APIRouter(prefix="/disclosures/records", tags=["disclosures"])
 
-RecordId = Annotated[int, Path(ge=1, le=2**31 - 1, description="disclosure record id")]
+RecordId = Annotated[DbId, Path(description="disclosure record id")]
 REFUSALS = {403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody},
             422: {"model": ErrorBody}}
 
@@ -57,9 +58,9 @@ class PathAction(StrEnum):
 @router.get("/export.csv", response_model=Page[RecordSummary], responses=CSV_RESPONSES,
             name="export_disclosure_records")
 def list_records(session: DSession, actor: ActorDep, page: PageDep,
-                 year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+                 year: Annotated[Year | None, Query()] = None,
                  state: Annotated[list[State] | None, Query(description="repeat for several")] = None,
-                 building_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}[A-H][0-9]{3}$")] = None):
+                 building_code: Annotated[BuildingCode | None, Query()] = None):
     """Every version of every record the caller may see (all states), oldest submission first."""
     rows = service.list_records(session=session, actor=actor, year=year, building_code=building_code,
                                 states=[s.value for s in state] if state else None)
@@ -105,7 +106,8 @@ def take_action(session: DSession, actor: ActorDep, record_id: RecordId, action:
                 body: ActionBody | None = None) -> RecordDetail:
     """Submit, return (needs ``comment``), approve, publish, withdraw (needs ``reason``) or comment.
 
-    Refusals: 403 ``role_not_allowed``, ``not_assigned``, ``own_submission``; 409 ``not_approved``,
+    Refusals: 404 ``not_found`` (also another building's record for a facility manager); 403
+    ``role_not_allowed``, ``own_submission``; 409 ``not_approved``,
     ``invalid_state``, ``record_immutable``, ``stale_record``; 422 ``comment_required``,
     ``reason_required``.
     """

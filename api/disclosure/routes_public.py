@@ -11,47 +11,43 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, BeforeValidator
 
 from api.disclosure import service
 from api.disclosure.schemas import PublicCsvRow, PublicDisclosure, PublicFeed
 from api.disclosure.web import DSession, templates
 from api.errors import APIError, ErrorBody
 from api.listing import to_csv
+from api.params import FilterText, Year, validate_form
 from contract.vocabulary import BUILDING_CODE_RE, BuildingType
 
 router = APIRouter(prefix="/disclosures", tags=["disclosures (public)"])
 
 HTML_PAGE_SIZE = 50
-_TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
+
+
+def _type_letter(v: object) -> object:
+    # The form may send the MOHURD letter (A) as well as the name (office).
+    return BuildingType[v].value if isinstance(v, str) and len(v) == 1 and v in BuildingType.__members__ else v
+
+
+class PublicFilterIn(BaseModel):
+    """The public filters, validated with the API's shared parameter types."""
+
+    district: FilterText | None = None
+    building_type: Annotated[BuildingType, BeforeValidator(_type_letter)] | None = None
+    year: Year | None = None
+    audit_required: bool | None = None  # true/false, yes/no, 1/0
+    q: FilterText | None = None
 
 
 def parse_filter(*, district: str | None, building_type: str | None, year: str | None, audit_required: str | None,
                  q: str | None) -> service.PublicFilter:
     """The public filters from query strings, where an empty value (a form's "all") means no filter."""
-    district, building_type, year, audit_required, q = (
-        (v.strip() or None) if isinstance(v, str) else None for v in (district, building_type, year, audit_required, q))
-    if building_type is not None:
-        if len(building_type) == 1 and building_type in BuildingType.__members__:
-            building_type = BuildingType[building_type].value
-        elif building_type not in {t.value for t in BuildingType}:
-            raise APIError(422, "invalid_value", f"building_type: {building_type!r} is not one of "
-                           f"{', '.join(t.value for t in BuildingType)}", "building_type")
-    year_n = None
-    if year is not None:
-        if not year.isdigit() or not 2000 <= int(year) <= 2100:
-            raise APIError(422, "invalid_value", f"year: {year!r} is not a year between 2000 and 2100", "year")
-        year_n = int(year)
-    audit = None
-    if audit_required is not None:
-        if audit_required.lower() not in _TRUE | _FALSE:
-            raise APIError(422, "invalid_value", f"audit_required: {audit_required!r} is not true or false",
-                           "audit_required")
-        audit = audit_required.lower() in _TRUE
-    for name, v, cap in (("district", district, 100), ("q", q, 100)):
-        if v is not None and len(v) > cap:
-            raise APIError(422, "invalid_value", f"{name}: at most {cap} characters (got {len(v)})", name)
-    return service.PublicFilter(district=district, building_type=building_type, year=year_n,
-                                audit_required=audit, q=q)
+    f = validate_form(PublicFilterIn, {"district": district, "building_type": building_type, "year": year,
+                                       "audit_required": audit_required, "q": q})
+    return service.PublicFilter(district=f.district, building_type=f.building_type.value if f.building_type else None,
+                                year=f.year, audit_required=f.audit_required, q=f.q)
 
 
 Str = Annotated[str | None, Query()]

@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.disclosure import service
 from api.disclosure.web import KEY_COOKIE, DSession, PageActor, templates
 from api.disclosure.workflow import ALLOWED_ROLES, TRANSITIONS, Action, Actor, State, WorkflowRefusal
+from api.params import DbId, Year
 from api.security import authenticate
 
-RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+RecordId = Annotated[DbId, Path()]
 
 router = APIRouter(prefix="/disclosures", tags=["disclosures (pages)"], include_in_schema=False)
 
@@ -64,7 +65,8 @@ def logout() -> RedirectResponse:
 
 
 @router.get("/review", response_class=HTMLResponse)
-def review_queue(request: Request, session: DSession, actor: PageActor, year: int | None = None) -> Response:
+def review_queue(request: Request, session: DSession, actor: PageActor,
+                 year: Annotated[Year | None, Query()] = None) -> Response:
     """审核队列 Records waiting for the bureau: submitted first, then approved (to publish)."""
     if actor is None:
         return _login_redirect(request)

@@ -26,6 +26,7 @@ from api.disclosure.workflow import (
     RecordView,
     State,
     WorkflowRefusal,
+    check_permission,
     check_visible,
     decide,
 )
@@ -54,7 +55,8 @@ def get_record(*, session: Session, record_id: int) -> DisclosureRecord:
 
 
 def get_visible(*, session: Session, record_id: int, actor: Actor) -> DisclosureRecord:
-    """The record, if ``actor`` may see it (403 for another building of a facility manager)."""
+    """The record, if ``actor`` may see it (404, as for a missing record, for another building of a
+    facility manager)."""
     record = get_record(session=session, record_id=record_id)
     check_visible(actor, view(record))
     return record
@@ -144,6 +146,8 @@ def act(*, session: Session, record_id: int, action: Action, actor: Actor, text:
     """
     with _transaction(session, record_id):
         record = get_record(session=session, record_id=record_id)
+        # Permission first: a stale row version must not tell a stranger that the record exists.
+        check_permission(action, view(record), actor)
         _check_row_version(record, expected_row_version)
         before = State(record.state)
         after = decide(action, view(record), actor, text)
@@ -186,6 +190,7 @@ def edit_remarks(*, session: Session, record_id: int, actor: Actor, remarks: str
     """Change the explanatory note of a draft or returned record (the figures stay frozen)."""
     with _transaction(session, record_id):
         record = get_record(session=session, record_id=record_id)
+        check_permission(Action.edit, view(record), actor)
         _check_row_version(record, expected_row_version)
         state = decide(Action.edit, view(record), actor, remarks)
         record.remarks = remarks.strip() if remarks and remarks.strip() else None

@@ -119,24 +119,32 @@ class WorkflowRefusal(Exception):
 
 
 def check_visible(actor: Actor, record: RecordView) -> None:
-    """Refuse (403 ``not_assigned``) a facility manager looking at another building's record."""
+    """Refuse a facility manager another building's record with the answer a missing record gets
+    (404 ``not_found``, no building named): the id must not reveal which buildings have records,
+    drafts included."""
     if not actor.may_see(record.building_code):
-        raise WorkflowRefusal(403, "not_assigned",
-                              f"building {record.building_code} is not assigned to {actor.name}", "building_code")
+        raise WorkflowRefusal(404, "not_found", f"disclosure {record.id} does not exist", "record_id")
 
 
-def decide(action: Action, record: RecordView, actor: Actor, text: str | None = None) -> State:
-    """The state the record moves to, or a ``WorkflowRefusal`` saying why not.
-
-    Checks, in this order: role, building assignment, a closed (published/withdrawn/superseded)
-    record, the state, the four-eyes rule, and the required comment or reason.
-    """
+def check_permission(action: Action, record: RecordView, actor: Actor) -> None:
+    """Visibility (404), then the role (403 ``role_not_allowed``): what must hold before anything
+    else about the record (its state, its row version) is looked at or reported."""
+    check_visible(actor, record)
     allowed = ALLOWED_ROLES[action]
     if actor.role not in allowed:
         raise WorkflowRefusal(403, "role_not_allowed",
                               f"role {actor.role} may not {action.value} a disclosure; allowed: "
                               f"{', '.join(sorted(allowed))}")
-    check_visible(actor, record)
+
+
+def decide(action: Action, record: RecordView, actor: Actor, text: str | None = None) -> State:
+    """The state the record moves to, or a ``WorkflowRefusal`` saying why not.
+
+    Checks, in this order: building visibility and role (``check_permission``), a closed
+    (published/withdrawn/superseded) record, the state, the four-eyes rule, and the required
+    comment or reason.
+    """
+    check_permission(action, record, actor)
     sources, target = TRANSITIONS[action]
     if record.state not in sources:
         raise _wrong_state(action, record, sources)

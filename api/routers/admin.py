@@ -14,6 +14,7 @@ from api.db import ApiKey, Assignment, User, utcnow
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.errors import APIError, not_found
 from api.listing import CSV_RESPONSES, Page, PageDep, respond
+from api.params import DbId
 from api.security import Role, create_user, issue_key, key_cache
 from contract.vocabulary import BUILDING_CODE_RE
 from registry import repo
@@ -21,7 +22,7 @@ from registry import repo
 router = APIRouter(prefix="/users", tags=["users"])
 
 RoleName = Literal["administrator", "bureau_staff", "auditor", "facility_manager"]
-UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+UserId = Annotated[DbId, Path()]
 
 
 class UserCreate(BaseModel):

@@ -15,12 +15,13 @@ from api.db import Alert, AlertEvent, Subscription, as_utc, utcnow
 from api.deps import AuditorUser, CurrentUser, ScopeDep, SessionDep
 from api.errors import APIError, not_found
 from api.listing import CSV_RESPONSES, FilterDep, Page, PageDep, respond
+from api.params import DbId
 from api.security import Principal, Role
 from contract.vocabulary import BuildingType
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
-AlertId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+AlertId = Annotated[DbId, Path()]
 State = Literal["open", "acknowledged", "resolved"]
 
 
@@ -167,7 +168,7 @@ def subscribe(session: SessionDep, user: AuditorUser, body: SubscriptionIn) -> S
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204)
 def unsubscribe(session: SessionDep, user: AuditorUser,
-                subscription_id: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> None:
+                subscription_id: Annotated[DbId, Path()]) -> None:
     s = session.get(Subscription, subscription_id)
     if s is None or (user.role != Role.administrator and s.user_id != user.user_id):
         raise not_found("subscription", subscription_id, "subscription_id")

@@ -13,13 +13,15 @@ from pydantic import BaseModel, ConfigDict
 
 from analytics import service
 from api import indicators as ind
+from api import params
 from api.deps import BuildingCodeDep, CityWideUser, ScopeDep, SessionDep
 from api.errors import APIError, not_found
 from api.listing import CSV_RESPONSES, FilterDep, Page, PageDep, respond
 
 router = APIRouter(tags=["indicators"])
 
-Year = Annotated[int | None, Query(ge=2000, le=2100, description="calendar year (local time); default this year")]
+Year = Annotated[params.Year | None, Query(description="calendar year (local time); default this year")]
+BaselineYear = Annotated[params.Year | None, Query(description="year the per-m2 and per-person targets compare with")]
 Basis = Annotated[Literal["equivalent_gbt2589", "equal_value"],
                   Query(description="electricity to tce: calorific equivalent (GB/T 2589) or equal-value")]
 Region = Annotated[str | None, Query(pattern=r"^CN-[0-9]{2}$", description="province for equal_value, e.g. CN-51")]
@@ -140,7 +142,7 @@ def _filtered(df: pd.DataFrame, filt) -> pd.DataFrame:
 @router.get("/city/indicators", response_model=service.CityIndicators)
 def city_indicators(request: Request, session: SessionDep, _: CityWideUser, year: Year = None,
                     basis: Basis = "equivalent_gbt2589", region: Region = None,
-                    baseline_year: Annotated[int | None, Query(ge=2000, le=2100)] = None):
+                    baseline_year: BaselineYear = None):
     """City totals with plan-target progress (``baseline_year`` for the per-m2 and per-person targets)."""
     year = _year(year)
     df = _annual(request, session, year, basis, region)
@@ -156,7 +158,7 @@ def city_indicators(request: Request, session: SessionDep, _: CityWideUser, year
 @router.get("/targets", response_model=Page[TargetRow], responses=CSV_RESPONSES)
 @router.get("/targets/export.csv", response_model=Page[TargetRow], responses=CSV_RESPONSES, name="export_targets")
 def target_progress(request: Request, session: SessionDep, user: CityWideUser, page: PageDep,
-                    year: Year = None, baseline_year: Annotated[int | None, Query(ge=2000, le=2100)] = None):
+                    year: Year = None, baseline_year: BaselineYear = None):
     """Progress of the city against every plan target, for a year."""
     city = city_indicators(request, session, user, year=year, basis="equivalent_gbt2589", region=None,
                            baseline_year=baseline_year)

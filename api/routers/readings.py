@@ -13,7 +13,7 @@ from api.deps import BuildingCodeDep
 from api.errors import APIError
 from api.influxql import INTERVALS_S, READING_FIELDS, InfluxQLError, readings_query
 from api.listing import CSV_RESPONSES
-from contract.vocabulary import DEVICE_ID_RE
+from api.params import DeviceId, StorageTime
 
 router = APIRouter(prefix="/buildings/{building_code}/readings", tags=["readings"])
 
@@ -42,34 +42,23 @@ class Readings(BaseModel):
     series: list[DeviceSeries]
 
 
-def _aware(t: dt.datetime, name: str) -> dt.datetime:
-    if t.tzinfo is None:
-        raise APIError(422, "invalid_value", f"{name}: give a time zone, e.g. 2026-01-01T00:00:00Z "
-                       f"(got {t.isoformat()})", name)
-    return t.astimezone(dt.UTC)
-
-
 @router.get("", response_model=Readings, responses=CSV_RESPONSES)
 def get_readings(
     request: Request,
     building_code: BuildingCodeDep,
     measurement: Annotated[Literal[tuple(READING_FIELDS)], Query(description="meter, pv, ev_pile, ev_session")],
     field: Annotated[str, Query(description="stored field, e.g. consumption_kwh (docs/glossary.md)")],
-    start: Annotated[dt.datetime, Query(description="inclusive, ISO 8601 with zone")],
-    end: Annotated[dt.datetime, Query(description="exclusive, ISO 8601 with zone")],
+    start: Annotated[StorageTime, Query(description="inclusive, ISO 8601 with zone")],
+    end: Annotated[StorageTime, Query(description="exclusive, ISO 8601 with zone")],
     interval: Annotated[Literal[tuple(INTERVALS_S)], Query()] = "1h",
-    device_id: Annotated[str | None, Query(max_length=64)] = None,
+    device_id: Annotated[DeviceId | None, Query()] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ):
-    start, end = _aware(start, "start"), _aware(end, "end")
     if end <= start:
         raise APIError(422, "invalid_value", f"end ({end.isoformat()}) must be after start", "end")
     if field not in READING_FIELDS[measurement]:
         raise APIError(422, "invalid_value", f"field: {field!r} is not one of "
                        f"{sorted(READING_FIELDS[measurement])} for measurement {measurement}", "field")
-    if device_id is not None and not DEVICE_ID_RE.match(device_id):
-        raise APIError(422, "invalid_value", f"device_id {device_id!r} is not 1-64 of A-Z a-z 0-9 _ . -",
-                       "device_id")
     n = (end - start).total_seconds() / INTERVALS_S[interval]
     if n > MAX_POINTS:
         raise APIError(422, "invalid_value", f"interval: {interval} over this range gives {n:.0f} points "

@@ -26,7 +26,8 @@ def test_facility_manager_queue_holds_own_buildings_only(platform):
         page = c.get("/disclosures/review").text
         ids = set(map(int, re.findall(r'data-record-id="(\d+)"', page)))
         assert mine in ids and other not in ids
-        assert c.get(f"/disclosures/review/{other}").status_code == 403
+        stranger = c.get(f"/disclosures/review/{other}")
+        assert stranger.status_code == 404 and "510402G015" not in stranger.text
         own = c.get(f"/disclosures/review/{mine}")
         # A facility manager may submit and comment on their draft, never approve or publish.
         assert 'id="do-submit"' in own.text and 'id="do-comment"' in own.text
@@ -51,7 +52,10 @@ def test_login_never_redirects_off_site(platform):
 def test_public_list_bad_filter_is_an_html_422_naming_the_field(platform):
     with httpx.Client(base_url=platform.url, timeout=30) as c:
         r = c.get("/disclosures", params={"building_type": "castle"})
-        assert r.status_code == 422 and "building_type: 'castle' is not one of office" in html.unescape(r.text)
+        text = html.unescape(r.text)
+        assert r.status_code == 422 and "building_type: 'castle' is not valid" in text and "'office'" in text
+        r = c.get("/disclosures", params={"year": "²"})  # isdigit() says yes, int() raised: now a 422 page
+        assert r.status_code == 422 and "year: '²' is not valid" in html.unescape(r.text)
         r = c.get("/disclosures", params={"year": "", "district": "", "building_type": ""})  # the form's "all"
         assert r.status_code == 200
 

@@ -40,9 +40,11 @@ def test_decide_allowed(action, state, actor, text, after):
     (Action.publish, State.approved, AUDITOR, None, 403, "role_not_allowed"),
     (Action.publish, State.approved, ADMIN, None, 403, "role_not_allowed"),
     (Action.comment, State.draft, AUDITOR, "x", 403, "role_not_allowed"),
-    # A facility manager acts on their own buildings only.
-    (Action.submit, State.draft, FM_OTHER, None, 403, "not_assigned"),
-    (Action.comment, State.draft, FM_OTHER, "x", 403, "not_assigned"),
+    # A facility manager acts on their own buildings only; another building's record answers as a
+    # missing one would, before the role is looked at.
+    (Action.submit, State.draft, FM_OTHER, None, 404, "not_found"),
+    (Action.comment, State.draft, FM_OTHER, "x", 404, "not_found"),
+    (Action.approve, State.submitted, FM_OTHER, None, 404, "not_found"),
     # Four eyes: the submitter (user 1) may not approve.
     (Action.approve, State.submitted, STAFF, None, 403, "own_submission"),
     # Publishing without approval.
@@ -68,6 +70,12 @@ def test_decide_refused(action, state, actor, text, status, code):
         decide(action, rec(state, submitted_by=1), actor, text)
     assert (err.value.status, err.value.code) == (status, code)
     assert "7" in err.value.message or actor.role in err.value.message or err.value.field
+
+
+def test_another_buildings_record_is_not_named():
+    with pytest.raises(WorkflowRefusal) as err:
+        decide(Action.comment, rec(State.draft), FM_OTHER, "x")
+    assert (err.value.message, err.value.field) == ("disclosure 7 does not exist", "record_id")
 
 
 def test_refusal_messages_name_record_role_and_state():
