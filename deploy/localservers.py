@@ -27,6 +27,9 @@ from pathlib import Path
 
 import httpx
 
+from contract.broker import MqttConnection
+from deploy.tls import CertFiles, write_private
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -102,16 +105,62 @@ class Mosquitto(_Server):
     port: int = 0
     password_file: Path | None = None
     acl_file: Path | None = None
+    #: Server certificate, key and CA for a TLS listener on ``tls_port`` (None: no TLS listener).
+    tls: CertFiles | None = None
+    tls_port: int = 0
+    #: The plain listener on ``port``; production switches it off so nothing travels in clear.
+    plain: bool = True
+    #: Mutual TLS: a client certificate signed by the CA is required on the TLS listener and its
+    #: common name becomes the MQTT user name, so that user's ACL applies (deploy/mqtt_auth.py).
+    client_certs: bool = False
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
+        if self.tls is not None:
+            self.tls_port = self.tls_port or free_port()
+        elif not self.plain or self.client_certs:
+            raise ValueError("Mosquitto: plain=False or client_certs=True needs tls=CertFiles(...)")
+
+    @property
+    def listen_port(self) -> int:
+        """The port clients should dial: the TLS one when there is one."""
+        return self.tls_port if self.tls is not None else self.port
+
+    def connection(self, **fields) -> MqttConnection:
+        """How a client reaches this broker (over TLS, trusting its CA, when it has a TLS
+        listener); ``fields`` add credentials, e.g. ``mqtt_username=...``."""
+        base = {"mqtt_host": "127.0.0.1", "mqtt_port": self.listen_port}
+        if self.tls is not None:
+            base |= {"mqtt_tls": True, "mqtt_ca_file": self.tls.ca}
+        return MqttConnection(**(base | fields))
+
+    def _listener_lines(self) -> list[str]:
+        lines = [f"listener {self.port} 127.0.0.1", "protocol mqtt"] if self.plain else []
+        if self.tls is not None:
+            ca, cert, key = self._tls_copies()
+            lines += [f"listener {self.tls_port} 127.0.0.1", "protocol mqtt", f"cafile {ca}",
+                      f"certfile {cert}", f"keyfile {key}", "tls_version tlsv1.2"]
+            if self.client_certs:
+                lines += ["require_certificate true", "use_identity_as_username true"]
+        return lines
+
+    def _tls_copies(self) -> tuple[Path, Path, Path]:
+        """The broker's own owner-only copies of CA, certificate and key in its state folder:
+        Mosquitto started as root reads them after dropping to its user, who must not be able to
+        read the folder holding the CA's key."""
+        folder = self.state_dir.resolve() / "tls"
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+        copies = (folder / "ca.pem", folder / "server.pem", folder / "server.key")
+        for src, dst in zip((self.tls.ca, self.tls.cert, self.tls.key), copies, strict=True):
+            write_private(dst, Path(src).read_bytes())
+        return copies
 
     def write_config(self) -> Path:
         data = self.state_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
         lines = [
-            f"listener {self.port} 127.0.0.1",
-            "protocol mqtt",
+            *self._listener_lines(),
             f"persistence_location {data}/",
             "persistence true",
             "autosave_interval 30",
@@ -150,14 +199,16 @@ class Mosquitto(_Server):
                 pw = pwd.getpwnam("mosquitto")
                 for p in [self.state_dir, self.state_dir / "data", *(self.state_dir / "data").iterdir()]:
                     os.chown(p, pw.pw_uid, pw.pw_gid)
-                for f in (self.password_file, self.acl_file):
+                tls = self.state_dir / "tls"
+                tls_files = [tls, *tls.iterdir()] if tls.exists() else []
+                for f in (self.password_file, self.acl_file, *tls_files):
                     if f:
                         os.chown(f, pw.pw_uid, pw.pw_gid)
-                        os.chmod(f, 0o600)
+                        os.chmod(f, 0o700 if Path(f).is_dir() else 0o600)
             except KeyError:
                 pass
         self._spawn([_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)])
-        _wait_until(lambda: self._alive_and_listening(), timeout_s, f"mosquitto on port {self.port}",
+        _wait_until(lambda: self._alive_and_listening(), timeout_s, f"mosquitto on port {self.listen_port}",
                     self.log_path)
         return self
 
@@ -165,11 +216,18 @@ class Mosquitto(_Server):
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"mosquitto exited with {self.proc.returncode}; see {self.log_path}:\n"
                                + self.log_path.read_text(errors="replace")[-2000:])
-        return _port_open(self.port)
+        return _port_open(self.listen_port)
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password and ACL files again, keeping every connection and
+        session (credential rotation and revocation without a restart, deploy/mqtt_auth.py)."""
+        if not self.running:
+            raise RuntimeError("mosquitto is not running")
+        self.proc.send_signal(signal.SIGHUP)
 
     def restart(self) -> Mosquitto:
         self.stop()
-        _wait_until(lambda: not _port_open(self.port), 10, "mosquitto port release")
+        _wait_until(lambda: not _port_open(self.listen_port), 10, "mosquitto port release")
         return self.start()
 
 
