@@ -114,7 +114,7 @@ def test_mqtt_alert_topic_qos1(sessions, mosquitto):
         with sessions() as s:
             outbox.queue_notifications(s, alert=_alert(s), event="opened", now=T0)
             s.commit()
-            r = outbox.drain(s, senders={"mqtt": mqtt_sender(host="127.0.0.1", port=mosquitto.port)}, now=T0,
+            r = outbox.drain(s, senders={"mqtt": mqtt_sender(mosquitto.connection())}, now=T0,
                              base_s=5, cap_s=60)
         assert r.delivered == 1
         topic, qos, payload = got.get(timeout=10)
@@ -126,7 +126,7 @@ def test_mqtt_alert_topic_qos1(sessions, mosquitto):
 
 
 def test_mqtt_broker_down_is_retried(sessions, own_mosquitto):
-    send = mqtt_sender(host="127.0.0.1", port=own_mosquitto.port, timeout_s=3)
+    send = mqtt_sender(own_mosquitto.connection(), timeout_s=3)
     with sessions() as s:
         outbox.queue_notifications(s, alert=_alert(s), event="opened", now=T0)
         s.commit()

@@ -13,6 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from contract.broker import MqttConnection
 from simulators.publisher import Publisher, PublishError
 
 pytestmark = pytest.mark.servers
@@ -57,7 +58,7 @@ class Subscriber:
 def test_every_message_acknowledged_and_received(mosquitto):
     topic = f"ep/v1/test-{uuid.uuid4().hex[:6]}"
     sub = Subscriber(mosquitto.port, topic)
-    with Publisher("127.0.0.1", mosquitto.port, window=50) as pub:
+    with Publisher(mosquitto.connection(), window=50) as pub:
         for i in range(3000):
             pub.publish(topic, f"m{i}".encode())
             assert pub.in_flight <= 50  # the window bounds what the broker has not yet confirmed
@@ -70,7 +71,7 @@ def test_nothing_lost_across_a_broker_restart(own_mosquitto):
     topic = "ep/v1/restart"
     sub = Subscriber(own_mosquitto.port, topic)
     n = 4000
-    pub = Publisher("127.0.0.1", own_mosquitto.port, window=100)
+    pub = Publisher(own_mosquitto.connection(), window=100)
     restarted = threading.Event()
 
     def restart_midway():
@@ -93,7 +94,7 @@ def test_nothing_lost_across_a_broker_restart(own_mosquitto):
 
 def test_unreachable_broker_is_a_clear_error():
     with pytest.raises(PublishError, match="127.0.0.1:1"):
-        Publisher("127.0.0.1", 1, connect_timeout_s=1)
+        Publisher(MqttConnection(mqtt_port=1), connect_timeout_s=1)
 
 
 def test_live_ticks_arrive_at_the_broker(mosquitto):
@@ -106,7 +107,7 @@ def test_live_ticks_arrive_at_the_broker(mosquitto):
     fleet = small_fleet(3)
     sub = Subscriber(mosquitto.port, "ep/v1/#")
     start = local_midnight_ms(dt.date(2025, 7, 14)) + 10 * 3_600_000
-    with Publisher("127.0.0.1", mosquitto.port) as pub:
+    with Publisher(mosquitto.connection()) as pub:
         # 1-minute readings at 300x: a tick every 0.2 s.
         stats = run_live(fleet, pub, seed=2, start_ms=start, step_ms=60_000, speed=300, max_ticks=10)
     assert stats.ticks == 10  # lateness is measured in bench/simulator_live.py, not asserted here
