@@ -8,6 +8,7 @@ project-local state folder, listens on 127.0.0.1 only, and can be restarted in p
 Command line::
 
     python -m deploy.localservers start --state var/platform   # prints the ports as JSON
+    python -m deploy.localservers start --state var/platform --tls   # MQTT over TLS only (8883)
     python -m deploy.localservers stop --state var/platform
 """
 
@@ -28,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from contract.broker import MqttConnection
-from deploy.tls import CertFiles, write_private
+from deploy.tls import CertFiles, ensure_server_cert, write_private
 
 
 def free_port() -> int:
@@ -312,11 +313,19 @@ def _state_file(state: Path) -> Path:
     return state / "servers.json"
 
 
-def start_all(state: Path, mqtt_port: int = 0, influx_port: int = 0) -> dict:
-    mq = Mosquitto(state / "mosquitto", port=mqtt_port).start()
+def start_all(state: Path, mqtt_port: int = 0, influx_port: int = 0, tls_port: int | None = None) -> dict:
+    """``tls_port``: MQTT over TLS only, on that port, with the platform CA's server certificate
+    under ``state/tls`` (deploy/tls.py)."""
+    if tls_port is not None:
+        mq = Mosquitto(state / "mosquitto", tls=ensure_server_cert(state / "tls"), tls_port=tls_port, plain=False)
+    else:
+        mq = Mosquitto(state / "mosquitto", port=mqtt_port)
+    mq.start()
     ix = Influxd(state / "influxdb", port=influx_port).start()
-    info = {"mqtt_host": "127.0.0.1", "mqtt_port": mq.port, "influx_url": ix.url,
+    info = {"mqtt_host": "127.0.0.1", "mqtt_port": mq.listen_port, "influx_url": ix.url,
             "mosquitto_pid": mq.proc.pid, "influxd_pid": ix.proc.pid}
+    if mq.tls is not None:
+        info |= {"mqtt_tls": True, "mqtt_ca_file": str(mq.tls.ca)}
     _state_file(state).write_text(json.dumps(info))
     # Detach: the runner outlives this helper process.
     mq.proc = ix.proc = None
@@ -353,9 +362,12 @@ def main() -> None:
     ap.add_argument("--state", type=Path, default=Path("var/platform"))
     ap.add_argument("--mqtt-port", type=int, default=1883)
     ap.add_argument("--influx-port", type=int, default=8086)
+    ap.add_argument("--tls", action="store_true", help="MQTT over TLS only, on --mqtt-tls-port")
+    ap.add_argument("--mqtt-tls-port", type=int, default=8883)
     args = ap.parse_args()
     if args.action == "start":
-        print(json.dumps(start_all(args.state.resolve(), args.mqtt_port, args.influx_port)))
+        print(json.dumps(start_all(args.state.resolve(), args.mqtt_port, args.influx_port,
+                                   args.mqtt_tls_port if args.tls else None)))
     else:
         stop_all(args.state.resolve())
 
