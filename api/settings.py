@@ -13,7 +13,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics.rollup import ROLLUP_RP
@@ -85,8 +85,14 @@ class Settings(BaseSettings, MqttConnection):
             self.webhook_signing_key = DEV_PLACEHOLDER
         return self
 
+    @field_validator("tls_cert_file", "tls_key_file", mode="before")
+    @classmethod
+    def _https_empty_is_unset(cls, v):  # not _empty_is_unset: that would replace MqttConnection's
+        # ``EP_TLS_CERT_FILE=`` (compose behind a proxy) means "no certificate", not the current folder.
+        return None if v == "" else v
+
     @model_validator(mode="after")
-    def _tls_files_consistent(self) -> Settings:
+    def _https_files_consistent(self) -> Settings:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("HTTPS needs both EP_TLS_CERT_FILE and EP_TLS_KEY_FILE (or neither)")
         for f in (self.tls_cert_file, self.tls_key_file):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 #: IANA ports: MQTT in clear and MQTT over TLS.
 PLAIN_PORT = 1883
@@ -39,6 +39,14 @@ class MqttConnection(BaseModel):
     #: common name as the MQTT user name (docs/security.md).
     mqtt_cert_file: Path | None = None
     mqtt_key_file: Path | None = None
+
+    @field_validator("mqtt_username", "mqtt_password", "mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v):
+        # An empty environment variable (``EP_MQTT_CA_FILE=`` in a compose file) means "not set",
+        # not the current folder.
+        return None if v == "" else v
 
     @model_validator(mode="after")
     def _tls_files_consistent(self) -> MqttConnection:
