@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import queue
 import ssl
-import time
 import uuid
 
 import paho.mqtt.client as mqtt
@@ -182,29 +181,32 @@ def test_mutual_tls_certificate_is_the_identity(mtls_broker, pki):
 def test_rotated_password_works_after_reload_and_old_one_does_not(tls_broker):
     broker, creds, auth = tls_broker
     old = creds[DEV_A]
+    # Connections open before the rotation: the rotated device's and another device's.
+    before, _ = _connect(broker.connection(mqtt_username=DEV_A, mqtt_password=old))
+    other, _ = _connect(broker.connection(mqtt_username=DEV_B, mqtt_password=creds[DEV_B]))
+    cut: queue.Queue = queue.Queue()
+    before.on_disconnect = lambda *a: cut.put(str(a[3]))
+    before.reconnect_delay_set(60, 60)  # no reconnect with the old password within the test
     new = rotate_password(auth, DEV_A)
     assert new != old
     assert {a.username: a.password for a in read_credentials(auth)}[DEV_A] == new
     assert (auth / "credentials.csv").stat().st_mode & 0o077 == 0
     assert (auth / "passwords").stat().st_mode & 0o077 == 0
     assert new not in (auth / "passwords").read_text()  # hashed, never the plaintext
+    pid = broker.proc.pid
     broker.reload()
-    # The reload is asynchronous to us: the broker takes the new file when it handles the signal.
-    for _ in range(50):
-        client, why = _connect(broker.connection(mqtt_username=DEV_A, mqtt_password=new))
-        if client is not None:
-            break
-        time.sleep(0.1)
+    # Mosquitto checks open connections against the reloaded file: the old password's is cut,
+    # the untouched device's stays.
+    cut.get(timeout=10)
+    assert other.is_connected()
+    assert broker.proc.pid == pid  # reloaded, not restarted
+    client, why = _connect(broker.connection(mqtt_username=DEV_A, mqtt_password=new))
     assert why == "ok"
-    client.loop_stop()
-    client.disconnect()
     refused, why = _connect(broker.connection(mqtt_username=DEV_A, mqtt_password=old))
-    assert refused is None, why
-    # The other device is untouched.
-    other, why = _connect(broker.connection(mqtt_username=DEV_B, mqtt_password=creds[DEV_B]))
-    assert why == "ok"
-    other.loop_stop()
-    other.disconnect()
+    assert refused is None and "Not authorized" in why, why
+    for c in (client, before, other):
+        c.loop_stop()
+        c.disconnect()
 
 
 def test_revoked_device_is_refused_without_a_restart(tls_broker, mtls_broker):
@@ -214,17 +216,17 @@ def test_revoked_device_is_refused_without_a_restart(tls_broker, mtls_broker):
     revoke(auth, DEV_A)
     assert DEV_A not in {a.username for a in read_credentials(auth)}
     assert f"user {DEV_A}" not in (auth / "acl").read_text()
+    before, _ = _connect(broker.connection(mqtt_username=DEV_A, mqtt_password=creds[DEV_A]))
+    cut: queue.Queue = queue.Queue()
+    before.on_disconnect = lambda *a: cut.put(str(a[3]))
+    before.reconnect_delay_set(60, 60)
     broker.reload()
     mbroker.reload()
-    for _ in range(50):
-        client, why = _connect(broker.connection(mqtt_username=DEV_A, mqtt_password=creds[DEV_A]))
-        if client is None:
-            break
-        client.loop_stop()
-        client.disconnect()
-        time.sleep(0.1)
-    assert client is None, why
+    cut.get(timeout=10)  # its open connection is cut by the reload ...
+    client, why = _connect(broker.connection(mqtt_username=DEV_A, mqtt_password=creds[DEV_A]))
+    assert client is None and "Not authorized" in why, why  # ... and it cannot come back
     assert broker.proc.pid == pid  # reloaded, not restarted
+    before.loop_stop()
     # With mutual TLS its certificate still completes the handshake, but no ACL entry is left:
     # what it publishes goes nowhere.
     sink = Sink(_cert_conn(mbroker, ca_dir, INGEST_USER))
