@@ -7,13 +7,11 @@ import threading
 import time
 import uuid
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from contract.broker import MqttConnection
+from contract.broker import MqttConnection, make_client
 from simulators.publisher import Publisher, PublishError
 
 pytestmark = pytest.mark.servers
@@ -22,20 +20,20 @@ pytestmark = pytest.mark.servers
 class Subscriber:
     """A persistent-session QoS 1 subscriber that keeps the payloads it receives."""
 
-    def __init__(self, port: int, topic: str):
+    def __init__(self, port: int | MqttConnection, topic: str):
         self.got: set[bytes] = set()
         self.count = 0
         self._lock = threading.Lock()
         self._sub = threading.Event()
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:8]}",
-                             protocol=mqtt.MQTTv5)
+        conn = port if isinstance(port, MqttConnection) else MqttConnection(mqtt_port=port)
+        self.c = make_client(conn, f"sub-{uuid.uuid4().hex[:8]}")
         self.c.on_message = self._msg
         self.c.on_subscribe = lambda *a: self._sub.set()
         self.c.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
         self.c.reconnect_delay_set(min_delay=1, max_delay=2)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 600
-        self.c.connect("127.0.0.1", port, clean_start=False, properties=props)
+        self.c.connect(conn.mqtt_host, conn.mqtt_port, clean_start=False, properties=props)
         self.c.loop_start()
         assert self._sub.wait(10)
 
@@ -90,6 +88,25 @@ def test_nothing_lost_across_a_broker_restart(own_mosquitto):
     assert pub.acked >= n  # re-sent messages may be acknowledged twice
     sub.wait_for(n, 60)
     sub.close()
+
+
+def test_publishes_over_tls(own_tls_mosquitto):
+    topic = f"ep/v1/test-{uuid.uuid4().hex[:6]}"
+    sub = Subscriber(own_tls_mosquitto.connection(), topic)
+    with Publisher(own_tls_mosquitto.connection(), window=10) as pub:
+        for i in range(100):
+            pub.publish(topic, str(i).encode())
+    assert pub.acked == 100
+    sub.wait_for(100, 30)
+    sub.close()
+
+
+def test_untrusted_broker_certificate_is_a_clear_error(own_tls_mosquitto, tmp_path):
+    from deploy.tls import ensure_ca
+
+    other_ca, _ = ensure_ca(tmp_path / "other-ca")
+    with pytest.raises(PublishError, match="mqtts://127.0.0.1:.*CERTIFICATE_VERIFY_FAILED"):
+        Publisher(own_tls_mosquitto.connection(mqtt_ca_file=other_ca), connect_timeout_s=2)
 
 
 def test_unreachable_broker_is_a_clear_error():
