@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import threading
 import time
@@ -198,10 +200,19 @@ def drain_naive(port: int, influx_url: str, db: str, client_id: str, n_messages:
         http.close()
 
 
+def _broker_cpu_s(mq: Mosquitto) -> float:
+    """CPU seconds (user + system) the broker process has used so far."""
+    fields = Path(f"/proc/{mq.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime [ticks]
+
+
 def _measure(name: str, mq: Mosquitto, ix: Influxd, batch: list[tuple[str, bytes]], per_message: int,
-             tls: bool = False) -> float:
+             tls: bool = False, cpu: dict | None = None) -> float:
     """Readings per second of one consumer draining ``batch`` from its persistent session (paho and
-    ingest: over the broker's TLS listener when ``tls``; the messages are queued in plain MQTT)."""
+    ingest: over the broker's TLS listener when ``tls``; the messages are queued in plain MQTT).
+    With ``cpu``, also the CPU microseconds per reading of the drain: the broker's (``broker_us``)
+    and, for paho, this process's (``client_us``; ingest's worker start-up would swamp its own),
+    which a loaded machine disturbs far less than the wall-clock rate."""
     drain_from = mq.connection() if tls else mq.port
     if name == "mosquitto_sub" and not shutil.which("mosquitto_sub"):
         return float("nan")
@@ -211,6 +222,7 @@ def _measure(name: str, mq: Mosquitto, ix: Influxd, batch: list[tuple[str, bytes
         InfluxHTTP(ix.url, db).create_database()
     prepare_session(mq.port, cid, INGEST_FILTER)
     publish_all(mq.port, batch)
+    broker0, client0 = _broker_cpu_s(mq), time.process_time()
     if name == "paho":
         dt = drain_paho(drain_from, cid, len(batch))
     elif name == "mosquitto_sub":
@@ -221,7 +233,11 @@ def _measure(name: str, mq: Mosquitto, ix: Influxd, batch: list[tuple[str, bytes
         assert stored[0]["values"][0][1] == len(batch) * per_message, "ingest lost readings"
     else:
         dt = drain_naive(mq.port, ix.url, db, cid, len(batch))
-    rate = len(batch) * per_message / dt
+    readings = len(batch) * per_message
+    if cpu is not None:
+        cpu["broker_us"] = (_broker_cpu_s(mq) - broker0) / readings * 1e6
+        cpu["client_us"] = (time.process_time() - client0) / readings * 1e6 if name == "paho" else float("nan")
+    rate = readings / dt
     print(f"  {per_message:>2} readings/msg {name:>13}{' TLS' if tls else ''}: {len(batch):>7} msgs in {dt:6.2f} s = "
           f"{rate:>10,.0f} readings/s", flush=True)
     return rate
@@ -270,23 +286,37 @@ def run_tls(n_readings: int, rounds: int) -> str:
         for per_message in (1, 50):
             msgs = make_messages(n_readings, per_message)
             res: dict[tuple[str, bool], float] = {}
+            cpu: dict[tuple[str, bool], list[dict]] = {}
             for r in range(rounds):
                 for name in ("paho", "ingest"):
                     # Plain first in even rounds, TLS first in odd ones: neither gains from going second.
                     for tls in ((False, True) if r % 2 == 0 else (True, False)):
-                        rate = _measure(name, mq, ix, msgs, per_message, tls=tls)
+                        used: dict = {}
+                        rate = _measure(name, mq, ix, msgs, per_message, tls=tls, cpu=used)
                         res[name, tls] = max(res.get((name, tls), 0.0), rate)
-            rows.append((per_message, len(msgs), res))
+                        cpu.setdefault((name, tls), []).append(used)
+                        print(f"      CPU: broker {used['broker_us']:.1f} us/reading, client "
+                              f"{used['client_us']:.1f} us/reading", flush=True)
+            rows.append((per_message, len(msgs), res, cpu))
     finally:
         mq.stop()
         ix.stop()
         shutil.rmtree(state, ignore_errors=True)
     out = ["| readings/msg | messages | paho plain [readings/s] | paho TLS [readings/s] | ingest plain [readings/s] "
            "| ingest TLS [readings/s] | paho TLS / plain | ingest TLS / plain |", "|---|---|---|---|---|---|---|---|"]
-    for per_message, n, r in rows:
+    for per_message, n, r, _ in rows:
         out.append(f"| {per_message} | {n} | {r['paho', False]:,.0f} | {r['paho', True]:,.0f} | "
                    f"{r['ingest', False]:,.0f} | {r['ingest', True]:,.0f} | "
                    f"{r['paho', True] / r['paho', False]:.2f} | {r['ingest', True] / r['ingest', False]:.2f} |")
+    # CPU per reading: the median of the rounds (least disturbed by the odd outlier).
+    out += ["", "| readings/msg | consumer | broker CPU plain [us/reading] | broker CPU TLS [us/reading] | "
+            "client CPU plain [us/reading] | client CPU TLS [us/reading] |", "|---|---|---|---|---|---|"]
+    for per_message, _, _, cpu in rows:
+        for name in ("paho", "ingest"):
+            med = {(tls, k): statistics.median(c[k] for c in cpu[name, tls]) for tls in (False, True)
+                   for k in ("broker_us", "client_us")}
+            out.append(f"| {per_message} | {name} | {med[False, 'broker_us']:.1f} | {med[True, 'broker_us']:.1f} | "
+                       f"{med[False, 'client_us']:.1f} | {med[True, 'client_us']:.1f} |")
     return "\n".join(out)
 
 
