@@ -1,6 +1,7 @@
 """Command line of the API service.
 
     python -m api [serve] [--host 127.0.0.1] [--port 8000]   run the API with uvicorn
+        [--tls-cert-file server.pem --tls-key-file server.key]  ... over HTTPS
     python -m api create-admin --name NAME                   create an administrator, print its key once
     python -m api alerts [--once]                            evaluate rules and drain the outbox
 """
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--port", type=int, default=8000)
         p.add_argument("--workers", type=int, default=1)
         p.add_argument("--no-access-log", action="store_true", help="do not log every request")
+        p.add_argument("--tls-cert-file", help="serve HTTPS with this certificate (PEM); or EP_TLS_CERT_FILE")
+        p.add_argument("--tls-key-file", help="and this key (PEM); or EP_TLS_KEY_FILE")
     admin = sub.add_parser("create-admin", help="create an administrator and print its API key once")
     admin.add_argument("--name", required=True)
     admin.add_argument("--email", default=None)
@@ -69,10 +72,39 @@ def main(argv: list[str] | None = None) -> int:
             sched.stop()
         return 0
 
-    import uvicorn
+    return _serve(args)
 
+
+def _serve(args) -> int:
+    import os
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from api.settings import get_settings
+
+    # Through the environment, so that every uvicorn worker's create_app reads the same settings.
+    for flag, var in ((args.tls_cert_file, "EP_TLS_CERT_FILE"), (args.tls_key_file, "EP_TLS_KEY_FILE")):
+        if flag:
+            os.environ[var] = flag
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+    except ValidationError as e:  # each problem without its input value: that may be a secret
+        for err in e.errors():
+            print(f"error: {'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}", file=sys.stderr)
+        return 2
+    problem = settings.transport_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    tls = {}
+    if settings.tls_cert_file:
+        tls = {"ssl_certfile": str(settings.tls_cert_file), "ssl_keyfile": str(settings.tls_key_file)}
+    # Behind a TLS proxy, X-Forwarded-Proto makes request.url.scheme "https" (cookies, HSTS); uvicorn
+    # trusts it from FORWARDED_ALLOW_IPS (default 127.0.0.1), which the deployment sets.
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                access_log=not args.no_access_log)
+                access_log=not args.no_access_log, proxy_headers=True, **tls)
     return 0
 
 

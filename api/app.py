@@ -22,6 +22,8 @@ from registry import db as registry_db
 from storage.influx import InfluxError, InfluxHTTP
 
 log = logging.getLogger(__name__)
+#: Browsers remember "HTTPS only" for this long after any answer over TLS: one year. [s]
+HSTS_MAX_AGE_S = 365 * 86400
 
 DESCRIPTION = """Public-building energy supervision: buildings, readings, indicators, the audit list,
 plan-target progress and alerts. Authenticate with an API key (`Authorization: Bearer ep_...`).
@@ -54,6 +56,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI):
+        problem = settings.transport_problem()
+        if problem:  # served by some other way than `python -m api serve`, which checks first
+            raise RuntimeError(problem)
         _ensure_rollup_rp(influx, settings.rollup_rp)
         scheduler = None
         if settings.run_scheduler:
@@ -79,6 +84,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.alert_context = ctx
     app.state.indicator_cache = FrameCache(settings.indicator_cache_ttl_s)
     errors.install(app)
+
+    @app.middleware("http")
+    async def _hsts(request: Request, call_next):
+        response = await call_next(request)
+        if request.url.scheme == "https":
+            # Over TLS only: browsers ignore it over HTTP, and it would lock a development
+            # instance on plain HTTP out of the browser for a year.
+            response.headers["Strict-Transport-Security"] = f"max-age={HSTS_MAX_AGE_S}"
+        return response
 
     @app.exception_handler(InfluxError)
     async def _influx_failed(_: Request, exc: InfluxError) -> JSONResponse:

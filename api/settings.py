@@ -2,18 +2,22 @@
 
 Required secrets have no default. In ``development`` a missing secret falls back to a
 placeholder so a demo runs with no setup; outside development a placeholder is refused at
-start-up, so a production instance can never run with a well-known secret.
+start-up, so a production instance can never run with a well-known secret. Likewise production
+refuses to serve plain HTTP (:meth:`Settings.transport_problem`): API keys and the review pages'
+login cookie must never cross a network in clear.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics.rollup import ROLLUP_RP
+from contract.broker import MqttConnection
 
 #: Values that mark a secret as "not set by the operator".
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development-only-secret"})
@@ -25,7 +29,10 @@ class Environment(StrEnum):
     production = "production"
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, MqttConnection):
+    """The alert publisher's broker connection (``EP_MQTT_HOST``, ``EP_MQTT_TLS``, ...) is
+    :class:`contract.broker.MqttConnection`'s."""
+
     model_config = SettingsConfigDict(env_prefix="EP_", extra="ignore")
 
     env: Environment = Environment.development
@@ -41,8 +48,13 @@ class Settings(BaseSettings):
     rollup_rp: str = Field(default=ROLLUP_RP, min_length=1)
     #: Key for the HMAC-SHA256 signature of outgoing webhooks. Required outside development.
     webhook_signing_key: str | None = None
-    mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    #: Serve HTTPS with this certificate (PEM, with its chain) and key; ``python -m api serve
+    #: --tls-cert-file/--tls-key-file`` set them too.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    #: The API sits behind a reverse proxy that terminates TLS (and sets X-Forwarded-Proto):
+    #: production may then listen in plain HTTP on its private network.
+    behind_tls_proxy: bool = False
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_sender: str = "alerts@energy-platform.invalid"
@@ -72,6 +84,37 @@ class Settings(BaseSettings):
                 )
             self.webhook_signing_key = DEV_PLACEHOLDER
         return self
+
+    @field_validator("tls_cert_file", "tls_key_file", mode="before")
+    @classmethod
+    def _https_empty_is_unset(cls, v):  # not _empty_is_unset: that would replace MqttConnection's
+        # ``EP_TLS_CERT_FILE=`` (compose behind a proxy) means "no certificate", not the current folder.
+        return None if v == "" else v
+
+    @model_validator(mode="after")
+    def _https_files_consistent(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("HTTPS needs both EP_TLS_CERT_FILE and EP_TLS_KEY_FILE (or neither)")
+        for f in (self.tls_cert_file, self.tls_key_file):
+            if f is not None and not f.is_file():
+                raise ValueError(f"TLS file {f} does not exist or is not a file")
+        return self
+
+    @property
+    def serves_tls(self) -> bool:
+        """Clients reach the API over HTTPS: served by uvicorn itself, or by a proxy in front."""
+        return self.tls_cert_file is not None or self.behind_tls_proxy
+
+    def transport_problem(self) -> str | None:
+        """Why this configuration must not serve HTTP, or None. Checked where the API starts to
+        serve (``python -m api serve`` and the app's start-up), not by the command-line tools that
+        only read the settings."""
+        if self.env is Environment.development or self.serves_tls:
+            return None
+        return (f"EP_ENV={self.env.value} refuses to serve the API over plain HTTP (API keys and login cookies "
+                "would cross the network in clear). Give it a certificate: EP_TLS_CERT_FILE and EP_TLS_KEY_FILE "
+                "(or `python -m api serve --tls-cert-file ... --tls-key-file ...`), or, when a reverse proxy "
+                "terminates TLS in front of it, set EP_BEHIND_TLS_PROXY=true.")
 
 
 @lru_cache

@@ -11,13 +11,19 @@ persistent session, then drained by:
 
 Rates are readings per second from the moment the consumer connects until the last message is
 handled (ingest: acknowledged after its write). Results are printed as Markdown.
+
+``--tls`` measures the cost of MQTT over TLS instead: the broker gets a TLS listener beside the
+plain one (the platform CA's certificate, deploy/tls.py), and the paho ceiling and ingest drain the
+same queued messages over each, interleaved, in one run (about 1.5 minutes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import threading
 import time
@@ -30,9 +36,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from contract.broker import MqttConnection, make_client
 from contract.payloads import DeviceMessage, decode
 from contract.topics import INGEST_FILTER, device_topic, gateway_topic
 from deploy.localservers import Influxd, Mosquitto
+from deploy.tls import ensure_server_cert
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from ingest.transform import Transformer
@@ -68,12 +76,16 @@ def make_messages(n_readings: int, per_message: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def _client(port: int, client_id: str, manual_ack: bool, receive_max: int = 20_000) -> mqtt.Client:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+def _client(port: int | MqttConnection, client_id: str, manual_ack: bool, receive_max: int = 20_000) -> mqtt.Client:
+    c = make_client(_conn(port), client_id, manual_ack=manual_ack)
     c._bench_props = Properties(PacketTypes.CONNECT)  # type: ignore[attr-defined]
     c._bench_props.SessionExpiryInterval = 3600  # type: ignore[attr-defined]
     c._bench_props.ReceiveMaximum = receive_max  # type: ignore[attr-defined]
     return c
+
+
+def _conn(port: int | MqttConnection) -> MqttConnection:
+    return port if isinstance(port, MqttConnection) else MqttConnection(mqtt_port=port)
 
 
 def prepare_session(port: int, client_id: str, topic_filter: str) -> None:
@@ -105,10 +117,12 @@ def publish_all(port: int, messages: list[tuple[str, bytes]]) -> None:
     c.loop_stop()
 
 
-def _timed_drain(c, port: int, done: threading.Event) -> float:
-    """Seconds from connecting ``c`` (resuming its queued session) until ``done`` is set."""
+def _timed_drain(c, port: int | MqttConnection, done: threading.Event) -> float:
+    """Seconds from connecting ``c`` (resuming its queued session) until ``done`` is set; the TLS
+    handshake, when there is one, is inside the time."""
+    conn = _conn(port)
     t0 = time.perf_counter()
-    c.connect("127.0.0.1", port, clean_start=False, properties=c._bench_props)  # type: ignore[attr-defined]
+    c.connect(conn.mqtt_host, conn.mqtt_port, clean_start=False, properties=c._bench_props)  # type: ignore[attr-defined]
     c.loop_start()
     done.wait(600)
     dt = time.perf_counter() - t0
@@ -117,7 +131,7 @@ def _timed_drain(c, port: int, done: threading.Event) -> float:
     return dt
 
 
-def drain_paho(port: int, client_id: str, n_messages: int) -> float:
+def drain_paho(port: int | MqttConnection, client_id: str, n_messages: int) -> float:
     """Ceiling: seconds for a minimal paho subscriber (QoS 1, auto-ack) to take the queue."""
     got = 0
     done = threading.Event()
@@ -143,9 +157,9 @@ def drain_mosquitto_sub(port: int, client_id: str, n_messages: int) -> float | N
     return time.perf_counter() - t0
 
 
-def drain_ingest(port: int, influx_url: str, db: str, client_id: str, n_messages: int) -> float:
-    s = IngestSettings(mqtt_port=port, influx_url=influx_url, influx_db=db, client_id=client_id, share_group="",
-                       metrics_port=0, session_expiry_s=3600)
+def drain_ingest(port: int | MqttConnection, influx_url: str, db: str, client_id: str, n_messages: int) -> float:
+    s = IngestSettings(**_conn(port).model_dump(), influx_url=influx_url, influx_db=db, client_id=client_id,
+                       share_group="", metrics_port=0, session_expiry_s=3600)
     svc = IngestService(s)
     svc.start()  # spawns the worker process, then connects
     while svc.acked < n_messages:
@@ -186,8 +200,20 @@ def drain_naive(port: int, influx_url: str, db: str, client_id: str, n_messages:
         http.close()
 
 
-def _measure(name: str, mq: Mosquitto, ix: Influxd, batch: list[tuple[str, bytes]], per_message: int) -> float:
-    """Readings per second of one consumer draining ``batch`` from its persistent session."""
+def _broker_cpu_s(mq: Mosquitto) -> float:
+    """CPU seconds (user + system) the broker process has used so far."""
+    fields = Path(f"/proc/{mq.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime [ticks]
+
+
+def _measure(name: str, mq: Mosquitto, ix: Influxd, batch: list[tuple[str, bytes]], per_message: int,
+             tls: bool = False, cpu: dict | None = None) -> float:
+    """Readings per second of one consumer draining ``batch`` from its persistent session (paho and
+    ingest: over the broker's TLS listener when ``tls``; the messages are queued in plain MQTT).
+    With ``cpu``, also the CPU microseconds per reading of the drain: the broker's (``broker_us``)
+    and, for paho, this process's (``client_us``; ingest's worker start-up would swamp its own),
+    which a loaded machine disturbs far less than the wall-clock rate."""
+    drain_from = mq.connection() if tls else mq.port
     if name == "mosquitto_sub" and not shutil.which("mosquitto_sub"):
         return float("nan")
     cid = f"b-{name}-{uuid.uuid4().hex[:6]}"
@@ -196,18 +222,23 @@ def _measure(name: str, mq: Mosquitto, ix: Influxd, batch: list[tuple[str, bytes
         InfluxHTTP(ix.url, db).create_database()
     prepare_session(mq.port, cid, INGEST_FILTER)
     publish_all(mq.port, batch)
+    broker0, client0 = _broker_cpu_s(mq), time.process_time()
     if name == "paho":
-        dt = drain_paho(mq.port, cid, len(batch))
+        dt = drain_paho(drain_from, cid, len(batch))
     elif name == "mosquitto_sub":
         dt = drain_mosquitto_sub(mq.port, cid, len(batch))
     elif name == "ingest":
-        dt = drain_ingest(mq.port, ix.url, db, cid, len(batch))
+        dt = drain_ingest(drain_from, ix.url, db, cid, len(batch))
         stored = InfluxHTTP(ix.url, db).query("SELECT count(register_kwh) FROM meter")
         assert stored[0]["values"][0][1] == len(batch) * per_message, "ingest lost readings"
     else:
         dt = drain_naive(mq.port, ix.url, db, cid, len(batch))
-    rate = len(batch) * per_message / dt
-    print(f"  {per_message:>2} readings/msg {name:>13}: {len(batch):>7} msgs in {dt:6.2f} s = "
+    readings = len(batch) * per_message
+    if cpu is not None:
+        cpu["broker_us"] = (_broker_cpu_s(mq) - broker0) / readings * 1e6
+        cpu["client_us"] = (time.process_time() - client0) / readings * 1e6 if name == "paho" else float("nan")
+    rate = readings / dt
+    print(f"  {per_message:>2} readings/msg {name:>13}{' TLS' if tls else ''}: {len(batch):>7} msgs in {dt:6.2f} s = "
           f"{rate:>10,.0f} readings/s", flush=True)
     return rate
 
@@ -244,14 +275,60 @@ def run(n_readings: int, naive_messages: int, rounds: int) -> str:
     return "\n".join(out)
 
 
+def run_tls(n_readings: int, rounds: int) -> str:
+    """The paho ceiling and ingest, each over plain MQTT and over TLS, interleaved; best of ``rounds``
+    (an even number keeps the order balanced)."""
+    state = ROOT / "var" / "bench" / f"ingest-tls-{uuid.uuid4().hex[:6]}"
+    mq = Mosquitto(state / "mosquitto", tls=ensure_server_cert(state / "ca")).start()
+    ix = Influxd(state / "influxdb").start()
+    rows = []
+    try:
+        for per_message in (1, 50):
+            msgs = make_messages(n_readings, per_message)
+            res: dict[tuple[str, bool], float] = {}
+            cpu: dict[tuple[str, bool], list[dict]] = {}
+            for r in range(rounds):
+                for name in ("paho", "ingest"):
+                    # Plain first in even rounds, TLS first in odd ones: neither gains from going second.
+                    for tls in ((False, True) if r % 2 == 0 else (True, False)):
+                        used: dict = {}
+                        rate = _measure(name, mq, ix, msgs, per_message, tls=tls, cpu=used)
+                        res[name, tls] = max(res.get((name, tls), 0.0), rate)
+                        cpu.setdefault((name, tls), []).append(used)
+                        print(f"      CPU: broker {used['broker_us']:.1f} us/reading, client "
+                              f"{used['client_us']:.1f} us/reading", flush=True)
+            rows.append((per_message, len(msgs), res, cpu))
+    finally:
+        mq.stop()
+        ix.stop()
+        shutil.rmtree(state, ignore_errors=True)
+    out = ["| readings/msg | messages | paho plain [readings/s] | paho TLS [readings/s] | ingest plain [readings/s] "
+           "| ingest TLS [readings/s] | paho TLS / plain | ingest TLS / plain |", "|---|---|---|---|---|---|---|---|"]
+    for per_message, n, r, _ in rows:
+        out.append(f"| {per_message} | {n} | {r['paho', False]:,.0f} | {r['paho', True]:,.0f} | "
+                   f"{r['ingest', False]:,.0f} | {r['ingest', True]:,.0f} | "
+                   f"{r['paho', True] / r['paho', False]:.2f} | {r['ingest', True] / r['ingest', False]:.2f} |")
+    # CPU per reading: the median of the rounds (least disturbed by the odd outlier).
+    out += ["", "| readings/msg | consumer | broker CPU plain [us/reading] | broker CPU TLS [us/reading] | "
+            "client CPU plain [us/reading] | client CPU TLS [us/reading] |", "|---|---|---|---|---|---|"]
+    for per_message, _, _, cpu in rows:
+        for name in ("paho", "ingest"):
+            med = {(tls, k): statistics.median(c[k] for c in cpu[name, tls]) for tls in (False, True)
+                   for k in ("broker_us", "client_us")}
+            out.append(f"| {per_message} | {name} | {med[False, 'broker_us']:.1f} | {med[True, 'broker_us']:.1f} | "
+                       f"{med[False, 'client_us']:.1f} | {med[True, 'client_us']:.1f} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--readings", type=int, default=40_000, help="readings per message shape")
     ap.add_argument("--naive-messages", type=int, default=1_000,
                     help="messages for the (slow) naive pipeline: the first of the same list")
     ap.add_argument("--rounds", type=int, default=2, help="runs of each consumer; the best is kept")
+    ap.add_argument("--tls", action="store_true", help="paho and ingest over plain MQTT vs over TLS, side by side")
     args = ap.parse_args()
-    print(run(args.readings, args.naive_messages, args.rounds))
+    print(run_tls(args.readings, args.rounds) if args.tls else run(args.readings, args.naive_messages, args.rounds))
 
 
 if __name__ == "__main__":

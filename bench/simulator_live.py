@@ -46,7 +46,7 @@ def main() -> None:
         try:
             for target in args.devices:
                 fleet, n = fleet_with(target)
-                pub = Publisher("127.0.0.1", broker.port, window=1000)
+                pub = Publisher(broker.connection(), window=1000)
                 stats = run_live(fleet, pub, seed=1, start_ms=local_midnight_ms(dt.date(2025, 7, 14)) + 9 * 3_600_000,
                                  step_ms=60_000, speed=args.speed, max_ticks=args.ticks)
                 pub.close()

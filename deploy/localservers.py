@@ -8,6 +8,7 @@ project-local state folder, listens on 127.0.0.1 only, and can be restarted in p
 Command line::
 
     python -m deploy.localservers start --state var/platform   # prints the ports as JSON
+    python -m deploy.localservers start --state var/platform --tls   # MQTT over TLS only (8883)
     python -m deploy.localservers stop --state var/platform
 """
 
@@ -27,6 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from contract.broker import MqttConnection
+from deploy.tls import CertFiles, ensure_server_cert, write_private
 
 
 def free_port() -> int:
@@ -164,16 +168,62 @@ class Mosquitto(_Server):
     port: int = 0
     password_file: Path | None = None
     acl_file: Path | None = None
+    #: Server certificate, key and CA for a TLS listener on ``tls_port`` (None: no TLS listener).
+    tls: CertFiles | None = None
+    tls_port: int = 0
+    #: The plain listener on ``port``; production switches it off so nothing travels in clear.
+    plain: bool = True
+    #: Mutual TLS: a client certificate signed by the CA is required on the TLS listener and its
+    #: common name becomes the MQTT user name, so that user's ACL applies (deploy/mqtt_auth.py).
+    client_certs: bool = False
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
+        if self.tls is not None:
+            self.tls_port = self.tls_port or free_port()
+        elif not self.plain or self.client_certs:
+            raise ValueError("Mosquitto: plain=False or client_certs=True needs tls=CertFiles(...)")
+
+    @property
+    def listen_port(self) -> int:
+        """The port clients should dial: the TLS one when there is one."""
+        return self.tls_port if self.tls is not None else self.port
+
+    def connection(self, **fields) -> MqttConnection:
+        """How a client reaches this broker (over TLS, trusting its CA, when it has a TLS
+        listener); ``fields`` add credentials, e.g. ``mqtt_username=...``."""
+        base = {"mqtt_host": "127.0.0.1", "mqtt_port": self.listen_port}
+        if self.tls is not None:
+            base |= {"mqtt_tls": True, "mqtt_ca_file": self.tls.ca}
+        return MqttConnection(**(base | fields))
+
+    def _listener_lines(self) -> list[str]:
+        lines = [f"listener {self.port} 127.0.0.1", "protocol mqtt"] if self.plain else []
+        if self.tls is not None:
+            ca, cert, key = self._tls_copies()
+            lines += [f"listener {self.tls_port} 127.0.0.1", "protocol mqtt", f"cafile {ca}",
+                      f"certfile {cert}", f"keyfile {key}", "tls_version tlsv1.2"]
+            if self.client_certs:
+                lines += ["require_certificate true", "use_identity_as_username true"]
+        return lines
+
+    def _tls_copies(self) -> tuple[Path, Path, Path]:
+        """The broker's own owner-only copies of CA, certificate and key in its state folder:
+        Mosquitto started as root reads them after dropping to its user, who must not be able to
+        read the folder holding the CA's key."""
+        folder = self.state_dir.resolve() / "tls"
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+        copies = (folder / "ca.pem", folder / "server.pem", folder / "server.key")
+        for src, dst in zip((self.tls.ca, self.tls.cert, self.tls.key), copies, strict=True):
+            write_private(dst, Path(src).read_bytes())
+        return copies
 
     def write_config(self) -> Path:
         data = self.state_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
         lines = [
-            f"listener {self.port} 127.0.0.1",
-            "protocol mqtt",
+            *self._listener_lines(),
             f"persistence_location {data}/",
             "persistence true",
             "autosave_interval 30",
@@ -204,7 +254,10 @@ class Mosquitto(_Server):
     def start(self, timeout_s: float = 15) -> Mosquitto:
         if self.running:
             return self
-        check_port_free(self.port, "mosquitto")
+        if self.plain:
+            check_port_free(self.port, "mosquitto")
+        if self.tls is not None:
+            check_port_free(self.tls_port, "mosquitto (TLS)")
         conf = self.write_config()
         if os.geteuid() == 0:
             # Started as root, Mosquitto drops to the `mosquitto` user and exits silently when
@@ -213,17 +266,19 @@ class Mosquitto(_Server):
                 pw = pwd.getpwnam("mosquitto")
                 for p in [self.state_dir, self.state_dir / "data", *(self.state_dir / "data").iterdir()]:
                     os.chown(p, pw.pw_uid, pw.pw_gid)
-                for f in (self.password_file, self.acl_file):
+                tls = self.state_dir / "tls"
+                tls_files = [tls, *tls.iterdir()] if tls.exists() else []
+                for f in (self.password_file, self.acl_file, *tls_files):
                     if f:
                         os.chown(f, pw.pw_uid, pw.pw_gid)
-                        os.chmod(f, 0o600)
+                        os.chmod(f, 0o700 if Path(f).is_dir() else 0o600)
             except KeyError:
                 pass
         self._spawn([_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)])
-        what = f"mosquitto on port {self.port}"
+        what = f"mosquitto on port {self.listen_port}"
         try:
             _wait_until(lambda: self._alive_and_listening(), timeout_s, what, self.log_path)
-            self._check_ready(self.port, what)
+            self._check_ready(self.listen_port, what)
         except RuntimeError:
             self.stop()
             raise
@@ -231,13 +286,20 @@ class Mosquitto(_Server):
 
     def _alive_and_listening(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"mosquitto on port {self.port} exited with {self.proc.returncode}; see "
+            raise RuntimeError(f"mosquitto on port {self.listen_port} exited with {self.proc.returncode}; see "
                                f"{self.log_path}:\n" + self.log_path.read_text(errors="replace")[-2000:])
-        return _port_open(self.port)
+        return _port_open(self.listen_port)
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password and ACL files again, keeping every connection and
+        session (credential rotation and revocation without a restart, deploy/mqtt_auth.py)."""
+        if not self.running:
+            raise RuntimeError("mosquitto is not running")
+        self.proc.send_signal(signal.SIGHUP)
 
     def restart(self) -> Mosquitto:
         self.stop()
-        _wait_until(lambda: not _port_open(self.port), 10, "mosquitto port release")
+        _wait_until(lambda: not _port_open(self.listen_port), 10, "mosquitto port release")
         return self.start()
 
 
@@ -330,16 +392,25 @@ def _state_file(state: Path) -> Path:
     return state / "servers.json"
 
 
-def start_all(state: Path, mqtt_port: int = 0, influx_port: int = 0) -> dict:
-    """Start both servers, or neither: when InfluxDB fails, the broker just started is stopped."""
-    mq = Mosquitto(state / "mosquitto", port=mqtt_port).start()
+def start_all(state: Path, mqtt_port: int = 0, influx_port: int = 0, tls_port: int | None = None) -> dict:
+    """Start both servers, or neither: when InfluxDB fails, the broker just started is stopped.
+
+    ``tls_port``: MQTT over TLS only, on that port, with the platform CA's server certificate
+    under ``state/tls`` (deploy/tls.py)."""
+    if tls_port is not None:
+        mq = Mosquitto(state / "mosquitto", tls=ensure_server_cert(state / "tls"), tls_port=tls_port, plain=False)
+    else:
+        mq = Mosquitto(state / "mosquitto", port=mqtt_port)
+    mq.start()
     try:
         ix = Influxd(state / "influxdb", port=influx_port).start()
     except BaseException:
         mq.stop()
         raise
-    info = {"mqtt_host": "127.0.0.1", "mqtt_port": mq.port, "influx_url": ix.url,
+    info = {"mqtt_host": "127.0.0.1", "mqtt_port": mq.listen_port, "influx_url": ix.url,
             "mosquitto_pid": mq.proc.pid, "influxd_pid": ix.proc.pid}
+    if mq.tls is not None:
+        info |= {"mqtt_tls": True, "mqtt_ca_file": str(mq.tls.ca)}
     _state_file(state).write_text(json.dumps(info))
     # Detach: the runner outlives this helper process.
     mq.proc = ix.proc = None
@@ -376,10 +447,13 @@ def main() -> None:
     ap.add_argument("--state", type=Path, default=Path("var/platform"))
     ap.add_argument("--mqtt-port", type=int, default=1883)
     ap.add_argument("--influx-port", type=int, default=8086)
+    ap.add_argument("--tls", action="store_true", help="MQTT over TLS only, on --mqtt-tls-port")
+    ap.add_argument("--mqtt-tls-port", type=int, default=8883)
     args = ap.parse_args()
     if args.action == "start":
         try:
-            info = start_all(args.state.resolve(), args.mqtt_port, args.influx_port)
+            info = start_all(args.state.resolve(), args.mqtt_port, args.influx_port,
+                             args.mqtt_tls_port if args.tls else None)
         except RuntimeError as exc:
             # Loud and non-zero: the runner must not go on with a server that is not there.
             print(f"localservers: start failed: {exc}", file=sys.stderr)

@@ -5,6 +5,12 @@ simulated fleet (a generated fleet file imported into the registry, a backfilled
 live data), prints where each one listens, and stops everything on Ctrl-C or SIGTERM.
 
 State (configs, data, logs, the registry database) lives under ``var/platform/``.
+
+By default everything that crosses a socket is encrypted: the broker listens only on MQTT over TLS
+(8883) with a server certificate of the platform's own CA (``var/platform/tls/ca.pem``, made on the
+first start, deploy/tls.py), ingest, the simulator and the alert publisher verify it, and the API
+serves HTTPS with the same certificate. A city with its own PKI gives ``--tls-cert-file``,
+``--tls-key-file`` and ``--tls-ca-file`` instead. ``--no-tls`` runs everything in clear (1883, http).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import threading
 import time
 from pathlib import Path
 
+from contract.broker import PLAIN_PORT, TLS_PORT
 from deploy.localservers import Influxd, Mosquitto, free_port
+from deploy.tls import CertFiles, ensure_server_cert
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -39,18 +47,24 @@ def _port(preferred: int) -> int:
 
 class Platform:
     def __init__(self, state: Path, *, fleet_size: int, seed: int, backfill_days: int,
-                 rollup_every_s: float = 300):
+                 rollup_every_s: float = 300, tls: bool | CertFiles = True):
         self.state = state
         self.rollup_every_s = rollup_every_s
         self._stopping = threading.Event()
         self.fleet_size, self.seed, self.backfill_days = fleet_size, seed, backfill_days
         self.procs: list[tuple[str, subprocess.Popen]] = []
-        self.mq = Mosquitto(state / "mosquitto", port=_port(1883))
+        #: The platform CA's server certificate for the broker and the API; None: all in clear.
+        self.tls = tls if isinstance(tls, CertFiles) else ensure_server_cert(state / "tls") if tls else None
+        if self.tls:
+            self.mq = Mosquitto(state / "mosquitto", tls=self.tls, tls_port=_port(TLS_PORT), plain=False)
+        else:
+            self.mq = Mosquitto(state / "mosquitto", port=_port(PLAIN_PORT))
         self.ix = Influxd(state / "influxdb", port=_port(8086))
         self.api_port = _port(8000)
         self.metrics_port = _port(9108)
-        self.env = {**os.environ, "EP_ENV": os.environ.get("EP_ENV", "development"),
-                    "EP_MQTT_HOST": "127.0.0.1", "EP_MQTT_PORT": str(self.mq.port),
+        tls_env = {"EP_MQTT_TLS": "true", "EP_MQTT_CA_FILE": str(self.tls.ca)} if self.tls else {}
+        self.env = {**os.environ, "EP_ENV": os.environ.get("EP_ENV", "development"), **tls_env,
+                    "EP_MQTT_HOST": "127.0.0.1", "EP_MQTT_PORT": str(self.mq.listen_port),
                     "EP_INFLUX_URL": self.ix.url, "EP_INFLUX_DB": "energy",
                     "EP_DATABASE_URL": f"sqlite:///{state / 'registry.db'}",
                     "REGISTRY_DATABASE_URL": f"sqlite:///{state / 'registry.db'}"}
@@ -77,8 +91,11 @@ class Platform:
         self._run("importing the fleet into the registry", "registry", "import", "--fleet", str(fleet))
         admin_key = self._admin_key()
         self._spawn("ingest", "ingest", "--fleet-file", str(fleet), "--metrics-port", str(self.metrics_port))
-        self._spawn("api", "api", "--host", "127.0.0.1", "--port", str(self.api_port))
-        mqtt = ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(self.mq.port)]
+        https = ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)] if self.tls else []
+        self._spawn("api", "api", "--host", "127.0.0.1", "--port", str(self.api_port), *https)
+        mqtt = ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(self.mq.listen_port)]
+        if self.tls:
+            mqtt += ["--mqtt-tls", "--mqtt-ca-file", str(self.tls.ca)]
         # One live run at real time from a past start: it catches up the history as fast as ingest
         # accepts, then goes on live with continuous registers.
         start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=self.backfill_days)
@@ -86,11 +103,15 @@ class Platform:
                     "--start", start.isoformat(), *mqtt)
         self._spawn("alerts", "api", "alerts")
         threading.Thread(target=self._rollup_loop, name="rollup", daemon=True).start()
+        mqtt_url = f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.mq.listen_port}"
+        api_url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.api_port}"
+        ca = (f"  TLS              CA certificate {self.tls.ca}\n"
+              f"                   (trust it in clients and the browser; --no-tls runs in clear)\n") if self.tls else ""
         print(f"""
 The platform is running (state and logs in {self.state}):
-  MQTT broker      mqtt://127.0.0.1:{self.mq.port}   (topics ep/v1/#, dead letters ep/v1/deadletter/#)
+{ca}  MQTT broker      {mqtt_url}   (topics ep/v1/#, dead letters ep/v1/deadletter/#)
   InfluxDB         {self.ix.url}   (database "energy"; InfluxQL at /query)
-  API              http://127.0.0.1:{self.api_port}/docs   (public disclosures at /disclosures)
+  API              {api_url}/docs   (public disclosures at /disclosures)
                    administrator key: {admin_key}   (also in {self.state / 'admin-key.txt'})
   ingest metrics   http://127.0.0.1:{self.metrics_port}/metrics
   Grafana          dashboards as JSON in deploy/grafana/dashboards (docker compose -f deploy/docker-compose.yml up)
@@ -150,9 +171,18 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2025)
     ap.add_argument("--backfill-days", type=int, default=7, help="days of history caught up before going live")
     ap.add_argument("--rollup-every-s", type=float, default=300, help="how often the rollup job runs")
+    ap.add_argument("--no-tls", action="store_true", help="MQTT and the API in clear (default: TLS, own CA)")
+    city = ap.add_argument_group("a city's own certificates (instead of the platform's CA)")
+    city.add_argument("--tls-cert-file", type=Path, help="server certificate (PEM) for the broker and the API")
+    city.add_argument("--tls-key-file", type=Path, help="its key (PEM)")
+    city.add_argument("--tls-ca-file", type=Path, help="the CA clients verify it with (PEM)")
     args = ap.parse_args()
+    own = (args.tls_cert_file, args.tls_key_file, args.tls_ca_file)
+    if any(own) and not all(own):
+        ap.error("--tls-cert-file, --tls-key-file and --tls-ca-file go together")
+    tls = False if args.no_tls else CertFiles(*(f.resolve() for f in own)) if all(own) else True
     platform = Platform(args.state.resolve(), fleet_size=args.fleet_size, seed=args.seed,
-                        backfill_days=args.backfill_days, rollup_every_s=args.rollup_every_s)
+                        backfill_days=args.backfill_days, rollup_every_s=args.rollup_every_s, tls=tls)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         platform.up()

@@ -7,13 +7,21 @@ import signal
 import sys
 import threading
 
+from pydantic import ValidationError
+
 from ingest import logs
 from ingest.service import IngestService
 from ingest.settings import parse_args
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = parse_args(argv)
+    try:
+        settings = parse_args(argv)
+    except ValidationError as e:
+        # Each problem without its input value: that may be a password.
+        for err in e.errors():
+            print(f"error: {'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}", file=sys.stderr)
+        return 2
     logs.setup(settings.log_level)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

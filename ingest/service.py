@@ -25,11 +25,12 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from contract.broker import make_client
 from ingest.metrics import Metrics
 from ingest.settings import IngestSettings
 from ingest.worker import worker_main
@@ -78,11 +79,7 @@ class IngestService:
                           s.influx_token)
 
     def _new_client(self) -> mqtt.Client:
-        s = self.s
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=mqtt.MQTTv5,
-                        manual_ack=True)
-        if s.mqtt_username:
-            c.username_pw_set(s.mqtt_username, s.mqtt_password)
+        c = make_client(self.s, self.s.client_id, manual_ack=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -123,7 +120,7 @@ class IngestService:
         self.client.connect_async(s.mqtt_host, s.mqtt_port, keepalive=s.keepalive_s, clean_start=False,
                                   properties=props)
         self.client.loop_start()
-        log.info("started", extra={"client_id": s.client_id, "subscription": s.subscription,
+        log.info("started", extra={"client_id": s.client_id, "subscription": s.subscription, "broker": s.url,
                                    "influx_url": s.influx_url, "db": s.influx_db})
         return self
 

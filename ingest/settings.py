@@ -8,21 +8,20 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract.broker import MqttConnection
+
 
 def _env(name: str, *more: str) -> AliasChoices:
     # Field name first so that Settings(client_id=...) works in-process too.
     return AliasChoices(name, *more)
 
 
-class IngestSettings(BaseSettings):
-    """One settings class for the service; every option has an ``EP_`` environment variable."""
+class IngestSettings(BaseSettings, MqttConnection):
+    """One settings class for the service; every option has an ``EP_`` environment variable.
+    The broker's address, credentials and TLS files are :class:`contract.broker.MqttConnection`'s."""
 
     model_config = SettingsConfigDict(env_prefix="EP_", populate_by_name=True, extra="ignore")
 
-    mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = Field(1883, ge=1, le=65535)
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
     client_id: str = Field("ingest-1", min_length=1, validation_alias=_env("client_id", "EP_INGEST_CLIENT_ID"))
     #: Empty = a plain subscription (one worker only).
     share_group: str = Field("ingest", validation_alias=_env("share_group", "EP_INGEST_SHARE_GROUP"))
@@ -72,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> IngestSettings:
     for name, info in IngestSettings.model_fields.items():
         flag = "--" + name.replace("_", "-")
         typ = info.annotation
+        if typ is bool:  # a switch: --mqtt-tls
+            ap.add_argument(flag, dest=name, action="store_const", const=True, default=None, help=info.description)
+            continue
         kind = int if typ is int else float if typ is float else str
         ap.add_argument(flag, dest=name, type=kind, default=None, help=info.description)
     args = ap.parse_args(argv)

@@ -9,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
 from tqdm import tqdm
 
+from contract.broker import MqttConnection
 from registry.fleet import Fleet
 from simulators.calendar import local_midnight_ms
 from simulators.faults import FaultInjector, parse_spec
@@ -33,9 +35,20 @@ def _mqtt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mqtt-port", type=int, default=1883)
     p.add_argument("--mqtt-username")
     p.add_argument("--mqtt-password")
+    p.add_argument("--mqtt-tls", action="store_true", help="connect over TLS (verifying the broker's certificate)")
+    p.add_argument("--mqtt-ca-file", type=Path, help="CA of the broker's certificate (default: the system's CAs)")
+    p.add_argument("--mqtt-cert-file", type=Path, help="client certificate for mutual TLS")
+    p.add_argument("--mqtt-key-file", type=Path, help="its key")
     p.add_argument("--client-id", help="MQTT client id (random by default)")
     p.add_argument("--window", type=int, default=DEFAULT_WINDOW,
                    help=f"messages in flight awaiting PUBACK (default {DEFAULT_WINDOW})")
+
+
+def _broker(args) -> MqttConnection:
+    try:
+        return MqttConnection(**{k: v for k, v in vars(args).items() if k in MqttConnection.model_fields})
+    except ValidationError as e:  # without the input values: one may be a password
+        raise ValueError("; ".join(err["msg"] for err in e.errors())) from None
 
 
 class FleetFileError(ValueError):
@@ -153,8 +166,7 @@ def _backfill_or_generate(args, publish: bool) -> int:
         stream = time_ordered(fleet.buildings, chunks(), args.readings_per_message)
         if inj:
             stream = inj.stream(stream)
-        with Publisher(args.mqtt_host, args.mqtt_port, window=args.window, client_id=args.client_id,
-                       username=args.mqtt_username, password=args.mqtt_password) as pub:
+        with Publisher(_broker(args), window=args.window, client_id=args.client_id) as pub:
             for out in stream:
                 pub.publish(out.topic, out.encode())
                 if pub.published % 2000 == 0:
@@ -185,9 +197,7 @@ def _live(args) -> int:
         start = local_midnight_ms(dt.date.today() - dt.timedelta(days=7))
     # Faster than real time must not run ahead of the wall clock (ingest refuses the future).
     stop_at = None if args.speed == 1.0 else now_ms
-    pub = None if args.dry_run else Publisher(args.mqtt_host, args.mqtt_port, window=args.window,
-                                              client_id=args.client_id, username=args.mqtt_username,
-                                              password=args.mqtt_password)
+    pub = None if args.dry_run else Publisher(_broker(args), window=args.window, client_id=args.client_id)
     try:
         with tqdm(total=args.ticks, unit="tick", desc="live") as bar:
             stats = run_live(fleet, pub, seed=args.seed, start_ms=start, step_ms=step, speed=args.speed,

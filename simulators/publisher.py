@@ -14,9 +14,11 @@ import time
 import uuid
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from contract.broker import MqttConnection, make_client
 
 DEFAULT_WINDOW = 500
 #: How often a blocked publish logs, and how long it waits for room in the window before failing. [s]
@@ -37,10 +39,8 @@ class Publisher:
 
     Parameters
     ----------
-    host : str
-        Broker host.
-    port : int
-        Broker port. [-]
+    broker : MqttConnection
+        Broker address, credentials and TLS files (contract/broker.py).
     window : int
         Maximum messages published but not yet acknowledged. [messages]
     client_id : str, optional
@@ -51,9 +51,8 @@ class Publisher:
         How long a publish may wait for a PUBACK to free the window before failing. [s]
     """
 
-    def __init__(self, host: str, port: int, *, window: int = DEFAULT_WINDOW, client_id: str | None = None,
-                 connect_timeout_s: float = 10.0, username: str | None = None, password: str | None = None,
-                 stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S):
+    def __init__(self, broker: MqttConnection, *, window: int = DEFAULT_WINDOW, client_id: str | None = None,
+                 connect_timeout_s: float = 10.0, stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S):
         if window < 1:
             raise ValueError(f"window={window} must be >= 1")
         self.window = window
@@ -65,11 +64,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._connect_error: str | None = None
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                  client_id=client_id or f"sim-{uuid.uuid4().hex[:10]}",
-                                  protocol=MQTTProtocolVersion.MQTTv5)
-        if username:
-            self.client.username_pw_set(username, password)
+        self.client = make_client(broker, client_id or f"sim-{uuid.uuid4().hex[:10]}")
         self.client.max_inflight_messages_set(window)
         self.client.max_queued_messages_set(0)  # bounded by our own window instead
         self.client.reconnect_delay_set(min_delay=1, max_delay=5)
@@ -79,14 +74,14 @@ class Publisher:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         try:
-            self.client.connect(host, port, keepalive=30, clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-                                properties=props)
-        except OSError as e:
-            raise PublishError(f"cannot connect to the MQTT broker at {host}:{port}: {e}") from None
+            self.client.connect(broker.mqtt_host, broker.mqtt_port, keepalive=30,
+                                clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY, properties=props)
+        except OSError as e:  # ssl.SSLError is one: an untrusted or misnamed broker certificate
+            raise PublishError(f"cannot connect to the MQTT broker at {broker.url}: {e}") from None
         self.client.loop_start()
         if not self._connected.wait(connect_timeout_s):
             self.client.loop_stop()
-            raise PublishError(f"no CONNACK from {host}:{port} within {connect_timeout_s} s"
+            raise PublishError(f"no CONNACK from {broker.url} within {connect_timeout_s} s"
                                + (f" ({self._connect_error})" if self._connect_error else ""))
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:

@@ -51,6 +51,18 @@ def own_mosquitto(state_root: Path) -> Mosquitto:
 
 
 @pytest.fixture
+def own_tls_mosquitto(state_root: Path) -> Mosquitto:
+    """A broker of its own listening only on MQTT over TLS, with a certificate of a fresh platform
+    CA (``server.tls.ca`` is what clients trust; ``server.connection()`` says so)."""
+    from deploy.tls import ensure_server_cert
+
+    d = state_root / f"mosquitto-tls-{uuid.uuid4().hex[:6]}"
+    server = Mosquitto(d / "broker", tls=ensure_server_cert(d / "ca"), plain=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def own_influxd(state_root: Path) -> Influxd:
     server = Influxd(state_root / f"influxdb-{uuid.uuid4().hex[:6]}").start()
     yield server

@@ -15,7 +15,8 @@ import uuid
 from email.message import EmailMessage
 
 import httpx
-import paho.mqtt.client as mqtt
+
+from contract.broker import MqttConnection, make_client
 
 SIGNATURE_HEADER = "X-EP-Signature"
 TIMESTAMP_HEADER = "X-EP-Timestamp"
@@ -45,17 +46,16 @@ def webhook_sender(*, signing_key: str, timeout_s: float = 10):
     return send
 
 
-def mqtt_sender(*, host: str, port: int, timeout_s: float = 10):
+def mqtt_sender(conn: MqttConnection, *, timeout_s: float = 10):
     def send(topic: str, payload: dict) -> None:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"ep-alerts-{uuid.uuid4().hex[:8]}",
-                             protocol=mqtt.MQTTv5)
-        client.connect(host, port, keepalive=30)
+        client = make_client(conn, f"ep-alerts-{uuid.uuid4().hex[:8]}")
+        client.connect(conn.mqtt_host, conn.mqtt_port, keepalive=30)
         client.loop_start()
         try:
             info = client.publish(topic, json.dumps(payload, ensure_ascii=False), qos=1)
             info.wait_for_publish(timeout_s)
             if not info.is_published():
-                raise RuntimeError(f"no PUBACK from {host}:{port} for {topic} within {timeout_s} s")
+                raise RuntimeError(f"no PUBACK from {conn.url} for {topic} within {timeout_s} s")
         finally:
             client.disconnect()
             client.loop_stop()
@@ -76,6 +76,6 @@ def email_sender(*, host: str, port: int, sender: str, timeout_s: float = 10):
 def default_senders(settings) -> dict:
     return {
         "webhook": webhook_sender(signing_key=settings.webhook_signing_key),
-        "mqtt": mqtt_sender(host=settings.mqtt_host, port=settings.mqtt_port),
+        "mqtt": mqtt_sender(settings),
         "email": email_sender(host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender),
     }

@@ -52,8 +52,10 @@ def login(request: Request, session: DSession, api_key: Annotated[str, Form(max_
             "next": _safe_next(next), "error": "密钥无效 The API key is unknown or revoked (code unauthenticated)"},
             status_code=401)
     resp = RedirectResponse(_safe_next(next), status_code=303)
+    # Secure whenever clients reach us over TLS, also when a proxy terminates it and the
+    # request arrives here as http: the key must never be sent back in clear.
     resp.set_cookie(KEY_COOKIE, api_key.strip(), httponly=True, samesite="strict", path="/disclosures",
-                    secure=request.url.scheme == "https", max_age=8 * 3600)
+                    secure=request.url.scheme == "https" or settings.serves_tls, max_age=8 * 3600)
     return resp
 
 

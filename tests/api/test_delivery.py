@@ -114,7 +114,7 @@ def test_mqtt_alert_topic_qos1(sessions, mosquitto):
         with sessions() as s:
             outbox.queue_notifications(s, alert=_alert(s), event="opened", now=T0)
             s.commit()
-            r = outbox.drain(s, senders={"mqtt": mqtt_sender(host="127.0.0.1", port=mosquitto.port)}, now=T0,
+            r = outbox.drain(s, senders={"mqtt": mqtt_sender(mosquitto.connection())}, now=T0,
                              base_s=5, cap_s=60)
         assert r.delivered == 1
         topic, qos, payload = got.get(timeout=10)
@@ -125,8 +125,34 @@ def test_mqtt_alert_topic_qos1(sessions, mosquitto):
         sub.disconnect()
 
 
+def test_mqtt_alert_over_tls(sessions, own_tls_mosquitto):
+    from contract.broker import make_client
+
+    conn = own_tls_mosquitto.connection()
+    got: queue.Queue = queue.Queue()
+    subscribed: queue.Queue = queue.Queue()
+    sub = make_client(conn, "alert-listener-tls")
+    sub.on_message = lambda c, u, m: got.put((m.topic, json.loads(m.payload)))
+    sub.on_subscribe = lambda *a: subscribed.put(True)
+    sub.connect(conn.mqtt_host, conn.mqtt_port)
+    sub.subscribe("ep/v1/alerts/#", qos=1)
+    sub.loop_start()
+    subscribed.get(timeout=10)
+    try:
+        with sessions() as s:
+            outbox.queue_notifications(s, alert=_alert(s), event="opened", now=T0)
+            s.commit()
+            r = outbox.drain(s, senders={"mqtt": mqtt_sender(conn)}, now=T0, base_s=5, cap_s=60)
+        assert r.delivered == 1
+        topic, payload = got.get(timeout=10)
+        assert topic == "ep/v1/alerts/510402A001/night_base_load" and payload["state"] == "open"
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+
+
 def test_mqtt_broker_down_is_retried(sessions, own_mosquitto):
-    send = mqtt_sender(host="127.0.0.1", port=own_mosquitto.port, timeout_s=3)
+    send = mqtt_sender(own_mosquitto.connection(), timeout_s=3)
     with sessions() as s:
         outbox.queue_notifications(s, alert=_alert(s), event="opened", now=T0)
         s.commit()

@@ -16,6 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from contract.broker import MqttConnection, make_client
 from contract.topics import device_topic, gateway_topic
 from storage.influx import InfluxError, InfluxHTTP
 
@@ -43,14 +44,15 @@ def gateway(gateway_id: str, messages: list[dict], building: str = BUILDING) -> 
 
 
 class Publisher:
-    """A paho publisher that waits until the broker has every QoS 1 message."""
+    """A paho publisher that waits until the broker has every QoS 1 message; to a plain port on
+    127.0.0.1, or as ``conn`` says (TLS, credentials)."""
 
-    def __init__(self, port: int, client_id: str | None = None):
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
-                             protocol=mqtt.MQTTv5)
+    def __init__(self, port: int | MqttConnection, client_id: str | None = None):
+        conn = port if isinstance(port, MqttConnection) else MqttConnection(mqtt_port=port)
+        self.c = make_client(conn, client_id or f"pub-{uuid.uuid4().hex[:8]}")
         self.c.max_inflight_messages_set(1000)
         self.c.max_queued_messages_set(0)
-        self.c.connect("127.0.0.1", port)
+        self.c.connect(conn.mqtt_host, conn.mqtt_port)
         self.c.loop_start()
         self._infos = []
 

@@ -7,12 +7,11 @@ import threading
 import time
 import uuid
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from contract.broker import MqttConnection, make_client
 from simulators.publisher import Publisher, PublishError
 
 pytestmark = pytest.mark.servers
@@ -21,20 +20,20 @@ pytestmark = pytest.mark.servers
 class Subscriber:
     """A persistent-session QoS 1 subscriber that keeps the payloads it receives."""
 
-    def __init__(self, port: int, topic: str):
+    def __init__(self, port: int | MqttConnection, topic: str):
         self.got: set[bytes] = set()
         self.count = 0
         self._lock = threading.Lock()
         self._sub = threading.Event()
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:8]}",
-                             protocol=mqtt.MQTTv5)
+        conn = port if isinstance(port, MqttConnection) else MqttConnection(mqtt_port=port)
+        self.c = make_client(conn, f"sub-{uuid.uuid4().hex[:8]}")
         self.c.on_message = self._msg
         self.c.on_subscribe = lambda *a: self._sub.set()
         self.c.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
         self.c.reconnect_delay_set(min_delay=1, max_delay=2)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 600
-        self.c.connect("127.0.0.1", port, clean_start=False, properties=props)
+        self.c.connect(conn.mqtt_host, conn.mqtt_port, clean_start=False, properties=props)
         self.c.loop_start()
         assert self._sub.wait(10)
 
@@ -57,7 +56,7 @@ class Subscriber:
 def test_every_message_acknowledged_and_received(mosquitto):
     topic = f"ep/v1/test-{uuid.uuid4().hex[:6]}"
     sub = Subscriber(mosquitto.port, topic)
-    with Publisher("127.0.0.1", mosquitto.port, window=50) as pub:
+    with Publisher(mosquitto.connection(), window=50) as pub:
         for i in range(3000):
             pub.publish(topic, f"m{i}".encode())
             assert pub.in_flight <= 50  # the window bounds what the broker has not yet confirmed
@@ -70,7 +69,7 @@ def test_nothing_lost_across_a_broker_restart(own_mosquitto):
     topic = "ep/v1/restart"
     sub = Subscriber(own_mosquitto.port, topic)
     n = 4000
-    pub = Publisher("127.0.0.1", own_mosquitto.port, window=100)
+    pub = Publisher(own_mosquitto.connection(), window=100)
     restarted = threading.Event()
 
     def restart_midway():
@@ -91,9 +90,28 @@ def test_nothing_lost_across_a_broker_restart(own_mosquitto):
     sub.close()
 
 
+def test_publishes_over_tls(own_tls_mosquitto):
+    topic = f"ep/v1/test-{uuid.uuid4().hex[:6]}"
+    sub = Subscriber(own_tls_mosquitto.connection(), topic)
+    with Publisher(own_tls_mosquitto.connection(), window=10) as pub:
+        for i in range(100):
+            pub.publish(topic, str(i).encode())
+    assert pub.acked == 100
+    sub.wait_for(100, 30)
+    sub.close()
+
+
+def test_untrusted_broker_certificate_is_a_clear_error(own_tls_mosquitto, tmp_path):
+    from deploy.tls import ensure_ca
+
+    other_ca, _ = ensure_ca(tmp_path / "other-ca")
+    with pytest.raises(PublishError, match="mqtts://127.0.0.1:.*CERTIFICATE_VERIFY_FAILED"):
+        Publisher(own_tls_mosquitto.connection(mqtt_ca_file=other_ca), connect_timeout_s=2)
+
+
 def test_unreachable_broker_is_a_clear_error():
     with pytest.raises(PublishError, match="127.0.0.1:1"):
-        Publisher("127.0.0.1", 1, connect_timeout_s=1)
+        Publisher(MqttConnection(mqtt_port=1), connect_timeout_s=1)
 
 
 def test_live_ticks_arrive_at_the_broker(mosquitto):
@@ -106,7 +124,7 @@ def test_live_ticks_arrive_at_the_broker(mosquitto):
     fleet = small_fleet(3)
     sub = Subscriber(mosquitto.port, "ep/v1/#")
     start = local_midnight_ms(dt.date(2025, 7, 14)) + 10 * 3_600_000
-    with Publisher("127.0.0.1", mosquitto.port) as pub:
+    with Publisher(mosquitto.connection()) as pub:
         # 1-minute readings at 300x: a tick every 0.2 s.
         stats = run_live(fleet, pub, seed=2, start_ms=start, step_ms=60_000, speed=300, max_ticks=10)
     assert stats.ticks == 10  # lateness is measured in bench/simulator_live.py, not asserted here
