@@ -2,8 +2,11 @@
 
     draft --submit--> submitted --return--> returned --submit--> submitted
                       submitted --approve--> approved --publish--> published --withdraw--> withdrawn
+    draft, returned --discard--> discarded
 
-A regenerated draft supersedes the open (not yet published) versions of the same building and
+A record whose data coverage is below the minimum (``EP_DISCLOSURE_MIN_COVERAGE``) cannot be
+submitted, approved or published until bureau staff ``override`` it with a reason (an event; the
+state does not change). A regenerated draft supersedes the open (not yet published) versions of the same building and
 year; publishing a new version withdraws the previously published one. ``decide`` raises a
 ``WorkflowRefusal`` with an HTTP status, a stable code and a message for every refusal, so the
 service layer applies nothing it has not checked first.
@@ -23,6 +26,7 @@ class State(StrEnum):
     published = "published"
     withdrawn = "withdrawn"
     superseded = "superseded"
+    discarded = "discarded"
 
 
 class Action(StrEnum):
@@ -33,6 +37,9 @@ class Action(StrEnum):
     withdraw = "withdraw"
     comment = "comment"
     edit = "edit"
+    discard = "discard"
+    #: Let a record below the minimum coverage go through review anyway (reason required).
+    override = "override"
 
 
 BUREAU = "bureau_staff"
@@ -47,6 +54,8 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.withdraw: frozenset({BUREAU}),
     Action.comment: frozenset({BUREAU, FACILITY_MANAGER}),
     Action.edit: frozenset({BUREAU, FACILITY_MANAGER}),
+    Action.discard: frozenset({BUREAU}),
+    Action.override: frozenset({BUREAU}),
 }
 
 #: Roles that may read every record, published or not (facility managers: their own buildings).
@@ -63,15 +72,20 @@ TRANSITIONS: dict[Action, tuple[frozenset[State], State | None]] = {
     Action.withdraw: (frozenset({State.published}), State.withdrawn),
     Action.comment: (frozenset({State.draft, State.submitted, State.returned, State.approved}), None),
     Action.edit: (frozenset({State.draft, State.returned}), None),
+    Action.discard: (frozenset({State.draft, State.returned}), State.discarded),
+    Action.override: (frozenset({State.draft, State.submitted, State.returned, State.approved}), None),
 }
 
 #: States in which nothing about the record may change any more (except publish -> withdraw).
-CLOSED_STATES = frozenset({State.published, State.withdrawn, State.superseded})
+CLOSED_STATES = frozenset({State.published, State.withdrawn, State.superseded, State.discarded})
 #: States a newer version supersedes.
 OPEN_STATES = frozenset({State.draft, State.submitted, State.returned, State.approved})
 
 #: Actions that must say why (the text is kept in the event table).
-TEXT_REQUIRED: dict[Action, str] = {Action.return_: "comment", Action.withdraw: "reason", Action.comment: "comment"}
+TEXT_REQUIRED: dict[Action, str] = {Action.return_: "comment", Action.withdraw: "reason", Action.comment: "comment",
+                                    Action.discard: "reason", Action.override: "reason"}
+#: Steps towards publication that a record below the minimum coverage may not take un-overridden.
+COVERAGE_GATED = frozenset({Action.submit, Action.approve, Action.publish})
 MAX_TEXT_CHARS = 4000
 
 
@@ -105,6 +119,10 @@ class RecordView:
     version: int
     state: State
     submitted_by_user_id: int | None = None
+    #: Share of the expected readings present (0-1), from the frozen snapshot.
+    coverage: float = 1.0
+    #: Bureau staff have overridden the minimum coverage for this record (an ``override`` event).
+    coverage_overridden: bool = False
 
     def label(self) -> str:
         return f"disclosure {self.id} ({self.building_code}, {self.year}, version {self.version})"
@@ -125,11 +143,13 @@ def check_visible(actor: Actor, record: RecordView) -> None:
                               f"building {record.building_code} is not assigned to {actor.name}", "building_code")
 
 
-def decide(action: Action, record: RecordView, actor: Actor, text: str | None = None) -> State:
+def decide(action: Action, record: RecordView, actor: Actor, text: str | None = None, *,
+           min_coverage: float = 0.0) -> State:
     """The state the record moves to, or a ``WorkflowRefusal`` saying why not.
 
-    Checks, in this order: role, building assignment, a closed (published/withdrawn/superseded)
-    record, the state, the four-eyes rule, and the required comment or reason.
+    Checks, in this order: role, building assignment, a closed (published/withdrawn/superseded/
+    discarded) record, the state, the four-eyes rule, the required comment or reason, and the
+    minimum coverage (``min_coverage``, 0-1) for submit, approve and publish.
     """
     allowed = ALLOWED_ROLES[action]
     if actor.role not in allowed:
@@ -152,6 +172,15 @@ def decide(action: Action, record: RecordView, actor: Actor, text: str | None = 
     if text is not None and len(text) > MAX_TEXT_CHARS:
         raise WorkflowRefusal(422, "text_too_long", f"{field or 'text'}: at most {MAX_TEXT_CHARS} characters "
                               f"(got {len(text)})", field or "text")
+    if action is Action.override and record.coverage >= min_coverage:
+        raise WorkflowRefusal(409, "override_not_needed",
+                              f"{record.label()} covers {record.coverage:.1%} of the expected readings, at or "
+                              f"above the minimum {min_coverage:.0%}: nothing to override", "coverage")
+    if action in COVERAGE_GATED and record.coverage < min_coverage and not record.coverage_overridden:
+        raise WorkflowRefusal(409, "insufficient_coverage",
+                              f"cannot {action.value} {record.label()}: its data cover {record.coverage:.1%} of "
+                              f"the expected readings, below the minimum {min_coverage:.0%}; bureau staff may "
+                              "override with a reason (action override)", "coverage")
     return record.state if target is None else target
 
 
