@@ -45,6 +45,9 @@ class Action(StrEnum):
 BUREAU = "bureau_staff"
 FACILITY_MANAGER = "facility_manager"
 
+#: The bulk command line (draft generation, bulk discard) acts as this role.
+SYSTEM_ROLE = "system"
+
 #: Roles allowed to take each action (facility managers only on their own buildings).
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.submit: frozenset({BUREAU, FACILITY_MANAGER}),
@@ -54,14 +57,13 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.withdraw: frozenset({BUREAU}),
     Action.comment: frozenset({BUREAU, FACILITY_MANAGER}),
     Action.edit: frozenset({BUREAU, FACILITY_MANAGER}),
-    Action.discard: frozenset({BUREAU}),
+    #: The command line discards in bulk as SYSTEM_ROLE, naming who asked (no HTTP user has that role).
+    Action.discard: frozenset({BUREAU, SYSTEM_ROLE}),
     Action.override: frozenset({BUREAU}),
 }
 
 #: Roles that may read every record, published or not (facility managers: their own buildings).
 READ_ALL_ROLES = frozenset({BUREAU, "administrator", "auditor"})
-#: The bulk command line (draft generation) acts as this role.
-SYSTEM_ROLE = "system"
 
 #: action -> (states it may start from, state it leads to; None = state unchanged).
 TRANSITIONS: dict[Action, tuple[frozenset[State], State | None]] = {

@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +22,7 @@ from sqlalchemy import select
 from api.disclosure import service
 from api.disclosure.models import DisclosureRecord
 from tests.disclosure.browser import Browser, chromium_path
-from tests.disclosure.conftest import ARTIFACTS
+from tests.disclosure.conftest import ARTIFACTS, ROOT
 from tests.disclosure.factories import figures
 
 LOW = {"coverage": 876 / 35_040, "readings": 876, "expected_readings": 35_040}
@@ -88,6 +90,24 @@ def test_discard_draft_with_event_and_regenerate_after(client, platform):
             DisclosureRecord.building_code == "510402A001", DisclosureRecord.year == 2017)
             .order_by(DisclosureRecord.version)).all()
     assert again.created and again.version == 2 and states == ["discarded", "draft"]
+
+
+def test_command_line_discards_low_coverage_drafts_of_a_year(client, platform):
+    low = platform.draft("510402A001", 2013, **LOW)
+    full = platform.draft("510402A002", 2013)  # coverage 1.0: kept
+    submitted = platform.draft("510402A003", 2013)
+    assert _do(client, platform, submitted, "submit", "staff1").status_code == 200
+    env = {**os.environ, "EP_DATABASE_URL": platform.db_url, "EP_DISCLOSURE_MIN_COVERAGE": "0.9"}
+    run = subprocess.run([sys.executable, "-m", "api.disclosure", "discard", "--year", "2013", "--below-min-coverage",
+                          "--reason", "generated from 2.5 % of the year", "--by", "Wang (bureau)"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "1 draft(s) discarded" in run.stdout, run.stderr
+    states = {rid: client.get(f"/disclosures/records/{rid}", headers=platform.headers("auditor")).json()
+              for rid in (low, full, submitted)}
+    assert [states[r]["state"] for r in (low, full, submitted)] == ["discarded", "draft", "submitted"]
+    last = states[low]["events"][-1]
+    assert (last["action"], last["actor_name"], last["actor_role"], last["text"]) == (
+        "discard", "Wang (bureau)", "system", "generated from 2.5 % of the year")
 
 
 def _publish_overridden(client, platform, rid: int) -> None:
