@@ -11,11 +11,13 @@ for 21 days (to 2 April), late upload 30 days.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 
 import pytest
 
 from contract.vocabulary import SubItem
+from registry.fleet import Fleet
 from simulators.calendar import DAY_MS, local_midnight_ms
 from simulators.conditions import LATE_UPLOAD_DAYS, Conditions, parse_conditions
 from simulators.fleetgen import generate_fleet
@@ -23,6 +25,7 @@ from simulators.fleetsim import FleetSim, Period
 from simulators.groundtruth import GroundTruth
 from simulators.messages import time_ordered
 from tests.simulators.helpers import decoded, readings_by_device
+from tests.simulators.test_cli import sim
 
 START, DAYS, STEP_MS = dt.date(2025, 3, 1), 45, 3_600_000
 PERIOD = Period(local_midnight_ms(START), local_midnight_ms(START + dt.timedelta(days=DAYS)), STEP_MS)
@@ -215,3 +218,29 @@ def test_unmetered_remainder_is_parent_minus_children(runs, sent):
     assert by_day == pytest.approx(special, abs=0.004)
     assert c.truth["remainder_kwh_by_day"] == pytest.approx(special, abs=1e-6)
     assert sum(special.values()) > 0
+
+
+def test_command_line_selects_conditions_and_writes_manifest_and_registry_fleet(tmp_path):
+    fleet = tmp_path / "fleet.yaml"
+    generate_fleet(2, 8).dump(fleet)
+    run = ("generate", "--fleet", str(fleet), "--start", "2025-03-01", "--end", "2025-04-15", "--interval-min", "60")
+    res = sim(*run, "--conditions", "all", "--conditions-manifest", str(tmp_path / "c.json"),
+              "--fleet-out", str(tmp_path / "registry.yaml"), "--ground-truth", str(tmp_path / "gt.csv"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads(res.stdout)
+    assert sorted(report["conditions"]) == sorted(parse_conditions("all"))
+    manifest = json.loads((tmp_path / "c.json").read_text())
+    assert [c["kind"] for c in manifest["conditions"]] == parse_conditions("all")
+    registry = Fleet.load(tmp_path / "registry.yaml")
+    ids = {(b.building_code, m.device_id) for b in registry.buildings for m in b.meters}
+    before = {(b.building_code, m.device_id) for b in Fleet.load(fleet).buildings for m in b.meters}
+    new, gone = (manifest["conditions"][i] for i in (2, 5))  # meter_replaced_new_id, unmetered_remainder
+    assert ids - before == {(new["building_code"], new["new_device_id"])}
+    assert before - ids == {(gone["building_code"], gone["device_id"])}
+    bad = sim(*run, "--conditions", "joins_mid_year,flood")
+    assert bad.returncode == 2 and "'flood'" in bad.stderr
+    alone = sim(*run, "--conditions-manifest", str(tmp_path / "x.json"))
+    assert alone.returncode == 2 and "need --conditions" in alone.stderr
+    short = sim("generate", "--fleet", str(fleet), "--start", "2025-03-01", "--end", "2025-03-10",
+                "--conditions", "offline_3_weeks")
+    assert short.returncode == 2 and "at least 30 days" in short.stderr
