@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -196,3 +197,27 @@ def test_public_page_wording_in_chromium(browser, client, platform):
                        ".map(r => [r.dataset.buildingCode, r.querySelector('[data-verdict]').dataset.verdict]))")
     assert cells == {"511102B021": "insufficient_data", "511102B022": "not_required", "511102B023": "not_required"}
     browser.screenshot(ARTIFACTS / "coverage_list.png")
+
+
+@needs_chromium
+def test_review_page_override_in_chromium(browser, client, platform):
+    rid = platform.draft("511102C031", 2014, name="待豁免宾馆 Hotel to override", **LOW)
+    browser.call("Network.clearBrowserCookies")
+    browser.goto(f"{platform.url}/disclosures/login?next=/disclosures/review/{rid}")
+    browser.act_and_wait_load(f"document.getElementById('api_key').value={json.dumps(platform.keys['staff1'])};"
+                              "document.getElementById('login-form').submit()")
+    assert browser.js("document.getElementById('coverage-pct').innerText") == "2.5%"
+    browser.act_and_wait_load("document.getElementById('do-submit').click()")
+    assert browser.js("document.getElementById('error').dataset.code") == "insufficient_coverage"
+    browser.act_and_wait_load("document.getElementById('do-override').click()")  # no reason
+    assert browser.js("document.getElementById('error').dataset.code") == "reason_required"
+    browser.act_and_wait_load("document.querySelector('.action-override textarea').value='meter replaced in June';"
+                              "document.getElementById('do-override').click()")
+    assert browser.js("!!document.getElementById('overridden')") and not browser.js(
+        "!!document.getElementById('do-override')")
+    browser.act_and_wait_load("document.getElementById('do-submit').click()")
+    assert browser.js("document.getElementById('state').dataset.state") == "submitted"
+    history = browser.js("[...document.querySelectorAll('#history tr[data-action]')].map(r => "
+                         "[r.dataset.action, r.cells[4].innerText])")
+    assert history == [["generate", ""], ["override", "meter replaced in June"], ["submit", ""]]
+    browser.screenshot(ARTIFACTS / "review_override.png")
