@@ -5,6 +5,7 @@ event log; drafts are discarded with an event; the public page says "insufficien
 instead of a reassuring verdict and never shows example quota values. Screenshots go to
 test-artifacts/disclosure/.
 
+Years 2001-2006 are used only here (the platform database is shared by the session).
 Coverage of the examples: 876 of 35,040 quarter-hour readings = 2.5 % (about 9 days of a year).
 """
 
@@ -42,7 +43,7 @@ def _code(resp) -> tuple[int, str]:
 
 
 def test_low_coverage_refused_then_overridden_with_reason_in_the_event_log(client, platform):
-    rid = platform.draft("510402A001", 2019, **LOW)
+    rid = platform.draft("510402A001", 2001, **LOW)
     # Refused for everyone, facility manager and bureau staff, with the field named.
     for who in ("fm", "staff1"):
         r = _do(client, platform, rid, "submit", who)
@@ -51,7 +52,7 @@ def test_low_coverage_refused_then_overridden_with_reason_in_the_event_log(clien
     # Only bureau staff override, and only with a reason.
     assert _code(_do(client, platform, rid, "override", "fm", reason="please")) == (403, "role_not_allowed")
     assert _code(_do(client, platform, rid, "override", "staff1")) == (422, "reason_required")
-    reason = "meter gateway replaced in March; bureau accepts the partial year for 2019"
+    reason = "meter gateway replaced in March; bureau accepts the partial year for 2001"
     r = _do(client, platform, rid, "override", "staff1", reason=reason)
     assert r.status_code == 200 and r.json()["state"] == "draft", r.text
     for action, who in (("submit", "fm"), ("approve", "staff1"), ("publish", "staff2")):
@@ -63,17 +64,17 @@ def test_low_coverage_refused_then_overridden_with_reason_in_the_event_log(clien
 
 
 def test_refusal_writes_nothing_and_full_coverage_needs_no_override(client, platform):
-    low = platform.draft("510402A001", 2018, **LOW)
+    low = platform.draft("510402A001", 2002, **LOW)
     assert _code(_do(client, platform, low, "submit", "staff1")) == (409, "insufficient_coverage")
     rec = client.get(f"/disclosures/records/{low}", headers=platform.headers("auditor")).json()
     assert rec["state"] == "draft" and [e["action"] for e in rec["events"]] == ["generate"]
-    full = platform.draft("510402A002", 2018)  # coverage 1.0
+    full = platform.draft("510402A002", 2002)  # coverage 1.0
     assert _code(_do(client, platform, full, "override", "staff1", reason="x")) == (409, "override_not_needed")
     assert _do(client, platform, full, "submit", "staff1").status_code == 200
 
 
 def test_discard_draft_with_event_and_regenerate_after(client, platform):
-    rid = platform.draft("510402A001", 2017, **LOW)
+    rid = platform.draft("510402A001", 2003, **LOW)
     assert _code(_do(client, platform, rid, "discard", "fm", reason="mine")) == (403, "role_not_allowed")
     assert _code(_do(client, platform, rid, "discard", "staff1")) == (422, "reason_required")
     r = _do(client, platform, rid, "discard", "staff1", reason="generated from 2.5 % of the year by mistake")
@@ -86,20 +87,20 @@ def test_discard_draft_with_event_and_regenerate_after(client, platform):
     assert _code(_do(client, platform, rid, "comment", "staff1", comment="hm")) == (409, "record_immutable")
     # Generating again stores a new version beside the discarded one.
     with platform.sessions() as s:
-        again = service.store_draft(session=s, figures=figures("510402A001", 2017, energy_tce=1.0, **LOW))
+        again = service.store_draft(session=s, figures=figures("510402A001", 2003, energy_tce=1.0, **LOW))
         states = s.scalars(select(DisclosureRecord.state).where(
-            DisclosureRecord.building_code == "510402A001", DisclosureRecord.year == 2017)
+            DisclosureRecord.building_code == "510402A001", DisclosureRecord.year == 2003)
             .order_by(DisclosureRecord.version)).all()
     assert again.created and again.version == 2 and states == ["discarded", "draft"]
 
 
 def test_command_line_discards_low_coverage_drafts_of_a_year(client, platform):
-    low = platform.draft("510402A001", 2013, **LOW)
-    full = platform.draft("510402A002", 2013)  # coverage 1.0: kept
-    submitted = platform.draft("510402A003", 2013)
+    low = platform.draft("510402A001", 2004, **LOW)
+    full = platform.draft("510402A002", 2004)  # coverage 1.0: kept
+    submitted = platform.draft("510402A003", 2004)
     assert _do(client, platform, submitted, "submit", "staff1").status_code == 200
     env = {**os.environ, "EP_DATABASE_URL": platform.db_url, "EP_DISCLOSURE_MIN_COVERAGE": "0.9"}
-    run = subprocess.run([sys.executable, "-m", "api.disclosure", "discard", "--year", "2013", "--below-min-coverage",
+    run = subprocess.run([sys.executable, "-m", "api.disclosure", "discard", "--year", "2004", "--below-min-coverage",
                           "--reason", "generated from 2.5 % of the year", "--by", "Wang (bureau)"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "1 draft(s) discarded" in run.stdout, run.stderr
@@ -119,26 +120,26 @@ def _publish_overridden(client, platform, rid: int) -> None:
 
 def test_feed_and_csv_show_what_the_data_support(client, platform):
     # Below the minimum, not triggered, within a city quota: nothing reassuring may be said.
-    low = platform.draft("511102A011", 2015, **LOW, **CITY_QUOTA)
+    low = platform.draft("511102A011", 2005, **LOW, **CITY_QUOTA)
     _publish_overridden(client, platform, low)
     # Full coverage, example quota: the verdicts stand, the example quota does not.
-    full = platform.draft("511102A012", 2015, **EXAMPLE_QUOTA)
+    full = platform.draft("511102A012", 2005, **EXAMPLE_QUOTA)
     for action, who in (("submit", "staff1"), ("approve", "staff2"), ("publish", "staff2")):
         assert _do(client, platform, full, action, who).status_code == 200
-    feed = {i["building_code"]: i["figures"] for i in client.get("/disclosures/feed.json?year=2015").json()["items"]}
+    feed = {i["building_code"]: i["figures"] for i in client.get("/disclosures/feed.json?year=2005").json()["items"]}
     lo, fu = feed["511102A011"], feed["511102A012"]
     assert (lo["audit_required"], lo["audit_verdict"], lo["quota_status"]) == (None, "insufficient_data",
                                                                                "insufficient_data")
     assert lo["quota_constraint_kwh_per_m2"] == 110.0  # a real standard's values are shown
     assert (fu["audit_required"], fu["audit_verdict"], fu["quota_status"]) == (False, "not_required", "no_standard")
     assert fu["quota_guide_kwh_per_m2"] is None and fu["quota_source"] is None
-    assert "EXAMPLE" not in client.get("/disclosures/feed.json?year=2015").text
-    rows = {r["building_code"]: r for r in csv.DictReader(io.StringIO(client.get("/disclosures/export.csv?year=2015")
+    assert "EXAMPLE" not in client.get("/disclosures/feed.json?year=2005").text
+    rows = {r["building_code"]: r for r in csv.DictReader(io.StringIO(client.get("/disclosures/export.csv?year=2005")
                                                                      .text))}
     assert (rows["511102A011"]["audit_required"], rows["511102A011"]["audit_verdict"]) == ("", "insufficient_data")
     assert rows["511102A012"]["quota_status"] == "no_standard"
     # "Audit not required" lists only records whose coverage supports it.
-    r = client.get("/disclosures/feed.json?year=2015&audit_required=false").json()
+    r = client.get("/disclosures/feed.json?year=2005&audit_required=false").json()
     assert [i["building_code"] for i in r["items"]] == ["511102A012"]
 
 
@@ -162,9 +163,9 @@ def _page_text(browser, url: str) -> str:
 
 @needs_chromium
 def test_public_page_wording_in_chromium(browser, client, platform):
-    low = platform.draft("511102B021", 2014, name="数据不全商场 Partial mall", **LOW, **CITY_QUOTA)
+    low = platform.draft("511102B021", 2006, name="数据不全商场 Partial mall", **LOW, **CITY_QUOTA)
     _publish_overridden(client, platform, low)
-    text = _page_text(browser, f"{platform.url}/disclosures/buildings/511102B021?year=2014")
+    text = _page_text(browser, f"{platform.url}/disclosures/buildings/511102B021?year=2006")
     assert browser.js("document.getElementById('coverage-pct').innerText") == "2.5%"  # 876 / 35,040
     assert "数据不足" in text and "Insufficient data" in text and "below the minimum 90%" in text
     assert browser.js("document.getElementById('audit').dataset.verdict") == "insufficient_data"
@@ -174,10 +175,10 @@ def test_public_page_wording_in_chromium(browser, client, platform):
     assert "coverage 2.5%" in browser.js("document.getElementById('energy-tce').innerText")
     browser.screenshot(ARTIFACTS / "coverage_insufficient.png")
 
-    example = platform.draft("511102B022", 2014, name="示例定额商场 Example-quota mall", **EXAMPLE_QUOTA)
+    example = platform.draft("511102B022", 2006, name="示例定额商场 Example-quota mall", **EXAMPLE_QUOTA)
     for action, who in (("submit", "staff1"), ("approve", "staff2"), ("publish", "staff2")):
         assert _do(client, platform, example, action, who).status_code == 200
-    text = _page_text(browser, f"{platform.url}/disclosures/buildings/511102B022?year=2014")
+    text = _page_text(browser, f"{platform.url}/disclosures/buildings/511102B022?year=2006")
     assert "未配置能耗定额标准" in text and "No quota standard configured" in text
     html = browser.js("document.documentElement.outerHTML")
     assert "EXAMPLE VALUE" not in html and "引导值 guide" not in html  # no example values at all
@@ -185,14 +186,14 @@ def test_public_page_wording_in_chromium(browser, client, platform):
     browser.screenshot(ARTIFACTS / "quota_no_standard.png")
 
     # Control: full coverage and a city standard say "within guide value", so the checks above can fail.
-    ok = platform.draft("511102B023", 2014, name="正常商场 Complete mall", **CITY_QUOTA)
+    ok = platform.draft("511102B023", 2006, name="正常商场 Complete mall", **CITY_QUOTA)
     for action, who in (("submit", "staff1"), ("approve", "staff2"), ("publish", "staff2")):
         assert _do(client, platform, ok, action, who).status_code == 200
-    text = _page_text(browser, f"{platform.url}/disclosures/buildings/511102B023?year=2014")
+    text = _page_text(browser, f"{platform.url}/disclosures/buildings/511102B023?year=2006")
     assert "Within guide value" in text and "约束值 constraint 110 kWh/m²" in text and "数据不足" not in text
 
     # The list shows each record's coverage and the same verdicts.
-    browser.goto(f"{platform.url}/disclosures?year=2014")
+    browser.goto(f"{platform.url}/disclosures?year=2006")
     cells = browser.js("Object.fromEntries([...document.querySelectorAll('#disclosures tr[data-record-id]')]"
                        ".map(r => [r.dataset.buildingCode, r.querySelector('[data-verdict]').dataset.verdict]))")
     assert cells == {"511102B021": "insufficient_data", "511102B022": "not_required", "511102B023": "not_required"}
@@ -201,7 +202,7 @@ def test_public_page_wording_in_chromium(browser, client, platform):
 
 @needs_chromium
 def test_review_page_override_in_chromium(browser, client, platform):
-    rid = platform.draft("511102C031", 2014, name="待豁免宾馆 Hotel to override", **LOW)
+    rid = platform.draft("511102C031", 2006, name="待豁免宾馆 Hotel to override", **LOW)
     browser.call("Network.clearBrowserCookies")
     browser.goto(f"{platform.url}/disclosures/login?next=/disclosures/review/{rid}")
     browser.act_and_wait_load(f"document.getElementById('api_key').value={json.dumps(platform.keys['staff1'])};"
