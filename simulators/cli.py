@@ -15,6 +15,8 @@ from tqdm import tqdm
 from contract.broker import MqttConnection
 from registry.fleet import Fleet
 from simulators.calendar import local_midnight_ms
+from simulators.conditions import KINDS as COND_KINDS
+from simulators.conditions import Conditions, parse_conditions
 from simulators.faults import FaultInjector, parse_spec
 from simulators.fleetgen import generate_fleet
 from simulators.fleetsim import FleetSim, Period, generate_parallel
@@ -94,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
         b.add_argument("--ground-truth", type=Path, help="write the ground-truth CSV here")
         b.add_argument("--manifest", type=Path, help="write the fault manifest (JSON) here")
         b.add_argument("--readings-per-message", type=int, default=1)
+        b.add_argument("--conditions", help="real conditions, e.g. 'all' or 'joins_mid_year,late_upload_30_days' "
+                                            f"(of: {', '.join(COND_KINDS)})")
+        b.add_argument("--conditions-manifest", type=Path, help="write the conditions and their truth (JSON) here")
+        b.add_argument("--fleet-out", type=Path,
+                       help="write the fleet as the registry must know it under --conditions (YAML)")
         if name == "generate":
             b.add_argument("--workers", type=int, default=1,
                            help="processes sharing the buildings (not with --faults)")
@@ -123,8 +130,12 @@ def _backfill_or_generate(args, publish: bool) -> int:
     # Whole-period generation is fastest; backfill simulates a week at a time (bounded memory,
     # messages are then built lazily in time order).
     chunk = getattr(args, "chunk_intervals", None) or (7 * 86_400_000 // period.step_ms if publish else period.n)
-    parallel = not publish and getattr(args, "workers", 1) > 1 and not args.faults
+    parallel = not publish and getattr(args, "workers", 1) > 1 and not args.faults and not args.conditions
     sim = None if parallel else FleetSim(fleet, args.seed, period, chunk)
+    cond = Conditions(fleet, period, args.seed, parse_conditions(args.conditions)) if args.conditions else None
+    if cond is None and (args.conditions_manifest or args.fleet_out):
+        print("--conditions-manifest and --fleet-out need --conditions", file=sys.stderr)
+        return 2
     inj = None
     if args.faults:
         inj = FaultInjector(fleet, period, args.seed if args.fault_seed is None else args.fault_seed,
@@ -144,11 +155,8 @@ def _backfill_or_generate(args, publish: bool) -> int:
         report = {"buildings": len(fleet.buildings), "intervals": period.n, "readings": readings}
     elif not publish:
         for ch in tqdm(sim.per_building(), total=len(fleet.buildings), unit="building", desc="generate"):
+            _apply(ch, cond, gt, inj)
             readings += sum(len(f.ts_ms) for f in ch.devices)
-            if gt:
-                gt.add(ch)
-            if inj:
-                inj.apply(ch)
         report = {"buildings": len(fleet.buildings), "intervals": period.n, "readings": readings}
     else:
         bar = tqdm(total=period.n, unit="interval", desc="backfill")
@@ -156,14 +164,13 @@ def _backfill_or_generate(args, publish: bool) -> int:
         def chunks():
             for fleet_chunk in sim.chunks():
                 for ch in fleet_chunk:
-                    if gt:
-                        gt.add(ch)
-                    if inj:
-                        inj.apply(ch)
+                    _apply(ch, cond, gt, inj)
                 bar.update(len(fleet_chunk[0].devices[0].ts_ms) if fleet_chunk and fleet_chunk[0].devices else 0)
                 yield fleet_chunk
 
         stream = time_ordered(fleet.buildings, chunks(), args.readings_per_message)
+        if cond:
+            stream = cond.stream(stream)
         if inj:
             stream = inj.stream(stream)
         with Publisher(_broker(args), window=args.window, client_id=args.client_id) as pub:
@@ -179,8 +186,27 @@ def _backfill_or_generate(args, publish: bool) -> int:
     if inj and args.manifest:
         inj.write_manifest(args.manifest)
         report["faults"] = len(inj.manifest()["faults"])
+    if cond:
+        report["conditions"] = {c.kind: c.building_code for c in cond.items}
+        if args.conditions_manifest:
+            cond.write_manifest(args.conditions_manifest)
+        if args.fleet_out:
+            cond.registry_fleet(fleet).dump(args.fleet_out)
     print(json.dumps(report))
     return 0
+
+
+def _apply(ch, cond: Conditions | None, gt: GroundTruth | None, inj: FaultInjector | None) -> None:
+    """One building's chunk in the order that keeps the ground truth right: conditions that change
+    what is metered, the ground truth, conditions that change only how registers show it, faults."""
+    if cond:
+        cond.apply(ch)
+    if gt:
+        gt.add(ch)
+    if cond:
+        cond.apply_registers(ch)
+    if inj:
+        inj.apply(ch)
 
 
 def _live(args) -> int:

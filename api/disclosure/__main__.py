@@ -1,12 +1,18 @@
 """Disclosure command line.
 
     python -m api.disclosure generate --year 2025 [--building 510402A001 ...] [--basis equal_value --region CN-51]
+    python -m api.disclosure discard --year 2025 --reason "built from 2 % of the year" --by "Wang (bureau)" \
+        [--building 510402A001 ...] [--below-min-coverage]
     python -m api.disclosure migrate
 
 ``generate`` freezes the analytics of ``--year`` into a new draft version for every building of
 the registry (or the listed ones), one transaction per building, with a progress bar. A building
 whose open version already holds the same figures is left alone. Settings come from the API's
 environment (``EP_DATABASE_URL``, ``EP_INFLUX_URL``, ``EP_INFLUX_DB``, ``EP_ROLLUP_RP`` default ``rollup``).
+
+``discard`` closes the drafts (draft and returned records) of ``--year``, each with a ``discard``
+event holding the reason and who asked; ``--below-min-coverage`` keeps those at or above
+``EP_DISCLOSURE_MIN_COVERAGE``.
 
 Exit status: 0 when every building got its draft (or was unchanged), 1 when some failed (each
 printed on stderr with its reason; the others are stored), 2 for usage errors.
@@ -22,8 +28,9 @@ from tqdm import tqdm
 from analytics.rollup import ensure_rollup_rp
 from analytics.tables import BASES, DEFAULT_BASIS
 from api.disclosure.db import ensure_schema
-from api.disclosure.service import SYSTEM_ACTOR, store_draft
+from api.disclosure.service import SYSTEM_ACTOR, act, list_records, store_draft
 from api.disclosure.source import collect
+from api.disclosure.workflow import SYSTEM_ROLE, Action, Actor, State
 from api.settings import Settings
 from registry import db as registry_db
 from storage.influx import InfluxHTTP
@@ -40,8 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--basis", choices=BASES, default=DEFAULT_BASIS, help="electricity conversion basis")
     gen.add_argument("--region", help="CN-<province> for the equal_value basis, e.g. CN-51")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    dis = sub.add_parser("discard", help="discard the drafts of a reporting year, with a reason")
+    dis.add_argument("--year", type=int, required=True, help="reporting (calendar) year, e.g. 2025")
+    dis.add_argument("--reason", required=True, help="why (kept in each record's history)")
+    dis.add_argument("--by", required=True, help="who asks (kept in each record's history)")
+    dis.add_argument("--building", action="append", dest="codes", metavar="CODE", help="only this building")
+    dis.add_argument("--below-min-coverage", action="store_true",
+                     help="only drafts whose coverage is below EP_DISCLOSURE_MIN_COVERAGE")
     args = p.parse_args(argv)
-    if args.cmd == "generate" and not 2000 <= args.year <= 2100:
+    if args.cmd in ("generate", "discard") and not 2000 <= args.year <= 2100:
         p.error(f"--year {args.year} is not between 2000 and 2100")
 
     settings = Settings()
@@ -51,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "migrate":
         print(f"disclosure schema at head on {engine.url.render_as_string(hide_password=True)}")
         return 0
+    if args.cmd == "discard":
+        return _discard(args, registry_db.make_sessionmaker(engine), settings.disclosure_min_coverage)
 
     # Only the rollups are read, from their own retention policy (EP_ROLLUP_RP), as the API reads them.
     influx = InfluxHTTP(settings.influx_url, database=settings.influx_db,
@@ -82,6 +98,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{code}: {reason}", file=sys.stderr)
     print(f"year {args.year}: {created} new draft(s), {unchanged} unchanged, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def _discard(args: argparse.Namespace, sessions, min_coverage: float) -> int:  # noqa: ANN001 - sessionmaker
+    if not args.reason.strip() or not args.by.strip():
+        print("--reason and --by must not be empty", file=sys.stderr)
+        return 2
+    actor = Actor(user_id=0, name=args.by.strip()[:100], role=SYSTEM_ROLE)
+    n = 0
+    with sessions() as s:
+        rows = list_records(session=s, actor=actor, year=args.year,
+                            states=[State.draft.value, State.returned.value])
+        ids = [r.id for r in rows if (not args.codes or r.building_code in args.codes)
+               and (not args.below_min_coverage or r.coverage < min_coverage)]
+        for rid in ids:
+            act(session=s, record_id=rid, action=Action.discard, actor=actor, text=args.reason,
+                min_coverage=min_coverage)
+            n += 1
+    print(f"year {args.year}: {n} draft(s) discarded")
+    return 0
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ STATE = {
     "published": ("已公示", "Published"),
     "withdrawn": ("已撤回", "Withdrawn"),
     "superseded": ("已被新版本取代", "Superseded"),
+    "discarded": ("已作废", "Discarded"),
 }
 
 ACTION = {
@@ -59,6 +60,8 @@ ACTION = {
     "comment": ("评论", "Comment"),
     "edit": ("修改说明", "Edit remarks"),
     "supersede": ("被取代", "Superseded"),
+    "discard": ("作废草稿", "Discard draft"),
+    "override": ("豁免完整率要求", "Override minimum coverage"),
 }
 
 AUDIT_TRIGGER = {
@@ -73,6 +76,15 @@ QUOTA_STATUS = {
     "above_guide": ("高于引导值", "Above guide value"),
     "above_constraint": ("超过约束值", "Above constraint value"),
     "no_quota": ("无定额", "No quota"),
+    "no_standard": ("未配置能耗定额标准", "No quota standard configured"),
+    "insufficient_data": ("数据不足", "Insufficient data"),
+}
+
+#: The public audit verdict (api.disclosure.public_view).
+AUDIT_VERDICT = {
+    "required": ("需审计", "Audit required"),
+    "not_required": ("无需审计", "Audit not required"),
+    "insufficient_data": ("数据不足", "Insufficient data"),
 }
 
 MONTHS = tuple(f"{m}月" for m in range(1, 13))

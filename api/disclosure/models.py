@@ -99,7 +99,7 @@ class DisclosureEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("disclosure_record.id", ondelete="CASCADE"), index=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    action: Mapped[str] = mapped_column(String(16))  # generate, submit, return, approve, ..., supersede
+    action: Mapped[str] = mapped_column(String(16))  # generate, submit, ..., supersede, discard, override
     actor_user_id: Mapped[int | None] = mapped_column(Integer, default=None)
     actor_name: Mapped[str] = mapped_column(String(100))
     actor_role: Mapped[str] = mapped_column(String(32))
@@ -128,7 +128,7 @@ def _guard_frozen(_mapper, _conn, target: DisclosureRecord) -> None:
             raise FrozenRecordError(f"disclosure {target.id}: {name} is frozen at generation time")
     old_state = get_history(target, "state").deleted
     was = old_state[0] if old_state else target.state
-    if was in ("withdrawn", "superseded"):
+    if was in ("withdrawn", "superseded", "discarded"):
         raise FrozenRecordError(f"disclosure {target.id} is {was} and can no longer change")
     if was == "published":
         changed = {c.key for c in _mapper.column_attrs if get_history(target, c.key).has_changes()}

@@ -21,7 +21,7 @@ from api.disclosure.schemas import (
 )
 from api.disclosure.source import collect
 from api.disclosure.web import ActorDep, DSession, actor_of, api_error
-from api.disclosure.workflow import Action, Actor, State, WorkflowRefusal
+from api.disclosure.workflow import TEXT_REQUIRED, Action, Actor, State, WorkflowRefusal
 from api.errors import APIError, ErrorBody
 from api.listing import CSV_RESPONSES, Page, PageDep, respond
 from api.params import BuildingCode, DbId, Year
@@ -52,6 +52,8 @@ class PathAction(StrEnum):
     publish = "publish"
     withdraw = "withdraw"
     comment = "comment"
+    discard = "discard"
+    override = "override"
 
 
 @router.get("", response_model=Page[RecordSummary], responses=CSV_RESPONSES)
@@ -102,21 +104,23 @@ def get_record(session: DSession, actor: ActorDep, record_id: RecordId) -> Recor
 
 
 @router.post("/{record_id}/{action}", response_model=RecordDetail, responses=REFUSALS)
-def take_action(session: DSession, actor: ActorDep, record_id: RecordId, action: PathAction,
+def take_action(request: Request, session: DSession, actor: ActorDep, record_id: RecordId, action: PathAction,
                 body: ActionBody | None = None) -> RecordDetail:
-    """Submit, return (needs ``comment``), approve, publish, withdraw (needs ``reason``) or comment.
+    """Submit, return (needs ``comment``), approve, publish, withdraw (needs ``reason``), comment,
+    discard a draft (needs ``reason``) or override the minimum coverage (needs ``reason``).
 
     Refusals: 404 ``not_found`` (also another building's record for a facility manager); 403
-    ``role_not_allowed``, ``own_submission``; 409 ``not_approved``,
-    ``invalid_state``, ``record_immutable``, ``stale_record``; 422 ``comment_required``,
-    ``reason_required``.
+    ``role_not_allowed``, ``own_submission``; 409 ``not_approved``, ``invalid_state``,
+    ``record_immutable``, ``stale_record``, ``insufficient_coverage``, ``override_not_needed``; 422
+    ``comment_required``, ``reason_required``.
     """
     body = body or ActionBody()
     act = Action(action.value)
-    text = body.reason if act is Action.withdraw else body.comment
+    text = body.reason if TEXT_REQUIRED.get(act) == "reason" else body.comment
     try:
         record = service.act(session=session, record_id=record_id, action=act, actor=actor, text=text,
-                             expected_row_version=body.row_version)
+                             expected_row_version=body.row_version,
+                             min_coverage=request.app.state.settings.disclosure_min_coverage)
     except WorkflowRefusal as refusal:
         raise api_error(refusal) from None
     return detail(record, list(service.events(session=session, record_id=record_id)))

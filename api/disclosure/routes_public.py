@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, BeforeValidator
 
 from api.disclosure import service
+from api.disclosure.public_view import public_view
 from api.disclosure.schemas import PublicCsvRow, PublicDisclosure, PublicFeed
 from api.disclosure.web import DSession, templates
 from api.errors import APIError, ErrorBody
@@ -67,9 +68,12 @@ def public_list(request: Request, session: DSession, district: Str = None, build
         return templates.TemplateResponse(request, "list.html", {
             "rows": [], "total": 0, "form": form, "facets": service.published_facets(session=session),
             "error": exc.message, "offset": 0, "page_size": HTML_PAGE_SIZE}, status_code=exc.status)
-    rows, total = service.list_published(session=session, filt=filt, offset=offset, limit=HTML_PAGE_SIZE)
+    min_coverage = request.app.state.settings.disclosure_min_coverage
+    rows, total = service.list_published(session=session, filt=filt, offset=offset, limit=HTML_PAGE_SIZE,
+                                         min_coverage=min_coverage)
     return templates.TemplateResponse(request, "list.html", {
-        "rows": rows, "total": total, "form": form, "facets": service.published_facets(session=session),
+        "rows": rows, "total": total, "verdicts": {r.id: public_view(r.figures, min_coverage) for r in rows},
+        "form": form, "facets": service.published_facets(session=session),
         "error": None, "offset": offset, "page_size": HTML_PAGE_SIZE})
 
 
@@ -85,7 +89,8 @@ def building_page(request: Request, session: DSession, building_code: str, year:
             "message": f"没有已公示的信息 No published disclosure for {building_code}"
                        + (f" in {year}" if year else "")}, status_code=404)
     return templates.TemplateResponse(request, "building.html", {
-        "r": chosen, "f": chosen.figures, "years": [r.year for r in records]})
+        "r": chosen, "f": chosen.figures, "years": [r.year for r in records],
+        "v": public_view(chosen.figures, request.app.state.settings.disclosure_min_coverage)})
 
 
 @router.get("/feed.json", response_model=PublicFeed, responses={422: {"model": ErrorBody}})
@@ -99,18 +104,22 @@ def public_feed(request: Request, session: DSession, district: Str = None, build
         raise APIError(422, "invalid_value", f"limit: at most {cap} (got {limit})", "limit")
     filt = parse_filter(district=district, building_type=building_type, year=year, audit_required=audit_required,
                         q=q)
-    rows, total = service.list_published(session=session, filt=filt, offset=offset, limit=limit)
-    return PublicFeed(items=[PublicDisclosure.of(r) for r in rows], total=total, limit=limit, offset=offset)
+    min_coverage = request.app.state.settings.disclosure_min_coverage
+    rows, total = service.list_published(session=session, filt=filt, offset=offset, limit=limit,
+                                         min_coverage=min_coverage)
+    return PublicFeed(items=[PublicDisclosure.of(r, min_coverage) for r in rows], total=total, limit=limit,
+                      offset=offset)
 
 
 @router.get("/export.csv", responses={200: {"content": {"text/csv": {}}}, 422: {"model": ErrorBody}})
-def public_csv(session: DSession, district: Str = None, building_type: Str = None, year: Str = None,
-               audit_required: Str = None, q: Str = None) -> Response:
+def public_csv(request: Request, session: DSession, district: Str = None, building_type: Str = None,
+               year: Str = None, audit_required: Str = None, q: Str = None) -> Response:
     """Every published disclosure matching the filters, one CSV line each (no login)."""
     filt = parse_filter(district=district, building_type=building_type, year=year, audit_required=audit_required,
                         q=q)
-    rows, _ = service.list_published(session=session, filt=filt)
-    body = to_csv([PublicCsvRow.of(r) for r in rows], list(PublicCsvRow.model_fields))
+    min_coverage = request.app.state.settings.disclosure_min_coverage
+    rows, _ = service.list_published(session=session, filt=filt, min_coverage=min_coverage)
+    body = to_csv([PublicCsvRow.of(r, min_coverage) for r in rows], list(PublicCsvRow.model_fields))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="disclosures-{stamp}.csv"'})

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.disclosure import service
+from api.disclosure.public_view import public_view
 from api.disclosure.web import KEY_COOKIE, DSession, PageActor, templates
 from api.disclosure.workflow import ALLOWED_ROLES, TRANSITIONS, Action, Actor, State, WorkflowRefusal
 from api.params import DbId, Year
@@ -79,7 +80,8 @@ def review_queue(request: Request, session: DSession, actor: PageActor,
 
 
 def _allowed_actions(actor: Actor, state: str) -> list[str]:
-    return [a.value for a in (Action.submit, Action.return_, Action.approve, Action.publish, Action.withdraw)
+    return [a.value for a in (Action.submit, Action.return_, Action.approve, Action.publish, Action.withdraw,
+                              Action.discard)
             if actor.role in ALLOWED_ROLES[a] and State(state) in TRANSITIONS[a][0]]
 
 
@@ -93,10 +95,14 @@ def _render_review(request: Request, session, actor: Actor, record_id: int, *, e
     def offered(a: Action) -> bool:
         return actor.role in ALLOWED_ROLES[a] and State(record.state) in TRANSITIONS[a][0]
 
+    min_coverage = request.app.state.settings.disclosure_min_coverage
+    overridden = service.coverage_overridden(session=session, record_id=record_id)
     return templates.TemplateResponse(request, "review.html", {
         "r": record, "f": record.figures, "events": service.events(session=session, record_id=record_id),
         "actor": actor, "actions": _allowed_actions(actor, record.state), "can_comment": offered(Action.comment),
-        "can_edit": offered(Action.edit),
+        "can_edit": offered(Action.edit), "min_coverage": min_coverage, "overridden": overridden,
+        "can_override": offered(Action.override) and record.coverage < min_coverage and not overridden,
+        "v": public_view(record.figures, min_coverage),
         "error": error, "done": done}, status_code=error.status if error else 200)
 
 
@@ -128,7 +134,8 @@ def review_action(request: Request, session: DSession, actor: PageActor, record_
                                  expected_row_version=row_version)
         else:
             service.act(session=session, record_id=record_id, action=act, actor=actor, text=text,
-                        expected_row_version=row_version)
+                        expected_row_version=row_version,
+                        min_coverage=request.app.state.settings.disclosure_min_coverage)
     except WorkflowRefusal as refusal:
         return _render_review(request, session, actor, record_id, error=refusal)
     # Post/redirect/get: a reload of the result page does not repeat the action.

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.disclosure.models import DisclosureEvent, DisclosureRecord, as_utc
+from api.disclosure.public_view import public_figures, public_view
 from api.disclosure.workflow import MAX_TEXT_CHARS
 from api.params import BuildingCode, Year
 
@@ -88,7 +89,8 @@ class ActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     comment: str | None = Field(default=None, max_length=MAX_TEXT_CHARS,
                                 description="required to return a submission, and for a comment")
-    reason: str | None = Field(default=None, max_length=MAX_TEXT_CHARS, description="required to withdraw")
+    reason: str | None = Field(default=None, max_length=MAX_TEXT_CHARS,
+                               description="required to withdraw, discard or override the minimum coverage")
     row_version: int | None = Field(default=None, ge=1, description="refuse if the record changed since")
 
 
@@ -123,7 +125,8 @@ class GenerateResult(BaseModel):
 
 
 class PublicDisclosure(_Identity):
-    """A published disclosure as the public feed shows it."""
+    """A published disclosure as the public feed shows it: the snapshot with the verdicts the data
+    support (``api.disclosure.public_view.public_figures``; ``figures_sha256`` is the frozen one's)."""
 
     published_at: dt.datetime
     figures_sha256: str
@@ -131,10 +134,10 @@ class PublicDisclosure(_Identity):
     figures: dict
 
     @classmethod
-    def of(cls, r: DisclosureRecord) -> PublicDisclosure:
+    def of(cls, r: DisclosureRecord, min_coverage: float) -> PublicDisclosure:
         return cls(**cls.identity_of(r),
                    published_at=as_utc(r.published_at), figures_sha256=r.figures_sha256, remarks=r.remarks,
-                   figures=r.figures)
+                   figures=public_figures(r.figures, min_coverage))
 
 
 class PublicFeed(BaseModel):
@@ -171,15 +174,18 @@ class PublicCsvRow(BaseModel):
     pv_generation_kwh: float | None
     ev_energy_kwh: float | None
     carbon_tco2: float
-    audit_required: bool
+    #: Empty where the coverage cannot support "not required" (audit_verdict insufficient_data).
+    audit_required: bool | None
+    audit_verdict: str
     yoy_energy_tce: float | None
     coverage: float
     conversion_basis: str
     factor_table_version: str
 
     @classmethod
-    def of(cls, r: DisclosureRecord) -> PublicCsvRow:
+    def of(cls, r: DisclosureRecord, min_coverage: float) -> PublicCsvRow:
         f = r.figures
+        v = public_view(f, min_coverage)
         sub = f.get("electricity_by_sub_item_kwh", {})
         return cls(building_code=r.building_code, building_name=r.building_name, district=r.district,
                    building_type=r.building_type, year=r.year, version=r.version,
@@ -189,12 +195,12 @@ class PublicCsvRow(BaseModel):
                    electricity_hvac_kwh=sub.get("hvac"), electricity_power_kwh=sub.get("power"),
                    electricity_special_kwh=sub.get("special"), eui_kgce_per_m2=f["eui_kgce_per_m2"],
                    eui_electricity_kwh_per_m2=f["eui_electricity_kwh_per_m2"],
-                   energy_kgce_per_person=f.get("energy_kgce_per_person"), quota_status=f["quota_status"],
+                   energy_kgce_per_person=f.get("energy_kgce_per_person"), quota_status=v.quota,
                    rank_in_type=f.get("rank_in_type"), buildings_in_type=f.get("buildings_in_type"),
                    electrification_share=f.get("electrification_share"),
                    renewable_substitution_rate=f.get("renewable_substitution_rate"),
                    pv_generation_kwh=(f.get("pv") or {}).get("generation_kwh"),
                    ev_energy_kwh=(f.get("ev") or {}).get("energy_kwh"), carbon_tco2=f["carbon_tco2"],
-                   audit_required=f["audit_required"], yoy_energy_tce=f.get("yoy_energy_tce"),
+                   audit_required=v.audit_required, audit_verdict=v.audit, yoy_energy_tce=f.get("yoy_energy_tce"),
                    coverage=r.coverage, conversion_basis=r.conversion_basis,
                    factor_table_version=r.factor_table_version)

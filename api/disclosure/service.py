@@ -35,9 +35,16 @@ from api.disclosure.workflow import (
 SYSTEM_ACTOR = Actor(user_id=0, name="system", role=SYSTEM_ROLE)
 
 
-def view(record: DisclosureRecord) -> RecordView:
+def view(record: DisclosureRecord, *, coverage_overridden: bool = False) -> RecordView:
     return RecordView(id=record.id, building_code=record.building_code, year=record.year, version=record.version,
-                      state=State(record.state), submitted_by_user_id=record.submitted_by_user_id)
+                      state=State(record.state), submitted_by_user_id=record.submitted_by_user_id,
+                      coverage=record.coverage, coverage_overridden=coverage_overridden)
+
+
+def coverage_overridden(*, session: Session, record_id: int) -> bool:
+    """Bureau staff overrode the minimum coverage for this record: the override is its event."""
+    return session.scalar(select(func.count()).select_from(DisclosureEvent).where(
+        DisclosureEvent.record_id == record_id, DisclosureEvent.action == Action.override.value)) > 0
 
 
 def _event(session: Session, record: DisclosureRecord, action: str, actor: Actor, from_state: str | None,
@@ -137,12 +144,13 @@ def _transaction(session: Session, record_id: int) -> Iterator[None]:
         raise
 
 
-def act(*, session: Session, record_id: int, action: Action, actor: Actor, text: str | None = None,
-        expected_row_version: int | None = None) -> DisclosureRecord:
+def act(*, session: Session, record_id: int, action: Action, actor: Actor, min_coverage: float,
+        text: str | None = None, expected_row_version: int | None = None) -> DisclosureRecord:
     """Apply one workflow action (not ``edit``) and its event in one transaction.
 
     ``expected_row_version`` (from the page the reviewer looked at) refuses an action on a record
-    that changed since, so nobody approves something they have not seen.
+    that changed since, so nobody approves something they have not seen. ``min_coverage`` (0-1,
+    the ``disclosure_min_coverage`` setting) gates submit, approve and publish unless overridden.
     """
     with _transaction(session, record_id):
         record = get_record(session=session, record_id=record_id)
@@ -150,7 +158,9 @@ def act(*, session: Session, record_id: int, action: Action, actor: Actor, text:
         check_permission(action, view(record), actor)
         _check_row_version(record, expected_row_version)
         before = State(record.state)
-        after = decide(action, view(record), actor, text)
+        overridden = coverage_overridden(session=session, record_id=record_id)
+        after = decide(action, view(record, coverage_overridden=overridden), actor, text,
+                       min_coverage=min_coverage)
         now = utcnow()
         clean = text.strip() if text else None
         if action is Action.submit:
@@ -213,8 +223,12 @@ class PublicFilter:
 
 
 def list_published(*, session: Session, filt: PublicFilter = PublicFilter(), offset: int = 0,
-                   limit: int | None = None) -> tuple[Sequence[DisclosureRecord], int]:
-    """Published records (only those) matching ``filt``, newest year first, and their total count."""
+                   limit: int | None = None, min_coverage: float = 0.0) -> tuple[Sequence[DisclosureRecord], int]:
+    """Published records (only those) matching ``filt``, newest year first, and their total count.
+
+    ``audit_required=False`` means "audit not required", a verdict that needs at least
+    ``min_coverage`` (api.disclosure.public_view): records below it are "insufficient data" and
+    left out of that filter."""
     stmt = select(DisclosureRecord).where(DisclosureRecord.state == State.published.value)
     if filt.district:
         stmt = stmt.where(DisclosureRecord.district == filt.district)
@@ -224,6 +238,8 @@ def list_published(*, session: Session, filt: PublicFilter = PublicFilter(), off
         stmt = stmt.where(DisclosureRecord.year == filt.year)
     if filt.audit_required is not None:
         stmt = stmt.where(DisclosureRecord.audit_required == filt.audit_required)
+        if not filt.audit_required:
+            stmt = stmt.where(DisclosureRecord.coverage >= min_coverage)
     if filt.q:
         like = f"%{filt.q.strip()}%"
         stmt = stmt.where(or_(DisclosureRecord.building_name.ilike(like), DisclosureRecord.building_code.ilike(like)))

@@ -2,8 +2,11 @@
 
     draft --submit--> submitted --return--> returned --submit--> submitted
                       submitted --approve--> approved --publish--> published --withdraw--> withdrawn
+    draft, returned --discard--> discarded
 
-A regenerated draft supersedes the open (not yet published) versions of the same building and
+A record whose data coverage is below the minimum (``EP_DISCLOSURE_MIN_COVERAGE``) cannot be
+submitted, approved or published until bureau staff ``override`` it with a reason (an event; the
+state does not change). A regenerated draft supersedes the open (not yet published) versions of the same building and
 year; publishing a new version withdraws the previously published one. ``decide`` raises a
 ``WorkflowRefusal`` with an HTTP status, a stable code and a message for every refusal, so the
 service layer applies nothing it has not checked first.
@@ -23,6 +26,7 @@ class State(StrEnum):
     published = "published"
     withdrawn = "withdrawn"
     superseded = "superseded"
+    discarded = "discarded"
 
 
 class Action(StrEnum):
@@ -33,10 +37,16 @@ class Action(StrEnum):
     withdraw = "withdraw"
     comment = "comment"
     edit = "edit"
+    discard = "discard"
+    #: Let a record below the minimum coverage go through review anyway (reason required).
+    override = "override"
 
 
 BUREAU = "bureau_staff"
 FACILITY_MANAGER = "facility_manager"
+
+#: The bulk command line (draft generation, bulk discard) acts as this role.
+SYSTEM_ROLE = "system"
 
 #: Roles allowed to take each action (facility managers only on their own buildings).
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
@@ -47,12 +57,13 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.withdraw: frozenset({BUREAU}),
     Action.comment: frozenset({BUREAU, FACILITY_MANAGER}),
     Action.edit: frozenset({BUREAU, FACILITY_MANAGER}),
+    #: The command line discards in bulk as SYSTEM_ROLE, naming who asked (no HTTP user has that role).
+    Action.discard: frozenset({BUREAU, SYSTEM_ROLE}),
+    Action.override: frozenset({BUREAU}),
 }
 
 #: Roles that may read every record, published or not (facility managers: their own buildings).
 READ_ALL_ROLES = frozenset({BUREAU, "administrator", "auditor"})
-#: The bulk command line (draft generation) acts as this role.
-SYSTEM_ROLE = "system"
 
 #: action -> (states it may start from, state it leads to; None = state unchanged).
 TRANSITIONS: dict[Action, tuple[frozenset[State], State | None]] = {
@@ -63,15 +74,20 @@ TRANSITIONS: dict[Action, tuple[frozenset[State], State | None]] = {
     Action.withdraw: (frozenset({State.published}), State.withdrawn),
     Action.comment: (frozenset({State.draft, State.submitted, State.returned, State.approved}), None),
     Action.edit: (frozenset({State.draft, State.returned}), None),
+    Action.discard: (frozenset({State.draft, State.returned}), State.discarded),
+    Action.override: (frozenset({State.draft, State.submitted, State.returned, State.approved}), None),
 }
 
 #: States in which nothing about the record may change any more (except publish -> withdraw).
-CLOSED_STATES = frozenset({State.published, State.withdrawn, State.superseded})
+CLOSED_STATES = frozenset({State.published, State.withdrawn, State.superseded, State.discarded})
 #: States a newer version supersedes.
 OPEN_STATES = frozenset({State.draft, State.submitted, State.returned, State.approved})
 
 #: Actions that must say why (the text is kept in the event table).
-TEXT_REQUIRED: dict[Action, str] = {Action.return_: "comment", Action.withdraw: "reason", Action.comment: "comment"}
+TEXT_REQUIRED: dict[Action, str] = {Action.return_: "comment", Action.withdraw: "reason", Action.comment: "comment",
+                                    Action.discard: "reason", Action.override: "reason"}
+#: Steps towards publication that a record below the minimum coverage may not take un-overridden.
+COVERAGE_GATED = frozenset({Action.submit, Action.approve, Action.publish})
 MAX_TEXT_CHARS = 4000
 
 
@@ -105,6 +121,10 @@ class RecordView:
     version: int
     state: State
     submitted_by_user_id: int | None = None
+    #: Share of the expected readings present (0-1), from the frozen snapshot.
+    coverage: float = 1.0
+    #: Bureau staff have overridden the minimum coverage for this record (an ``override`` event).
+    coverage_overridden: bool = False
 
     def label(self) -> str:
         return f"disclosure {self.id} ({self.building_code}, {self.year}, version {self.version})"
@@ -137,12 +157,14 @@ def check_permission(action: Action, record: RecordView, actor: Actor) -> None:
                               f"{', '.join(sorted(allowed))}")
 
 
-def decide(action: Action, record: RecordView, actor: Actor, text: str | None = None) -> State:
+def decide(action: Action, record: RecordView, actor: Actor, text: str | None = None, *,
+           min_coverage: float = 0.0) -> State:
     """The state the record moves to, or a ``WorkflowRefusal`` saying why not.
 
     Checks, in this order: building visibility and role (``check_permission``), a closed
-    (published/withdrawn/superseded) record, the state, the four-eyes rule, and the required
-    comment or reason.
+    (published/withdrawn/superseded/discarded) record, the state, the four-eyes rule, the required
+    comment or reason, and the minimum coverage (``min_coverage``, 0-1) for submit, approve and
+    publish.
     """
     check_permission(action, record, actor)
     sources, target = TRANSITIONS[action]
@@ -160,6 +182,15 @@ def decide(action: Action, record: RecordView, actor: Actor, text: str | None = 
     if text is not None and len(text) > MAX_TEXT_CHARS:
         raise WorkflowRefusal(422, "text_too_long", f"{field or 'text'}: at most {MAX_TEXT_CHARS} characters "
                               f"(got {len(text)})", field or "text")
+    if action is Action.override and record.coverage >= min_coverage:
+        raise WorkflowRefusal(409, "override_not_needed",
+                              f"{record.label()} covers {record.coverage:.1%} of the expected readings, at or "
+                              f"above the minimum {min_coverage:.0%}: nothing to override", "coverage")
+    if action in COVERAGE_GATED and record.coverage < min_coverage and not record.coverage_overridden:
+        raise WorkflowRefusal(409, "insufficient_coverage",
+                              f"cannot {action.value} {record.label()}: its data cover {record.coverage:.1%} of "
+                              f"the expected readings, below the minimum {min_coverage:.0%}; bureau staff may "
+                              "override with a reason (action override)", "coverage")
     return record.state if target is None else target
 
 

@@ -134,8 +134,8 @@ def test_readings_hourly_sum_and_mean(world, readings):
     total = sum(p["value"] for p in body["series"][0]["points"])
     assert body["aggregate"] == "sum" and total == pytest.approx(8 * 2.5)  # 8 readings x 2.5 kWh = 20 kWh
     r = world.client.get(f"/buildings/{MINE}/readings", headers=world.as_("facility_manager"), params={
-        "measurement": "meter", "field": "power_kw", "interval": "1d",
-        "start": "2026-05-28T00:00:00Z", "end": "2026-05-29T00:00:00Z", "format": "csv"})
+        "measurement": "meter", "field": "power_kw", "interval": "1d",  # the readings are on local day 29 May
+        "start": "2026-05-29T00:00:00+08:00", "end": "2026-05-30T00:00:00+08:00", "format": "csv"})
     lines = r.text.strip().splitlines()
     assert lines[0] == "time,device_id,value" and lines[1].endswith(",E-MAIN,10.0")  # 2.5 kWh per 15 min = 10 kW
 

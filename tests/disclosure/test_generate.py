@@ -148,12 +148,13 @@ def test_regenerate_is_idempotent_then_versions_and_never_touches_the_published(
     db, engine, env = world
     run = generate(env, "--no-progress")
     assert "0 new draft(s), 2 unchanged, 0 failed" in run.stdout
-    # Publish A's version 1 (two different bureau staff: four eyes).
+    # Publish A's version 1 (two different bureau staff: four eyes; A's coverage 1.0 passes the 0.9 minimum).
+    gate = {"min_coverage": 0.9}
     with make_sessionmaker(engine)() as s:
         rid = drafts(engine)[A].id
-        act(session=s, record_id=rid, action=Action.submit, actor=Actor(1, "wang", "bureau_staff"))
-        act(session=s, record_id=rid, action=Action.approve, actor=Actor(2, "li", "bureau_staff"))
-        act(session=s, record_id=rid, action=Action.publish, actor=Actor(2, "li", "bureau_staff"))
+        act(session=s, record_id=rid, action=Action.submit, actor=Actor(1, "wang", "bureau_staff"), **gate)
+        act(session=s, record_id=rid, action=Action.approve, actor=Actor(2, "li", "bureau_staff"), **gate)
+        act(session=s, record_id=rid, action=Action.publish, actor=Actor(2, "li", "bureau_staff"), **gate)
     published_before = drafts(engine)[A].figures
     # A collector uploads a forgotten day of gas late (backfill is normal, REFERENCE.md section 1).
     write_daily_rollups(db, [encode_line("meter_1d", {"building_code": A, "device_kind": "meter", "device_id": "gas2",

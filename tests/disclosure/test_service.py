@@ -30,14 +30,14 @@ def sessions(tmp_path):
 def test_two_reviewers_at_once_only_one_wins(sessions):
     with sessions() as s:
         rid = store_draft(session=s, figures=figures()).record_id
-        act(session=s, record_id=rid, action=Action.submit, actor=WANG)
+        act(session=s, record_id=rid, action=Action.submit, actor=WANG, min_coverage=0.9)
     first, second = sessions(), sessions()
     # Reviewer 2 has read the record while it is submitted (kept referenced, as a request would).
     seen = second.get(DisclosureRecord, rid)
     assert seen.state == "submitted"
-    act(session=first, record_id=rid, action=Action.return_, actor=LI, text="check the gas meter")
+    act(session=first, record_id=rid, action=Action.return_, actor=LI, text="check the gas meter", min_coverage=0.9)
     with pytest.raises(WorkflowRefusal) as err:
-        act(session=second, record_id=rid, action=Action.approve, actor=ZHAO)
+        act(session=second, record_id=rid, action=Action.approve, actor=ZHAO, min_coverage=0.9)
     assert (err.value.status, err.value.code) == (409, "stale_record")
     with sessions() as s:
         assert s.get(DisclosureRecord, rid).state == "returned"
@@ -51,14 +51,14 @@ def test_two_reviewers_at_once_only_one_wins(sessions):
 def test_regenerating_supersedes_open_versions_in_one_transaction(sessions):
     with sessions() as s:
         v1 = store_draft(session=s, figures=figures("510402A007", energy_tce=10.0))
-        act(session=s, record_id=v1.record_id, action=Action.submit, actor=WANG)
+        act(session=s, record_id=v1.record_id, action=Action.submit, actor=WANG, min_coverage=0.9)
         v2 = store_draft(session=s, figures=figures("510402A007", energy_tce=11.0))
         rows = s.scalars(select(DisclosureRecord).where(DisclosureRecord.building_code == "510402A007")
                          .order_by(DisclosureRecord.version)).all()
         assert [(r.version, r.state) for r in rows] == [(1, "superseded"), (2, "draft")]
         assert v2.version == 2
         with pytest.raises(WorkflowRefusal) as err:  # the superseded submission cannot be approved any more
-            act(session=s, record_id=v1.record_id, action=Action.approve, actor=LI)
+            act(session=s, record_id=v1.record_id, action=Action.approve, actor=LI, min_coverage=0.9)
         assert err.value.code == "invalid_state"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.disclosure.workflow import Action, Actor, RecordView, State, WorkflowRefusal, decide
+from api.disclosure.workflow import TRANSITIONS, Action, Actor, RecordView, State, WorkflowRefusal, decide
 
 STAFF = Actor(user_id=1, name="wang", role="bureau_staff")
 STAFF2 = Actor(user_id=2, name="li", role="bureau_staff")
@@ -92,3 +92,43 @@ def test_facility_manager_visibility():
     assert FM.may_see("510402A001") and not FM.may_see("510402A002")
     assert AUDITOR.may_see("510402A002") and STAFF.may_see("anything")
     assert not Actor(user_id=9, name="x", role="facility_manager").may_see("510402A001")  # no assignment
+
+
+def low(state: State, *, overridden: bool = False) -> RecordView:
+    """A record with 2.5 % coverage (876 of 35,040 quarter-hour readings), by user 1."""
+    return RecordView(id=8, building_code="510402A001", year=2026, version=1, state=state, submitted_by_user_id=1,
+                      coverage=876 / 35_040, coverage_overridden=overridden)
+
+
+@pytest.mark.parametrize(("action", "state", "actor"), [
+    (Action.submit, State.draft, FM), (Action.submit, State.returned, STAFF),
+    (Action.approve, State.submitted, STAFF2), (Action.publish, State.approved, STAFF)])
+def test_below_minimum_coverage_refused_until_overridden(action, state, actor):
+    with pytest.raises(WorkflowRefusal) as e:
+        decide(action, low(state), actor, min_coverage=0.9)
+    assert (e.value.status, e.value.code, e.value.field) == (409, "insufficient_coverage", "coverage")
+    assert "2.5%" in e.value.message and "90%" in e.value.message  # 876 / 35,040 = 2.5 %
+    assert decide(action, low(state, overridden=True), actor, min_coverage=0.9) is TRANSITIONS[action][1]
+    assert decide(action, low(state), actor, min_coverage=0.02) is TRANSITIONS[action][1]  # 2.5 % >= 2 %
+
+
+def test_gate_leaves_other_actions_alone():
+    assert decide(Action.return_, low(State.submitted), STAFF2, "look at meter 3", min_coverage=0.9) is State.returned
+    assert decide(Action.discard, low(State.draft), STAFF, "built from 9 days", min_coverage=0.9) is State.discarded
+
+
+@pytest.mark.parametrize(("action", "record", "actor", "text", "status", "code"), [
+    (Action.override, low(State.draft), FM, "please", 403, "role_not_allowed"),
+    (Action.override, low(State.draft), STAFF, None, 422, "reason_required"),
+    (Action.override, rec(State.draft), STAFF, "why not", 409, "override_not_needed"),  # coverage 1.0
+    (Action.override, low(State.published), STAFF, "late", 409, "invalid_state"),
+    (Action.discard, rec(State.draft), FM, "mine", 403, "role_not_allowed"),
+    (Action.discard, rec(State.draft), STAFF, " ", 422, "reason_required"),
+    (Action.discard, rec(State.submitted), STAFF, "wrong year", 409, "invalid_state"),
+    (Action.comment, rec(State.discarded), STAFF, "hello", 409, "record_immutable"),
+    (Action.submit, rec(State.discarded), STAFF, None, 409, "invalid_state"),
+])
+def test_override_and_discard_refusals(action, record, actor, text, status, code):
+    with pytest.raises(WorkflowRefusal) as e:
+        decide(action, record, actor, text, min_coverage=0.9)
+    assert (e.value.status, e.value.code) == (status, code)
