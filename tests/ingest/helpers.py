@@ -54,8 +54,8 @@ class Publisher:
         self.c.loop_start()
         self._infos = []
 
-    def publish(self, topic: str, payload: dict | bytes | str, qos: int = 1) -> None:
-        if isinstance(payload, dict):
+    def publish(self, topic: str, payload: dict | list | bytes | str, qos: int = 1) -> None:
+        if isinstance(payload, dict | list):
             payload = json.dumps(payload)
         self._infos.append(self.c.publish(topic, payload, qos=qos))
 
