@@ -25,8 +25,8 @@ held out too (a corrupt reading, or a register set by hand), and reported.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 #: How close to the capacity the previous reading must be to call a drop a rollover. [1]
 ROLLOVER_NEAR_FRACTION = 0.9
@@ -49,12 +49,12 @@ class Step(StrEnum):
 HELD_OUT = frozenset({Step.backward, Step.spike})
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
+class Interval(NamedTuple):
     """The quantity counted between two register readings and how it was found.
 
     ``delta`` is None when the step is held out (:data:`HELD_OUT`); ``apparent`` is what the
-    register arithmetic gave before that decision (for the data-quality finding)."""
+    register arithmetic gave before that decision (for the data-quality finding). A NamedTuple:
+    one is built per register reading on ingest's hot path, a frozen dataclass costs 3x more."""
 
     delta: float | None
     interval_s: float

@@ -1,7 +1,7 @@
 """Data-quality findings: what ingest noticed about a device's data without refusing it.
 
 A finding is a structured record (stable ``code``, building, device, period, details) stored in
-the InfluxDB measurement ``data_quality`` (docs/glossary.md) and served by ``GET /data-quality``
+the InfluxDB measurement ``data_quality`` (contract/quality.py, docs/glossary.md) and served by ``GET /data-quality``
 (api/routers/quality.py) and the data-quality dashboard. One point per code, device and period
 end: deriving the same interval again (out-of-order data, the rollup's re-derivation) overwrites
 it instead of counting it twice. Logged once per device and code, not per message.
@@ -11,30 +11,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from enum import StrEnum
 
+from contract.quality import MEASUREMENT, FindingCode
 from contract.registers import Step
 from ingest.logs import OncePer
 from storage.lineproto import encode_line
 
 log = logging.getLogger("ingest.findings")
-
-MEASUREMENT = "data_quality"
-
-
-class FindingCode(StrEnum):
-    """Stable codes (API, dashboard, alerts may key on them)."""
-
-    register_jitter = "register_jitter"  # stepped back within the tolerance: counted as zero
-    backward_step = "backward_step"  # stepped back without evidence of a reset: held out
-    register_reset = "register_reset"  # dropped close to zero: a new meter, counted from 0
-    register_rollover = "register_rollover"  # passed its capacity: counted across it
-    spike = "spike"  # a step above the plausible rate: held out
-    gap = "gap"  # no reading for longer than the gap threshold
-    stuck_register = "stuck_register"  # did not move for longer than the stuck threshold
-    unknown_device = "unknown_device"  # not in the fleet / registry (accepted and flagged)
-    clock_skew = "clock_skew"  # timestamps ahead of the ingest clock (within the tolerance)
-
 
 #: Register steps that are findings, and their code.
 STEP_CODE: dict[Step, FindingCode] = {
