@@ -170,8 +170,8 @@ class BatchBuilder:
         b.register_origin.extend([index] * len(registers))
         b.readings += len(points)
 
-    def _finding(self, f: Finding) -> None:
-        self.batch.findings.append(f)
+    def _finding(self, f: Finding, batch: Batch | None = None) -> None:
+        (batch or self.batch).findings.append(f)
         self._findings.note(f)
 
     def _reject(self, m: Inbound, reason: str, detail: str) -> None:
@@ -199,9 +199,9 @@ class BatchBuilder:
         by_key = b.points
         for u in derived:
             if u.step is not Step.normal or u.fields.get("interval_s", 0.0) > self._frules.gap_s:
-                self._step_findings(u)
+                self._step_findings(u, b)
             elif u.apparent == 0.0:
-                self._stuck_finding(u)
+                self._stuck_finding(u, b)
             p = by_key.get((u.series, u.ts_ms))
             if p is not None:
                 fields = p.fields
@@ -277,7 +277,7 @@ class BatchBuilder:
                 self._metrics.lookups.inc(tracker.lookups - before)
         return out
 
-    def _step_findings(self, u: DerivedUpdate) -> None:
+    def _step_findings(self, u: DerivedUpdate, b: Batch) -> None:
         key = u.key
         if not (isinstance(key, tuple) and len(key) == 4):
             return
@@ -287,13 +287,13 @@ class BatchBuilder:
         code = STEP_CODE.get(u.step)
         if code is not None:
             held = " (held out: not summed)" if u.step in (Step.backward, Step.spike) else ""
-            self._finding(Finding(code, building, device, start, u.ts_ms,
-                                  f"{reg_field}: step of {u.apparent:.6g} over {interval_s:.0f} s{held}", u.apparent))
+            detail = f"{reg_field}: step of {u.apparent:.6g} over {interval_s:.0f} s{held}"
+            self._finding(Finding(code, building, device, start, u.ts_ms, detail, u.apparent), b)
         if interval_s > self._frules.gap_s:
             self._finding(Finding(FindingCode.gap, building, device, start, u.ts_ms,
-                                  f"{reg_field}: no reading for {interval_s:.0f} s", interval_s))
+                                  f"{reg_field}: no reading for {interval_s:.0f} s", interval_s), b)
 
-    def _stuck_finding(self, u: DerivedUpdate) -> None:
+    def _stuck_finding(self, u: DerivedUpdate, b: Batch) -> None:
         key = u.key
         if not (isinstance(key, tuple) and len(key) == 4):
             return
@@ -307,4 +307,4 @@ class BatchBuilder:
             _m, building, device, reg_field = key
             self._finding(Finding(FindingCode.stuck_register, building, device, since, u.ts_ms,
                                   f"{reg_field} unchanged for {(u.ts_ms - since) / 1000:.0f} s",
-                                  (u.ts_ms - since) / 1000))
+                                  (u.ts_ms - since) / 1000), b)
