@@ -48,7 +48,7 @@ MAX_BATCH_MESSAGES = 2_000
 #: Larger payloads are dead-lettered unread. Sized so that both documented maxima fit with room:
 #: 10 000 readings of the widest device (a pv_meter: 4 quantities at 17 significant digits,
 #: ~190 bytes a reading as compact JSON, tests/contract/test_limits.py) are ~1.9 MB, and
-#: 2 000 device messages of one such reading each (~400 bytes with their header) are ~0.8 MB;
+#: 2 000 device messages of one such reading each (~425 bytes with their header) are ~0.85 MB;
 #: 8 MiB leaves 4x for indented JSON and longer ids. Memory is bounded in bytes by ingest
 #: (docs/ingest.md, "Memory"), not by this limit.
 MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
