@@ -195,12 +195,14 @@ class IngestService:
     def _feed_loop(self) -> None:
         arrived = self._arrived
         since_release = 0
+        # One chunk is pickled whole (a copy) and the pipe holds one: a small share of the budget.
+        chunk_bytes = max(1, self._queue_budget // 8)
         try:
             while True:
                 stopping = self._stopping.is_set()
                 chunk: list[Inbound] = []
                 size = 0
-                while arrived and len(chunk) < CHUNK_MESSAGES:
+                while arrived and len(chunk) < CHUNK_MESSAGES and size < chunk_bytes:
                     m = arrived.popleft()
                     chunk.append(m)
                     size += len(m.payload)

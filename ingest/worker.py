@@ -54,7 +54,7 @@ _STOP = object()
 #: and lines take ~8x the JSON they came from (measured: tests/ingest/test_memory.py). [1]
 BUDGET_SHARE = 1 / 40
 #: After this much payload since the last release, an idle worker returns free memory. [B]
-RELEASE_AFTER_BYTES = 32 * 1024 * 1024
+RELEASE_AFTER_BYTES = 8 * 1024 * 1024
 
 
 def fleet_index(settings: IngestSettings) -> FleetIndex | None:
