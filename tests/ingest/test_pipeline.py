@@ -143,3 +143,49 @@ def test_register_steps_become_findings_and_held_out_steps_are_not_summed():
     assert consumption[5] is None  # 83 999 kWh in 15 min: above 1e5 kWh/h x 0.25 h = 25 000 kWh: a spike
     codes = sorted(ln.split(",code=")[1].split(",")[0] for ln in batch.lines if ln.startswith("data_quality,"))
     assert codes == ["backward_step", "register_jitter", "spike"]
+
+
+def _fleet_builder(unknown: str = "reject") -> BatchBuilder:
+    from contract.plausibility import Limits
+    from ingest.registry_check import FleetIndex, RegistryCheck, UnknownDevices
+    from ingest.transform import Transformer
+    from registry.fleet import Fleet
+
+    fleet = Fleet.model_validate({"buildings": [{
+        "building_code": "510402A001", "name": "Office", "floor_area_m2": 1000, "district": "Shizhong",
+        "latitude_deg": 29.6, "longitude_deg": 103.8,
+        "meters": [{"device_id": "E-1", "carrier": "electricity", "sub_item": "hvac"}],
+        "pv": [{"device_id": "PV-1", "capacity_kwp": 20.0}]}]})
+    index = FleetIndex.from_fleet(fleet)
+    tracker = RegisterTracker(lambda wanted: {k: LookupResult(None, [], None) for k in wanted})
+    return BatchBuilder(rules=TimeRules(installed_ms=index.installed_ms), tracker=tracker, metrics=Metrics(),
+                        client_id="t", clock_ms=lambda: NOW_MS, transformer=Transformer(Limits(), index.rated_kw),
+                        registry=RegistryCheck(index, UnknownDevices(unknown)))
+
+
+def _pv(power_kw: float) -> Inbound:
+    from contract.topics import device_topic
+
+    msg = {"schema_version": 1, "building_code": "510402A001", "device_kind": "pv_inverter", "device_id": "PV-1",
+           "units": {"generation_register": "kWh", "power": "kW"},
+           "readings": [{"ts_ms": T0_MS, "values": {"generation_register": 10.0, "power": power_kw}}]}
+    return Inbound(1, 1, 1, device_topic("510402A001", "pv_inverter", "PV-1"), json.dumps(msg).encode(), NOW_MS)
+
+
+def test_power_bounded_by_the_rated_capacity_the_fleet_knows():
+    b = _fleet_builder()
+    b.add(_pv(30.0))  # 20 kWp x 1.5 headroom = 30 kW: plausible
+    b.add(_pv(30.5))
+    assert _reasons(b.seal()) == ["value_out_of_range"]
+
+
+def test_unknown_devices_rejected_or_accepted_and_flagged():
+    b = _fleet_builder()
+    b.add(_good("E-NEW"))
+    assert _reasons(b.seal()) == ["unknown_device"]
+    b = _fleet_builder("accept")
+    b.add(_good("E-NEW"))
+    batch = b.seal()
+    assert batch.deadletters == [] and len(_stored(batch, "E-NEW")) == 2
+    assert [ln.split(",code=")[1].split(",")[0] for ln in batch.lines if ln.startswith("data_quality,")] == [
+        "unknown_device"]
