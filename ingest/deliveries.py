@@ -7,13 +7,25 @@ behind it. Per-message isolation (ingest/pipeline.py) stops every *exception*; t
 
 How: a message the broker delivers again carries the MQTT **DUP** flag (it was sent before and not
 acknowledged: the worker died, or the connection was lost). Only such messages are counted, so
-the normal path costs nothing. The worker handles them **one at a time**, each as its own batch,
-and before handling one it increments a small counter file named after the hash of its topic and
-payload; once the message is written (or dead-lettered) the file is removed. A message that comes
-back once more with its file still there was being handled when the worker died. Delivery number
-``n`` = 1 (the first, uncounted) + the count on disk + 1 (this one); at ``n >= max_deliveries`` the
-message is dead-lettered ``poison_message`` instead of handled. Innocent messages redelivered with
-it are handled (and their files removed) before or after it, one by one, so they never accumulate.
+the normal path costs nothing. Before the worker handles one, it writes a small file named after
+the hash of its topic and payload: how many times the message was being handled when the worker
+died, and whether the last time it was handled **alone**. Once the message is written (or
+dead-lettered) the file is removed, so a file that is still there on the next delivery means the
+worker died while the message was in its hands. Per delivery:
+
+1. the first delivery carries no DUP flag: not counted;
+2. no file yet: handled in a **group** with other redelivered messages (a batch of up to
+   :data:`GROUP_MESSAGES`), the file says "1, in a group";
+3. a file "in a group": it was one of a group the worker died on. Handled **alone** (after
+   everything before it is written, as its own batch): the file says "2, alone";
+4. a file "alone": it killed the worker by itself: dead-lettered ``poison_message``, unread.
+
+So a poison message is dead-lettered on its 4th delivery (:data:`POISON_DELIVERY`), and the
+innocent messages redelivered with it are handled in groups (then alone, once, if they shared its
+group) and never dead-lettered. Groups keep a restart after a crash (up to ``receive_maximum``
+messages redelivered) from becoming thousands of one-message writes. The one way to dead-letter
+an innocent message: the worker is killed from outside (SIGKILL, the OOM killer because of
+another process) twice, once while the message is in a group and once while it is alone.
 
 Durability: the file is replaced atomically (``os.replace``) without ``fsync``: it survives the
 death of the process (the kernel keeps the page), not a power cut (then the count starts again,
@@ -28,6 +40,7 @@ import logging
 import os
 import re
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 
 from ingest.messages import Inbound
@@ -40,10 +53,23 @@ def default_dir(client_id: str) -> Path:
     return Path(tempfile.gettempdir()) / "ep-ingest-deliveries" / safe
 
 
+#: Redelivered messages handled in one batch while no death is blamed on them yet. [1]
+GROUP_MESSAGES = 500
+
+
+class Verdict(StrEnum):
+    group = "group"  # handle it with other redelivered messages
+    alone = "alone"  # handle it as its own batch, nothing else in the worker's hands
+    poison = "poison"  # dead-letter it unread
+
+
+#: The delivery on which a message that killed the worker alone is dead-lettered. [1]
+POISON_DELIVERY = 4
+
+
 class DeliveryLog:
-    def __init__(self, directory: Path, max_deliveries: int):
+    def __init__(self, directory: Path):
         self.dir = directory
-        self.max_deliveries = max_deliveries
         directory.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
@@ -54,24 +80,26 @@ class DeliveryLog:
         h.update(m.payload)
         return h.hexdigest()
 
-    def count(self, key: str) -> int:
-        """Earlier deliveries of a redelivered message that were being handled when the worker died."""
+    def state(self, key: str) -> tuple[int, bool]:
+        """(deaths while the message was being handled, the last one while it was alone)."""
         try:
-            return int((self.dir / key).read_text())
+            deaths, how = (self.dir / key).read_text().split()
+            return int(deaths), how == "alone"
         except (FileNotFoundError, ValueError):
-            return 0
+            return 0, False
 
-    def begin(self, key: str) -> int | None:
-        """Count one more handling of a redelivered message. Returns its delivery number when it
-        must be dead-lettered instead (``poison_message``), else None (handle it)."""
-        n = self.count(key)
-        delivery = n + 2
-        if delivery >= self.max_deliveries:
-            return delivery
+    def begin(self, key: str) -> tuple[Verdict, int]:
+        """Decide how to handle a redelivered message and record that it is being handled.
+        Returns the verdict and the message's delivery number."""
+        deaths, alone = self.state(key)
+        delivery = deaths + 2  # the first delivery (not counted) + the deaths + this one
+        if alone:
+            return Verdict.poison, delivery
+        verdict = Verdict.alone if deaths else Verdict.group
         tmp = self.dir / f"{key}.tmp"
-        tmp.write_text(str(n + 1))
+        tmp.write_text(f"{deaths + 1} {verdict.value}")
         os.replace(tmp, self.dir / key)
-        return None
+        return verdict, delivery
 
     def done(self, key: str) -> None:
         (self.dir / key).unlink(missing_ok=True)

@@ -81,6 +81,7 @@ class Batch:
     newest_ts_ms: int = 0
     readings: int = 0
     payload_bytes: int = 0  # of its messages: the memory budget seals on it [B]
+    delivery_keys: list[str] = field(default_factory=list)  # redelivered messages (ingest/deliveries.py)
 
     def __len__(self) -> int:
         return len(self.points) + len(self.deadletters)

@@ -70,9 +70,6 @@ class IngestSettings(BaseSettings):
     gap_s: float = Field(3600.0, gt=0)
     stuck_s: float = Field(6 * 3600.0, gt=0)
     clock_skew_s: float = Field(60.0, ge=0)
-    #: A message delivered this often (its earlier deliveries ended with the worker dying while it
-    #: was being handled) is dead-lettered `poison_message` instead of handled again. [1]
-    max_deliveries: int = Field(3, ge=2)
     #: Where the delivery counts of redelivered messages are kept (survives a worker crash);
     #: default: the system temporary directory, one subdirectory per client id.
     delivery_state_dir: Path | None = None

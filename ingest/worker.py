@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection
 
 from contract.plausibility import Limits
 from ingest import logs, memory
-from ingest.deliveries import DeliveryLog, default_dir
+from ingest.deliveries import GROUP_MESSAGES, DeliveryLog, Verdict, default_dir
 from ingest.findings import FindingRules
 from ingest.intervals import RegisterTracker
 from ingest.lookup import InfluxLookup
@@ -89,7 +89,7 @@ class Worker:
             transformer=Transformer(Limits(s.plausible_limits), fleet.rated_kw if fleet else None),
             registry=RegistryCheck(fleet, UnknownDevices(s.unknown_devices)) if fleet else None,
             finding_rules=FindingRules(gap_s=s.gap_s, stuck_s=s.stuck_s, clock_skew_s=s.clock_skew_s))
-        self._deliveries = DeliveryLog(s.delivery_state_dir or default_dir(s.client_id), s.max_deliveries)
+        self._deliveries = DeliveryLog(s.delivery_state_dir or default_dir(s.client_id))
         self._batch_bytes = int(s.memory_budget_mib * 1024 * 1024 * BUDGET_SHARE)
         self._since_release = 0
         self._writer = Writer(self._influx, self.metrics, initial_ms=s.retry_initial_ms, max_ms=s.retry_max_ms,
@@ -171,24 +171,34 @@ class Worker:
             self._batches.put(_STOP)
 
     def _redelivered(self, b: BatchBuilder, m: Inbound) -> None:
-        """A message the broker delivered before (DUP): handled alone, counted on disk, so that one
-        that kills the worker is found out (ingest/deliveries.py)."""
-        if b.batch.messages:
-            self._seal(b)  # acks stay in arrival order: what came before goes first
+        """A message the broker delivered before (DUP): counted on disk before it is handled, in a
+        group or alone, so that one that kills the worker is found out (ingest/deliveries.py)."""
         key = self._deliveries.key(m)
-        delivery = self._deliveries.begin(key)
-        b.batch.opened_s = time.monotonic()
-        if delivery is None:
-            b.add(m)
-        else:
+        verdict, delivery = self._deliveries.begin(key)
+        if verdict is Verdict.alone:
+            # Nothing else may be in the worker's hands: what came before is written first.
+            if b.batch.messages:
+                self._seal(b)
+            self._wait_written()
+        if not b.batch.messages:
+            b.batch.opened_s = time.monotonic()
+        if verdict is Verdict.poison:
             log.error("poison message dead-lettered", extra={"topic": m.topic, "delivery": delivery})
-            b.reject(m, POISON_MESSAGE, f"delivery {delivery}: the worker died while handling this message "
-                     f"{delivery - 1} times (limit {self._deliveries.max_deliveries} deliveries)")
-        self._seal(b)
-        # Wait until it is written: only then is the next one "the message being handled".
+            b.reject(m, POISON_MESSAGE, f"delivery {delivery}: the worker died while handling this message, "
+                     "in a group of redelivered messages and then alone")
+        else:
+            b.add(m)
+        b.batch.delivery_keys.append(key)  # its file is removed once the batch is written
+        if verdict is Verdict.alone:
+            self._seal(b)
+            self._wait_written()
+        elif len(b.batch.delivery_keys) >= GROUP_MESSAGES or len(b.batch) >= self.s.batch_size_lines \
+                or b.batch.payload_bytes >= self._batch_bytes:
+            self._seal(b)
+
+    def _wait_written(self) -> None:
         while self._batches.unfinished_tasks and not self._abort.is_set():
             time.sleep(0.001)
-        self._deliveries.done(key)
 
     def _seal(self, b: BatchBuilder) -> None:
         t0 = time.perf_counter()
@@ -233,6 +243,8 @@ class Worker:
         if refused:
             # Bookkeeping of the refused lines for the dashboard; their dead letters are what counts.
             self._writer.write([self._builder.deadletter_line(d) for d in batch.deadletters[-len(refused):]])
+        for key in batch.delivery_keys:  # written: no longer in the worker's hands
+            self._deliveries.done(key)
         if batch.newest_ts_ms > self.newest_ts_ms:
             self.newest_ts_ms = batch.newest_ts_ms
         self.metrics.readings.inc(batch.readings)

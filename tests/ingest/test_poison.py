@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from ingest.deliveries import POISON_DELIVERY
 from storage.influx import InfluxHTTP
 from tests.ingest.helpers import (
     STEP_MS,
@@ -46,7 +47,6 @@ def _dying_decode(topic, payload):
 _payloads.decode = _dying_decode
 '''
 GOOD = 60  # messages of E-GOOD, one reading each, register k at the k-th quarter hour
-MAX_DELIVERIES = 3
 
 
 def test_poison_message_is_dead_lettered_after_bounded_deliveries(mosquitto, influxd, fresh_db, tmp_path):
@@ -54,7 +54,7 @@ def test_poison_message_is_dead_lettered_after_bounded_deliveries(mosquitto, inf
     fault.mkdir()
     (fault / "sitecustomize.py").write_text(SITECUSTOMIZE)
     argv = ingest_argv(mosquitto.port, influxd.url, fresh_db, "--share-group", f"g{uuid.uuid4().hex[:6]}",
-                       "--max-deliveries", str(MAX_DELIVERIES), "--delivery-state-dir", str(tmp_path / "deliveries"),
+                       "--delivery-state-dir", str(tmp_path / "deliveries"),
                        client_id=f"poison-{uuid.uuid4().hex[:6]}")
     dead = Collector(mosquitto.port, "ep/v1/deadletter/#")
     ingest = IngestProcess(argv, tmp_path / "ingest.log", pythonpath=(fault,)).start()
@@ -77,19 +77,19 @@ def test_poison_message_is_dead_lettered_after_bounded_deliveries(mosquitto, inf
                 break
             assert ingest.proc.returncode == 1, ingest.log_tail()
             crashes += 1
-            assert crashes < MAX_DELIVERIES, f"crash loop:\n{ingest.log_tail()}"
+            assert crashes < POISON_DELIVERY, f"crash loop:\n{ingest.log_tail()}"
             ingest.start()  # the supervisor's restart
             ingest.wait_connected()
         assert done
         letters = dead.wait_for(1, 60)
     finally:
         dead.close()
-    # Delivery 1 (first, uncounted) and delivery 2 (counted on disk) killed the worker; delivery 3
-    # reached the limit of 3 and was dead-lettered without being handled.
-    assert crashes == MAX_DELIVERIES - 1
+    # Delivery 1 (first, not counted), delivery 2 (in a group of redelivered messages) and delivery
+    # 3 (alone) killed the worker; delivery 4 was dead-lettered without being handled.
+    assert crashes == POISON_DELIVERY - 1
     assert [(t, b["reason"], b["topic"]) for t, b in letters] == [
         ("ep/v1/deadletter/poison_message", "poison_message", meter_topic("E-POISON"))]
-    assert "delivery 3" in letters[0][1]["detail"]
+    assert "delivery 4" in letters[0][1]["detail"]
     n, total = count_and_sum(db, "meter", "register_kwh")
     assert (n, total) == (GOOD, GOOD * (GOOD - 1) / 2)  # every good reading once: 0 + 1 + ... + 59 = 1770
     assert db.query("SELECT count(register_kwh) FROM meter WHERE device_id = 'E-POISON'") == []

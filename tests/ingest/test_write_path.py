@@ -46,8 +46,8 @@ def test_hardening_settings_from_command_line_and_environment(monkeypatch, tmp_p
     from contract.plausibility import Limits
 
     s = parse_args(["--plausible-limits", '{"power_kw": 5000, "rate_kwh_per_h": 200}', "--unknown-devices",
-                    "accept", "--delivery-state-dir", str(tmp_path), "--max-deliveries", "4"])
-    assert (s.unknown_devices, s.delivery_state_dir, s.max_deliveries) == ("accept", tmp_path, 4)
+                    "accept", "--delivery-state-dir", str(tmp_path)])
+    assert (s.unknown_devices, s.delivery_state_dir) == ("accept", tmp_path)
     limits = Limits(s.plausible_limits)
     assert (limits.max_abs("power_kw"), limits.max_rate_per_h("register_kwh")) == (5000, 200)
     assert limits.max_abs("register_kwh") == 1e10  # default of kWh fields
