@@ -71,6 +71,7 @@ class DeliveryLog:
     def __init__(self, directory: Path):
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
+        self._mine: set[str] = set()  # files this process wrote and has not removed yet
 
     @staticmethod
     def key(m: Inbound) -> str:
@@ -99,7 +100,15 @@ class DeliveryLog:
         tmp = self.dir / f"{key}.tmp"
         tmp.write_text(f"{deaths + 1} {verdict.value}")
         os.replace(tmp, self.dir / key)
+        self._mine.add(key)
         return verdict, delivery
 
     def done(self, key: str) -> None:
         (self.dir / key).unlink(missing_ok=True)
+        self._mine.discard(key)
+
+    def release_all(self) -> None:
+        """An orderly stop (SIGTERM, shutdown with writes pending): the messages in our hands did not
+        kill us, so their files must not count against them on the next delivery."""
+        for key in list(self._mine):
+            self.done(key)

@@ -28,6 +28,7 @@ import logging
 import os
 import pickle
 import queue
+import signal
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -89,7 +90,7 @@ class Worker:
             transformer=Transformer(Limits(s.plausible_limits), fleet.rated_kw if fleet else None),
             registry=RegistryCheck(fleet, UnknownDevices(s.unknown_devices)) if fleet else None,
             finding_rules=FindingRules(gap_s=s.gap_s, stuck_s=s.stuck_s, clock_skew_s=s.clock_skew_s))
-        self._deliveries = DeliveryLog(s.delivery_state_dir or default_dir(s.client_id))
+        self.deliveries = DeliveryLog(s.delivery_state_dir or default_dir(s.client_id))
         self._batch_bytes = int(s.memory_budget_mib * 1024 * 1024 * BUDGET_SHARE)
         self._since_release = 0
         self._writer = Writer(self._influx, self.metrics, initial_ms=s.retry_initial_ms, max_ms=s.retry_max_ms,
@@ -173,8 +174,8 @@ class Worker:
     def _redelivered(self, b: BatchBuilder, m: Inbound) -> None:
         """A message the broker delivered before (DUP): counted on disk before it is handled, in a
         group or alone, so that one that kills the worker is found out (ingest/deliveries.py)."""
-        key = self._deliveries.key(m)
-        verdict, delivery = self._deliveries.begin(key)
+        key = self.deliveries.key(m)
+        verdict, delivery = self.deliveries.begin(key)
         if verdict is Verdict.alone:
             # Nothing else may be in the worker's hands: what came before is written first.
             if b.batch.messages:
@@ -244,7 +245,7 @@ class Worker:
             # Bookkeeping of the refused lines for the dashboard; their dead letters are what counts.
             self._writer.write([self._builder.deadletter_line(d) for d in batch.deadletters[-len(refused):]])
         for key in batch.delivery_keys:  # written: no longer in the worker's hands
-            self._deliveries.done(key)
+            self.deliveries.done(key)
         if batch.newest_ts_ms > self.newest_ts_ms:
             self.newest_ts_ms = batch.newest_ts_ms
         self.metrics.readings.inc(batch.readings)
@@ -279,4 +280,14 @@ def worker_main(settings: IngestSettings, inbox: Connection, outbox: Connection)
     """Entry point of the worker process (``multiprocessing`` spawn target)."""
     logs.setup(settings.log_level)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    Worker(settings, inbox, outbox).run()
+    worker = Worker(settings, inbox, outbox)
+
+    def _terminated(signum, frame) -> None:
+        # The service stops us while writes are pending (SIGTERM after its close timeout): an
+        # orderly stop, not a death caused by the messages in hand (ingest/deliveries.py).
+        worker.deliveries.release_all()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, _terminated)
+    worker.run()
+    worker.deliveries.release_all()
