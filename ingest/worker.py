@@ -175,12 +175,14 @@ class Worker:
         """A message the broker delivered before (DUP): counted on disk before it is handled, in a
         group or alone, so that one that kills the worker is found out (ingest/deliveries.py)."""
         key = self.deliveries.key(m)
-        verdict, delivery = self.deliveries.begin(key)
-        if verdict is Verdict.alone:
-            # Nothing else may be in the worker's hands: what came before is written first.
+        deaths, alone = self.deliveries.state(key)
+        if deaths and not alone:
+            # It will be handled alone: nothing else may be in the worker's hands, so what came
+            # before is written first, and only then is it marked.
             if b.batch.messages:
                 self._seal(b)
             self._wait_written()
+        verdict, delivery = self.deliveries.begin(key)
         if not b.batch.messages:
             b.batch.opened_s = time.monotonic()
         if verdict is Verdict.poison:
