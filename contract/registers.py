@@ -139,6 +139,11 @@ def interval_between(prev_ts_ms: int, prev_value: float, ts_ms: int, value: floa
     if prev_ts_ms >= ts_ms:
         raise ValueError(f"previous reading at {prev_ts_ms} ms is not before {ts_ms} ms")
     interval_s = (ts_ms - prev_ts_ms) / 1000.0
+    if value >= prev_value:  # the common case, inline (ingest's hot path): register_delta's first rule
+        delta = value - prev_value
+        if delta > max_rate_per_h * interval_s / 3600.0:
+            return Interval(None, interval_s, Step.spike, delta)
+        return Interval(delta, interval_s, Step.normal, delta)
     delta, step = register_delta(prev_value, value, display_factor, replaced=replaced)
     if step is Step.backward:
         return Interval(None, interval_s, step, delta)

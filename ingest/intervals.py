@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from contract.registers import HELD_OUT, Step, interval_between
+from contract.registers import Step, interval_between
 
 #: Readings kept per register series; 48 covers half a day of 15-minute data out of order. [1]
 DEFAULT_MAX_POINTS = 48
@@ -237,7 +237,7 @@ class RegisterTracker:
         if i == 0 or w.explicit[i]:
             return None  # first reading (or neighbour unknown), or the device sent its own value
         iv = interval_between(w.ts[i - 1], w.values[i - 1], ts, w.values[i], s.display_factor, s.max_rate_per_h)
-        if iv.step in HELD_OUT:
+        if iv.delta is None:  # held out (contract.registers.HELD_OUT)
             return DerivedUpdate(key, s.series, ts, {"interval_s": iv.interval_s}, iv.step, iv.apparent)
         return DerivedUpdate(key, s.series, ts, {s.interval_field: iv.delta, "interval_s": iv.interval_s},  # type: ignore[dict-item]
                              iv.step, iv.apparent)

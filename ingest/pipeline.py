@@ -198,8 +198,9 @@ class BatchBuilder:
         derived = self._derive(b, bad)
         extra: list[tuple[str, dict, int]] = []
         by_key = b.points
+        normal, gap_s = Step.normal, self._frules.gap_s  # hot loop: locals
         for u in derived:
-            if u.step is not Step.normal or u.fields.get("interval_s", 0.0) > self._frules.gap_s:
+            if u.step is not normal or u.fields["interval_s"] > gap_s:
                 self._step_findings(u, b)
             elif u.apparent == 0.0:
                 self._stuck_finding(u, b)
@@ -212,19 +213,19 @@ class BatchBuilder:
             else:
                 extra.append((u.series, u.fields, u.ts_ms))
         point_origin = b.origin
-        encoded: list[tuple[str, int]] = []
+        lines, origin = b.lines, b.line_origin
         for key, p in by_key.items():
             try:
                 text = format_fields(p.fields)
                 if text:
-                    encoded.append((f"{p.series} {text} {p.ts_ms}", point_origin[key]))
+                    lines.append(f"{p.series} {text} {p.ts_ms}")
+                    origin.append(point_origin[key])
             except Exception as e:  # noqa: BLE001 - one message must not stop the batch
                 bad.setdefault(point_origin[key], f"encoding: {type(e).__name__}: {e}")
-        lines, origin = b.lines, b.line_origin
-        for line, o in encoded:
-            if o not in bad:
-                lines.append(line)
-                origin.append(o)
+        if bad:  # rare: none of a failed message's lines is written
+            kept = [(ln, o) for ln, o in zip(lines, origin, strict=True) if o not in bad]
+            lines[:] = [ln for ln, _o in kept]
+            origin[:] = [o for _ln, o in kept]
         for index, error in bad.items():
             m = b.messages[index]
             log.error("message failed at batch sealing", extra={"topic": m.topic, "error": error[:300]})
