@@ -12,7 +12,9 @@ rewrites nothing.
 Rules, the same as ingest's (ingest/intervals.py):
 
 * the interval value of a reading is the register delta from the reading before it, of the same
-  device and register field, in time order (normal, rollover or reset);
+  device and register field, in time order (normal, jitter, rollover or reset); a backward step
+  without evidence of a reset, or a spike above the plausible rate, is held out (not rewritten,
+  not summed), the same decision as ingest's;
 * a reading whose interval value came from the device itself (stored interval value without
   ``interval_s``, which only derivation writes) is left alone;
 * the first reading of a device has no interval value. Only ``previous_lookback_days`` before the
@@ -37,6 +39,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from contract.plausibility import Limits
 from contract.registers import interval_between
 from contract.vocabulary import (
     CARRIER_DIMENSION,
@@ -57,6 +60,8 @@ DEFAULT_MAX_DEVICES_PER_QUERY = 500
 DEFAULT_PREVIOUS_LOOKBACK_DAYS = 31
 #: Stored and recomputed values closer than this are equal (float rounding of unit factors).
 _REL_TOL = 1e-9
+#: Ingest's default plausible rates (contract/plausibility.py): a spike is held out here as there.
+_LIMITS = Limits()
 _ABS_TOL = 1e-9
 
 
@@ -149,7 +154,9 @@ def fixes_for_device(points: Sequence[StoredPoint], previous: dict[str, tuple[in
             stored = p.values.get(ivl)
             if prev is None or prev[0] >= p.ts_ms or (stored is not None and p.values.get("interval_s") is None):
                 continue  # first reading, a duplicate time, or the device's own value
-            iv = interval_between(prev[0], prev[1], p.ts_ms, value)
+            iv = interval_between(prev[0], prev[1], p.ts_ms, value, max_rate_per_h=_LIMITS.max_rate_per_h(reg))
+            if iv.delta is None:
+                continue  # held out (backward step, spike), as ingest does: not summed
             derived[ivl] = iv.delta
             interval_s = iv.interval_s if interval_s is None else min(interval_s, iv.interval_s)
             stale = stale or not _same(stored, iv.delta)

@@ -42,14 +42,22 @@ from contract.vocabulary import (
 )
 
 SCHEMA_VERSION = 1
-#: Larger payloads are dead-lettered unread; a 15-minute gateway batch of a large building
-#: (a few hundred meters) stays far below this.
-MAX_PAYLOAD_BYTES = 256 * 1024
+#: Readings per device message and device messages per gateway batch (docs/mqtt-contract.md).
+MAX_READINGS = 10_000
+MAX_BATCH_MESSAGES = 2_000
+#: Larger payloads are dead-lettered unread. Sized so that both documented maxima fit with room:
+#: 10 000 readings of the widest device (a pv_meter: 4 quantities at 17 significant digits,
+#: ~190 bytes a reading as compact JSON, tests/contract/test_limits.py) are ~1.9 MB, and
+#: 2 000 device messages of one such reading each (~425 bytes with their header) are ~0.85 MB;
+#: 8 MiB leaves 4x for indented JSON and longer ids. Memory is bounded in bytes by ingest
+#: (docs/ingest.md, "Memory"), not by this limit.
+MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
 
 BuildingCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}[A-H][0-9]{3}$")]
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
-# 2000-01-01 .. 2100-01-01: a plausibility frame; ingest applies the real window.
-TsMs = Annotated[int, Field(ge=946_684_800_000, lt=4_102_444_800_000)]
+# Any int64 millisecond: the plausible window (installation/floor .. clock + tolerance) is ingest's
+# to check, so that a client gets `timestamp_before_device` / `future_timestamp`, not a schema error.
+TsMs = Annotated[int, Field(ge=-(2**63), lt=2**63)]
 
 
 class RejectReason(StrEnum):
@@ -66,6 +74,9 @@ class RejectReason(StrEnum):
     topic_mismatch = "topic_mismatch"
     future_timestamp = "future_timestamp"
     timestamp_before_device = "timestamp_before_device"
+    value_out_of_range = "value_out_of_range"
+    unknown_device = "unknown_device"
+    registry_mismatch = "registry_mismatch"
 
 
 class ContractError(ValueError):
@@ -94,7 +105,7 @@ class DeviceMessage(_Strict):
     carrier: Carrier | None = None
     sub_item: SubItem | None = None
     units: dict[str, str] = Field(default_factory=dict)
-    readings: list[Reading] = Field(min_length=1, max_length=10_000)
+    readings: list[Reading] = Field(min_length=1, max_length=MAX_READINGS)
 
     @model_validator(mode="after")
     def _carrier_rules(self) -> DeviceMessage:
@@ -123,16 +134,24 @@ class GatewayBatch(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     building_code: BuildingCode
     gateway_id: DeviceId
-    messages: list[DeviceMessage] = Field(min_length=1, max_length=2_000)
+    messages: list[DeviceMessage] = Field(min_length=1, max_length=MAX_BATCH_MESSAGES)
+
+
+_NO_VERSION = object()
 
 
 def _schema_version_of(raw: bytes) -> object:
+    """The payload's ``schema_version``, or ``_NO_VERSION`` when it is not a JSON object naming one
+    (a list, a string, an object without it: those are schema violations, not other versions)."""
     import json
 
     try:
-        return json.loads(raw).get("schema_version")
-    except (ValueError, AttributeError):
-        return None
+        obj = json.loads(raw)
+    except ValueError:
+        return _NO_VERSION
+    if not isinstance(obj, dict) or "schema_version" not in obj:
+        return _NO_VERSION
+    return obj["schema_version"]
 
 
 def _check_units(kind: DeviceKind, carrier: Carrier | None, units: dict[str, str]) -> None:
@@ -253,7 +272,7 @@ def decode(topic: str, payload: bytes) -> tuple[TopicAddress, list[DeviceMessage
         reason = _reason_for(e)
         if reason is RejectReason.schema_violation:
             version = _schema_version_of(payload)
-            if version != SCHEMA_VERSION:
+            if version is not _NO_VERSION and (version != SCHEMA_VERSION or version is True):
                 raise ContractError(RejectReason.unsupported_schema_version,
                                     f"schema_version {version!r}; this ingest reads {SCHEMA_VERSION}") from None
         raise ContractError(reason, _first_error(e)) from None

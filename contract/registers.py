@@ -1,49 +1,75 @@
 """Pure arithmetic of cumulative registers: the energy (or volume, mass) between two readings.
 
-A meter's register only grows, except when
+One function decides for ingest (ingest/intervals.py) and for the rollup's re-derivation
+(analytics/rederive.py), so both always agree. A register only grows, except:
 
-* it **rolls over**: a register with a fixed number of digits passes its capacity (a power of ten,
-  e.g. 999 999 kWh -> 000 012 kWh); the interval is ``capacity - previous + new``;
-* it is **reset** (meter exchanged, cleared after repair): it starts again from 0, so the new
-  value is all that was counted since the previous reading.
+* **jitter**: a step back by at most ``jitter_shown`` displayed units (default one, the least
+  significant digit: 1 Wh on a Wh register, 0.001 kWh moves are far inside it). Meters and
+  collectors do this when a reading is rounded or re-read. Counted as **zero** and reported
+  (``Step.jitter``), never as a reset: counting the whole register as one interval's consumption
+  would put a small office over the audit threshold;
+* **rollover**: a register with a fixed number of digits passes its capacity (a power of ten of
+  the displayed unit, 999 999 kWh -> 000 012 kWh): ``capacity - previous + new``. Recognized when
+  the previous value was within ``near_fraction`` of the smallest power of ten above it and the new
+  value is below ``(1 - near_fraction)`` of it;
+* **reset**: a new or cleared meter counts from 0, so the new value is what it counted. Only with
+  evidence: the new value is close to zero (below ``reset_fraction`` of the previous one), or the
+  caller knows a replacement (``replaced=True``, e.g. recorded in the registry);
+* **backward**: any other drop. Without evidence it is neither consumption nor a reset: the
+  interval value is **held out** (None) and reported.
 
-A drop is called a rollover when the previous value was within ``near_fraction`` of the
-smallest power of ten above it and the new value is below ``(1 - near_fraction)`` of it,
-in the unit the meter displays (a Wh register rolls over at a power of ten of Wh).
-Anything else that drops is a reset.
+A step that implies a rate above ``max_rate_per_h`` (contract/plausibility.py) is a **spike**:
+held out too (a corrupt reading, or a register set by hand), and reported.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 #: How close to the capacity the previous reading must be to call a drop a rollover. [1]
 ROLLOVER_NEAR_FRACTION = 0.9
+#: A drop of at most this many displayed units is jitter (one least-significant digit). [displayed unit]
+JITTER_SHOWN = 1.0
+#: A drop to below this fraction of the previous value is a reset (a new meter counting from 0). [1]
+RESET_FRACTION = 0.1
 
 
 class Step(StrEnum):
     normal = "normal"
     rollover = "rollover"
     reset = "reset"
+    jitter = "jitter"
+    backward = "backward"
+    spike = "spike"
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """The quantity counted between two register readings and how it was found."""
+#: Steps whose interval value is held out (None): not consumption, not summed.
+HELD_OUT = frozenset({Step.backward, Step.spike})
 
-    delta: float
+
+class Interval(NamedTuple):
+    """The quantity counted between two register readings and how it was found.
+
+    ``delta`` is None when the step is held out (:data:`HELD_OUT`); ``apparent`` is what the
+    register arithmetic gave before that decision (for the data-quality finding). A NamedTuple:
+    one is built per register reading on ingest's hot path, a frozen dataclass costs 3x more."""
+
+    delta: float | None
     interval_s: float
     step: Step
+    apparent: float
 
 
 def capacity_above(value: float) -> float:
-    """The smallest power of ten strictly above ``value`` (``value`` > 0).
+    """The smallest power of ten strictly above ``value`` (``value`` > 0, finite).
 
     >>> capacity_above(999_950.0)
     1000000.0
     """
+    if not math.isfinite(value):
+        raise ValueError(f"register value {value} is not finite")
     if value <= 0:
         return 1.0
     cap = 10.0 ** math.floor(math.log10(value))
@@ -53,38 +79,48 @@ def capacity_above(value: float) -> float:
 
 
 def register_delta(previous: float, new: float, display_factor: float = 1.0,
-                   near_fraction: float = ROLLOVER_NEAR_FRACTION) -> tuple[float, Step]:
-    """Quantity counted between two readings of one cumulative register.
+                   near_fraction: float = ROLLOVER_NEAR_FRACTION, *, jitter_shown: float = JITTER_SHOWN,
+                   reset_fraction: float = RESET_FRACTION, replaced: bool = False) -> tuple[float, Step]:
+    """Quantity counted between two readings of one cumulative register (no rate check).
 
     Parameters
     ----------
     previous, new : float
         Register readings in the stored base unit (kWh, m3, kg), in time order. [base unit]
     display_factor : float
-        Base units per displayed unit (0.001 for a Wh register stored as kWh), so the capacity is a
-        power of ten of what the meter shows. [base unit / displayed unit]
-    near_fraction : float
-        See :data:`ROLLOVER_NEAR_FRACTION`. [1]
+        Base units per displayed unit (0.001 for a Wh register stored as kWh), so the capacity and
+        the jitter tolerance are in what the meter shows. [base unit / displayed unit]
+    near_fraction, jitter_shown, reset_fraction : float
+        See the module docstring. [1], [displayed unit], [1]
+    replaced : bool
+        A meter replacement between the two readings is known: any drop is a reset.
 
     Returns
     -------
     delta : float
-        The counted quantity. [base unit]
+        The counted quantity; for ``backward`` the (negative) difference, to report. [base unit]
     step : Step
-        ``normal``, ``rollover`` or ``reset``.
+        ``normal``, ``jitter``, ``rollover``, ``reset`` or ``backward``.
     """
     if new >= previous:
         return new - previous, Step.normal
+    if replaced:
+        return new, Step.reset
     prev_shown = previous / display_factor
     new_shown = new / display_factor
+    if prev_shown - new_shown <= jitter_shown:
+        return 0.0, Step.jitter
     cap = capacity_above(prev_shown)
     if prev_shown >= near_fraction * cap and new_shown < (1 - near_fraction) * cap:
         return (cap - prev_shown + new_shown) * display_factor, Step.rollover
-    return new, Step.reset
+    if new < reset_fraction * previous:
+        return new, Step.reset
+    return new - previous, Step.backward
 
 
 def interval_between(prev_ts_ms: int, prev_value: float, ts_ms: int, value: float,
-                     display_factor: float = 1.0) -> Interval:
+                     display_factor: float = 1.0, max_rate_per_h: float = math.inf, *,
+                     replaced: bool = False) -> Interval:
     """The interval quantity of the reading at ``ts_ms`` given the reading before it.
 
     Parameters
@@ -95,8 +131,22 @@ def interval_between(prev_ts_ms: int, prev_value: float, ts_ms: int, value: floa
         Register readings. [base unit]
     display_factor : float
         As in :func:`register_delta`. [base unit / displayed unit]
+    max_rate_per_h : float
+        A counted quantity above ``max_rate_per_h * interval`` is a spike. [base unit / h]
+    replaced : bool
+        As in :func:`register_delta`.
     """
     if prev_ts_ms >= ts_ms:
         raise ValueError(f"previous reading at {prev_ts_ms} ms is not before {ts_ms} ms")
-    delta, step = register_delta(prev_value, value, display_factor)
-    return Interval(delta, (ts_ms - prev_ts_ms) / 1000.0, step)
+    interval_s = (ts_ms - prev_ts_ms) / 1000.0
+    if value >= prev_value:  # the common case, inline (ingest's hot path): register_delta's first rule
+        delta = value - prev_value
+        if delta > max_rate_per_h * interval_s / 3600.0:
+            return Interval(None, interval_s, Step.spike, delta)
+        return Interval(delta, interval_s, Step.normal, delta)
+    delta, step = register_delta(prev_value, value, display_factor, replaced=replaced)
+    if step is Step.backward:
+        return Interval(None, interval_s, step, delta)
+    if delta > max_rate_per_h * interval_s / 3600.0:
+        return Interval(None, interval_s, Step.spike, delta)
+    return Interval(delta, interval_s, step, delta)

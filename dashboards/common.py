@@ -7,6 +7,7 @@ from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.models import dashboard as dm
 
 from analytics.settings import AnalyticsSettings
+from contract.quality import MEASUREMENT as QUALITY_MEASUREMENT
 from dashboards.influxql import Measurement
 from dashboards.panels import dashboard_link
 
@@ -30,6 +31,8 @@ METER_1D, PV_1D = Measurement("meter_1d", ROLLUP_RP), Measurement("pv_1d", ROLLU
 #: Building attributes copied from the registry by ``python -m dashboards sync-buildings``.
 BUILDING_MEASUREMENT = "building"
 DEADLETTER, INGEST_STATS = "ingest_deadletter", "ingest_stats"
+#: Data-quality findings ingest records (contract/quality.py).
+DATA_QUALITY = QUALITY_MEASUREMENT
 
 #: Grafana unit ids (``fieldConfig.defaults.unit``).
 KWH = "kwatth"

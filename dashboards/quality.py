@@ -1,4 +1,5 @@
-"""Data quality: offline meters, gaps, dead-lettered messages by reason, and ingest lag."""
+"""Data quality: offline meters, gaps, ingest's data-quality findings, dead-lettered messages by
+reason, and ingest lag."""
 
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ def gaps_query() -> Select:
     """Readings that close a gap longer than the chosen threshold, per meter. [count]"""
     return Select((agg("count", "interval_s", alias="gaps"), agg("max", "interval_s", alias="longest_gap_s")),
                   (c.METER,), (*_F, '"interval_s" > ${gap_s}', TIME_FILTER), _DEVICE)
+
+
+def findings_query() -> Select:
+    """Data-quality findings per code and device (contract/quality.py): how many, and the latest
+    detail, in the time range."""
+    return Select((agg("count", "detail", alias="findings"), agg("last", "detail", alias="last_detail")),
+                  (c.DATA_QUALITY,), (*_F, TIME_FILTER), ("code", *_DEVICE))
 
 
 def deadletter_query() -> Select:
@@ -82,6 +90,13 @@ def build() -> dm.Dashboard:
                  .unit(c.COUNT).with_target(influx("A", gaps_query(), table=True))
                  .override_by_name("longest_gap_s", [dm.DynamicConfigValue(id_val="unit", value=c.SECONDS)])
                  .grid_pos(grid.place(12, 9)))
+    d.with_panel(table.Panel().id(ids()).title("Data-quality findings per device")
+                 .description("Recorded by ingest: register jitter, backward steps and spikes (held out of the "
+                              "sums), resets, rollovers, gaps, stuck registers, unknown devices, clock skew "
+                              "(GET /data-quality lists each one).")
+                 .datasource(DATASOURCE).unit(c.COUNT).with_target(influx("A", findings_query(), table=True))
+                 .with_transformation(transformation("sortBy", {"sort": [{"field": "findings", "desc": True}]}))
+                 .grid_pos(grid.place(24, 8)))
     d.with_panel(timeseries.Panel().id(ids()).title("Dead-lettered messages by reason").datasource(DATASOURCE)
                  .unit(c.COUNT).draw_style(cm.GraphDrawStyle.BARS)
                  .with_target(influx("A", deadletter_query(), alias="$tag_reason")).grid_pos(grid.place(12, 9)))

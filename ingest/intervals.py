@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from contract.registers import register_delta
+from contract.registers import Step, interval_between
 
 #: Readings kept per register series; 48 covers half a day of 15-minute data out of order. [1]
 DEFAULT_MAX_POINTS = 48
@@ -41,6 +41,7 @@ class RegisterReading:
     ts_ms: int
     value: float  # [base unit]
     explicit: bool = False  # the reading carries its own interval quantity: do not derive it
+    max_rate_per_h: float = _POS_INF  # a step above this rate is a spike, held out [base unit / h]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ class _Series:
     series: str
     interval_field: str
     display_factor: float
+    max_rate_per_h: float = _POS_INF
     windows: list[Window] = field(default_factory=list)
 
     def window_of(self, ts: int) -> Window | None:
@@ -144,12 +146,17 @@ class _Series:
 
 @dataclass(slots=True)
 class DerivedUpdate:
-    """Fields to (re)write at one timestamp of one series: the interval quantity and ``interval_s``."""
+    """Fields to (re)write at one timestamp of one series: the interval quantity and ``interval_s``.
+
+    A held-out step (``contract.registers.HELD_OUT``) carries ``interval_s`` only; ``step`` and
+    ``apparent`` (the register difference) tell the data-quality finding what happened."""
 
     key: Hashable
     series: str
     ts_ms: int
     fields: dict[str, float]
+    step: Step = Step.normal
+    apparent: float = 0.0
 
 
 Lookup = Callable[[dict[Hashable, tuple[str, int, int]]], dict[Hashable, LookupResult]]
@@ -188,10 +195,11 @@ class RegisterTracker:
         for r in readings:
             s = self._series.get(r.key)
             if s is None:
-                s = self._series[r.key] = _Series(r.series, r.interval_field, r.display_factor)
+                s = self._series[r.key] = _Series(r.series, r.interval_field, r.display_factor, r.max_rate_per_h)
             else:
                 self._series.move_to_end(r.key)
                 s.series = r.series
+                s.max_rate_per_h = r.max_rate_per_h
             if s.window_of(r.ts_ms) is None:
                 _, lo, hi = missing.get(r.key, (r.interval_field, r.ts_ms, r.ts_ms))
                 missing[r.key] = (r.interval_field, min(lo, r.ts_ms), max(hi, r.ts_ms))
@@ -228,8 +236,30 @@ class RegisterTracker:
         w, i = found
         if i == 0 or w.explicit[i]:
             return None  # first reading (or neighbour unknown), or the device sent its own value
-        delta, _step = register_delta(w.values[i - 1], w.values[i], s.display_factor)
-        return DerivedUpdate(key, s.series, ts, {s.interval_field: delta, "interval_s": (ts - w.ts[i - 1]) / 1000.0})
+        iv = interval_between(w.ts[i - 1], w.values[i - 1], ts, w.values[i], s.display_factor, s.max_rate_per_h)
+        if iv.delta is None:  # held out (contract.registers.HELD_OUT)
+            return DerivedUpdate(key, s.series, ts, {"interval_s": iv.interval_s}, iv.step, iv.apparent)
+        return DerivedUpdate(key, s.series, ts, {s.interval_field: iv.delta, "interval_s": iv.interval_s},  # type: ignore[dict-item]
+                             iv.step, iv.apparent)
+
+    def unchanged_since(self, key: Hashable, ts: int) -> int | None:
+        """Earliest cached time since which the register at ``ts`` has not moved (for the
+        stuck-register finding); None when ``ts`` is not cached."""
+        s = self._series.get(key)
+        found = s.index_of(ts) if s is not None else None
+        if found is None:
+            return None
+        w, i = found
+        v = w.values[i]
+        while i > 0 and w.values[i - 1] == v:
+            i -= 1
+        return w.ts[i]
+
+    def forget(self, keys: set[Hashable]) -> None:
+        """Drop the cached readings of ``keys`` (they are looked up in storage when next needed):
+        after a failed batch the cache may hold readings that were never stored."""
+        for key in keys:
+            self._series.pop(key, None)
 
     def _trim(self, keys: set[Hashable]) -> None:
         for key in keys:

@@ -31,9 +31,23 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from contract.broker import make_client
+from ingest import memory
+from ingest.messages import (
+    Ack,
+    Commit,
+    Deliver,
+    Failed,
+    Inbound,
+    OutboundDeadLetter,
+    Ready,
+    Stats,
+    Stop,
+    Stopped,
+    topic_text,
+)
 from ingest.metrics import Metrics
 from ingest.settings import IngestSettings
-from ingest.worker import worker_main
+from ingest.worker import RELEASE_AFTER_BYTES, worker_main
 from storage.influx import InfluxError, InfluxHTTP
 from storage.lineproto import encode_line
 
@@ -46,6 +60,11 @@ DEADLETTER_CONFIRM_S = 30.0
 CHUNK_MESSAGES = 2000
 #: How long start() waits for the worker process to report ready. [s]
 WORKER_START_S = 60.0
+#: Share of the memory budget the messages waiting for the worker may take; above it paho's network
+#: thread waits (TCP push-back: the broker keeps the rest). [1]
+QUEUE_BUDGET_SHARE = 0.25
+#: Longest wait of the network thread for room in the queue: keep-alives must still go out. [s]
+QUEUE_WAIT_MAX_S = 5.0
 
 
 class IngestService:
@@ -58,7 +77,12 @@ class IngestService:
         self.failed = threading.Event()  # the worker died or reported a bug: exit and restart
         self._stopping = threading.Event()
         self._gen = 0
-        self._arrived: collections.deque = collections.deque()
+        self._arrived: collections.deque[Inbound] = collections.deque()
+        # Payload bytes into and out of _arrived, each written by one thread only (no lock needed).
+        self._bytes_in = 0  # network thread
+        self._bytes_out = 0  # feeder thread
+        self._queue_budget = int(settings.memory_budget_mib * 1024 * 1024 * QUEUE_BUDGET_SHARE)
+        self._room = threading.Event()
         self._threads: list[threading.Thread] = []
         self._metrics_server = None
         self._worker: multiprocessing.process.BaseProcess | None = None
@@ -153,25 +177,50 @@ class IngestService:
     def _on_message(self, client, userdata, msg) -> None:
         # Hot path: a deque append is atomic and wakes nobody.
         self.received += 1
-        self._arrived.append((self._gen, msg.mid, msg.qos, msg.topic, msg.payload, int(time.time() * 1000)))
+        payload = msg.payload
+        self._arrived.append(Inbound(self._gen, msg.mid, msg.qos, topic_text(msg._topic), payload,
+                                     int(time.time() * 1000), bool(msg.dup)))
+        self._bytes_in += len(payload)
+        if self._bytes_in - self._bytes_out > self._queue_budget:
+            # Memory bound in bytes: stop reading the socket until the worker caught up.
+            self._room.clear()
+            if self._bytes_in - self._bytes_out > self._queue_budget:
+                self._room.wait(QUEUE_WAIT_MAX_S)
 
     # -- feeder: arrived messages -> worker --------------------------------------------------
 
     def _feed_loop(self) -> None:
         arrived = self._arrived
+        since_release = 0
+        # One chunk is pickled whole (a copy) and the pipe holds one: a small share of the budget.
+        chunk_bytes = max(1, self._queue_budget // 8)
         try:
             while True:
                 stopping = self._stopping.is_set()
-                chunk = []
-                while arrived and len(chunk) < CHUNK_MESSAGES:
-                    chunk.append(arrived.popleft())
+                chunk: list[Inbound] = []
+                size = 0
+                while arrived and len(chunk) < CHUNK_MESSAGES and size < chunk_bytes:
+                    m = arrived.popleft()
+                    chunk.append(m)
+                    size += len(m.payload)
                 if chunk:
                     self.metrics.received.inc(len(chunk))
-                    self._to_worker.send_bytes(pickle.dumps(("msgs", chunk), protocol=pickle.HIGHEST_PROTOCOL))
+                    data = pickle.dumps(Deliver(chunk), protocol=pickle.HIGHEST_PROTOCOL)
+                    del chunk
+                    self._to_worker.send_bytes(data)
+                    del data
+                    self._bytes_out += size
+                    since_release += size
+                    if self._bytes_in - self._bytes_out <= self._queue_budget:
+                        self._room.set()
                     continue
+                self._room.set()
+                if since_release >= RELEASE_AFTER_BYTES:
+                    memory.release()  # a backlog is over: give its memory back
+                    since_release = 0
                 if stopping:
                     # Messages arriving after this are not handed over: never acked, redelivered.
-                    self._to_worker.send_bytes(pickle.dumps(("stop",)))
+                    self._to_worker.send_bytes(pickle.dumps(Stop()))
                     return
                 time.sleep(0.002)
         except OSError:
@@ -183,21 +232,19 @@ class IngestService:
     def _ack_loop(self) -> None:
         try:
             while True:
-                msg = pickle.loads(self._from_worker.recv_bytes())
-                kind = msg[0]
-                if kind == "commit":
-                    _, acks, deadletters, snap = msg
-                    self._apply(snap)
-                    self._confirm_deadletters(deadletters)
-                    self._ack(acks)
-                elif kind == "ready":
+                msg: Commit | Ready | Stats | Stopped | Failed = pickle.loads(self._from_worker.recv_bytes())
+                if isinstance(msg, Commit):
+                    self._apply(msg.snapshot)
+                    self._confirm_deadletters(msg.deadletters)
+                    self._ack(msg.acks)
+                elif isinstance(msg, Ready):
                     self._worker_ready.set()
-                elif kind == "stats":
-                    self._apply(msg[1])
-                elif kind == "stopped":
+                elif isinstance(msg, Stats):
+                    self._apply(msg.snapshot)
+                elif isinstance(msg, Stopped):
                     return
-                elif kind == "failed":
-                    log.error("worker failed", extra={"error": msg[1]})
+                elif isinstance(msg, Failed):
+                    log.error("worker failed", extra={"error": msg.error})
                     self.failed.set()
                     return
         except (EOFError, OSError):
@@ -211,7 +258,7 @@ class IngestService:
         self.newest_written_ms = max(self.newest_written_ms, snap.get("newest_ts_ms", 0))
         self.metrics.lag.set(self.lag_s())
 
-    def _confirm_deadletters(self, deadletters: list[tuple[str, bytes]]) -> None:
+    def _confirm_deadletters(self, deadletters: list[OutboundDeadLetter]) -> None:
         """Publish (QoS 1) and wait for the broker's PUBACK of each; publish again what a lost
         connection swallowed. A dead letter may so arrive twice, never zero times."""
         pending: list[list] = [[t, p, None, 0.0] for t, p in deadletters]  # topic, payload, info, sent at
@@ -226,7 +273,7 @@ class IngestService:
             if pending and self.failed.wait(0.005):
                 return
 
-    def _ack(self, acks: list[tuple[int, int, int]]) -> None:
+    def _ack(self, acks: list[Ack]) -> None:
         gen = self._gen
         done = 0
         for m_gen, mid, qos in acks:

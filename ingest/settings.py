@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -58,6 +59,23 @@ class IngestSettings(BaseSettings, MqttConnection):
     register_cache_points: int = Field(48, ge=2)
     log_level: str = "INFO"
 
+    #: With a fleet file: what to do with a device it does not know, ``reject`` (dead-letter
+    #: `unknown_device`) or ``accept`` (store, with an `unknown_device` data-quality finding).
+    unknown_devices: str = Field("reject", pattern="^(reject|accept)$")
+    #: Overrides of the plausible ranges, JSON: ``{"power_kw": 50000, "rate_kwh_per_h": 20000}``
+    #: (contract/plausibility.py). A value outside is dead-lettered `value_out_of_range`.
+    plausible_limits: dict[str, float] = Field(default_factory=dict)
+    #: Data-quality findings: gap, stuck register, clock skew thresholds. [s]
+    gap_s: float = Field(3600.0, gt=0)
+    stuck_s: float = Field(6 * 3600.0, gt=0)
+    clock_skew_s: float = Field(60.0, ge=0)
+    #: Where the delivery counts of redelivered messages are kept (survives a worker crash);
+    #: default: the system temporary directory, one subdirectory per client id.
+    delivery_state_dir: Path | None = None
+    #: Memory budget of the worker's message data (open and sealed batches) and of the service's
+    #: queue to the worker. [MiB]
+    memory_budget_mib: int = Field(512, ge=16)
+
     @property
     def subscription(self) -> str:
         from contract.topics import INGEST_FILTER, shared
@@ -74,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> IngestSettings:
         if typ is bool:  # a switch: --mqtt-tls
             ap.add_argument(flag, dest=name, action="store_const", const=True, default=None, help=info.description)
             continue
-        kind = int if typ is int else float if typ is float else str
+        kind = int if typ is int else float if typ is float else json.loads if typ == dict[str, float] else str
         ap.add_argument(flag, dest=name, type=kind, default=None, help=info.description)
     args = ap.parse_args(argv)
     given = {k: v for k, v in vars(args).items() if v is not None}

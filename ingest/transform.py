@@ -6,10 +6,12 @@ Units are converted here, once (contract.units), to the stored field names of do
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from contract.payloads import ContractError, DeviceMessage, RejectReason
+from contract.plausibility import Limits, max_power_of_device
 from contract.units import UNITS, Dimension
 from contract.vocabulary import (
     CARRIER_DIMENSION,
@@ -51,13 +53,17 @@ class TimeRules:
     floor_ms: int = 1_262_304_000_000  # 2010-01-01T00:00Z, before any metering platform of this kind
     installed_ms: Mapping[tuple[str, str], int] | None = None
 
-    def check(self, msg: DeviceMessage, now_ms: int) -> None:
-        """Raise :class:`ContractError` naming the first implausible timestamp of ``msg``."""
+    def check(self, msg: DeviceMessage, now_ms: int) -> int:
+        """Raise :class:`ContractError` naming the first implausible timestamp of ``msg``; return
+        the newest timestamp (for the clock-skew finding). [ms]"""
         limit = now_ms + self.future_tolerance_ms
         floor = self.floor_ms
         if self.installed_ms:
             floor = max(floor, self.installed_ms.get((msg.building_code, msg.device_id), floor))
+        newest = floor
         for r in msg.readings:
+            if r.ts_ms > newest:
+                newest = r.ts_ms
             if r.ts_ms > limit:
                 raise ContractError(RejectReason.future_timestamp,
                                     f"{msg.device_id}: ts_ms={r.ts_ms} is {(r.ts_ms - now_ms) / 1000:.0f} s "
@@ -66,6 +72,7 @@ class TimeRules:
                 raise ContractError(RejectReason.timestamp_before_device,
                                     f"{msg.device_id}: ts_ms={r.ts_ms} is before {floor} (device installation "
                                     "or the global floor)")
+        return newest
 
 
 @dataclass(slots=True)
@@ -82,6 +89,19 @@ class _Quantity:
     stored: str
     factor: float
     interval_field: str | None  # for a register: the stored name of its interval quantity
+    max_abs: float  # plausible range after conversion (contract/plausibility.py) [base unit]
+    max_rate_per_h: float  # registers: plausible rate [base unit / h]
+
+
+def _check_value(device_id: str, quantity: str, stored: str, value: float, max_abs: float, ts_ms: int) -> None:
+    """Raise the reason that refuses a converted value (finite on the wire, not after conversion,
+    or outside its plausible range)."""
+    if not math.isfinite(value):
+        raise ContractError(RejectReason.non_finite_value,
+                            f"{device_id}: {quantity} is {value} as {stored} after unit conversion at ts_ms={ts_ms}")
+    raise ContractError(RejectReason.value_out_of_range,
+                        f"{device_id}: {stored}={value:.6g} at ts_ms={ts_ms} is outside the plausible range "
+                        f"[-{max_abs:.6g}, {max_abs:.6g}]")
 
 
 @dataclass(slots=True)
@@ -100,7 +120,12 @@ class _Plan:
 class Transformer:
     """Builds points and register readings from valid device messages (caches series texts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None,
+                 rated_kw: Mapping[tuple[str, str, DeviceKind], float] | None = None) -> None:
+        """``rated_kw``: ``(building_code, device_id, device_kind) -> rated power`` where the fleet
+        knows it (a PV inverter's kWp, a pile's rated kW): that device's ``power_kw`` is bounded by it."""
+        self._limits = limits or Limits()
+        self._rated_kw = rated_kw or {}
         self._series: dict[tuple, str] = {}
         self._quantities: dict[tuple, _Quantity | None] = {}
         self._plans: dict[tuple[str, str], _Plan] = {}
@@ -120,8 +145,9 @@ class Transformer:
         if found is None:
             dim: Dimension = TELEMETRY_QUANTITIES[msg.device_kind][q] or CARRIER_DIMENSION[msg.carrier]
             interval = REGISTER_TO_INTERVAL.get(q)
-            found = _Quantity(field_name(q, dim), UNITS[unit][1],
-                              field_name(interval, dim) if interval else None)
+            stored = field_name(q, dim)
+            found = _Quantity(stored, UNITS[unit][1], field_name(interval, dim) if interval else None,
+                              self._limits.max_abs(stored), self._limits.max_rate_per_h(stored))
             self._quantities[key] = found
         return found
 
@@ -142,6 +168,10 @@ class Transformer:
             if len(self._plans) > 500_000:  # bounded: a fleet is far smaller than this
                 self._plans.clear()
             quantities = {q: self._quantity(msg, q, u) for q, u in msg.units.items()}
+            rated = self._rated_kw.get((*key, kind))
+            if rated is not None and "power" in quantities:
+                p = quantities["power"]
+                quantities["power"] = _Quantity(p.stored, p.factor, None, max_power_of_device(rated, p.max_abs), 0.0)
             plan = self._plans[key] = _Plan(
                 kind, msg.carrier, msg.sub_item, dict(msg.units), self.series_text(measurement, tags),
                 measurement, quantities,
@@ -166,6 +196,8 @@ class Transformer:
                     fields[q] = v
                     continue
                 value = v * qty.factor
+                if not -qty.max_abs <= value <= qty.max_abs:  # also False for NaN
+                    _check_value(msg.device_id, q, qty.stored, value, qty.max_abs, r.ts_ms)
                 fields[qty.stored] = value
                 if qty.interval_field is not None:
                     if regs is None:
@@ -176,7 +208,7 @@ class Transformer:
                 ts_ms = r.ts_ms
                 for qty, value in regs:
                     registers.append(RegisterReading(reg_keys[qty.stored], series, qty.interval_field, qty.factor,
-                                                     ts_ms, value, qty.interval_field in fields))
+                                                     ts_ms, value, qty.interval_field in fields, qty.max_rate_per_h))
             points.append(Point(series, fields, r.ts_ms))
         return points, registers
 
@@ -192,6 +224,11 @@ class Transformer:
                     unit = msg.units.get(q) or msg.units.get("energy")
                     if unit not in UNITS or UNITS[unit][0] is not Dimension.energy:
                         raise ContractError(RejectReason.unknown_unit, f"{msg.device_id}: unit of {q!r} is {unit!r}")
-                    fields[field_name(q, Dimension.energy)] = float(v[q]) * UNITS[unit][1]
+                    stored = field_name(q, Dimension.energy)
+                    value = float(v[q]) * UNITS[unit][1]
+                    limit = self._limits.max_abs(stored)
+                    if not -limit <= value <= limit:
+                        _check_value(msg.device_id, q, stored, value, limit, r.ts_ms)
+                    fields[stored] = value
             out.append(Point(series, fields, r.ts_ms))
         return out

@@ -22,6 +22,8 @@ def malformed_payload(reason: RejectReason, code: str, meter: MeterSpec, ts_ms: 
 
     ``future_timestamp`` and ``timestamp_before_device`` are well-formed messages: the caller
     passes a ``ts_ms`` ahead of the wall clock or before the device's installation.
+    ``timestamp_before_device``, ``unknown_device`` and ``registry_mismatch`` assume ingest reads the
+    fleet file (``--fleet-file``).
     """
     topic = device_topic(code, "meter", meter.device_id)
     msg = _good(code, meter, ts_ms)
@@ -41,6 +43,17 @@ def malformed_payload(reason: RejectReason, code: str, meter: MeterSpec, ts_ms: 
         return topic, json.dumps(msg).replace('"register": 1.0', '"register": NaN').encode()
     elif reason is RejectReason.negative_value:
         msg["readings"][0]["values"]["register"] = -5.0
+    elif reason is RejectReason.value_out_of_range:
+        msg["readings"][0]["values"]["register"] = 1e300  # finite, far above any register (contract/plausibility.py)
+    elif reason is RejectReason.unknown_device:
+        unknown = f"{meter.device_id[:58]}-GHOST"
+        msg["device_id"] = unknown
+        return device_topic(code, "meter", unknown), json.dumps(msg).encode()
+    elif reason is RejectReason.registry_mismatch:
+        # The fleet's meter, sent as a charging pile.
+        pile = {k: v for k, v in msg.items() if k not in ("carrier", "sub_item")}
+        pile.update(device_kind="ev_pile", units={"register": "kWh"})
+        return device_topic(code, "ev_pile", meter.device_id), json.dumps(pile).encode()
     elif reason is RejectReason.topic_mismatch:
         other = code[:7] + ("999" if code[7:] != "999" else "998")
         msg["building_code"] = other

@@ -12,6 +12,9 @@ import re
 from api.db import Alert, Subscription
 from api.disclosure import service as disclosure_service
 from api.disclosure.db import ensure_schema
+from contract.quality import FindingCode
+from ingest.findings import Finding
+from storage.influx import InfluxHTTP
 from tests.api.conftest import ELSEWHERE, MINE, OTHER, building
 from tests.disclosure.factories import figures
 
@@ -35,8 +38,14 @@ def _setup(world) -> dict[str, str]:
         ensure_schema(world.app.state.engine)
         record = disclosure_service.store_draft(session=s, figures=figures(OTHER, 2025)).record_id
         s.commit()
-        return {"building_code": OTHER, "alert_id": str(a.id), "user_id": str(world.user_ids["administrator"]),
-                "subscription_id": str(sub.id), "record_id": str(record), "action": "submit"}
+        values = {"building_code": OTHER, "alert_id": str(a.id), "user_id": str(world.user_ids["administrator"]),
+                  "subscription_id": str(sub.id), "record_id": str(record), "action": "submit"}
+    # A data-quality finding of another building, inside GET /data-quality's default range (7 days).
+    now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    db = InfluxHTTP(world.app.state.settings.influx_url, world.influx_db)
+    db.create_database()
+    db.write_lines([Finding(FindingCode.gap, OTHER, "E-1", now_ms - 7_200_000, now_ms - 60_000, "gap").line()])
+    return values
 
 
 def _routes(world) -> list[tuple[str, str, dict]]:

@@ -49,6 +49,8 @@ CASES = [
                               "facility_manager": 200, None: 401}),
     ("POST", "/alerts/subscriptions", {"channel": "email", "target": "a@example.org", "district": "Shizhong"},
      {"administrator": 201, "bureau_staff": 403, "auditor": 201, "facility_manager": 403, None: 401}),
+    ("GET", "/data-quality", None, {"administrator": 200, "bureau_staff": 200, "auditor": 200,
+                                    "facility_manager": 200, None: 401}),
     ("POST", "/alerts/evaluate", None, {"administrator": 200, "bureau_staff": 403, "auditor": 200,
                                         "facility_manager": 403, None: 401}),
 ]

@@ -108,6 +108,12 @@ def lines(t_end_ms: int) -> list[str]:
     for k, reason in enumerate(("bad_json", "bad_json", "bad_json", "unknown_unit", "unknown_unit")):
         out.append(f'ingest_deadletter,reason={reason},client_id=w1 topic="t/x",detail="d" '
                    f'{t_end_ms - 600_000 - k * 1000}')
+    # Data-quality findings as ingest writes them (ingest/findings.py): 2 jitters and a spike of one
+    # meter, a gap of another.
+    for k, (code, dev) in enumerate((("register_jitter", "el"), ("register_jitter", "el"), ("spike", "el"),
+                                     ("gap", "gas"))):
+        out.append(f'data_quality,code={code},building_code={A001},device_id={dev} '
+                   f'period_start_ms={t_end_ms - 1_800_000}i,detail="d{k}",value=1.0 {t_end_ms - 900_000 - k * 1000}')
     for k in range(60):
         out.append(f"ingest_stats,client_id=w1 received={1000 * k}i,written={1000 * k}i,rejected=0i,"
                    f"queue_depth=0i,lag_s=2.0 {t_end_ms - (60 - k) * 60_000}")

@@ -193,6 +193,11 @@ def test_data_quality_dashboard(city, generated):
     assert silent.numbers["C"] == 1  # 10 meters seen in 30 days, 9 in the last hour: A001 water
     gaps = run(city, dash, "Gaps longer than").rows("A")
     assert [(g["device_id"], g["gaps"], g["longest_gap_s"]) for g in gaps] == [("gas", 1, 9 * 900)]
+    found = run(city, dash, "Data-quality findings").rows("A")
+    assert sorted((f["code"], f["device_id"], f["findings"]) for f in found) == [
+        ("gap", "gas", 1), ("register_jitter", "el", 2), ("spike", "el", 1)]  # as written in fleet_data.py
+    # d0 is stamped t_end - 900 s, d1 one second earlier: the last detail is d0.
+    assert {f["last_detail"] for f in found if f["code"] == "register_jitter"} == {"d0"}
     dl = run(city, dash, "Dead-lettered messages")
     assert {s["tags"]["reason"]: sum(x[1] for x in s["values"]) for s in dl.series["A"]} == {
         "bad_json": 3, "unknown_unit": 2}

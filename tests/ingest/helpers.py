@@ -56,8 +56,8 @@ class Publisher:
         self.c.loop_start()
         self._infos = []
 
-    def publish(self, topic: str, payload: dict | bytes | str, qos: int = 1) -> None:
-        if isinstance(payload, dict):
+    def publish(self, topic: str, payload: dict | list | bytes | str, qos: int = 1) -> None:
+        if isinstance(payload, dict | list):
             payload = json.dumps(payload)
         self._infos.append(self.c.publish(topic, payload, qos=qos))
 
@@ -123,9 +123,10 @@ STARTED: list[IngestProcess] = []
 class IngestProcess:
     """``python -m ingest`` as a real subprocess; logs go to a file for the failure message."""
 
-    def __init__(self, argv: list[str], log_path: Path):
+    def __init__(self, argv: list[str], log_path: Path, pythonpath: tuple[Path, ...] = ()):
         self.argv = argv
         self.log_path = log_path
+        self.pythonpath = pythonpath  # before the repository: e.g. a sitecustomize that injects a fault
         self.proc: subprocess.Popen | None = None
         self._subscribed_seen = 0
 
@@ -133,7 +134,7 @@ class IngestProcess:
         if self.log_path.exists():
             self._subscribed_seen = self.log_path.read_text(errors="replace").count('"msg": "subscribed"')
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in (*self.pythonpath, ROOT))}
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
         STARTED.append(self)
         return self

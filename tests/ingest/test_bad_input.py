@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from contract.payloads import MAX_PAYLOAD_BYTES
+from contract.topics import device_topic
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from registry.fleet import Fleet
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.servers
 GOOD_N = 200  # good messages, one reading each, register rising by 1 kWh
 
 
-def _bad_messages() -> list[tuple[str, bytes | str | dict, str]]:
+def _bad_messages() -> list[tuple[str, bytes | str | dict | list, str]]:
     """(topic, payload, expected reason) for each class of bad input."""
     now_ms = int(time.time() * 1000)
     ok = meter_msg("E-BAD", [(T0_MS, {"register": 1.0})])
@@ -58,6 +59,30 @@ def _bad_messages() -> list[tuple[str, bytes | str | dict, str]]:
         (meter_topic("E-OTHER"), ok, "topic_mismatch"),
         (meter_topic("E-BAD", building="510402A002"), ok, "topic_mismatch"),
         ("ep/v1/51040ZA001/meter/E-BAD/telemetry", ok, "bad_topic"),
+        # A JSON list is not a device message: its structure is wrong, not its schema version.
+        (meter_topic("E-BAD"), [ok], "schema_violation"),
+        (meter_topic("E-BAD"), meter_msg("E-BAD", [(5, {"register": 1.0})]), "timestamp_before_device"),  # 1970
+        # Finite on the wire, infinite after conversion: 1e308 MWh x 1000 kWh/MWh overflows.
+        (meter_topic("E-BAD"), meter_msg("E-BAD", [(T0_MS, {"register": 1e308})], units={"register": "MWh"}),
+         "non_finite_value"),
+        # The power overflows (1e308 MW x 1000), the register beside it is fine: the reading goes whole.
+        (meter_topic("E-BAD"), meter_msg("E-BAD", [(T0_MS, {"register": 5.0, "power": 1e308})],
+                                         units={"register": "kWh", "power": "MW"}), "non_finite_value"),
+        (meter_topic("E-BAD"), meter_msg("E-BAD", [(T0_MS, {"register": 1e308})]), "value_out_of_range"),
+        # 2e5 kW is above the default 1e5 kW bound of power_kw (contract/plausibility.py).
+        (meter_topic("E-BAD"), meter_msg("E-BAD", [(T0_MS, {"register": 5.0, "power": 2e5})]),
+         "value_out_of_range"),
+        (meter_topic("E-NOBODY"), meter_msg("E-NOBODY", [(T0_MS, {"register": 1.0})]), "unknown_device"),
+        (meter_topic("E-1", building="510402B009"), meter_msg("E-1", [(T0_MS, {"register": 1.0})],
+                                                             building="510402B009"), "unknown_device"),
+        # E-GOOD is an hvac meter in the fleet; sent as a lighting meter, or as water, it contradicts it.
+        (meter_topic("E-GOOD"), meter_msg("E-GOOD", [(T0_MS, {"register": 1.0})], sub_item="lighting_sockets"),
+         "registry_mismatch"),
+        (meter_topic("E-GOOD"), meter_msg("E-GOOD", [(T0_MS, {"register": 1.0})], carrier="water",
+                                          units={"register": "m3"}), "registry_mismatch"),
+        (device_topic(BUILDING, "ev_pile", "E-GOOD"),
+         {**meter_msg("E-GOOD", [(T0_MS, {"register": 1.0})]), "device_kind": "ev_pile", "carrier": None,
+          "sub_item": None}, "registry_mismatch"),
     ]
 
 
@@ -66,7 +91,9 @@ def test_bad_input_is_dead_lettered_and_good_readings_all_stored(mosquitto, infl
         "building_code": BUILDING, "name": "Test office", "floor_area_m2": 1000, "district": "Shizhong",
         "latitude_deg": 29.6, "longitude_deg": 103.8,
         "meters": [{"device_id": "E-NEW", "carrier": "electricity", "sub_item": "hvac",
-                    "installed_on": "2026-06-01"}]}]})
+                    "installed_on": "2026-06-01"},
+                   *({"device_id": d, "carrier": "electricity", "sub_item": "hvac"}
+                     for d in ("E-GOOD", "E-BAD", "E-OTHER", "E-GW", "E-GW2"))]}]})
     fleet.dump(tmp_path / "fleet.yaml")
     s = IngestSettings(mqtt_port=mosquitto.port, influx_url=influxd.url, influx_db=fresh_db, metrics_port=0,
                        client_id=f"bad-{uuid.uuid4().hex[:6]}", share_group=f"g{uuid.uuid4().hex[:6]}",

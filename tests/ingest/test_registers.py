@@ -32,9 +32,43 @@ def test_register_delta_reset_counts_from_zero():
     assert register_delta(5230.0, 3.0) == (3.0, Step.reset)
 
 
-def test_register_delta_drop_near_capacity_to_large_value_is_a_reset():
-    # 9500 -> 4000: previous near 10 000 but the new value is not small (needs < 1000): a reset.
-    assert register_delta(9500.0, 4000.0) == (4000.0, Step.reset)
+def test_register_delta_drop_near_capacity_to_large_value_is_backward_not_reset():
+    # 9500 -> 4000: previous near 10 000 but the new value is not small (rollover needs < 1000), and
+    # 4000 is not close to zero (a reset needs < 0.1 x 9500 = 950): no evidence, held out.
+    assert register_delta(9500.0, 4000.0) == (-5500.0, Step.backward)  # 4000 - 9500, reported
+
+
+def test_register_jitter_of_one_least_significant_digit_is_zero_not_a_reset():
+    # The cases: a register stepping back by its last digit counted the whole register.
+    assert register_delta(12_346.0, 12_345.999) == (0.0, Step.jitter)  # kWh register, 0.001 kWh back
+    assert register_delta(1_500.0, 1_499.999) == (0.0, Step.jitter)
+    # A Wh register stored in kWh: 12 345 678 Wh -> 12 345 677 Wh is 1 displayed Wh back.
+    assert register_delta(12_345.678, 12_345.677, display_factor=1e-3) == (0.0, Step.jitter)
+    # 2 Wh back on a Wh register is more than one digit: not jitter, not near zero: backward.
+    assert register_delta(12_345.678, 12_345.676, display_factor=1e-3)[1] is Step.backward
+
+
+def test_reset_needs_evidence_near_zero_or_a_recorded_replacement():
+    assert register_delta(5230.0, 500.0) == (500.0, Step.reset)  # 500 < 0.1 x 5230 = 523
+    assert register_delta(5230.0, 600.0)[1] is Step.backward  # 600 >= 523: no evidence
+    assert register_delta(5230.0, 600.0, replaced=True) == (600.0, Step.reset)  # the registry says so
+
+
+def test_interval_held_out_for_backward_steps_and_spikes():
+    # 15 min, 100 -> 40: backward (40 >= 0.1 x 100 = 10, 60 > 1 digit): no interval value.
+    iv = interval_between(0, 100.0, 900_000, 40.0)
+    assert (iv.delta, iv.step, iv.apparent) == (None, Step.backward, -60.0)  # 40 - 100
+    # A bound of 1000 kWh/h allows 1000 x 900 / 3600 = 250 kWh in 15 min.
+    assert interval_between(0, 100.0, 900_000, 350.0, max_rate_per_h=1000.0).delta == 250.0  # 350 - 100
+    iv = interval_between(0, 100.0, 900_000, 350.001, max_rate_per_h=1000.0)
+    assert (iv.delta, iv.step) == (None, Step.spike)  # 250.001 > 250
+    # A reset is rate-checked too: 7 kWh from 0 in 15 min is fine under 1000 kWh/h.
+    assert interval_between(0, 5230.0, 900_000, 7.0, max_rate_per_h=1000.0).step is Step.reset
+
+
+def test_capacity_above_refuses_non_finite():
+    with pytest.raises(ValueError, match="not finite"):
+        capacity_above(float("inf"))
 
 
 def test_capacity_above_exact_power_of_ten():
@@ -103,11 +137,25 @@ def test_tracker_duplicate_gives_same_values_and_no_neighbour_rewrite():
 
 def test_tracker_reset_and_rollover_in_one_batch():
     t = RegisterTracker(FakeStorage())
-    u = _by_ts(t.apply([_reading(0, 999_990.0), _reading(MIN15_MS, 5.0), _reading(2 * MIN15_MS, 7.0),
-                        _reading(3 * MIN15_MS, 2.0)]))
-    assert u[MIN15_MS]["consumption_kwh"] == pytest.approx(15.0)  # rollover: 1e6 - 999 990 + 5
-    assert u[2 * MIN15_MS]["consumption_kwh"] == pytest.approx(2.0)  # 7 - 5
-    assert u[3 * MIN15_MS]["consumption_kwh"] == pytest.approx(2.0)  # reset: 7 -> 2 counts 2 from 0
+    u = _by_ts(t.apply([_reading(0, 999_990.0), _reading(MIN15_MS, 500.0), _reading(2 * MIN15_MS, 700.0),
+                        _reading(3 * MIN15_MS, 2.0), _reading(4 * MIN15_MS, 1.5), _reading(5 * MIN15_MS, 0.9)]))
+    assert u[MIN15_MS]["consumption_kwh"] == pytest.approx(510.0)  # rollover: 1e6 - 999 990 + 500
+    assert u[2 * MIN15_MS]["consumption_kwh"] == pytest.approx(200.0)  # 700 - 500
+    assert u[3 * MIN15_MS]["consumption_kwh"] == pytest.approx(2.0)  # reset: 2 < 0.1 x 700, counts 2 from 0
+    assert u[4 * MIN15_MS]["consumption_kwh"] == 0.0  # jitter: 2 -> 1.5 is within one digit
+    assert u[5 * MIN15_MS]["consumption_kwh"] == 0.0  # jitter again: 1.5 -> 0.9 (0.6 back)
+
+
+def test_tracker_holds_out_backward_steps_and_spikes():
+    t = RegisterTracker(FakeStorage())
+    rate = dict(max_rate_per_h=400.0)  # 400 kWh/h: at most 100 kWh per 15 min
+    u = t.apply([RegisterReading("E-1", "meter,device_id=E-1", "consumption_kwh", 1.0, i * MIN15_MS, v, **rate)
+                 for i, v in enumerate([1000.0, 1050.0, 900.0, 950.0, 5000.0])])
+    got = {x.ts_ms: (x.fields, x.step) for x in u}
+    assert got[MIN15_MS] == ({"consumption_kwh": pytest.approx(50.0), "interval_s": 900.0}, Step.normal)  # 1050-1000
+    assert got[2 * MIN15_MS] == ({"interval_s": 900.0}, Step.backward)  # 900 >= 0.1 x 1050: held out
+    assert got[3 * MIN15_MS][0]["consumption_kwh"] == pytest.approx(50.0)  # 950 - 900
+    assert got[4 * MIN15_MS] == ({"interval_s": 900.0}, Step.spike)  # 4050 kWh in 15 min > 100
 
 
 def test_tracker_looks_up_storage_once_per_batch_after_restart():

@@ -42,6 +42,23 @@ def test_settings_from_command_line_and_environment(monkeypatch):
         parse_args(["--batch-size-lines", "0"])
 
 
+def test_hardening_settings_from_command_line_and_environment(monkeypatch, tmp_path):
+    from contract.plausibility import Limits
+
+    s = parse_args(["--plausible-limits", '{"power_kw": 5000, "rate_kwh_per_h": 200}', "--unknown-devices",
+                    "accept", "--delivery-state-dir", str(tmp_path)])
+    assert (s.unknown_devices, s.delivery_state_dir) == ("accept", tmp_path)
+    limits = Limits(s.plausible_limits)
+    assert (limits.max_abs("power_kw"), limits.max_rate_per_h("register_kwh")) == (5000, 200)
+    assert limits.max_abs("register_kwh") == 1e10  # default of kWh fields
+    monkeypatch.setenv("EP_PLAUSIBLE_LIMITS", '{"register_m3": 1e6}')
+    assert parse_args([]).plausible_limits == {"register_m3": 1e6}
+    with pytest.raises(ValueError, match="unknown_devices"):
+        parse_args(["--unknown-devices", "maybe"])
+    with pytest.raises(ValueError, match="positive finite"):
+        Limits({"power_kw": -1})
+
+
 @pytest.mark.servers
 def test_writer_isolates_lines_refused_by_influxdb(influxd, fresh_db):
     db = InfluxHTTP(influxd.url, fresh_db)

@@ -133,7 +133,7 @@ def test_ingest_dead_letters_exactly_the_malformed_faults_of_the_manifest(tmp_pa
         assert res.returncode == 0, res.stderr[-2000:]
         faults = json.loads(manifest.read_text())["faults"]
         expected = Counter(f["expected_reject_reason"] for f in faults if f["expected_reject_reason"])
-        assert len(expected) == 11 and set(expected.values()) == {1}  # one of each RejectReason
+        assert len(expected) == 14 and set(expected.values()) == {1}  # one of each RejectReason
         got = dead.wait_for(sum(expected.values()), 60)
         time.sleep(2)  # anything rejected beyond the manifest would arrive by now
         got = Counter(topic.rsplit("/", 1)[-1] for topic, _ in dead.messages)

@@ -7,8 +7,7 @@ from collections import Counter
 
 import pytest
 
-from contract.payloads import ContractError, RejectReason, decode
-from simulators.calendar import local_midnight_ms
+from contract.payloads import RejectReason
 from simulators.faults import CLOCK_SKEW_MS, FaultInjector, parse_spec
 from tests.simulators.helpers import decoded, readings_by_device, run, small_fleet
 
@@ -36,23 +35,28 @@ def test_malformed_payloads_get_their_reject_reason(faulty):
     fleet, _, out, _, faults = faulty
     mal = [f for f in faults if f["kind"] == "malformed"]
     assert sorted(f["expected_reject_reason"] for f in mal) == sorted(r.value for r in RejectReason)
+    # Each through ingest's own batch builder, configured with the fleet as `--fleet-file` does: some
+    # are well-formed on the wire and refused by time, range or registry.
+    from ingest.intervals import LookupResult, RegisterTracker
+    from ingest.messages import Inbound
+    from ingest.metrics import Metrics
+    from ingest.pipeline import BatchBuilder
+    from ingest.registry_check import FleetIndex, RegistryCheck
+    from ingest.transform import TimeRules, Transformer
+
+    index = FleetIndex.from_fleet(fleet)
+    builder = BatchBuilder(rules=TimeRules(installed_ms=index.installed_ms),
+                           tracker=RegisterTracker(lambda w: {k: LookupResult(None, [], None) for k in w}),
+                           metrics=Metrics(), client_id="t", transformer=Transformer(rated_kw=index.rated_kw),
+                           registry=RegistryCheck(index))
     by_reason = {}
     for o in out:
         if o.payload is None:
             continue
-        try:
-            _, msgs = decode(o.topic, o.payload)
-        except ContractError as e:
-            by_reason[e.reason.value] = o
-            continue
-        errs = [m for m in msgs if isinstance(m, ContractError)]
-        assert not errs
-        ts = msgs[0].readings[0].ts_ms
-        # Well-formed on the wire: ingest refuses these by time (wall clock, installation date).
-        if ts > time.time() * 1000:
-            by_reason["future_timestamp"] = o
-        elif ts < local_midnight_ms(fleet.buildings[0].meters[0].installed_on):
-            by_reason["timestamp_before_device"] = o
+        builder.add(Inbound(0, 0, 1, o.topic, o.payload, int(time.time() * 1000)))
+        letters = builder.seal().deadletters
+        assert len(letters) == 1, (o.topic, letters)
+        by_reason[letters[0].reason] = o
     assert set(by_reason) == {r.value for r in RejectReason}
     assert len([o for o in out if o.payload is not None]) == len(RejectReason)  # nothing else malformed
 
