@@ -72,7 +72,7 @@ def report(args, settings: AnalyticsSettings) -> int:
     from registry.db import make_engine, session_scope
 
     engine = make_engine(settings.registry_url)
-    with settings.influx(rollups=True) as db, session_scope(engine) as session:
+    with settings.rollups() as db, session_scope(engine) as session:
         audit = service.audit_list(influx=db, session=session, year=args.year, as_of=args.as_of, basis=args.basis,
                                    region=args.region, only_triggered=not args.all, tz=settings.tz)
         city = service.city_indicators(influx=db, session=session, year=args.year, basis=args.basis,

@@ -39,13 +39,13 @@ from analytics.periods import DEFAULT_TZ, local_midnight
 from storage.influx import InfluxHTTP, quote_ident, quote_literal
 from storage.lineproto import encode_line
 
+# Created by ensure_rollup_rp when missing; its home is the shared settings (one default for all).
+from storage.settings import ROLLUP_RP
+
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 CHECKPOINT_MEASUREMENT = "rollup_checkpoint"
-#: Retention policy of the rollups and the checkpoint unless ``EP_ROLLUP_RP`` renames it; the raw
-#: data stays in the database's default policy. Created by :func:`ensure_rollup_rp` when missing.
-ROLLUP_RP = "rollup"
 #: Shard group duration of a created rollup policy: a year of daily points in one or two shards.
 ROLLUP_SHARD_DURATION = "52w"
 #: Field that is counted as ``readings``: one interval point has exactly one of them.

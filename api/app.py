@@ -44,10 +44,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         registry_db.migrate(engine)
         create_schema(engine)
-    influx = InfluxHTTP(settings.influx_url, database=settings.influx_db, retention_policy=settings.influx_rp,
-                        timeout_s=settings.influx_timeout_s)
-    rollups = InfluxHTTP(settings.influx_url, database=settings.influx_db,
-                         retention_policy=settings.rollup_rp, timeout_s=settings.influx_timeout_s)
+    influx = settings.influx()
+    rollups = settings.rollups()
 
     ctx = default_context()
 

@@ -11,9 +11,8 @@ from enum import StrEnum
 from functools import lru_cache
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from analytics.rollup import ROLLUP_RP
+from storage.settings import RollupSettings
 
 #: Values that mark a secret as "not set by the operator".
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development-only-secret"})
@@ -25,20 +24,13 @@ class Environment(StrEnum):
     production = "production"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EP_", extra="ignore")
+class Settings(RollupSettings):
+    """The InfluxDB connection (``influx_*``, ``rollup_rp``) is every service's (storage/settings.py)."""
 
     env: Environment = Environment.development
     #: The registry's database; the API's own tables (users, keys, alerts, outbox) live beside it.
     #: None: the registry's own choice (``REGISTRY_DATABASE_URL``, else ``sqlite:///var/registry.db``).
     database_url: str | None = None
-    influx_url: str = "http://127.0.0.1:8086"
-    influx_db: str = "energy"
-    influx_timeout_s: float = Field(default=30, gt=0)
-    #: Retention policy of the raw readings; None = the database's default policy.
-    influx_rp: str | None = None
-    #: Retention policy of analytics' rollups (same variable and default as analytics: ``EP_ROLLUP_RP``).
-    rollup_rp: str = Field(default=ROLLUP_RP, min_length=1)
     #: Key for the HMAC-SHA256 signature of outgoing webhooks. Required outside development.
     webhook_signing_key: str | None = None
     mqtt_host: str = "127.0.0.1"

@@ -73,9 +73,7 @@ class IngestService:
     # -- set-up ------------------------------------------------------------------------------
 
     def _new_influx(self) -> InfluxHTTP:
-        s = self.s
-        return InfluxHTTP(s.influx_url, s.influx_db, s.influx_rp, s.influx_username, s.influx_password,
-                          s.influx_token)
+        return self.s.influx()
 
     def _new_client(self) -> mqtt.Client:
         s = self.s

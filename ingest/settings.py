@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.settings import InfluxSettings
 
 
 def _env(name: str, *more: str) -> AliasChoices:
@@ -14,10 +15,9 @@ def _env(name: str, *more: str) -> AliasChoices:
     return AliasChoices(name, *more)
 
 
-class IngestSettings(BaseSettings):
-    """One settings class for the service; every option has an ``EP_`` environment variable."""
-
-    model_config = SettingsConfigDict(env_prefix="EP_", populate_by_name=True, extra="ignore")
+class IngestSettings(InfluxSettings):
+    """One settings class for the service; every option has an ``EP_`` environment variable.
+    The InfluxDB connection (``influx_*``) is every service's (storage/settings.py)."""
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(1883, ge=1, le=65535)
@@ -31,13 +31,6 @@ class IngestSettings(BaseSettings):
     #: How long the broker keeps our session (and queues for it) while we are away. [s]
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     keepalive_s: int = Field(30, ge=5)
-
-    influx_url: str = "http://127.0.0.1:8086"
-    influx_db: str = "energy"
-    influx_rp: str | None = None
-    influx_username: str | None = None
-    influx_password: str | None = None
-    influx_token: str | None = None
 
     batch_size_lines: int = Field(5000, ge=1, le=1_000_000)
     flush_interval_ms: int = Field(1000, ge=10)

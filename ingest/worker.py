@@ -34,7 +34,7 @@ from ingest.pipeline import WRITE_REJECTED, Batch, BatchBuilder, DeadLetter, Inb
 from ingest.settings import IngestSettings
 from ingest.transform import TimeRules, installed_on_ms
 from ingest.writer import Aborted, Writer
-from storage.influx import InfluxError, InfluxHTTP
+from storage.influx import InfluxError
 
 log = logging.getLogger("ingest.worker")
 _STOP = object()
@@ -59,10 +59,8 @@ class Worker:
         self._abort = threading.Event()
         self._batches: queue.Queue = queue.Queue(maxsize=2)
         self._writer_busy = False
-        self._influx = InfluxHTTP(s.influx_url, s.influx_db, s.influx_rp, s.influx_username, s.influx_password,
-                                  s.influx_token)
-        lookup = InfluxLookup(InfluxHTTP(s.influx_url, s.influx_db, s.influx_rp, s.influx_username,
-                                         s.influx_password, s.influx_token), self._abort,
+        self._influx = s.influx()
+        lookup = InfluxLookup(s.influx(), self._abort,
                               initial_ms=s.retry_initial_ms, max_ms=s.retry_max_ms, on_retry=self.metrics.retries.inc)
         self.tracker = RegisterTracker(lookup, max_points=s.register_cache_points)
         rules = TimeRules(future_tolerance_ms=int(s.future_tolerance_s * 1000), floor_ms=s.ts_floor_ms,

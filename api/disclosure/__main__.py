@@ -6,7 +6,8 @@
 ``generate`` freezes the analytics of ``--year`` into a new draft version for every building of
 the registry (or the listed ones), one transaction per building, with a progress bar. A building
 whose open version already holds the same figures is left alone. Settings come from the API's
-environment (``EP_DATABASE_URL``, ``EP_INFLUX_URL``, ``EP_INFLUX_DB``, ``EP_ROLLUP_RP`` default ``rollup``).
+environment (``EP_DATABASE_URL``, the InfluxDB connection of storage/settings.py: ``EP_INFLUX_URL``,
+``EP_INFLUX_DB``, ``EP_INFLUX_USERNAME``/``EP_INFLUX_PASSWORD`` or ``EP_INFLUX_TOKEN``, ``EP_ROLLUP_RP``).
 
 Exit status: 0 when every building got its draft (or was unchanged), 1 when some failed (each
 printed on stderr with its reason; the others are stored), 2 for usage errors.
@@ -26,7 +27,6 @@ from api.disclosure.service import SYSTEM_ACTOR, store_draft
 from api.disclosure.source import collect
 from api.settings import Settings
 from registry import db as registry_db
-from storage.influx import InfluxHTTP
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     # Only the rollups are read, from their own retention policy (EP_ROLLUP_RP), as the API reads them.
-    influx = InfluxHTTP(settings.influx_url, database=settings.influx_db,
-                        retention_policy=settings.rollup_rp, timeout_s=settings.influx_timeout_s)
+    influx = settings.rollups()
     # A database the rollup job has not run on yet has no rollup policy: no data, not a failure.
     ensure_rollup_rp(influx, settings.rollup_rp)
     sessions = registry_db.make_sessionmaker(engine)
