@@ -25,6 +25,7 @@ import pandas as pd
 from analytics import rollup, service
 from analytics.settings import AnalyticsSettings
 from analytics.tables import BASES, DEFAULT_BASIS
+from storage.influx import InfluxError
 
 
 def _date(text: str) -> dt.date:
@@ -112,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
                                    "registry_url": args.registry_url, "influx_rp": args.influx_rp,
                                    "rollup_rp": args.rollup_rp}.items() if v}
     settings = AnalyticsSettings(**overrides)
+    try:
+        return _run(args, settings)
+    except InfluxError as exc:  # down, or credentials refused: say so, not a traceback
+        print(f"{args.cmd}: {settings.influx_url} database {settings.influx_db}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args, settings: AnalyticsSettings) -> int:
     if args.cmd == "rollup":
         with settings.influx() as db:
             try:

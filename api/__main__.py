@@ -56,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         sched = AlertScheduler(settings=app.state.settings, sessions=app.state.sessions,
                                influx=app.state.influx, ctx=app.state.alert_context)
         if args.once:
-            r = sched.evaluate_once()
+            from storage.influx import InfluxError
+
+            try:
+                r = sched.evaluate_once()
+            except InfluxError as exc:  # down, or credentials refused: say so, not a traceback
+                print(f"alerts: {exc}", file=sys.stderr)
+                return 1
             d = sched.drain_once()
             print(f"{r.buildings} buildings, {len(r.findings)} findings, opened {len(r.opened)}, "
                   f"resolved {len(r.resolved)}; delivered {d.delivered}, failed {d.failed}")

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from storage.influx import quote_ident, quote_literal
 
 
 def free_port() -> int:
@@ -175,15 +178,30 @@ class Mosquitto(_Server):
 
 @dataclass
 class Influxd(_Server):
-    """An InfluxDB 1.x server speaking ``/write`` and ``/query`` (the storage contract)."""
+    """An InfluxDB 1.x server speaking ``/write`` and ``/query`` (the storage contract).
+
+    With ``auth_enabled`` every request but ``/ping`` needs credentials; the first start creates
+    the admin ``admin_user`` / ``admin_password`` through the HTTP API (InfluxDB 1.x lets the
+    first ``CREATE USER ... WITH ALL PRIVILEGES`` through unauthenticated), as an operator would.
+    """
 
     port: int = 0
     rpc_port: int = 0
     auth_enabled: bool = False
+    admin_user: str = "admin"
+    #: Generated when not given (and auth is enabled); kept in memory only.
+    admin_password: str | None = None
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
         self.rpc_port = self.rpc_port or free_port()
+        if self.auth_enabled and not self.admin_password:
+            self.admin_password = secrets.token_urlsafe(16)
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """(user, password) of the admin for HTTP basic auth; None without authentication."""
+        return (self.admin_user, self.admin_password or "") if self.auth_enabled else None
 
     @property
     def url(self) -> str:
@@ -225,7 +243,20 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         conf = self.write_config()
         self._spawn([_binary("influxd", "/usr/bin/influxd"), "-config", str(conf)])
         _wait_until(self._ping, timeout_s, f"influxd on port {self.port}", self.log_path)
+        if self.auth_enabled:
+            self._ensure_admin()
         return self
+
+    def _ensure_admin(self) -> None:
+        """Create the admin user unless it exists (a restart keeps the users in ``meta/``)."""
+        if httpx.get(f"{self.url}/query", params={"q": "SHOW USERS"}, auth=self.auth).status_code == 200:
+            return
+        q = (f"CREATE USER {quote_ident(self.admin_user)} WITH PASSWORD {quote_literal(self.admin_password or '')}"
+             " WITH ALL PRIVILEGES")
+        r = httpx.post(f"{self.url}/query", data={"q": q})
+        if r.status_code != 200 or "error" in r.text:
+            raise RuntimeError(f"influxd on port {self.port}: could not create the admin user: "
+                               f"HTTP {r.status_code} {r.text[:300]}")
 
     def _ping(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:

@@ -27,6 +27,7 @@ from api.disclosure.service import SYSTEM_ACTOR, store_draft
 from api.disclosure.source import collect
 from api.settings import Settings
 from registry import db as registry_db
+from storage.influx import InfluxError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,8 +55,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # Only the rollups are read, from their own retention policy (EP_ROLLUP_RP), as the API reads them.
     influx = settings.rollups()
-    # A database the rollup job has not run on yet has no rollup policy: no data, not a failure.
-    ensure_rollup_rp(influx, settings.rollup_rp)
+    try:
+        # A database the rollup job has not run on yet has no rollup policy: no data, not a failure.
+        ensure_rollup_rp(influx, settings.rollup_rp)
+    except InfluxError as exc:  # down, or credentials refused: nothing can be generated
+        influx.close()
+        print(f"generate: {settings.influx_url} database {settings.influx_db}: {exc}", file=sys.stderr)
+        return 1
     sessions = registry_db.make_sessionmaker(engine)
     created = unchanged = 0
     failed: list[tuple[str, str]] = []
