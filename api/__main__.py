@@ -32,14 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "create-admin":
         from sqlalchemy import select
 
-        from api.db import User, create_schema
+        from api.db import User
         from api.security import Role, create_user
         from api.settings import get_settings
         from registry import db as registry_db
 
         engine = registry_db.make_engine(get_settings().database_url)
         registry_db.migrate(engine)
-        create_schema(engine)
         with registry_db.make_sessionmaker(engine)() as s:
             if s.scalar(select(User).where(User.name == args.name)) is not None:
                 print(f"error: a user named {args.name!r} exists", file=sys.stderr)

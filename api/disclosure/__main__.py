@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from analytics.rollup import ensure_rollup_rp
 from analytics.tables import BASES, DEFAULT_BASIS
-from api.disclosure.db import ensure_schema
 from api.disclosure.service import SYSTEM_ACTOR, store_draft
 from api.disclosure.source import collect
 from api.settings import Settings
@@ -47,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings()
     engine = registry_db.make_engine(settings.database_url)
-    registry_db.migrate(engine)
-    ensure_schema(engine)
+    registry_db.migrate(engine)  # every table of the database, the disclosure's too
     if args.cmd == "migrate":
         print(f"disclosure schema at head on {engine.url.render_as_string(hide_password=True)}")
         return 0

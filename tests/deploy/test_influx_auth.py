@@ -58,9 +58,6 @@ def world(secured: Influxd, mosquitto, tmp_path_factory) -> dict:
 
     engine = registry_db.make_engine(url)
     registry_db.migrate(engine)
-    from api.db import create_schema
-
-    create_schema(engine)
     with registry_db.make_sessionmaker(engine)() as s:
         repo.upsert_building(session=s, spec=building(BUILDING, "Shizhong"))
         _, key = create_user(s, name="admin", role=Role.administrator)
