@@ -25,7 +25,7 @@ import math
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from contract.topics import TopicAddress, TopicError, parse_topic
 from contract.units import UNITS
@@ -34,7 +34,9 @@ from contract.vocabulary import (
     SIGNED_QUANTITIES,
     STATUS_QUANTITIES,
     TELEMETRY_QUANTITIES,
+    BuildingCode,
     Carrier,
+    DeviceId,
     DeviceKind,
     SessionEvent,
     Stream,
@@ -46,8 +48,6 @@ SCHEMA_VERSION = 1
 #: (a few hundred meters) stays far below this.
 MAX_PAYLOAD_BYTES = 256 * 1024
 
-BuildingCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}[A-H][0-9]{3}$")]
-DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 # 2000-01-01 .. 2100-01-01: a plausibility frame; ingest applies the real window.
 TsMs = Annotated[int, Field(ge=946_684_800_000, lt=4_102_444_800_000)]
 

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import StringConstraints
 
 from contract.units import BASE_SUFFIX, Dimension
 
 #: 6-digit administrative division code + type letter A-H + 3-digit serial (MOHURD 2008).
-BUILDING_CODE_RE = re.compile(r"^[0-9]{6}[A-H][0-9]{3}$")
+BUILDING_CODE_PATTERN = r"^[0-9]{6}[A-H][0-9]{3}$"
+BUILDING_CODE_RE = re.compile(BUILDING_CODE_PATTERN)
 #: Device and gateway ids: safe in an MQTT topic level and an InfluxDB tag.
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
+#: The same rules as pydantic field types (payloads, the fleet file, API bodies).
+BuildingCode = Annotated[str, StringConstraints(pattern=BUILDING_CODE_PATTERN)]
+DeviceId = Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
 
 
 class BuildingType(StrEnum):

@@ -33,6 +33,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from ingest.metrics import Metrics
 from ingest.settings import IngestSettings
 from ingest.worker import worker_main
+from storage.clip import clip
 from storage.influx import InfluxError, InfluxHTTP
 from storage.lineproto import encode_line
 
@@ -269,7 +270,7 @@ class IngestService:
                 try:
                     influx.write_lines([self.stats_line(int(time.time() * 1000))])
                 except InfluxError as e:  # stats are a view, not data: skip a beat
-                    log.debug("stats write failed", extra={"error": str(e)[:200]})
+                    log.debug("stats write failed", extra={"error": clip(e)})
         finally:
             influx.close()
 

@@ -33,8 +33,10 @@ from ingest.metrics import Metrics
 from ingest.pipeline import WRITE_REJECTED, Batch, BatchBuilder, DeadLetter, Inbound
 from ingest.settings import IngestSettings
 from ingest.transform import TimeRules, installed_on_ms
-from ingest.writer import Aborted, Writer
+from ingest.writer import Writer
+from storage.clip import clip
 from storage.influx import InfluxError
+from storage.retry import Aborted
 
 log = logging.getLogger("ingest.worker")
 _STOP = object()
@@ -82,7 +84,7 @@ class Worker:
         try:
             self._influx.create_database()
         except InfluxError as e:  # the writer creates it when InfluxDB comes up
-            log.warning("could not create the database yet", extra={"error": str(e)[:300]})
+            log.warning("could not create the database yet", extra={"error": clip(e)})
         self.send(("ready",))
         writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         writer.start()
@@ -169,12 +171,12 @@ class Worker:
         for index, error in refused:
             origin = batch.line_origin[index]
             m = batch.messages[origin] if origin >= 0 else None
-            dl = DeadLetter(WRITE_REJECTED, f"InfluxDB refused line {batch.lines[index][:300]!r}: {error}",
+            dl = DeadLetter(WRITE_REJECTED, f"InfluxDB refused line {clip(batch.lines[index])!r}: {error}",
                             m.topic if m else "", m.payload if m else batch.lines[index].encode(),
                             m.received_ms if m else int(time.time() * 1000))
             batch.deadletters.append(dl)
             self.metrics.rejected.labels(WRITE_REJECTED).inc()
-            log.warning("line refused by InfluxDB", extra={"error": error[:300]})
+            log.warning("line refused by InfluxDB", extra={"error": clip(error)})
         if refused:
             # Bookkeeping of the refused lines for the dashboard; their dead letters are what counts.
             self._writer.write([self._builder.deadletter_line(d) for d in batch.deadletters[-len(refused):]])

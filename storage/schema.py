@@ -27,6 +27,16 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The registry's own version table before the histories were joined.
 OLD_REGISTRY_VERSION_TABLE = "alembic_version_registry"
 
+#: Constraint and index names of the models' metadata, so that migrations get stable names on every
+#: backend (the registry's and the disclosure's tables use it; revisions 0001-0003 carry its names).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
 _lock = threading.Lock()
 _migrated: set[str] = set()
 

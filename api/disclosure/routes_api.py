@@ -25,6 +25,7 @@ from api.disclosure.workflow import Action, Actor, State, WorkflowRefusal
 from api.errors import APIError, ErrorBody
 from api.listing import CSV_RESPONSES, Page, PageDep, respond
 from api.security import Principal, Role
+from contract.vocabulary import BUILDING_CODE_PATTERN
 
 router = APIRouter(prefix="/disclosures/records", tags=["disclosures"])
 
@@ -59,7 +60,7 @@ class PathAction(StrEnum):
 def list_records(session: DSession, actor: ActorDep, page: PageDep,
                  year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
                  state: Annotated[list[State] | None, Query(description="repeat for several")] = None,
-                 building_code: Annotated[str | None, Query(pattern=r"^[0-9]{6}[A-H][0-9]{3}$")] = None):
+                 building_code: Annotated[str | None, Query(pattern=BUILDING_CODE_PATTERN)] = None):
     """Every version of every record the caller may see (all states), oldest submission first."""
     rows = service.list_records(session=session, actor=actor, year=year, building_code=building_code,
                                 states=[s.value for s in state] if state else None)

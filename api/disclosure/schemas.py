@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.disclosure.models import DisclosureEvent, DisclosureRecord, as_utc
 from api.disclosure.workflow import MAX_TEXT_CHARS
+from contract.vocabulary import BuildingCode
 
 
 class _Identity(BaseModel):
@@ -104,7 +105,7 @@ class GenerateBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     year: int = Field(ge=2000, le=2100)
-    building_codes: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{6}[A-H][0-9]{3}$")]] = Field(
+    building_codes: list[BuildingCode] = Field(
         min_length=1, max_length=50)
     basis: Literal["equivalent_gbt2589", "equal_value"] = "equivalent_gbt2589"
     region: str | None = Field(default=None, pattern=r"^CN-[0-9]{2}$", description="for equal_value, e.g. CN-51")

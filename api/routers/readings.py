@@ -14,6 +14,7 @@ from api.errors import APIError
 from api.influxql import INTERVALS_S, READING_FIELDS, InfluxQLError, readings_query
 from api.listing import CSV_RESPONSES
 from contract.vocabulary import DEVICE_ID_RE
+from storage.utc import from_epoch_ms
 
 router = APIRouter(prefix="/buildings/{building_code}/readings", tags=["readings"])
 
@@ -81,7 +82,7 @@ def get_readings(
     except InfluxQLError as e:
         raise APIError(422, "invalid_value", str(e), "field") from None
     out = [DeviceSeries(device_id=s["tags"].get("device_id", ""),
-                        points=[Point(time=dt.datetime.fromtimestamp(t / 1000, dt.UTC), value=v)
+                        points=[Point(time=from_epoch_ms(t), value=v)
                                 for t, v in s["values"] if v is not None]) for s in series]
     result = Readings(building_code=building_code, measurement=measurement, field=field,
                       aggregate=READING_FIELDS[measurement][field], interval=interval, start=start,
