@@ -29,7 +29,6 @@ DEADLETTER, INGEST_STATS = "ingest_deadletter", "ingest_stats"
 KWH = "kwatth"
 KW = "kwatt"
 M3 = "m3"
-KG = "masskg"
 SHARE = "percentunit"
 COUNT = "short"
 SECONDS = "s"
@@ -37,7 +36,6 @@ TCE = "suffix: tce"
 KGCE_PER_M2 = "suffix: kgce/m²"
 KWH_PER_M2 = "suffix: kWh/m²"
 KWH_PER_KWP = "suffix: kWh/kWp"
-DATE = "dateTimeAsIso"
 
 TIMEZONE = "Asia/Shanghai"
 
@@ -56,10 +54,6 @@ def new_dashboard(uid: str, title: str, description: str, *, time_from: str = "n
 def building_detail_url(code_expr: str = "${__value.raw}") -> str:
     """Data link from any cell holding a building code to the detail dashboard for it."""
     return f"/d/{BUILDING_UID}?var-building={code_expr}&${{__url_time_range}}"
-
-
-def building_code_link(title: str = "Open building detail") -> db.DashboardLink:
-    return db.DashboardLink(title).url(building_detail_url()).target_blank(False)
 
 
 def __getattr__(name: str):
