@@ -8,6 +8,7 @@ project-local state folder, listens on 127.0.0.1 only, and can be restarted in p
 Command line::
 
     python -m deploy.localservers start --state var/platform   # prints the ports as JSON
+    EP_INFLUX_PASSWORD=... python -m deploy.localservers start --state var/platform --influx-auth
     python -m deploy.localservers stop --state var/platform
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import httpx
 
+from storage.clip import clip
 from storage.influx import quote_ident, quote_literal
 
 
@@ -100,7 +102,7 @@ class _Server:
 @dataclass
 class Mosquitto(_Server):
     """A Mosquitto 2.x broker with persistence, sized so that QoS 1 sessions of a slow
-    subscriber are queued rather than dropped (see REFERENCE.md section 6)."""
+    subscriber are queued rather than dropped (see docs/reference.md section 6)."""
 
     port: int = 0
     password_file: Path | None = None
@@ -256,7 +258,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         r = httpx.post(f"{self.url}/query", data={"q": q})
         if r.status_code != 200 or "error" in r.text:
             raise RuntimeError(f"influxd on port {self.port}: could not create the admin user: "
-                               f"HTTP {r.status_code} {r.text[:300]}")
+                               f"HTTP {r.status_code} {clip(r.text)}")
 
     def _ping(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
@@ -285,10 +287,14 @@ def _state_file(state: Path) -> Path:
     return state / "servers.json"
 
 
-def start_all(state: Path, mqtt_port: int = 0, influx_port: int = 0) -> dict:
+def start_all(state: Path, mqtt_port: int = 0, influx_port: int = 0, influx_admin_password: str | None = None) -> dict:
+    """Start both servers; with ``influx_admin_password`` InfluxDB runs with authentication and
+    an admin ``admin`` (the services then need ``EP_INFLUX_USERNAME``/``EP_INFLUX_PASSWORD``)."""
     mq = Mosquitto(state / "mosquitto", port=mqtt_port).start()
-    ix = Influxd(state / "influxdb", port=influx_port).start()
+    ix = Influxd(state / "influxdb", port=influx_port, auth_enabled=influx_admin_password is not None,
+                 admin_password=influx_admin_password).start()
     info = {"mqtt_host": "127.0.0.1", "mqtt_port": mq.port, "influx_url": ix.url,
+            "influx_username": ix.admin_user if ix.auth_enabled else None,
             "mosquitto_pid": mq.proc.pid, "influxd_pid": ix.proc.pid}
     _state_file(state).write_text(json.dumps(info))
     # Detach: the runner outlives this helper process.
@@ -326,9 +332,15 @@ def main() -> None:
     ap.add_argument("--state", type=Path, default=Path("var/platform"))
     ap.add_argument("--mqtt-port", type=int, default=1883)
     ap.add_argument("--influx-port", type=int, default=8086)
+    ap.add_argument("--influx-auth", action="store_true",
+                    help="start InfluxDB with authentication; the admin 'admin' gets the password of "
+                         "EP_INFLUX_PASSWORD (the services' own variable), which must be set")
     args = ap.parse_args()
     if args.action == "start":
-        print(json.dumps(start_all(args.state.resolve(), args.mqtt_port, args.influx_port)))
+        password = os.environ.get("EP_INFLUX_PASSWORD") if args.influx_auth else None
+        if args.influx_auth and not password:
+            ap.error("--influx-auth needs EP_INFLUX_PASSWORD in the environment")
+        print(json.dumps(start_all(args.state.resolve(), args.mqtt_port, args.influx_port, password)))
     else:
         stop_all(args.state.resolve())
 
