@@ -7,7 +7,8 @@
 ``report`` prints the audit list and the city indicators with plan-target progress; ``--csv out.csv``
 also writes the audit list to ``out.csv`` and the city indicators and targets to ``out_city.csv``.
 Connection: ``--influx-url``/``--influx-db``/``--registry-url`` or ``EP_INFLUX_URL``, ``EP_INFLUX_DB``,
-``REGISTRY_DATABASE_URL``. Raw data is read from ``EP_INFLUX_RP`` (the database's default policy when
+``REGISTRY_DATABASE_URL``; credentials ``EP_INFLUX_USERNAME``/``EP_INFLUX_PASSWORD`` or ``EP_INFLUX_TOKEN``
+(docs/settings.md). Raw data is read from ``EP_INFLUX_RP`` (the database's default policy when
 unset); the rollups live in ``--rollup-rp`` / ``EP_ROLLUP_RP`` (default ``rollup``), which ``rollup``
 creates when missing (infinite retention, 52-week shard groups).
 """
