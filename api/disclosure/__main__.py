@@ -32,7 +32,7 @@ from storage.influx import InfluxError
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m api.disclosure", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("migrate", help="create or upgrade the disclosure tables")
+    sub.add_parser("migrate", help="create or upgrade every table of the database (disclosure, registry, API)")
     gen = sub.add_parser("generate", help="generate draft disclosures for a reporting year")
     gen.add_argument("--year", type=int, required=True, help="reporting (calendar) year, e.g. 2025")
     gen.add_argument("--building", action="append", dest="codes", metavar="CODE",
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = registry_db.make_engine(settings.database_url)
     registry_db.migrate(engine)  # every table of the database, the disclosure's too
     if args.cmd == "migrate":
-        print(f"disclosure schema at head on {engine.url.render_as_string(hide_password=True)}")
+        print(f"schema (registry, API, disclosure tables) at head on {engine.url.render_as_string(hide_password=True)}")
         return 0
 
     # Only the rollups are read, from their own retention policy (EP_ROLLUP_RP), as the API reads them.
