@@ -7,7 +7,8 @@
 ``report`` prints the audit list and the city indicators with plan-target progress; ``--csv out.csv``
 also writes the audit list to ``out.csv`` and the city indicators and targets to ``out_city.csv``.
 Connection: ``--influx-url``/``--influx-db``/``--registry-url`` or ``EP_INFLUX_URL``, ``EP_INFLUX_DB``,
-``REGISTRY_DATABASE_URL``. Raw data is read from ``EP_INFLUX_RP`` (the database's default policy when
+``REGISTRY_DATABASE_URL``; credentials ``EP_INFLUX_USERNAME``/``EP_INFLUX_PASSWORD`` or ``EP_INFLUX_TOKEN``
+(docs/settings.md). Raw data is read from ``EP_INFLUX_RP`` (the database's default policy when
 unset); the rollups live in ``--rollup-rp`` / ``EP_ROLLUP_RP`` (default ``rollup``), which ``rollup``
 creates when missing (infinite retention, 52-week shard groups).
 """
@@ -25,6 +26,7 @@ import pandas as pd
 from analytics import rollup, service
 from analytics.settings import AnalyticsSettings
 from analytics.tables import BASES, DEFAULT_BASIS
+from storage.influx import InfluxError
 
 
 def _date(text: str) -> dt.date:
@@ -72,7 +74,7 @@ def report(args, settings: AnalyticsSettings) -> int:
     from registry.db import make_engine, session_scope
 
     engine = make_engine(settings.registry_url)
-    with settings.influx(rollups=True) as db, session_scope(engine) as session:
+    with settings.rollups() as db, session_scope(engine) as session:
         audit = service.audit_list(influx=db, session=session, year=args.year, as_of=args.as_of, basis=args.basis,
                                    region=args.region, only_triggered=not args.all, tz=settings.tz)
         city = service.city_indicators(influx=db, session=session, year=args.year, basis=args.basis,
@@ -112,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
                                    "registry_url": args.registry_url, "influx_rp": args.influx_rp,
                                    "rollup_rp": args.rollup_rp}.items() if v}
     settings = AnalyticsSettings(**overrides)
+    try:
+        return _run(args, settings)
+    except InfluxError as exc:  # down, or credentials refused: say so, not a traceback
+        print(f"{args.cmd}: {settings.influx_url} database {settings.influx_db}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args, settings: AnalyticsSettings) -> int:
     if args.cmd == "rollup":
         with settings.influx() as db:
             try:

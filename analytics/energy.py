@@ -1,5 +1,5 @@
 """Comprehensive energy consumption in tonnes of standard coal equivalent, electrification share
-and renewable substitution rate (REFERENCE.md section 3).
+and renewable substitution rate (docs/reference.md section 3).
 
 All functions are pure: quantities in, indicators out, scalars or pandas Series (index kept).
 Quantities use the stored field names of docs/glossary.md plus the balance columns of

@@ -1,4 +1,4 @@
-"""PV and EV charging indicators (REFERENCE.md section 3). Pure functions, scalars or Series.
+"""PV and EV charging indicators (docs/reference.md section 3). Pure functions, scalars or Series.
 
 References
 ----------

@@ -21,13 +21,10 @@ from analytics.periods import DEFAULT_TZ, local_midnight
 from registry import repo
 from registry.models import Building, ChargingPile, Meter, PvSystem
 from storage.influx import InfluxHTTP, quote_literal
+from storage.utc import epoch_ms
 
 #: Expected interval readings per device and day (15-minute collection, MOHURD 2008). [1/d]
 READINGS_PER_DAY = 96
-
-
-def _ms(t: dt.datetime) -> int:
-    return int(t.timestamp() * 1000)
 
 
 #: Up to this many buildings are selected by tag in the query; more read the whole city.
@@ -43,7 +40,7 @@ def _sum_query(measurement: str, fields: dict[str, str], start: dt.datetime, end
         only = " AND (" + " OR ".join(f"building_code = {quote_literal(c)}" for c in codes) + ")"
     # Literal identifiers, integer times and escaped literals only.
     return (f'SELECT {sums} FROM "{measurement}_{resolution}" '  # noqa: S608
-            f"WHERE time >= {_ms(start)}ms AND time < {_ms(end)}ms{only} GROUP BY {group_by}")
+            f"WHERE time >= {epoch_ms(start)}ms AND time < {epoch_ms(end)}ms{only} GROUP BY {group_by}")
 
 
 def split_window(start: dt.datetime, end: dt.datetime, tz: str = DEFAULT_TZ
@@ -77,7 +74,7 @@ def _building_query(start: dt.datetime, end: dt.datetime, codes: list[str] | Non
     if codes:
         only = " AND (" + " OR ".join(f"building_code = {quote_literal(c)}" for c in codes) + ")"
     return (f'SELECT {fields}, "building_code" FROM "building_1mo" '  # noqa: S608
-            f"WHERE time >= {_ms(start)}ms AND time < {_ms(end)}ms{only}")
+            f"WHERE time >= {epoch_ms(start)}ms AND time < {epoch_ms(end)}ms{only}")
 
 
 def _building_rows(influx: InfluxHTTP, q: str) -> list[dict]:

@@ -6,7 +6,7 @@ fields per device over hours, local days and local months and writes ``<measurem
 ``_1d`` / ``_1mo`` with the same tags, the same field names and ``readings`` (interval points
 summed; for ``ev_session`` the completed sessions). Months are re-summed from the days.
 InfluxQL over ``/query``, line protocol over ``/write``, so it runs against every InfluxDB version
-(REFERENCE.md section 5).
+(docs/reference.md section 5).
 
 Interval convention. A raw interval value is stamped at the *end* of its interval (glossary), so a
 bucket holds the points with ``start < time <= end`` (InfluxQL ``GROUP BY time(1h, 1ms)``); the
@@ -39,13 +39,14 @@ from analytics.periods import DEFAULT_TZ, local_midnight
 from storage.influx import InfluxHTTP, quote_ident, quote_literal
 from storage.lineproto import encode_line
 
+# Created by ensure_rollup_rp when missing; its home is the shared settings (one default for all).
+from storage.settings import ROLLUP_RP
+from storage.utc import epoch_ms
+
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 CHECKPOINT_MEASUREMENT = "rollup_checkpoint"
-#: Retention policy of the rollups and the checkpoint unless ``EP_ROLLUP_RP`` renames it; the raw
-#: data stays in the database's default policy. Created by :func:`ensure_rollup_rp` when missing.
-ROLLUP_RP = "rollup"
 #: Shard group duration of a created rollup policy: a year of daily points in one or two shards.
 ROLLUP_SHARD_DURATION = "52w"
 #: Field that is counted as ``readings``: one interval point has exactly one of them.
@@ -109,7 +110,7 @@ def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_line
     out = out or db
     start = local_midnight(day, tz)
     end = local_midnight(day + dt.timedelta(days=1), tz)
-    start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    start_ms, end_ms = epoch_ms(start), epoch_ms(end)
     n_hourly = n_daily = 0
     for spec in SPECS:
         lines: list[str] = []
@@ -161,8 +162,8 @@ def rollup_month(out: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_l
     Why the building level: an annual query then reads one series per building with 12 points,
     instead of one per device with 365 (docs/benchmarks/analytics.md)."""
     first, nxt = month_bounds(day)
-    start_ms = int(local_midnight(first, tz).timestamp() * 1000)
-    end_ms = int(local_midnight(nxt, tz).timestamp() * 1000)
+    start_ms = epoch_ms(local_midnight(first, tz))
+    end_ms = epoch_ms(local_midnight(nxt, tz))
     lines: list[str] = []
     rows: dict[str, list[dict]] = {}
     for spec in SPECS:
@@ -328,8 +329,8 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
     day = start
     while day <= end:
         if rederive:
-            r = rederive_mod.rederive_window(db, int(local_midnight(day, tz).timestamp() * 1000),
-                                             int(local_midnight(day + dt.timedelta(days=1), tz).timestamp() * 1000))
+            r = rederive_mod.rederive_window(db, epoch_ms(local_midnight(day, tz)),
+                                             epoch_ms(local_midnight(day + dt.timedelta(days=1), tz)))
             stats.rederive_checked += r.checked
             stats.rederive_rewritten += r.rewritten
         h, d = rollup_day(db, day, tz=tz, out=out)

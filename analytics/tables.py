@@ -1,5 +1,5 @@
 """Reference tables shipped as data (analytics/data/*.csv), each row with its source and a
-``verified`` flag (REFERENCE.md: unverified values are data, never bare constants in code).
+``verified`` flag (docs/reference.md: unverified values are data, never bare constants in code).
 
 This module is the only place in analytics/ that reads files; the indicator functions receive
 the loaded tables as arguments. Every loader takes an optional path so a city can supply its own.

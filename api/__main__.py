@@ -35,14 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "create-admin":
         from sqlalchemy import select
 
-        from api.db import User, create_schema
+        from api.db import User
         from api.security import Role, create_user
         from api.settings import get_settings
         from registry import db as registry_db
 
         engine = registry_db.make_engine(get_settings().database_url)
         registry_db.migrate(engine)
-        create_schema(engine)
         with registry_db.make_sessionmaker(engine)() as s:
             if s.scalar(select(User).where(User.name == args.name)) is not None:
                 print(f"error: a user named {args.name!r} exists", file=sys.stderr)
@@ -59,7 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         sched = AlertScheduler(settings=app.state.settings, sessions=app.state.sessions,
                                influx=app.state.influx, ctx=app.state.alert_context)
         if args.once:
-            r = sched.evaluate_once()
+            from storage.influx import InfluxError
+
+            try:
+                r = sched.evaluate_once()
+            except InfluxError as exc:  # down, or credentials refused: say so, not a traceback
+                print(f"alerts: {exc}", file=sys.stderr)
+                return 1
             d = sched.drain_once()
             print(f"{r.buildings} buildings, {len(r.findings)} findings, opened {len(r.opened)}, "
                   f"resolved {len(r.resolved)}; delivered {d.delivered}, failed {d.failed}")

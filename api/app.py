@@ -13,12 +13,12 @@ from analytics.rollup import ensure_rollup_rp
 from api import disclosure, errors
 from api.alerts.context import default_context
 from api.alerts.scheduler import AlertScheduler
-from api.db import create_schema
 from api.errors import ErrorBody
 from api.indicators import FrameCache
 from api.routers import admin, alerts, buildings, health, indicators, quality, readings
 from api.settings import Settings, get_settings
 from registry import db as registry_db
+from storage.clip import clip
 from storage.influx import InfluxError, InfluxHTTP
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     settings = settings or get_settings()
     engine = registry_db.make_engine(settings.database_url)
     if migrate:
-        registry_db.migrate(engine)
-        create_schema(engine)
-    influx = InfluxHTTP(settings.influx_url, database=settings.influx_db, retention_policy=settings.influx_rp,
-                        timeout_s=settings.influx_timeout_s)
-    rollups = InfluxHTTP(settings.influx_url, database=settings.influx_db,
-                         retention_policy=settings.rollup_rp, timeout_s=settings.influx_timeout_s)
+        registry_db.migrate(engine)  # every table of the database, the API's too
+    influx = settings.influx()
+    rollups = settings.rollups()
 
     ctx = default_context()
 
@@ -99,9 +96,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         # The caller did nothing wrong. Down or overloaded: retrying later is sensible (503);
         # a refused query is our bug, reported as a bad upstream answer (502), never as a 4xx.
         if exc.retryable:
-            body = ErrorBody(code="storage_unavailable", message=f"the time-series store did not answer: {exc}"[:300])
+            body = ErrorBody(code="storage_unavailable", message=clip(f"the time-series store did not answer: {exc}"))
             return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
-        body = ErrorBody(code="storage_error", message=f"the time-series store refused the query: {exc}"[:300])
+        body = ErrorBody(code="storage_error", message=clip(f"the time-series store refused the query: {exc}"))
         return JSONResponse(body.model_dump(), status_code=502)
 
     for module in (health, buildings, readings, indicators, alerts, quality, admin):

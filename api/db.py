@@ -1,15 +1,12 @@
 """The API's own tables, in the same database as the building registry.
 
-Schema version 1, created with ``create_all`` (see docs/api.md, "Storage"): the version is
-stored in ``api_schema_version`` so a later migration can tell which schema it finds. The
-tables use their own metadata, so they never collide with the registry's migrations.
+Created and changed by the database's one Alembic history (storage/schema.py, revision 0004);
+a change here needs a new revision there (tests/storage/test_schema.py compares the two).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from functools import lru_cache
 
 from sqlalchemy import (
     JSON,
@@ -19,29 +16,16 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    create_engine,
-    event,
-    select,
     text,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+# Imported by the API modules from here, beside the tables whose times they fill and read.
+from storage.utc import as_utc, utcnow  # noqa: F401
 
 
 class Base(DeclarativeBase):
     pass
-
-
-class SchemaVersion(Base):
-    __tablename__ = "api_schema_version"
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    applied_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class User(Base):
@@ -144,46 +128,3 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
-def as_utc(t: dt.datetime | None) -> dt.datetime | None:
-    """SQLite drops the zone of a stored time; every time stored here is UTC."""
-    if t is None or t.tzinfo is not None:
-        return t
-    return t.replace(tzinfo=dt.UTC)
-
-
-@lru_cache(maxsize=8)
-def engine_for(url: str) -> Engine:
-    kwargs: dict = {}
-    if url.startswith("sqlite"):
-        # The web server hands sessions between threads; SQLite must allow it.
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-    engine = create_engine(url, **kwargs)
-    if url.startswith("sqlite"):
-        @event.listens_for(engine, "connect")
-        def _pragmas(conn, _record) -> None:  # noqa: ANN001 - DB-API connection
-            cur = conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.close()
-    return engine
-
-
-def create_schema(engine: Engine) -> None:
-    """Create the API tables if missing and record the schema version; refuse a newer one."""
-    Base.metadata.create_all(engine)
-    with Session(engine) as s:
-        found = s.scalar(select(SchemaVersion.version).order_by(SchemaVersion.version.desc()))
-        if found is None:
-            s.add(SchemaVersion(version=SCHEMA_VERSION))
-            s.commit()
-        elif found > SCHEMA_VERSION:
-            raise RuntimeError(f"database has API schema version {found}; this code knows {SCHEMA_VERSION}")
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-def sessions(factory: sessionmaker[Session]) -> Iterator[Session]:
-    with factory() as s:
-        yield s

@@ -101,10 +101,6 @@ async def scope_dep(request: Request, user: CurrentUser) -> frozenset[str] | Non
 ScopeDep = Annotated[frozenset[str] | None, Depends(scope_dep)]
 
 
-def check_building(session: Session, user: Principal, building_code: str) -> str:
-    return check_code(building_code, building_scope(session, user), user)
-
-
 def check_code(building_code: str, scope: frozenset[str] | None, user: Principal) -> str:
     if not BUILDING_CODE_RE.match(building_code):
         raise APIError(422, "invalid_value", f"building_code {building_code!r} is not 6 digits + type "

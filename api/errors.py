@@ -36,10 +36,6 @@ def not_found(what: str, value: Any, field: str) -> APIError:
     return APIError(404, "not_found", f"{what} {value} does not exist", field)
 
 
-def bad_value(field: str, message: str) -> APIError:
-    return APIError(422, "invalid_value", f"{field}: {message}", field)
-
-
 _STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
                  422: "invalid_value"}

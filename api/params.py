@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationError
 
 from api.errors import APIError
-from contract.payloads import BuildingCode, DeviceId
+from contract.vocabulary import BuildingCode, DeviceId
 from storage.timerange import check_storable
 
 __all__ = ["BuildingCode", "DbId", "DeviceId", "FilterText", "StorageTime", "Year", "validate_form"]

@@ -14,10 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from analytics.rollup import ROLLUP_RP
 from contract.broker import MqttConnection
+from storage.settings import RollupSettings
 
 #: Values that mark a secret as "not set by the operator".
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development-only-secret"})
@@ -29,23 +28,15 @@ class Environment(StrEnum):
     production = "production"
 
 
-class Settings(BaseSettings, MqttConnection):
-    """The alert publisher's broker connection (``EP_MQTT_HOST``, ``EP_MQTT_TLS``, ...) is
+class Settings(RollupSettings, MqttConnection):
+    """The InfluxDB connection (``influx_*``, ``rollup_rp``) is every service's (storage/settings.py);
+    the alert publisher's broker connection (``EP_MQTT_HOST``, ``EP_MQTT_TLS``, ...) is
     :class:`contract.broker.MqttConnection`'s."""
-
-    model_config = SettingsConfigDict(env_prefix="EP_", extra="ignore")
 
     env: Environment = Environment.development
     #: The registry's database; the API's own tables (users, keys, alerts, outbox) live beside it.
     #: None: the registry's own choice (``REGISTRY_DATABASE_URL``, else ``sqlite:///var/registry.db``).
     database_url: str | None = None
-    influx_url: str = "http://127.0.0.1:8086"
-    influx_db: str = "energy"
-    influx_timeout_s: float = Field(default=30, gt=0)
-    #: Retention policy of the raw readings; None = the database's default policy.
-    influx_rp: str | None = None
-    #: Retention policy of analytics' rollups (same variable and default as analytics: ``EP_ROLLUP_RP``).
-    rollup_rp: str = Field(default=ROLLUP_RP, min_length=1)
     #: Key for the HMAC-SHA256 signature of outgoing webhooks. Required outside development.
     webhook_signing_key: str | None = None
     #: Serve HTTPS with this certificate (PEM, with its chain) and key; ``python -m api serve

@@ -148,7 +148,6 @@ def _first(url: str, key: str, path: str) -> float:
 def run(args) -> None:
     from analytics import rollup
     from analytics.periods import local_midnight
-    from api.db import create_schema
     from api.security import Role, create_user
     from bench.analytics_city import lines_for_day, make_fleet, write_all
     from deploy.localservers import Influxd, free_port
@@ -174,7 +173,6 @@ def run(args) -> None:
         write_s = time.perf_counter() - t0
         engine = registry_db.make_engine(f"sqlite:///{state / 'registry.db'}")
         registry_db.migrate(engine)
-        create_schema(engine)
         with registry_db.session_scope(engine) as s:
             repo.replace_fleet(session=s, fleet=fleet)
             _, key = create_user(s, name="bench-auditor", role=Role.auditor)

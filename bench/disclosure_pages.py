@@ -29,7 +29,6 @@ import httpx
 
 from api.app import create_app
 from api.disclosure import service
-from api.disclosure.db import ensure_schema
 from api.disclosure.workflow import Action, Actor
 from api.settings import Settings
 from deploy.localservers import free_port
@@ -55,7 +54,6 @@ def main() -> None:
     state.mkdir(parents=True)
     db_url = f"sqlite:///{state / 'platform.db'}"
     app = create_app(Settings(database_url=db_url))
-    ensure_schema(app.state.engine)
     staff1, staff2 = Actor(1, "wang", "bureau_staff"), Actor(2, "li", "bureau_staff")
 
     codes = _codes(args.records)

@@ -25,7 +25,7 @@ import math
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from contract.topics import TopicAddress, TopicError, parse_topic
 from contract.units import UNITS
@@ -34,7 +34,9 @@ from contract.vocabulary import (
     SIGNED_QUANTITIES,
     STATUS_QUANTITIES,
     TELEMETRY_QUANTITIES,
+    BuildingCode,
     Carrier,
+    DeviceId,
     DeviceKind,
     SessionEvent,
     Stream,
@@ -53,8 +55,6 @@ MAX_BATCH_MESSAGES = 2_000
 #: (docs/ingest.md, "Memory"), not by this limit.
 MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
 
-BuildingCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}[A-H][0-9]{3}$")]
-DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 # Any int64 millisecond: the plausible window (installation/floor .. clock + tolerance) is ingest's
 # to check, so that a client gets `timestamp_before_device` / `future_timestamp`, not a schema error.
 TsMs = Annotated[int, Field(ge=-(2**63), lt=2**63)]

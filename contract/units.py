@@ -62,8 +62,3 @@ def to_base(value: float, unit: str, expected: Dimension) -> float:
     if dim is not expected:
         raise UnitError(f"unit {unit!r} measures {dim.value}, expected {expected.value}")
     return value * factor
-
-
-def factor_to_base(unit: str, expected: Dimension) -> float:
-    """The multiplier from ``unit`` to the base unit, checked as in :func:`to_base`."""
-    return to_base(1.0, unit, expected)

@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import StringConstraints
 
 from contract.units import BASE_SUFFIX, Dimension
 
 # Anchored with \Z: Python's ``$`` also matches before a trailing newline, which let
 # "510402A001\n" through ``.match`` and crash later uses of the value.
 #: 6-digit administrative division code + type letter A-H + 3-digit serial (MOHURD 2008).
-BUILDING_CODE_RE = re.compile(r"^[0-9]{6}[A-H][0-9]{3}\Z")
+# The patterns are for pydantic (its Rust regex anchors ``$`` at the very end of the text); the
+# compiled forms end in ``\Z`` because Python's ``$`` also matches before a trailing newline.
+BUILDING_CODE_PATTERN = r"^[0-9]{6}[A-H][0-9]{3}$"
+BUILDING_CODE_RE = re.compile(BUILDING_CODE_PATTERN[:-1] + r"\Z")
 #: Device and gateway ids: safe in an MQTT topic level and an InfluxDB tag.
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN[:-1] + r"\Z")
+#: The same rules as pydantic field types (payloads, the fleet file, API bodies).
+BuildingCode = Annotated[str, StringConstraints(pattern=BUILDING_CODE_PATTERN)]
+DeviceId = Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
 
 
 class BuildingType(StrEnum):

@@ -3,8 +3,11 @@
     python -m dashboards build [--out deploy/grafana]     write dashboard JSON and provisioning files
     python -m dashboards check [--out deploy/grafana]     exit 1 if the generated files are stale
     python -m dashboards push --url URL --token TOKEN     create/update the dashboards in a Grafana
-    python -m dashboards sync-buildings --fleet FILE --influx-url URL --db NAME
+    python -m dashboards sync-buildings --fleet FILE [--influx-url URL] [--db NAME]
                                                           copy floor area, PV kWp, quota to InfluxDB
+
+sync-buildings connects like every service (storage/settings.py): ``EP_INFLUX_URL``, ``EP_INFLUX_DB``,
+``EP_INFLUX_USERNAME``/``EP_INFLUX_PASSWORD`` or ``EP_INFLUX_TOKEN``; ``--influx-url``/``--db`` override.
 """
 
 from __future__ import annotations
@@ -31,10 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout-s", type=float, default=10.0)
     p = sub.add_parser("sync-buildings")
     p.add_argument("--fleet", type=Path, required=True)
-    p.add_argument("--influx-url", default=os.environ.get("INFLUX_URL", "http://127.0.0.1:8086"))
-    p.add_argument("--db", default=os.environ.get("INFLUX_DB", "energy"))
-    p.add_argument("--user", default=os.environ.get("INFLUX_USER") or None)
-    p.add_argument("--password", default=os.environ.get("INFLUX_PASSWORD") or None)
+    p.add_argument("--influx-url", help="default: EP_INFLUX_URL, else http://127.0.0.1:8086")
+    p.add_argument("--db", help="default: EP_INFLUX_DB, else energy")
     p.add_argument("--quota-csv", type=Path, default=None,
                    help="quota table (default: analytics/data/eui_quota.csv when present)")
     args = ap.parse_args(argv)
@@ -56,10 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from dashboards.attributes import DEFAULT_QUOTA_CSV, sync
     from registry.fleet import Fleet
+    from storage.influx import InfluxError
+    from storage.settings import InfluxSettings
 
-    n = sync(Fleet.load(args.fleet), args.influx_url, args.db, quota_csv=args.quota_csv or DEFAULT_QUOTA_CSV,
-             user=args.user, password=args.password)
-    print(f"wrote {n} building points to {args.db}")
+    overrides = {k: v for k, v in {"influx_url": args.influx_url, "influx_db": args.db}.items() if v}
+    settings = InfluxSettings(**overrides)
+    with settings.influx() as influx:
+        try:
+            n = sync(Fleet.load(args.fleet), influx, quota_csv=args.quota_csv or DEFAULT_QUOTA_CSV)
+        except InfluxError as exc:
+            print(f"sync-buildings: {settings.influx_url} database {settings.influx_db}: {exc}", file=sys.stderr)
+            return 1
+    print(f"wrote {n} building points to {settings.influx_db}")
     return 0
 
 

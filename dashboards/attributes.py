@@ -13,9 +13,8 @@ import csv
 import time
 from pathlib import Path
 
-import httpx
-
 from registry.fleet import BuildingSpec, Fleet
+from storage.influx import InfluxHTTP
 from storage.lineproto import encode_line
 
 MEASUREMENT = "building"
@@ -56,28 +55,24 @@ def building_point(b: BuildingSpec, quota: dict[tuple[str, str], tuple[float, fl
     return line
 
 
-def sync(fleet: Fleet, influx_url: str, db: str, *, quota_csv: Path | None = DEFAULT_QUOTA_CSV,
-         user: str | None = None, password: str | None = None, ts_ms: int | None = None,
-         timeout_s: float = 30.0) -> int:
+def sync(fleet: Fleet, influx: InfluxHTTP, *, quota_csv: Path | None = DEFAULT_QUOTA_CSV,
+         ts_ms: int | None = None) -> int:
     """Write one ``building`` point per building; returns the number written.
 
     Parameters
     ----------
-    influx_url : str
-        InfluxDB base URL (``/write`` is appended).
-    db : str
-        Database name.
+    influx : InfluxHTTP
+        Client of the database (with its credentials: storage/settings.py).
     quota_csv : Path, optional
         Quota table; ``None`` or a missing file writes no quota fields.
     ts_ms : int, optional
         Timestamp of the points; the current time by default. [ms]
+
+    Raises :class:`storage.influx.InfluxError` when InfluxDB refuses the points (401 without
+    credentials on a server with authentication).
     """
     quota = load_quota(quota_csv) if quota_csv is not None and Path(quota_csv).exists() else {}
     ts = int(time.time() * 1000) if ts_ms is None else ts_ms
     lines = [building_point(b, quota, ts) for b in fleet.buildings]
-    auth = (user, password or "") if user else None
-    r = httpx.post(f"{influx_url.rstrip('/')}/write", params={"db": db, "precision": "ms"},
-                   content="\n".join(lines).encode(), auth=auth, timeout=timeout_s)
-    if r.status_code != 204:
-        raise RuntimeError(f"InfluxDB refused the building points: HTTP {r.status_code}: {r.text[:300]}")
+    influx.write_lines(lines)
     return len(lines)

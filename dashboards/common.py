@@ -6,10 +6,10 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.models import dashboard as dm
 
-from analytics.settings import AnalyticsSettings
 from contract.quality import MEASUREMENT as QUALITY_MEASUREMENT
 from dashboards.influxql import Measurement
 from dashboards.panels import dashboard_link
+from storage.settings import RollupSettings
 
 FOLDER_UID = "energy-supervision"
 FOLDER_TITLE = "Energy supervision"
@@ -22,12 +22,6 @@ QUALITY_UID = "energy-data-quality"
 
 #: Raw measurements (docs/glossary.md), in the database's default retention policy.
 METER, PV, EV_PILE, EV_SESSION = "meter", "pv", "ev_pile", "ev_session"
-#: Retention policy of the analytics rollups: ``EP_ROLLUP_RP`` when the dashboards are built, else
-#: ``rollup`` (the same setting the rollup job, the API and the disclosure command read). The
-#: generated JSON and alert rules carry the name, so renaming the policy means rebuilding them.
-ROLLUP_RP = AnalyticsSettings().rollup_rp
-#: The daily rollups (``<measurement>_1d``), qualified with their policy.
-METER_1D, PV_1D = Measurement("meter_1d", ROLLUP_RP), Measurement("pv_1d", ROLLUP_RP)
 #: Building attributes copied from the registry by ``python -m dashboards sync-buildings``.
 BUILDING_MEASUREMENT = "building"
 DEADLETTER, INGEST_STATS = "ingest_deadletter", "ingest_stats"
@@ -38,7 +32,6 @@ DATA_QUALITY = QUALITY_MEASUREMENT
 KWH = "kwatth"
 KW = "kwatt"
 M3 = "m3"
-KG = "masskg"
 SHARE = "percentunit"
 COUNT = "short"
 SECONDS = "s"
@@ -46,7 +39,6 @@ TCE = "suffix: tce"
 KGCE_PER_M2 = "suffix: kgce/m²"
 KWH_PER_M2 = "suffix: kWh/m²"
 KWH_PER_KWP = "suffix: kWh/kWp"
-DATE = "dateTimeAsIso"
 
 TIMEZONE = "Asia/Shanghai"
 
@@ -67,5 +59,16 @@ def building_detail_url(code_expr: str = "${__value.raw}") -> str:
     return f"/d/{BUILDING_UID}?var-building={code_expr}&${{__url_time_range}}"
 
 
-def building_code_link(title: str = "Open building detail") -> db.DashboardLink:
-    return db.DashboardLink(title).url(building_detail_url()).target_blank(False)
+def __getattr__(name: str):
+    """``ROLLUP_RP``, ``METER_1D``, ``PV_1D``, read from the environment when a dashboard is built,
+    not when this module is imported (PEP 562), so ``EP_ROLLUP_RP`` set after the import counts.
+
+    ``ROLLUP_RP``: retention policy of the analytics rollups, ``EP_ROLLUP_RP`` else ``rollup`` (the
+    setting the rollup job, the API and the disclosure command read). The generated JSON and alert
+    rules carry the name, so renaming the policy means rebuilding them. ``METER_1D``, ``PV_1D``:
+    the daily rollups (``<measurement>_1d``), qualified with that policy.
+    """
+    if name in ("ROLLUP_RP", "METER_1D", "PV_1D"):
+        rp = RollupSettings().rollup_rp
+        return rp if name == "ROLLUP_RP" else Measurement(name.lower(), rp)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ from dashboards.influxql import TIME_FILTER, Measurement, Select, agg, col, eq, 
 
 AUDIT_ELECTRICITY_KWH = 5_000_000  # Leshan plan: "5 million kilowatt-hours of electricity"
 AUDIT_ENERGY_TCE = 1000  # Leshan plan: "1000 tons of standard coal"
-#: Plan targets drawn on the gauges (REQUIREMENTS.md).
+#: Plan targets drawn on the gauges (docs/reference.md section 3).
 ELECTRIFICATION_TARGET_2030 = 0.65
 RENEWABLE_TARGET_2030 = 0.09
 

@@ -14,20 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The project's one InfluxQL quoting (escapes, and refuses a newline, which would end the statement).
+from storage.influx import quote_ident as ident
+from storage.influx import quote_literal as string
+
 TIME_FILTER = "$timeFilter"
 INTERVAL = "$__interval"
-
-
-def ident(name: str) -> str:
-    """Double-quoted InfluxQL identifier, e.g. ``"consumption_kwh"``."""
-    if not name:
-        raise ValueError("an InfluxQL identifier cannot be empty")
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def string(value: str) -> str:
-    """Single-quoted InfluxQL string literal (tag values, string fields)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def eq(key: str, value: str) -> str:

@@ -129,7 +129,7 @@ def build() -> dm.Dashboard:
     ):
         g = (gauge.Panel().id(ids()).title(title)
              .description("Electricity = grid import + PV self-consumed; energy = electricity + gas, heat and "
-                          "fuels, all in tce (REFERENCE.md section 3). Exported PV is not counted.")
+                          "fuels, all in tce (docs/reference.md section 3). Exported PV is not counted.")
              .datasource(DATASOURCE).unit(c.SHARE).min(0).max(1)
              .with_target(influx("A", ind.grid_electricity_tce(c.METER_1D, _F), hide=True))
              .with_target(influx("B", ind.other_carriers_tce(c.METER_1D, _F), hide=True))

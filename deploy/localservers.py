@@ -9,6 +9,7 @@ Command line::
 
     python -m deploy.localservers start --state var/platform   # prints the ports as JSON
     python -m deploy.localservers start --state var/platform --tls   # MQTT over TLS only (8883)
+    EP_INFLUX_PASSWORD=... python -m deploy.localservers start --state var/platform --influx-auth
     python -m deploy.localservers stop --state var/platform
 """
 
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -31,6 +33,8 @@ import httpx
 
 from contract.broker import MqttConnection
 from deploy.tls import CertFiles, ensure_server_cert, write_private
+from storage.clip import clip
+from storage.influx import quote_ident, quote_literal
 
 
 def free_port() -> int:
@@ -163,7 +167,7 @@ class _Server:
 @dataclass
 class Mosquitto(_Server):
     """A Mosquitto 2.x broker with persistence, sized so that QoS 1 sessions of a slow
-    subscriber are queued rather than dropped (see REFERENCE.md section 6)."""
+    subscriber are queued rather than dropped (see docs/reference.md section 6)."""
 
     port: int = 0
     password_file: Path | None = None
@@ -305,15 +309,30 @@ class Mosquitto(_Server):
 
 @dataclass
 class Influxd(_Server):
-    """An InfluxDB 1.x server speaking ``/write`` and ``/query`` (the storage contract)."""
+    """An InfluxDB 1.x server speaking ``/write`` and ``/query`` (the storage contract).
+
+    With ``auth_enabled`` every request but ``/ping`` needs credentials; the first start creates
+    the admin ``admin_user`` / ``admin_password`` through the HTTP API (InfluxDB 1.x lets the
+    first ``CREATE USER ... WITH ALL PRIVILEGES`` through unauthenticated), as an operator would.
+    """
 
     port: int = 0
     rpc_port: int = 0
     auth_enabled: bool = False
+    admin_user: str = "admin"
+    #: Generated when not given (and auth is enabled); kept in memory only.
+    admin_password: str | None = None
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
         self.rpc_port = self.rpc_port or free_port()
+        if self.auth_enabled and not self.admin_password:
+            self.admin_password = secrets.token_urlsafe(16)
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """(user, password) of the admin for HTTP basic auth; None without authentication."""
+        return (self.admin_user, self.admin_password or "") if self.auth_enabled else None
 
     @property
     def url(self) -> str:
@@ -360,10 +379,23 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         try:
             _wait_until(self._ping, timeout_s, what, self.log_path)
             self._check_ready(self.port, what)
+            if self.auth_enabled:
+                self._ensure_admin()
         except RuntimeError:
             self.stop()
             raise
         return self
+
+    def _ensure_admin(self) -> None:
+        """Create the admin user unless it exists (a restart keeps the users in ``meta/``)."""
+        if httpx.get(f"{self.url}/query", params={"q": "SHOW USERS"}, auth=self.auth).status_code == 200:
+            return
+        q = (f"CREATE USER {quote_ident(self.admin_user)} WITH PASSWORD {quote_literal(self.admin_password or '')}"
+             " WITH ALL PRIVILEGES")
+        r = httpx.post(f"{self.url}/query", data={"q": q})
+        if r.status_code != 200 or "error" in r.text:
+            raise RuntimeError(f"influxd on port {self.port}: could not create the admin user: "
+                               f"HTTP {r.status_code} {clip(r.text)}")
 
     def _ping(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
@@ -392,22 +424,27 @@ def _state_file(state: Path) -> Path:
     return state / "servers.json"
 
 
-def start_all(state: Path, mqtt_port: int = 0, influx_port: int = 0, tls_port: int | None = None) -> dict:
+def start_all(state: Path, mqtt_port: int = 0, influx_port: int = 0, tls_port: int | None = None,
+              influx_admin_password: str | None = None) -> dict:
     """Start both servers, or neither: when InfluxDB fails, the broker just started is stopped.
 
     ``tls_port``: MQTT over TLS only, on that port, with the platform CA's server certificate
-    under ``state/tls`` (deploy/tls.py)."""
+    under ``state/tls`` (deploy/tls.py). With ``influx_admin_password`` InfluxDB runs with
+    authentication and an admin ``admin`` (the services then need ``EP_INFLUX_USERNAME``/
+    ``EP_INFLUX_PASSWORD``)."""
     if tls_port is not None:
         mq = Mosquitto(state / "mosquitto", tls=ensure_server_cert(state / "tls"), tls_port=tls_port, plain=False)
     else:
         mq = Mosquitto(state / "mosquitto", port=mqtt_port)
     mq.start()
     try:
-        ix = Influxd(state / "influxdb", port=influx_port).start()
+        ix = Influxd(state / "influxdb", port=influx_port, auth_enabled=influx_admin_password is not None,
+                     admin_password=influx_admin_password).start()
     except BaseException:
         mq.stop()
         raise
     info = {"mqtt_host": "127.0.0.1", "mqtt_port": mq.listen_port, "influx_url": ix.url,
+            "influx_username": ix.admin_user if ix.auth_enabled else None,
             "mosquitto_pid": mq.proc.pid, "influxd_pid": ix.proc.pid}
     if mq.tls is not None:
         info |= {"mqtt_tls": True, "mqtt_ca_file": str(mq.tls.ca)}
@@ -449,11 +486,17 @@ def main() -> None:
     ap.add_argument("--influx-port", type=int, default=8086)
     ap.add_argument("--tls", action="store_true", help="MQTT over TLS only, on --mqtt-tls-port")
     ap.add_argument("--mqtt-tls-port", type=int, default=8883)
+    ap.add_argument("--influx-auth", action="store_true",
+                    help="start InfluxDB with authentication; the admin 'admin' gets the password of "
+                         "EP_INFLUX_PASSWORD (the services' own variable), which must be set")
     args = ap.parse_args()
     if args.action == "start":
+        password = os.environ.get("EP_INFLUX_PASSWORD") if args.influx_auth else None
+        if args.influx_auth and not password:
+            ap.error("--influx-auth needs EP_INFLUX_PASSWORD in the environment")
         try:
             info = start_all(args.state.resolve(), args.mqtt_port, args.influx_port,
-                             args.mqtt_tls_port if args.tls else None)
+                             args.mqtt_tls_port if args.tls else None, password)
         except RuntimeError as exc:
             # Loud and non-zero: the runner must not go on with a server that is not there.
             print(f"localservers: start failed: {exc}", file=sys.stderr)

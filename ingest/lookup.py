@@ -7,8 +7,9 @@ import threading
 from collections.abc import Callable, Hashable
 
 from ingest.intervals import LookupResult
-from ingest.writer import Aborted, backoff_ms
+from storage.clip import clip
 from storage.influx import InfluxError, InfluxHTTP, quote_ident, quote_literal
+from storage.retry import Backoff
 
 log = logging.getLogger("ingest.lookup")
 
@@ -61,18 +62,15 @@ class InfluxLookup:
         return out
 
     def _query(self, q: str) -> list[dict]:
-        attempt = 0
+        backoff = Backoff(self._initial_ms, self._max_ms, self._abort)
         while True:
             try:
                 return self._influx.query_raw(q, post=True)
             except InfluxError as e:
                 if e.database_not_found or "database not found" in e.body:
                     return []  # nothing stored yet
-                if attempt == 0 or attempt % 20 == 0:
-                    log.warning("register lookup failed, retrying", extra={"error": str(e)[:300]})
+                if backoff.should_log:
+                    log.warning("register lookup failed, retrying", extra={"error": clip(e)})
                 if self._on_retry:
                     self._on_retry()
-            delay_s = backoff_ms(attempt, self._initial_ms, self._max_ms) / 1000
-            attempt += 1
-            if self._abort.wait(delay_s):
-                raise Aborted()
+            backoff.wait()

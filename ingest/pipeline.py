@@ -28,8 +28,9 @@ from ingest.messages import Inbound
 from ingest.metrics import Metrics
 from ingest.registry_check import RegistryCheck
 from ingest.transform import Point, TimeRules, Transformer
-from ingest.writer import Aborted
+from storage.clip import clip
 from storage.lineproto import encode_line, format_fields
+from storage.retry import Aborted
 
 log = logging.getLogger("ingest.pipeline")
 
@@ -179,14 +180,14 @@ class BatchBuilder:
         self.batch.deadletters.append(DeadLetter(reason, detail, m.topic, m.payload, m.received_ms))
         self._metrics.rejected.labels(reason).inc()
         if self._once.first((reason, m.topic)):
-            log.warning("rejected", extra={"reason": reason, "detail": detail[:300], "topic": m.topic})
+            log.warning("rejected", extra={"reason": reason, "detail": clip(detail), "topic": m.topic})
 
     def deadletter_line(self, dl: DeadLetter) -> str:
         # Unique timestamps per worker, so that two rejections in one millisecond are both counted.
         ts = max(dl.received_ms, self._last_dl_ts + 1)
         self._last_dl_ts = ts
         return encode_line(DEADLETTER_MEASUREMENT, {"reason": dl.reason, "client_id": self._client_id},
-                           {"topic": dl.topic, "detail": dl.detail[:1000]}, ts)
+                           {"topic": dl.topic, "detail": clip(dl.detail, 1000)}, ts)
 
     def seal(self) -> Batch:
         """Derive interval quantities, encode every line, and start a new batch.

@@ -48,6 +48,7 @@ from ingest.messages import (
 from ingest.metrics import Metrics
 from ingest.settings import IngestSettings
 from ingest.worker import RELEASE_AFTER_BYTES, worker_main
+from storage.clip import clip
 from storage.influx import InfluxError, InfluxHTTP
 from storage.lineproto import encode_line
 
@@ -98,9 +99,7 @@ class IngestService:
     # -- set-up ------------------------------------------------------------------------------
 
     def _new_influx(self) -> InfluxHTTP:
-        s = self.s
-        return InfluxHTTP(s.influx_url, s.influx_db, s.influx_rp, s.influx_username, s.influx_password,
-                          s.influx_token)
+        return self.s.influx()
 
     def _new_client(self) -> mqtt.Client:
         c = make_client(self.s, self.s.client_id, manual_ack=True)
@@ -315,7 +314,7 @@ class IngestService:
                 try:
                     influx.write_lines([self.stats_line(int(time.time() * 1000))])
                 except InfluxError as e:  # stats are a view, not data: skip a beat
-                    log.debug("stats write failed", extra={"error": str(e)[:200]})
+                    log.debug("stats write failed", extra={"error": clip(e)})
         finally:
             influx.close()
 

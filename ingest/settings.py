@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract.broker import MqttConnection
+from storage.settings import InfluxSettings
 
 
 def _env(name: str, *more: str) -> AliasChoices:
@@ -17,11 +17,10 @@ def _env(name: str, *more: str) -> AliasChoices:
     return AliasChoices(name, *more)
 
 
-class IngestSettings(BaseSettings, MqttConnection):
+class IngestSettings(InfluxSettings, MqttConnection):
     """One settings class for the service; every option has an ``EP_`` environment variable.
-    The broker's address, credentials and TLS files are :class:`contract.broker.MqttConnection`'s."""
-
-    model_config = SettingsConfigDict(env_prefix="EP_", populate_by_name=True, extra="ignore")
+    The InfluxDB connection (``influx_*``) is every service's (storage/settings.py); the broker's
+    address, credentials and TLS files are :class:`contract.broker.MqttConnection`'s."""
 
     client_id: str = Field("ingest-1", min_length=1, validation_alias=_env("client_id", "EP_INGEST_CLIENT_ID"))
     #: Empty = a plain subscription (one worker only).
@@ -31,13 +30,6 @@ class IngestSettings(BaseSettings, MqttConnection):
     #: How long the broker keeps our session (and queues for it) while we are away. [s]
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     keepalive_s: int = Field(30, ge=5)
-
-    influx_url: str = "http://127.0.0.1:8086"
-    influx_db: str = "energy"
-    influx_rp: str | None = None
-    influx_username: str | None = None
-    influx_password: str | None = None
-    influx_token: str | None = None
 
     batch_size_lines: int = Field(5000, ge=1, le=1_000_000)
     flush_interval_ms: int = Field(1000, ge=10)

@@ -25,6 +25,7 @@ from contract.vocabulary import (
 )
 from ingest.intervals import RegisterReading
 from storage.lineproto import escape_measurement, format_tags
+from storage.utc import epoch_ms
 
 #: Installation dates in the fleet file are local dates in China (UTC+8, no daylight saving).
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
@@ -32,7 +33,7 @@ CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 
 def installed_on_ms(day: dt.date) -> int:
     """Start of ``day`` in China Standard Time. [ms since the Unix epoch]"""
-    return int(dt.datetime.combine(day, dt.time(), CHINA_TZ).timestamp() * 1000)
+    return epoch_ms(dt.datetime.combine(day, dt.time(), CHINA_TZ))
 
 
 @dataclass(frozen=True, slots=True)

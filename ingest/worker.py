@@ -45,8 +45,10 @@ from ingest.pipeline import POISON_MESSAGE, WRITE_REJECTED, Batch, BatchBuilder,
 from ingest.registry_check import FleetIndex, RegistryCheck, UnknownDevices
 from ingest.settings import IngestSettings
 from ingest.transform import TimeRules, Transformer
-from ingest.writer import Aborted, Writer
-from storage.influx import InfluxError, InfluxHTTP
+from ingest.writer import Writer
+from storage.clip import clip
+from storage.influx import InfluxError
+from storage.retry import Aborted
 
 log = logging.getLogger("ingest.worker")
 _STOP = object()
@@ -76,10 +78,8 @@ class Worker:
         self._abort = threading.Event()
         self._batches: queue.Queue = queue.Queue(maxsize=2)
         self._writer_busy = False
-        self._influx = InfluxHTTP(s.influx_url, s.influx_db, s.influx_rp, s.influx_username, s.influx_password,
-                                  s.influx_token)
-        lookup = InfluxLookup(InfluxHTTP(s.influx_url, s.influx_db, s.influx_rp, s.influx_username,
-                                         s.influx_password, s.influx_token), self._abort,
+        self._influx = s.influx()
+        lookup = InfluxLookup(s.influx(), self._abort,
                               initial_ms=s.retry_initial_ms, max_ms=s.retry_max_ms, on_retry=self.metrics.retries.inc)
         self.tracker = RegisterTracker(lookup, max_points=s.register_cache_points)
         fleet = fleet_index(s)
@@ -109,7 +109,7 @@ class Worker:
         try:
             self._influx.create_database()
         except InfluxError as e:  # the writer creates it when InfluxDB comes up
-            log.warning("could not create the database yet", extra={"error": str(e)[:300]})
+            log.warning("could not create the database yet", extra={"error": clip(e)})
         self.send(Ready())
         writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         writer.start()
@@ -237,12 +237,12 @@ class Worker:
         for index, error in refused:
             origin = batch.line_origin[index]
             m = batch.messages[origin] if origin >= 0 else None
-            dl = DeadLetter(WRITE_REJECTED, f"InfluxDB refused line {batch.lines[index][:300]!r}: {error}",
+            dl = DeadLetter(WRITE_REJECTED, f"InfluxDB refused line {clip(batch.lines[index])!r}: {error}",
                             m.topic if m else "", m.payload if m else batch.lines[index].encode(),
                             m.received_ms if m else int(time.time() * 1000))
             batch.deadletters.append(dl)
             self.metrics.rejected.labels(WRITE_REJECTED).inc()
-            log.warning("line refused by InfluxDB", extra={"error": error[:300]})
+            log.warning("line refused by InfluxDB", extra={"error": clip(error)})
         if refused:
             # Bookkeeping of the refused lines for the dashboard; their dead letters are what counts.
             self._writer.write([self._builder.deadletter_line(d) for d in batch.deadletters[-len(refused):]])

@@ -12,29 +12,11 @@ import threading
 from collections.abc import Callable
 
 from ingest.metrics import Metrics
+from storage.clip import clip
 from storage.influx import InfluxError, InfluxHTTP
+from storage.retry import Backoff
 
 log = logging.getLogger("ingest.writer")
-
-
-class Aborted(Exception):
-    """The service is shutting down and gave up waiting for InfluxDB; nothing was acknowledged."""
-
-
-def backoff_ms(attempt: int, initial_ms: float, max_ms: float, rng: Callable[[], float] = random.random) -> float:
-    """Capped exponential backoff with jitter: a delay in ``[d/2, d]``, ``d = min(max, initial * 2**attempt)``.
-
-    Parameters
-    ----------
-    attempt : int
-        Failed attempts so far, from 0. [1]
-    initial_ms, max_ms : float
-        First delay and cap. [ms]
-    rng : callable
-        Uniform [0, 1) source; pass a constant in tests for a deterministic delay.
-    """
-    d = min(max_ms, initial_ms * (2 ** min(attempt, 30)))
-    return d * (0.5 + 0.5 * rng())
 
 
 class Writer:
@@ -56,7 +38,7 @@ class Writer:
     def _write_range(self, lines: list[str], lo: int, hi: int, refused: list[tuple[int, str]]) -> None:
         if lo >= hi:
             return
-        attempt = 0
+        backoff = Backoff(self._initial_ms, self._max_ms, self._abort, self._rng)
         body = "\n".join(lines[lo:hi]).encode("utf-8")
         while True:
             try:
@@ -72,23 +54,20 @@ class Writer:
                 # A partial write stored the good lines already; writing them again is harmless
                 # (same series and time overwrite), so halving finds the refused ones.
                 if hi - lo == 1:
-                    refused.append((lo, err.body.strip()[:500]))
+                    refused.append((lo, clip(err.body.strip(), 500)))
                     return
                 mid = (lo + hi) // 2
                 self._write_range(lines, lo, mid, refused)
                 self._write_range(lines, mid, hi, refused)
                 return
             self._metrics.retries.inc()
-            if attempt == 0 or attempt % 20 == 0:
-                log.warning("write failed, retrying", extra={"status": err.status, "error": str(err)[:300],
-                                                             "attempt": attempt, "lines": hi - lo})
-            delay_s = backoff_ms(attempt, self._initial_ms, self._max_ms, self._rng) / 1000
-            attempt += 1
-            if self._abort.wait(delay_s):
-                raise Aborted()
+            if backoff.should_log:
+                log.warning("write failed, retrying", extra={"status": err.status, "error": clip(err),
+                                                             "attempt": backoff.attempt, "lines": hi - lo})
+            backoff.wait()
 
     def _try(self, fn) -> None:
         try:
             fn()
         except InfluxError as e:
-            log.warning("InfluxDB call failed", extra={"error": str(e)[:300]})
+            log.warning("InfluxDB call failed", extra={"error": clip(e)})

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m registry", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="SQLAlchemy URL (default: $REGISTRY_DATABASE_URL or sqlite:///var/registry.db)")
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("migrate", help="create or upgrade the registry schema")
+    sub.add_parser("migrate", help="create or upgrade every table of the database (registry, API, disclosure)")
     imp = sub.add_parser("import", help="import a fleet file or a buildings/devices CSV pair")
     exp = sub.add_parser("export", help="export the registry as a fleet file or CSV pair")
     for sp in (imp, exp):
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = make_engine(database_url(args.url))
     migrate(engine)
     if args.cmd == "migrate":
-        print(f"registry schema at head on {engine.url.render_as_string(hide_password=True)}")
+        print(f"schema (registry, API, disclosure tables) at head on {engine.url.render_as_string(hide_password=True)}")
         return 0
     if bool(args.fleet) == bool(args.buildings):
         p.error("give exactly one of --fleet or --buildings")

@@ -1,9 +1,9 @@
 """Engine, sessions and migrations of the registry database.
 
 SQLite by default (no server to start); any SQLAlchemy URL (e.g. ``postgresql+psycopg://...``)
-by argument or the ``REGISTRY_DATABASE_URL`` environment variable. The schema is owned by the
-Alembic migrations in ``registry/migrations`` whose version table is ``alembic_version_registry``,
-so another package's migrations can live in the same database.
+by argument or the ``REGISTRY_DATABASE_URL`` environment variable. The API's and the disclosure's
+tables live in the same database; one Alembic history creates and changes all of them
+(``storage/schema.py``): :func:`migrate` here is that one.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+# The one migration path of this database, under the name the services have always called.
+from storage.schema import downgrade, migrate  # noqa: F401
+
 DEFAULT_URL = "sqlite:///var/registry.db"
-VERSION_TABLE = "alembic_version_registry"
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def database_url(url: str | None = None) -> str:
@@ -56,23 +55,6 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
-
-
-def alembic_config(engine: Engine) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
-    cfg.attributes["engine"] = engine
-    return cfg
-
-
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the registry schema to ``revision`` (idempotent)."""
-    command.upgrade(alembic_config(engine), revision)
-
-
-def downgrade(engine: Engine, revision: str) -> None:
-    command.downgrade(alembic_config(engine), revision)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -9,15 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contract.vocabulary import BuildingType, Carrier, PileKind, SubItem
-
-BuildingCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}[A-H][0-9]{3}$")]
-DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+from contract.vocabulary import BuildingCode, BuildingType, Carrier, DeviceId, PileKind, SubItem
 
 
 class ClimateZone(StrEnum):

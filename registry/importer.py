@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from registry import repo
 from registry.fleet import BuildingSpec, Fleet, MeterSpec, PileSpec, PvSpec
+from storage.clip import clip
 
 BUILDING_COLUMNS = ["building_code", "name", "floor_area_m2", "district", "climate_zone", "ownership",
                     "latitude_deg", "longitude_deg", "occupants", "year_built", "gateway_id"]
@@ -137,8 +138,7 @@ def _pydantic_errors(exc: ValidationError, name: str, root: Any, prefix: tuple) 
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return clip(repr(value), 60)
 
 
 def _parent_errors(code: str | None, meters: list) -> list[tuple[int, str, str]]:

@@ -68,10 +68,6 @@ def count_buildings(*, session: Session, district: str | None = None) -> int:
     return session.scalar(stmt) or 0
 
 
-def list_districts(*, session: Session) -> list[str]:
-    return list(session.scalars(select(Building.district).distinct().order_by(Building.district)))
-
-
 def upsert_building(*, session: Session, spec: BuildingSpec) -> Building:
     """Insert the building, or replace it and its whole device list if the code exists."""
     delete_building(session=session, building_code=spec.building_code)

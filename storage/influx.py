@@ -12,12 +12,11 @@ Authentication: ``username``/``password`` (InfluxDB 1.x, sent as HTTP basic auth
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 import httpx
 
-_IDENT_OK = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from storage.clip import clip
 
 
 def quote_ident(name: str) -> str:
@@ -26,6 +25,8 @@ def quote_ident(name: str) -> str:
     >>> quote_ident('my "db"')
     '"my \\\\"db\\\\""'
     """
+    if not name:
+        raise ValueError("an InfluxQL identifier cannot be empty")
     if "\n" in name:
         raise ValueError(f"identifier {name!r} contains a newline")
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -42,7 +43,10 @@ class InfluxError(RuntimeError):
     """An answer from InfluxDB that is not a success; ``status`` is the HTTP status (0: no answer)."""
 
     def __init__(self, status: int, body: str):
-        super().__init__(f"InfluxDB answered {status}: {body[:500]}")
+        # Said first, so that a caller that shortens the text keeps it.
+        hint = " (credentials refused or missing: EP_INFLUX_USERNAME / EP_INFLUX_PASSWORD or EP_INFLUX_TOKEN)" \
+            if status in (401, 403) else ""
+        super().__init__(f"InfluxDB answered {status}{hint}: {clip(body, 500)}")
         self.status = status
         self.body = body
 
@@ -50,6 +54,11 @@ class InfluxError(RuntimeError):
     def retryable(self) -> bool:
         """429, 5xx and no answer at all are worth retrying; other 4xx are about the request."""
         return self.status == 0 or self.status == 429 or self.status >= 500
+
+    @property
+    def unauthorized(self) -> bool:
+        """Missing or wrong credentials (401), or a user without the right (403)."""
+        return self.status in (401, 403)
 
     @property
     def partial_write(self) -> bool:

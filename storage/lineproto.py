@@ -31,7 +31,7 @@ a newline in a tag or a trailing backslash, so we raise ``ValueError`` naming th
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 _KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
@@ -161,11 +161,3 @@ def encode_line(measurement: str, tags: Mapping[str, str | None], fields: Mappin
         return None
     return f"{escape_measurement(measurement)}{format_tags(tags)} {body} {int(ts_ms)}"
 
-
-def encode_prepared(series: str, fields_text: str, ts_ms: int) -> str:
-    """Hot-path join of a precomputed ``measurement,tags`` series text with a fields text."""
-    return f"{series} {fields_text} {ts_ms}"
-
-
-def join_lines(lines: Iterable[str]) -> bytes:
-    return "\n".join(lines).encode("utf-8")

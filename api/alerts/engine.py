@@ -34,7 +34,7 @@ UNRESOLVED = ("open", "acknowledged")
 @dataclass
 class Context:
     """What the rules need besides the metered data: conversions and quotas, as functions so
-    analytics' tables are the one source (see api/alerts/factors.py)."""
+    analytics' tables are the one source (see api/alerts/context.py)."""
 
     energy_tce: Callable[[Building, dict[str, float]], float]
     quota_kwh_per_m2: Callable[[Building], float | None]

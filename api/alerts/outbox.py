@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from api.db import Alert, OutboxMessage, Subscription, User, as_utc
 from contract.topics import alert_topic
+from storage.clip import clip
+from storage.retry import capped_backoff
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ def queue_notifications(session: Session, *, alert: Alert, event: str, now: dt.d
 
 def backoff_s(attempts: int, *, base_s: float, cap_s: float) -> float:
     """Delay before the next attempt after ``attempts`` failures: base * 2**(attempts-1), capped. [s]"""
-    return min(cap_s, base_s * 2 ** max(0, attempts - 1))
+    return capped_backoff(attempts - 1, base_s, cap_s)
 
 
 @dataclass
@@ -82,7 +84,7 @@ def drain(session: Session, *, senders: dict[str, Sender], now: dt.datetime, bas
             send(msg.target, msg.payload)
         except Exception as e:  # noqa: BLE001 - any failure is retried; the loop must go on
             msg.attempts += 1
-            msg.last_error = f"{type(e).__name__}: {e}"[:1000]
+            msg.last_error = clip(f"{type(e).__name__}: {e}", 1000)
             msg.next_attempt_at = now + dt.timedelta(seconds=backoff_s(msg.attempts, base_s=base_s, cap_s=cap_s))
             report.failed += 1
             log.warning("outbox %s %s -> %s failed (attempt %d): %s", msg.id, msg.channel, msg.target,

@@ -8,7 +8,8 @@
 ``generate`` freezes the analytics of ``--year`` into a new draft version for every building of
 the registry (or the listed ones), one transaction per building, with a progress bar. A building
 whose open version already holds the same figures is left alone. Settings come from the API's
-environment (``EP_DATABASE_URL``, ``EP_INFLUX_URL``, ``EP_INFLUX_DB``, ``EP_ROLLUP_RP`` default ``rollup``).
+environment (``EP_DATABASE_URL``, the InfluxDB connection of storage/settings.py: ``EP_INFLUX_URL``,
+``EP_INFLUX_DB``, ``EP_INFLUX_USERNAME``/``EP_INFLUX_PASSWORD`` or ``EP_INFLUX_TOKEN``, ``EP_ROLLUP_RP``).
 
 ``discard`` closes the drafts (draft and returned records) of ``--year``, each with a ``discard``
 event holding the reason and who asked; ``--below-min-coverage`` keeps those at or above
@@ -27,19 +28,18 @@ from tqdm import tqdm
 
 from analytics.rollup import ensure_rollup_rp
 from analytics.tables import BASES, DEFAULT_BASIS
-from api.disclosure.db import ensure_schema
 from api.disclosure.service import SYSTEM_ACTOR, act, list_records, store_draft
 from api.disclosure.source import collect
 from api.disclosure.workflow import SYSTEM_ROLE, Action, Actor, State
 from api.settings import Settings
 from registry import db as registry_db
-from storage.influx import InfluxHTTP
+from storage.influx import InfluxError
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m api.disclosure", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("migrate", help="create or upgrade the disclosure tables")
+    sub.add_parser("migrate", help="create or upgrade every table of the database (disclosure, registry, API)")
     gen = sub.add_parser("generate", help="generate draft disclosures for a reporting year")
     gen.add_argument("--year", type=int, required=True, help="reporting (calendar) year, e.g. 2025")
     gen.add_argument("--building", action="append", dest="codes", metavar="CODE",
@@ -60,19 +60,22 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings()
     engine = registry_db.make_engine(settings.database_url)
-    registry_db.migrate(engine)
-    ensure_schema(engine)
+    registry_db.migrate(engine)  # every table of the database, the disclosure's too
     if args.cmd == "migrate":
-        print(f"disclosure schema at head on {engine.url.render_as_string(hide_password=True)}")
+        print(f"schema (registry, API, disclosure tables) at head on {engine.url.render_as_string(hide_password=True)}")
         return 0
     if args.cmd == "discard":
         return _discard(args, registry_db.make_sessionmaker(engine), settings.disclosure_min_coverage)
 
     # Only the rollups are read, from their own retention policy (EP_ROLLUP_RP), as the API reads them.
-    influx = InfluxHTTP(settings.influx_url, database=settings.influx_db,
-                        retention_policy=settings.rollup_rp, timeout_s=settings.influx_timeout_s)
-    # A database the rollup job has not run on yet has no rollup policy: no data, not a failure.
-    ensure_rollup_rp(influx, settings.rollup_rp)
+    influx = settings.rollups()
+    try:
+        # A database the rollup job has not run on yet has no rollup policy: no data, not a failure.
+        ensure_rollup_rp(influx, settings.rollup_rp)
+    except InfluxError as exc:  # down, or credentials refused: nothing can be generated
+        influx.close()
+        print(f"generate: {settings.influx_url} database {settings.influx_db}: {exc}", file=sys.stderr)
+        return 1
     sessions = registry_db.make_sessionmaker(engine)
     created = unchanged = 0
     failed: list[tuple[str, str]] = []

@@ -1,8 +1,7 @@
 """Disclosure tables (prefix ``disclosure_``), in the registry's database.
 
-The schema is owned by the Alembic migrations in ``api/disclosure/migrations`` with their own
-version table ``alembic_version_disclosure``, so they live beside the registry's and the API's
-tables without touching them. A ``before_update`` guard refuses, below the service layer, any
+Created and changed by the database's one Alembic history (storage/schema.py, revision 0003),
+like the registry's and the API's tables. A ``before_update`` guard refuses, below the service layer, any
 change to a record's frozen snapshot and any edit of a closed (published/withdrawn) record.
 """
 
@@ -14,28 +13,12 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, Str
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.orm.attributes import get_history
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def as_utc(t: dt.datetime | None) -> dt.datetime | None:
-    """SQLite drops the zone of a stored time; every time stored here is UTC."""
-    if t is None or t.tzinfo is not None:
-        return t
-    return t.replace(tzinfo=dt.UTC)
+from storage.schema import NAMING_CONVENTION
+from storage.utc import as_utc, utcnow  # noqa: F401 - also imported from here by the disclosure modules
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class DisclosureRecord(Base):

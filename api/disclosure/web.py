@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, building_scope
 from api.disclosure import charts, labels
-from api.disclosure.db import ensure_schema
 from api.disclosure.workflow import Actor, WorkflowRefusal
 from api.errors import APIError
 from api.security import authenticate
+from storage.schema import migrate_once
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "disclosure"
 KEY_COOKIE = "ep_key"
@@ -50,7 +50,7 @@ templates.env.globals.update(
 
 
 def disclosure_session(session: SessionDep) -> Session:
-    ensure_schema(session.get_bind())
+    migrate_once(session.get_bind())
     return session
 
 

@@ -187,7 +187,7 @@ def test_cli_no_rederive_sums_the_stored_values(db, influxd, fresh_db):
     base = ["--influx-url", influxd.url, "--influx-db", fresh_db, "rollup", "--from", DAY.isoformat(),
             "--to", DAY.isoformat()]
     # The rollups land where the CLI's settings put them.
-    rollups = AnalyticsSettings(influx_url=influxd.url, influx_db=fresh_db).influx(rollups=True)
+    rollups = AnalyticsSettings(influx_url=influxd.url, influx_db=fresh_db).rollups()
     assert analytics_main([*base, "--no-rederive"]) == 0
     assert daily_sum(rollups, "meter", "E1", "consumption_kwh") == pytest.approx(40.0)  # stale: 10 + 25.5 + 4.5
     assert analytics_main(base) == 0

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.db import Assignment, create_schema
+from api.db import Assignment
 from api.security import Role, create_user, key_cache
 from api.settings import Settings
 from registry import db as registry_db
@@ -64,7 +64,6 @@ def world_template(tmp_path_factory) -> tuple[Path, dict[str, str], dict[str, in
     path = tmp_path_factory.mktemp("api-template") / "registry.db"
     engine = registry_db.make_engine(f"sqlite:///{path}")
     registry_db.migrate(engine)
-    create_schema(engine)
     keys, ids = {}, {}
     with registry_db.make_sessionmaker(engine)() as s:
         for spec in BUILDINGS:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from api.alerts import engine
 from api.alerts.context import default_context
-from api.db import Alert, AlertEvent, OutboxMessage, create_schema
+from api.db import Alert, AlertEvent, OutboxMessage
 from registry import db as registry_db
 from registry import repo
 from storage.influx import InfluxHTTP
@@ -23,7 +23,6 @@ from tests.api.scenario import INJECTED, NOW, OFFLINE
 def city(tmp_path, influxd, fresh_db):
     eng = registry_db.make_engine(f"sqlite:///{tmp_path}/registry.db")
     registry_db.migrate(eng)
-    create_schema(eng)
     sessions = registry_db.make_sessionmaker(eng)
     with sessions() as s:
         for b in scenario.BUILDINGS:

@@ -35,7 +35,7 @@ from analytics.energy import energy_tce
 from api.alerts import engine
 from api.alerts.context import default_context
 from api.alerts.rules import RuleParams
-from api.db import Alert, create_schema
+from api.db import Alert
 from registry import db as registry_db
 from simulators.faults import OFFLINE_INTERVALS
 from storage.influx import InfluxHTTP
@@ -69,8 +69,7 @@ def simulated(mosquitto, influxd, tmp_path_factory):
     run("-m", "simulators", "fleet", "--seed", str(FLEET_SEED), "--size", str(FLEET_SIZE), "--out", str(fleet))
     url = f"sqlite:///{tmp / 'registry.db'}"
     run("-m", "registry", "--url", url, "import", "--fleet", str(fleet))
-    eng = registry_db.make_engine(url)
-    create_schema(eng)
+    eng = registry_db.make_engine(url)  # migrated by the import: every table, the API's too
     db_name = f"alerts_{tmp.name.replace('-', '_')}"
     db = InfluxHTTP(influxd.url, db_name, timeout_s=120)
     db.create_database()

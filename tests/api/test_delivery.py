@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from api.alerts import outbox
 from api.alerts.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER, email_sender, mqtt_sender, verify, webhook_sender
-from api.db import Alert, OutboxMessage, Subscription, create_schema
+from api.db import Alert, OutboxMessage, Subscription
 from api.security import Role, create_user
 from deploy.localservers import free_port
 from registry import db as registry_db
@@ -28,7 +28,7 @@ T0 = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def sessions(tmp_path):
     engine = registry_db.make_engine(f"sqlite:///{tmp_path}/api.db")
-    create_schema(engine)
+    registry_db.migrate(engine)
     return registry_db.make_sessionmaker(engine)
 
 

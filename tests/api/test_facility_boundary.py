@@ -11,7 +11,6 @@ import re
 
 from api.db import Alert, Subscription
 from api.disclosure import service as disclosure_service
-from api.disclosure.db import ensure_schema
 from contract.quality import FindingCode
 from ingest.findings import Finding
 from storage.influx import InfluxHTTP
@@ -35,7 +34,6 @@ def _setup(world) -> dict[str, str]:
         sub = Subscription(user_id=world.user_ids["auditor"], channel="email", target="a@example.org")
         s.add_all([a, mine, sub])
         s.commit()
-        ensure_schema(world.app.state.engine)
         record = disclosure_service.store_draft(session=s, figures=figures(OTHER, 2025)).record_id
         s.commit()
         values = {"building_code": OTHER, "alert_id": str(a.id), "user_id": str(world.user_ids["administrator"]),

@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.disclosure import service
-from api.disclosure.db import ensure_schema
 from tests.api.conftest import MINE, OTHER, World
 from tests.disclosure.factories import figures
 
@@ -115,7 +114,6 @@ def _fuzz(world: World, role, method: str, path: str, params, name: str, valid: 
 def seeded(world: World) -> World:
     """The world with one disclosure draft of a building the facility manager is not assigned, and
     a client that answers a server error with its 500 instead of raising it in the test."""
-    ensure_schema(world.app.state.engine)
     with world.app.state.sessions() as s:
         service.store_draft(session=s, figures=figures(OTHER, 2025))
     return dataclasses.replace(world, client=TestClient(world.app, raise_server_exceptions=False))

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from dashboards import attributes, provisioning
+from storage.influx import InfluxHTTP
 from tests.dashboards import fleet_data
 
 
@@ -37,6 +38,6 @@ def city(influxd) -> City:
     fleet_data.write(influxd.url, db, fleet_data.lines(t_end))
     fleet_data.rollup_daily(influxd.url, db, t_end - fleet_data.INTERVALS * fleet_data.STEP_MS, t_end)
     # The registry attributes through the real sync command path (HTTP /write).
-    attributes.sync(fleet_data.fleet(), influxd.url, db, ts_ms=t_end)
+    attributes.sync(fleet_data.fleet(), InfluxHTTP(influxd.url, db), ts_ms=t_end)
     yield City(influxd.url, db, t_end)
     httpx.post(f"{influxd.url}/query", data={"q": f'DROP DATABASE "{db}"'})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.vocabulary import Carrier
 from dashboards.attributes import building_point, load_quota
 from dashboards.indicators import COAL_FACTORS
 from tests.dashboards import fleet_data
@@ -34,12 +35,22 @@ def test_quota_table_errors_name_the_line(tmp_path):
         load_quota(f)
 
 
-def test_coal_factors_match_the_analytics_table():
-    if not ANALYTICS_FACTORS.exists():
-        pytest.skip(f"{ANALYTICS_FACTORS} not present (analytics ships it)")
+def test_coal_factors_match_the_analytics_table_both_ways():
+    # The table ships with the repository: missing is a failure, never a skip.
+    assert ANALYTICS_FACTORS.exists(), f"{ANALYTICS_FACTORS} is missing"
     with open(ANALYTICS_FACTORS, newline="") as f:
         rows = list(csv.DictReader(f))
-    table = {r["carrier"]: float(r["factor"]) for r in rows
-             if r["basis"] in ("*", "equivalent_gbt2589") and r["region"] == "CN"}
-    for fac in COAL_FACTORS:
-        assert fac.kgce_per_unit == pytest.approx(table[fac.carrier.value], rel=1e-12), fac.carrier
+    national = {r["carrier"]: r for r in rows if r["basis"] in ("*", "equivalent_gbt2589") and r["region"] == "CN"}
+    dashboards = {fac.carrier.value: fac for fac in COAL_FACTORS}
+    # Dashboards -> table: every factor a dashboard query multiplies by is the table's.
+    for carrier, fac in dashboards.items():
+        assert carrier in national, f"{carrier}: in the dashboards, not in {ANALYTICS_FACTORS.name}"
+        assert fac.kgce_per_unit == pytest.approx(float(national[carrier]["factor"]), rel=1e-12), carrier
+        # Same unit: kgce per the unit of the stored field (consumption_kwh -> kgce/kWh).
+        assert national[carrier]["unit"].lower() == "kgce/" + fac.field.rsplit("_", 1)[1], carrier
+    # Table -> dashboards: every metered carrier of the table is converted on the dashboards too,
+    # or the dashboards' tce would leave its energy out. Renewable heat is not a meter carrier
+    # (contract.vocabulary.Carrier): analytics adds it from its own inputs, Grafana cannot.
+    metered = {c.value for c in Carrier}
+    assert {c for c in national if c in metered} == set(dashboards)
+    assert set(national) - metered == {"renewable_heat"}

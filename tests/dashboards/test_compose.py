@@ -66,6 +66,11 @@ def test_compose_config_resolves_all_services(tmp_path):
     # The rollup job writes, the API reads, and the generated dashboards query one retention policy.
     svc = cfg["services"]
     assert svc["rollup"]["environment"]["EP_ROLLUP_RP"] == svc["api"]["environment"]["EP_ROLLUP_RP"] == c.ROLLUP_RP
+    # InfluxDB runs with authentication, and every service that talks to it logs in (storage/settings.py).
+    assert svc["influxdb"]["environment"]["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+    for name in ("setup", "ingest", "api", "rollup"):
+        env = svc[name]["environment"]
+        assert (env["EP_INFLUX_USERNAME"], env["EP_INFLUX_PASSWORD"]) == ("admin", "a-secret"), name
 
 
 def test_compose_refuses_missing_secret(tmp_path):

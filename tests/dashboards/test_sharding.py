@@ -10,6 +10,7 @@ import pytest
 
 from dashboards import attributes
 from dashboards import common as c
+from storage.influx import InfluxHTTP
 from tests.dashboards import fleet_data as fd
 from tests.dashboards.grafana_emulation import run_panel
 from tests.dashboards.test_panels_run import ALL, panel
@@ -26,7 +27,7 @@ def _fill(url: str, db: str, district: str, t_end: int) -> None:
     fd.rollup_daily(url, db, t_end - fd.INTERVALS * fd.STEP_MS, t_end)
     fleet = fd.fleet()
     mine = fleet.model_copy(update={"buildings": [b for b in fleet.buildings if b.building_code.startswith(district)]})
-    attributes.sync(mine, url, db, ts_ms=t_end)
+    attributes.sync(mine, InfluxHTTP(url, db), ts_ms=t_end)
 
 
 @pytest.mark.parametrize("title", ["Audit list", "Top 10 by energy (tce)", "Top 10 by energy use intensity"])

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from api.db import Assignment
 from api.disclosure import service
-from api.disclosure.db import ensure_schema
 from api.security import create_user
 from api.settings import Settings
 from deploy.localservers import free_port
@@ -65,8 +64,7 @@ def platform(tmp_path_factory, influxd) -> Platform:
     env = {**os.environ, "EP_ENV": "development", "EP_DATABASE_URL": db_url, "EP_INFLUX_URL": influxd.url,
            "EP_INFLUX_DB": influx.database, "EP_KEY_CACHE_TTL_S": "60", "EP_RUN_SCHEDULER": "false"}
     settings = Settings(database_url=db_url, influx_url=influxd.url, influx_db=influx.database)
-    app = create_app(settings)  # runs the registry and API migrations once, before the server starts
-    ensure_schema(app.state.engine)
+    app = create_app(settings)  # runs the migrations of every table once, before the server starts
     keys = {}
     with app.state.sessions() as s:
         for name, role in (("staff1", "bureau_staff"), ("staff2", "bureau_staff"), ("fm", "facility_manager"),

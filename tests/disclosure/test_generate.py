@@ -21,7 +21,6 @@ from numpy.testing import assert_allclose
 from sqlalchemy import select
 
 from analytics.periods import local_midnight
-from api.disclosure.db import ensure_schema
 from api.disclosure.models import DisclosureRecord
 from api.disclosure.service import act
 from api.disclosure.workflow import Action, Actor
@@ -87,7 +86,6 @@ def world(influxd, tmp_path_factory):
     url = f"sqlite:///{tmp / 'registry.db'}"
     engine = make_engine(url)
     migrate(engine)
-    ensure_schema(engine)
     with session_scope(engine) as s:
         for spec in Fleet.model_validate(FLEET).buildings:
             repo.upsert_building(session=s, spec=spec)
@@ -156,7 +154,7 @@ def test_regenerate_is_idempotent_then_versions_and_never_touches_the_published(
         act(session=s, record_id=rid, action=Action.approve, actor=Actor(2, "li", "bureau_staff"), **gate)
         act(session=s, record_id=rid, action=Action.publish, actor=Actor(2, "li", "bureau_staff"), **gate)
     published_before = drafts(engine)[A].figures
-    # A collector uploads a forgotten day of gas late (backfill is normal, REFERENCE.md section 1).
+    # A collector uploads a forgotten day of gas late (backfill is normal, docs/reference.md section 1).
     write_daily_rollups(db, [encode_line("meter_1d", {"building_code": A, "device_kind": "meter", "device_id": "gas2",
                                                       "carrier": "natural_gas"},
                                          {"consumption_m3": 1000.0, "readings": 0},

@@ -9,11 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from api.disclosure.assemble import figures_of
-from api.disclosure.db import migrate
 from api.disclosure.models import DisclosureEvent, DisclosureRecord
 from api.disclosure.service import act, store_draft
 from api.disclosure.workflow import Action, Actor, WorkflowRefusal
-from registry.db import make_engine, make_sessionmaker
+from registry.db import make_engine, make_sessionmaker, migrate
 from tests.disclosure.factories import figures
 
 WANG, LI, ZHAO = (Actor(1, "wang", "bureau_staff"), Actor(2, "li", "bureau_staff"), Actor(3, "zhao", "bureau_staff"))

@@ -12,15 +12,16 @@ from deploy.localservers import free_port
 from ingest.metrics import Metrics
 from ingest.service import IngestService
 from ingest.settings import IngestSettings, parse_args
-from ingest.writer import Writer, backoff_ms
+from ingest.writer import Writer
 from storage.influx import InfluxError, InfluxHTTP, quote_ident, quote_literal
+from storage.retry import capped_backoff
 from tests.ingest.helpers import T0_MS, Collector, Publisher, gateway, meter_msg, wait_until
 
 
 def test_backoff_is_capped_exponential_with_jitter():
-    assert backoff_ms(0, 200, 10_000, rng=lambda: 1.0) == 200  # 200 x 2^0, top of the jitter range
-    assert backoff_ms(3, 200, 10_000, rng=lambda: 0.0) == 800  # 200 x 2^3 = 1600, bottom half: 800
-    assert backoff_ms(10, 200, 10_000, rng=lambda: 1.0) == 10_000  # 200 x 1024 capped at 10 000
+    assert capped_backoff(0, 200, 10_000, rng=lambda: 1.0) == 200  # 200 x 2^0, top of the jitter range
+    assert capped_backoff(3, 200, 10_000, rng=lambda: 0.0) == 800  # 200 x 2^3 = 1600, bottom half: 800
+    assert capped_backoff(10, 200, 10_000, rng=lambda: 1.0) == 10_000  # 200 x 1024 capped at 10 000
 
 
 def test_quoting_of_influxql_identifiers_and_literals():
@@ -110,11 +111,10 @@ def test_refused_line_is_dead_lettered_and_the_rest_stored(mosquitto, influxd, f
 def test_basic_auth_is_sent(state_root):
     from deploy.localservers import Influxd
 
-    server = Influxd(state_root / f"influx-auth-{uuid.uuid4().hex[:6]}", auth_enabled=True).start()
+    # The server creates its admin through the HTTP API (tests/deploy/test_localservers.py).
+    server = Influxd(state_root / f"influx-auth-{uuid.uuid4().hex[:6]}", auth_enabled=True,
+                     admin_password="s3cret").start()
     try:
-        # With auth on and no user yet, InfluxDB 1.x accepts exactly this: creating the first admin.
-        httpx.post(f"{server.url}/query", data={"q": "CREATE USER admin WITH PASSWORD 's3cret' WITH ALL PRIVILEGES"}
-                   ).raise_for_status()
         good = InfluxHTTP(server.url, "authdb", username="admin", password="s3cret")
         good.create_database()
         good.write_lines([f"m x=1 {T0_MS}"])

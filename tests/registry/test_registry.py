@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from registry import repo
-from registry.db import VERSION_TABLE, downgrade, make_engine, migrate, session_scope
+from registry.db import make_engine, migrate, session_scope
 from registry.fleet import Fleet
 from registry.importer import import_into, read_csv_pair, read_fleet_file, write_csv_pair
 from registry.models import Building, Meter
@@ -57,15 +57,6 @@ def fleet_file(tmp_path) -> Path:
     p = tmp_path / "fleet.yaml"
     p.write_text(FLEET_YAML)
     return p
-
-
-def test_migrate_creates_schema_with_own_version_table(engine):
-    migrate(engine)  # a second run is a no-op
-    names = set(inspect(engine).get_table_names())
-    assert {"building", "meter", "pv_system", "charging_pile", VERSION_TABLE} <= names
-    assert "alembic_version" not in names  # leaves the default name to other packages
-    downgrade(engine, "base")
-    assert set(inspect(engine).get_table_names()) == {VERSION_TABLE}
 
 
 def test_import_fleet_roundtrip(engine, fleet_file, tmp_path):

@@ -1,29 +1,27 @@
-"""Alembic environment of the disclosure tables; run through ``api.disclosure.db.migrate``."""
+"""The one Alembic environment of the SQL database (registry, API and disclosure tables, one
+version table ``alembic_version``); run through ``storage.schema.migrate``."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from api.disclosure.db import VERSION_TABLE
-from api.disclosure.models import Base
+from storage.schema import VERSION_TABLE, adopt_registry_history
 
 config = context.config
-
-
-def _include(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001 - Alembic's hook signature
-    # Same database as the registry and the API: only look at our own tables.
-    return type_ != "table" or (name or "").startswith("disclosure_")
 
 
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
     with engine.begin() as connection:
+        adopt_registry_history(connection)
         context.configure(
             connection=connection,
-            target_metadata=Base.metadata,
+            # The models live in the rooms that own them (registry, api); storage imports none of
+            # them. Autogenerate gets them from the caller (storage.schema.all_metadata).
+            target_metadata=config.attributes.get("metadata"),
             version_table=VERSION_TABLE,
-            include_object=_include,
+            # SQLite cannot ALTER most things; batch mode copies the table instead.
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():

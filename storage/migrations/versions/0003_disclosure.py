@@ -1,21 +1,32 @@
 """Disclosure schema: disclosure_record (versions with frozen figures) and disclosure_event.
 
-Revision ID: d0001
-Revises:
+Revision ID: 0003
+Revises: 0002
+
+Was the disclosure package's own Alembic history (revision ``d0001``, version table
+``alembic_version_disclosure``). A database where that history already created the tables adopts
+them: nothing is created, and the old version table is dropped.
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "d0001"
-down_revision = None
-branch_labels = ("disclosure",)
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
 depends_on = None
+
+OLD_VERSION_TABLE = "alembic_version_disclosure"
 
 TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    tables = sa.inspect(op.get_bind()).get_table_names()
+    if OLD_VERSION_TABLE in tables:
+        # d0001 was the only revision of the old history: its tables are this revision's.
+        op.drop_table(OLD_VERSION_TABLE)
+        return
     op.create_table(
         "disclosure_record",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -1,0 +1,133 @@
+"""The one InfluxDB connection settings class, shared by every service and command line.
+
+Every process that talks to InfluxDB (ingest, the analytics rollup and report, the API and its
+alert scheduler, the disclosure command, the dashboards building sync) builds its settings from a
+subclass of :class:`InfluxSettings`, so one environment serves them all::
+
+    EP_INFLUX_URL        http://127.0.0.1:8086
+    EP_INFLUX_DB         energy
+    EP_INFLUX_RP         retention policy of the raw data (the database's default when unset)
+    EP_INFLUX_USERNAME   InfluxDB 1.x user (HTTP basic auth) ...
+    EP_INFLUX_PASSWORD   ... and its password
+    EP_INFLUX_TOKEN      sent as ``Authorization: Token ...`` (2.x / 3.x v1-compatible API)
+    EP_INFLUX_TIMEOUT_S  one HTTP request [s]
+
+Nothing here is instantiated at import time: a settings object reads the environment when a
+service builds it, so tests and command lines can set variables first.
+
+An ``EP_`` variable that no settings class of the process reads but that looks like one it does
+(``EP_INFLUX_USER`` for ``EP_INFLUX_USERNAME``) is logged as a warning: a misspelt credential
+would otherwise show up only as a 401 far from its cause.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.influx import InfluxHTTP
+
+log = logging.getLogger(__name__)
+
+#: Retention policy of the analytics rollups (hourly, daily, the checkpoint) unless ``EP_ROLLUP_RP``
+#: renames it; the raw data stays in the database's default policy. Shared by the rollup job (which
+#: creates it), the API, the disclosure command and the generated dashboards.
+ROLLUP_RP = "rollup"
+
+PREFIX = "EP_"
+#: How alike an unknown name must be to a known one to be called a misspelling (difflib ratio):
+#: EP_INFLUX_USER ~ EP_INFLUX_USERNAME is 0.875; EP_MQTT_HOST ~ EP_SMTP_HOST (two real, distinct
+#: settings of the API) is 0.83 and must not count.
+MISSPELLING_RATIO = 0.85
+_warned: set[str] = set()
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_all_subclasses(sub)]
+    return out
+
+
+def env_names(cls: type[BaseSettings]) -> set[str]:
+    """The environment variables a settings class reads (field names and ``EP_`` aliases)."""
+    names = set()
+    for name, info in cls.model_fields.items():
+        alias = info.validation_alias
+        choices = getattr(alias, "choices", None) or ([alias] if isinstance(alias, str) else [])
+        aliases = [a.upper() for a in choices if isinstance(a, str) and a.upper().startswith(PREFIX)]
+        names.update(aliases or [PREFIX + name.upper()])
+    return names
+
+
+def misspelt_variables(cls: type[BaseSettings], environ: dict[str, str] | None = None) -> dict[str, str | None]:
+    """``EP_`` variables of ``environ`` that ``cls`` ignores but that look meant for it:
+    name -> the setting it resembles (None: an unknown ``EP_INFLUX_`` name close to nothing)."""
+    environ = os.environ if environ is None else environ
+    ours = env_names(cls)
+    # A variable another settings class of this process reads is not a misspelling (one
+    # environment serves every service: the API's EP_WEBHOOK_SIGNING_KEY reaches ingest too).
+    known = set(ours)
+    for other in _all_subclasses(EnvSettings):
+        known |= env_names(other)
+    out: dict[str, str | None] = {}
+    for var in environ:
+        name = var.upper()
+        if not name.startswith(PREFIX) or name in known:
+            continue
+        # A shortened name (EP_INFLUX_USER) means the longer one, though EP_INFLUX_URL is as alike.
+        close = sorted(k for k in ours if k.startswith(name)) or difflib.get_close_matches(
+            name, sorted(ours), n=1, cutoff=MISSPELLING_RATIO)
+        if close or name.startswith(PREFIX + "INFLUX_"):
+            out[var] = close[0] if close else None
+    return out
+
+
+class EnvSettings(BaseSettings):
+    """Base of every service's settings: ``EP_`` environment variables, misspellings warned about."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, populate_by_name=True, extra="ignore")
+
+    def model_post_init(self, context: object, /) -> None:
+        for var, meant in misspelt_variables(type(self)).items():
+            if var in _warned:
+                continue
+            _warned.add(var)
+            hint = f"; did you mean {meant}?" if meant else ""
+            log.warning("environment variable %s is not a setting of %s and is ignored%s",
+                        var, type(self).__name__, hint)
+
+
+class InfluxSettings(EnvSettings):
+    """Where the time series live and how to authenticate (see the module docstring)."""
+
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_db: str = Field("energy", min_length=1)
+    #: Retention policy of the raw readings; None = the database's default policy.
+    influx_rp: str | None = None
+    influx_username: str | None = None
+    influx_password: str | None = None
+    influx_token: str | None = None
+    #: One HTTP request to InfluxDB. [s]
+    influx_timeout_s: float = Field(30.0, gt=0)
+
+    def influx(self, retention_policy: str | None = None) -> InfluxHTTP:
+        """A client of the database, in ``retention_policy`` (default: ``influx_rp``)."""
+        return InfluxHTTP(self.influx_url, self.influx_db, retention_policy=retention_policy or self.influx_rp,
+                          username=self.influx_username, password=self.influx_password, token=self.influx_token,
+                          timeout_s=self.influx_timeout_s)
+
+
+class RollupSettings(InfluxSettings):
+    """InfluxDB settings of a process that also reads or writes the analytics rollups."""
+
+    #: Retention policy of the rollups (``EP_ROLLUP_RP``); the raw data stays in ``influx_rp``.
+    rollup_rp: str = Field(ROLLUP_RP, min_length=1)
+
+    def rollups(self) -> InfluxHTTP:
+        """A client of the rollup retention policy."""
+        return self.influx(self.rollup_rp)
