@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Own naming convention so Alembic migrations get stable constraint names on every backend.
@@ -104,3 +115,39 @@ class ChargingPile(_Device, Base):
     rated_power_kw: Mapped[float] = mapped_column(Float)
 
     building: Mapped[Building] = relationship(back_populates="charging_piles")
+
+
+class WeatherStation(Base):
+    """A weather station: it publishes under its host building's code (``weather`` measurement).
+
+    No foreign key to ``building``: re-importing the fleet replaces building rows, and the
+    station and its assignments must survive that.
+    """
+
+    __tablename__ = "weather_station"
+    __table_args__ = (UniqueConstraint("host_building_code", "device_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host_building_code: Mapped[str] = mapped_column(String(10))
+    device_id: Mapped[str] = mapped_column(String(64))
+    latitude_deg: Mapped[float] = mapped_column(Float)
+    longitude_deg: Mapped[float] = mapped_column(Float)
+    installed_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class WeatherAssignment(Base):
+    """Which station's weather stands for a building, or for every building of a district.
+
+    Exactly one of ``building_code`` and ``district`` is set; a building's own assignment wins
+    over its district's.
+    """
+
+    __tablename__ = "weather_assignment"
+    __table_args__ = (
+        CheckConstraint("(building_code IS NULL) <> (district IS NULL)", name="one_target"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("weather_station.id", ondelete="CASCADE"), index=True)
+    building_code: Mapped[str | None] = mapped_column(String(10), nullable=True, unique=True)
+    district: Mapped[str | None] = mapped_column(String(100), nullable=True, unique=True)
