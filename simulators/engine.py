@@ -97,9 +97,14 @@ class BuildingSim:
         Time of the first reading. [ms since epoch, UTC]
     step_ms : int
         Interval between readings. [ms]
+    weather_station : str, optional
+        Device id of a weather station on this building: it publishes the air temperature and the
+        global horizontal irradiance that drive the loads and PV of its 0.5-degree cell.
     """
 
-    def __init__(self, spec: BuildingSpec, seed: int, start_ms: int, step_ms: int):
+    def __init__(self, spec: BuildingSpec, seed: int, start_ms: int, step_ms: int,
+                 weather_station: str | None = None):
+        self.weather_station = weather_station
         self.spec = spec
         self.letter = spec.building_code[6]
         self.seed = seed
@@ -226,6 +231,8 @@ class BuildingSim:
         # supplies. Piles have their own meters; grid import is the PV grid meter's from_grid.
         out.devices[:0] = self._meters(ts, minute, shapes, sub_energy, load)
         out.devices.extend(ev_frames)
+        if self.weather_station is not None:
+            out.devices.append(self._weather_frame(ts, minute, shapes))
         out.sessions.extend(self._session_frames(ts, pv_share))
         return out
 
@@ -256,6 +263,14 @@ class BuildingSim:
                 units["power"] = "kW"
             frames.append(DeviceFrame(DeviceKind.meter, m.device_id, c, m.sub_item, units, ts, values))
         return frames
+
+    def _weather_frame(self, ts, minute, shapes) -> DeviceFrame:
+        kt = self._kt(shapes["_kt_day"], minute)
+        ghi = solar.ghi_w_per_m2(self.spec.latitude_deg, self.spec.longitude_deg, int(ts[0]), len(ts),
+                                 self.step_ms, kt)
+        return DeviceFrame(DeviceKind.weather_station, self.weather_station, None, None,
+                           {"air_temperature": "degC", "ghi": "W/m2"}, ts,
+                           {"air_temperature": np.round(shapes["_temp"], 2), "ghi": np.round(ghi, 1)})
 
     def _share_within(self, m) -> float:
         same = [x for x in self.spec.meters if x.carrier is m.carrier and x.sub_item is m.sub_item]
