@@ -4,6 +4,8 @@
     python -m analytics report --year 2025 [--as-of 2025-06-30] [--basis equal_value --region CN-31]
                                [--baseline-year 2020] [--csv out.csv]
 
+    python -m analytics import-weather --csv history.csv --station 510402A001/WS-01 [--dry-run]
+
 ``report`` prints the audit list and the city indicators with plan-target progress; ``--csv out.csv``
 also writes the audit list to ``out.csv`` and the city indicators and targets to ``out_city.csv``.
 Connection: ``--influx-url``/``--influx-db``/``--registry-url`` or ``EP_INFLUX_URL``, ``EP_INFLUX_DB``,
@@ -61,7 +63,39 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--baseline-year", type=int, help="base year of the energy-per-m2 target")
     rep.add_argument("--all", action="store_true", help="list every building, not only triggered ones")
     rep.add_argument("--csv", type=Path, help="write the audit list here and the city table to <stem>_city.csv")
+    w = sub.add_parser("import-weather", help="import a station's historical weather from CSV (all or nothing)")
+    w.add_argument("--csv", type=Path, required=True,
+                   help="columns time, air_temperature_degc, ghi_w_per_m2 (docs/analytics.md)")
+    w.add_argument("--station", required=True, help="host building code / device id, e.g. 510402A001/WS-01")
+    w.add_argument("--dry-run", action="store_true", help="check the file, write nothing")
     return p
+
+
+def import_weather(args, settings: AnalyticsSettings) -> int:
+    from analytics.weather import import_weather_csv, read_weather_csv
+
+    host, _, device = args.station.partition("/")
+    try:
+        parsed = read_weather_csv(args.csv, tz=settings.tz)
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"import-weather: cannot read {args.csv}: {e}", file=sys.stderr)
+        return 2
+    for err in parsed.errors:
+        print(err, file=sys.stderr)
+    if parsed.errors:
+        print(f"import-weather: {len(parsed.errors)} errors, nothing written", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        print(f"{len(parsed.rows)} rows ok (dry run, nothing written)")
+        return 0
+    try:
+        with settings.influx() as db:
+            n = import_weather_csv(db, parsed, host_building_code=host, device_id=device)
+    except ValueError as e:
+        print(f"import-weather: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {n} weather points for station {host}/{device}")
+    return 0
 
 
 AUDIT_COLUMNS = ["name", "district", "building_type", "window", "energy_tce", "electricity_kwh", "triggered_by",
@@ -125,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
               f"checkpoint {stats.checkpoint}; re-derived interval values: {stats.rederive_checked} checked, "
               f"{stats.rederive_rewritten} rewritten" + (" (skipped: --no-rederive)" if args.no_rederive else ""))
         return 0
+    if args.cmd == "import-weather":
+        return import_weather(args, settings)
     return report(args, settings)
 
 
