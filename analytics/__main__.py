@@ -4,6 +4,7 @@
     python -m analytics report --year 2025 [--as-of 2025-06-30] [--basis equal_value --region CN-31]
                                [--baseline-year 2020] [--csv out.csv]
 
+    python -m analytics baselines [--end 2026-01-25]
     python -m analytics import-weather --csv history.csv --station 510402A001/WS-01 [--dry-run]
 
 ``report`` prints the audit list and the city indicators with plan-target progress; ``--csv out.csv``
@@ -63,12 +64,30 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--baseline-year", type=int, help="base year of the energy-per-m2 target")
     rep.add_argument("--all", action="store_true", help="list every building, not only triggered ones")
     rep.add_argument("--csv", type=Path, help="write the audit list here and the city table to <stem>_city.csv")
+    bl = sub.add_parser("baselines", help="fit and store every building's baselines (run weekly, after rollup)")
+    bl.add_argument("--end", type=_date, help="first local day after the fit period (default: today)")
     w = sub.add_parser("import-weather", help="import a station's historical weather from CSV (all or nothing)")
     w.add_argument("--csv", type=Path, required=True,
                    help="columns time, air_temperature_degc, ghi_w_per_m2 (docs/analytics.md)")
     w.add_argument("--station", required=True, help="host building code / device id, e.g. 510402A001/WS-01")
     w.add_argument("--dry-run", action="store_true", help="check the file, write nothing")
     return p
+
+
+def baselines(args, settings: AnalyticsSettings) -> int:
+    from collections import Counter
+
+    from analytics.baseline_job import refit
+    from registry.db import make_engine, session_scope
+
+    end = args.end or dt.date.today()
+    engine = make_engine(settings.registry_url)
+    with settings.influx() as db, settings.influx(rollups=True) as rdb, session_scope(engine) as session:
+        fits = refit(influx=db, rollups=rdb, session=session, end=end, tz=settings.tz)
+    statuses = Counter(f.status for _, _, f in fits)
+    verdicts = Counter(f.guideline14 for _, _, f in fits if f.ok)
+    print(f"fitted {len(fits)} baselines ending {end}: status {dict(statuses)}, Guideline 14 {dict(verdicts)}")
+    return 0
 
 
 def import_weather(args, settings: AnalyticsSettings) -> int:
@@ -159,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
               f"checkpoint {stats.checkpoint}; re-derived interval values: {stats.rederive_checked} checked, "
               f"{stats.rederive_rewritten} rewritten" + (" (skipped: --no-rederive)" if args.no_rederive else ""))
         return 0
+    if args.cmd == "baselines":
+        return baselines(args, settings)
     if args.cmd == "import-weather":
         return import_weather(args, settings)
     return report(args, settings)

@@ -88,6 +88,13 @@ class BaselineFit:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @classmethod
+    def from_dict(cls, d: dict) -> BaselineFit:
+        d = dict(d)
+        for k in ("period_start", "period_end"):
+            d[k] = dt.date.fromisoformat(d[k]) if d.get(k) else None
+        return cls(**d)
+
     def as_dict(self) -> dict:
         d = asdict(self)
         for k in ("period_start", "period_end"):
