@@ -185,6 +185,7 @@ def fit_baseline(daily: pd.DataFrame, *, start: dt.date, end: dt.date) -> Baseli
     temp = d["temperature_mean_degc"].to_numpy(dtype=float)
     kinds = day_types(day_numbers(d.index))
     holiday = int((kinds == "holiday").sum()) >= MIN_HOLIDAY_DAYS
+    yy = float(y @ y)
     best = None
     for form, th, tc in _candidates():
         X, names = _columns(temp, kinds, form, th, tc, holiday)
@@ -193,16 +194,26 @@ def fit_baseline(daily: pd.DataFrame, *, start: dt.date, end: dt.date) -> Baseli
         n, p = X.shape
         if n - p < 5:
             continue
-        beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+        # Normal equations of a p <= 7 system: ~10 x faster than an SVD least squares per candidate,
+        # and the grid has ~150 candidates (bench/baselines.py).
+        xtx, xty = X.T @ X, X.T @ y
+        try:
+            beta = np.linalg.solve(xtx, xty)
+        except np.linalg.LinAlgError:
+            beta = np.linalg.lstsq(X, y, rcond=None)[0]
         slopes = [b for b, nm in zip(beta, names, strict=True) if nm.startswith(("heating", "cooling"))]
         if any(s < 0 for s in slopes):
             continue  # use falling as it gets colder (or hotter) is not a heating (cooling) term
-        resid = y - X @ beta
-        var = float(resid @ resid) / (n - p)
-        if best is None or var < best[0] - 1e-12:
-            best = (var, form, th, tc, X, names, beta, resid)
-    var, form, th, tc, X, names, beta, resid = best
+        sse = float(yy - 2 * beta @ xty + beta @ xtx @ beta)
+        var = max(sse, 0.0) / (n - p)
+        if best is None or var < best[0] - 1e-12 * max(yy, 1.0) / n:
+            best = (var, form, th, tc, X, names)
+    _, form, th, tc, X, names = best
+    # The winner once more with a least-squares solver, for its exact residuals.
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    resid = y - X @ beta
     n, p = X.shape
+    var = float(resid @ resid) / (n - p)
     mean = float(y.mean())
     fit = BaselineFit(
         status="ok", period_start=start, period_end=end, days=n, form=form,
