@@ -29,7 +29,7 @@ from analytics.weather import daily_weather
 from registry import repo
 from registry.models import Building
 from registry.weather import station_for
-from storage.influx import InfluxHTTP, quote_literal
+from storage.influx import InfluxHTTP, quote_ident, quote_literal
 from storage.lineproto import encode_line
 
 log = logging.getLogger(__name__)
@@ -127,13 +127,16 @@ def write_fits(rollups: InfluxHTTP, fits: list[tuple[str, str, BaselineFit]], *,
         rollups.write_lines(lines[i:i + 5000])
 
 
-def read_fits(rollups: InfluxHTTP, *, carrier: str, not_after: dt.datetime,
-              codes: list[str] | None = None) -> dict[str, BaselineFit]:
-    """building_code -> the newest stored fit of ``carrier`` whose period ended at or before ``not_after``."""
+def read_fits(rollups: InfluxHTTP, *, carrier: str, not_after: dt.datetime, codes: list[str] | None = None,
+              rp: str | None = None) -> dict[str, BaselineFit]:
+    """building_code -> the newest stored fit of ``carrier`` whose period ended at or before ``not_after``.
+
+    ``rp`` qualifies the measurement with a retention policy (for a client of the raw data)."""
     where = f"carrier = {quote_literal(carrier)} AND time <= {_ms(not_after)}ms"
     if codes:
         where += " AND (" + " OR ".join(f"building_code = {quote_literal(c)}" for c in codes) + ")"
-    q = f"SELECT last(model) FROM {FIT_MEASUREMENT} WHERE {where} GROUP BY building_code"  # noqa: S608
+    source = f"{quote_ident(rp)}.{FIT_MEASUREMENT}" if rp else FIT_MEASUREMENT
+    q = f"SELECT last(model) FROM {source} WHERE {where} GROUP BY building_code"  # noqa: S608
     out = {}
     for s in rollups.query(q, epoch="ms"):
         out[s["tags"]["building_code"]] = BaselineFit.from_dict(json.loads(s["values"][0][1]))

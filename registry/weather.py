@@ -83,3 +83,21 @@ def station_for(*, session: Session, building_code: str) -> StationRef | None:
         .join(Building, Building.district == WeatherAssignment.district)
         .where(Building.building_code == building_code)).first()
     return StationRef(via[0], via[1], "district") if via is not None else None
+
+
+def stations_for(*, session: Session, building_codes: list[str]) -> dict[str, StationRef]:
+    """:func:`station_for` of many buildings in two queries (buildings without a station are absent)."""
+    rows = session.execute(
+        select(WeatherAssignment.building_code, WeatherAssignment.district, WeatherStation.host_building_code,
+               WeatherStation.device_id)
+        .join(WeatherStation, WeatherAssignment.station_id == WeatherStation.id)).all()
+    by_building = {r[0]: StationRef(r[2], r[3], "building") for r in rows if r[0] is not None}
+    by_district = {r[1]: StationRef(r[2], r[3], "district") for r in rows if r[1] is not None}
+    out = {}
+    districts = dict(session.execute(select(Building.building_code, Building.district)
+                                     .where(Building.building_code.in_(building_codes))).all())
+    for code in building_codes:
+        ref = by_building.get(code) or by_district.get(districts.get(code))
+        if ref is not None:
+            out[code] = ref
+    return out

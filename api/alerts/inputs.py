@@ -10,12 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from analytics.baseline import BaselineFit
+from analytics.baseline_job import read_fits
 from api.influxql import select, time_range
 from registry.models import Building
-from storage.influx import InfluxHTTP
+from registry.weather import StationRef
+from storage.influx import InfluxHTTP, quote_literal
 
 #: How far back the offline check looks; a device silent for longer counts as never seen.
 LOOKBACK_DAYS = 15
@@ -36,6 +40,14 @@ class BuildingInputs:
     max_interval_s: dict[str, float] = field(default_factory=dict)
     #: PV generation per hour over the last 7 days, hours with a reading only. [kWh]
     pv_hourly_kwh: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    #: The weather station the registry assigns to the building (None: no weather-aware rules).
+    station: StationRef | None = None
+    #: Newest electricity baseline that ended before the judged week (docs/baselines.md).
+    fit: BaselineFit | None = None
+    #: The station's mean temperature per local day of the judged week. [degC]
+    daily_temperature_degc: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    #: The station's mean GHI per hour over the last 7 days, hours with readings only. [W/m2]
+    ghi_hourly_w_per_m2: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
 
 
 def _series_frame(series: list[dict]) -> dict[tuple[str, str], pd.Series]:
@@ -47,11 +59,23 @@ def _series_frame(series: list[dict]) -> dict[tuple[str, str], pd.Series]:
     return out
 
 
-def gather(*, influx: InfluxHTTP, buildings: list[Building], now: dt.datetime,
-           year_start: dt.datetime) -> dict[str, BuildingInputs]:
-    """Inputs of every building in ``buildings`` at time ``now`` (tz-aware)."""
+def judged_week(now: dt.datetime, tz: str) -> tuple[dt.datetime, dt.datetime]:
+    """The 7 complete local days before ``now``'s local day, as UTC instants [start, end)."""
+    today = now.astimezone(ZoneInfo(tz)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (today - dt.timedelta(days=7)).astimezone(dt.UTC), today.astimezone(dt.UTC)
+
+
+def gather(*, influx: InfluxHTTP, buildings: list[Building], now: dt.datetime, year_start: dt.datetime,
+           stations: dict[str, StationRef] | None = None, rollup_rp: str | None = None,
+           tz: str = "Asia/Shanghai") -> dict[str, BuildingInputs]:
+    """Inputs of every building in ``buildings`` at time ``now`` (tz-aware).
+
+    ``stations``: building_code -> its weather station (registry); ``rollup_rp``: where the
+    baseline fits are stored."""
     now_h = now.replace(minute=0, second=0, microsecond=0)
     out = {b.building_code: BuildingInputs(b) for b in buildings}
+    if stations:
+        _weather(influx, out, stations, now=now, rollup_rp=rollup_rp, tz=tz)
     top = {(b.building_code, m.device_id): m.carrier for b in buildings for m in b.meters
            if m.parent_device_id is None}
 
@@ -120,6 +144,38 @@ def gather(*, influx: InfluxHTTP, buildings: list[Building], now: dt.datetime,
     for code, parts in pv.items():
         out[code].pv_hourly_kwh = pd.concat(parts, axis=1).sum(axis=1, min_count=1).dropna().sort_index()
     return out
+
+
+def _weather(influx: InfluxHTTP, out: dict[str, BuildingInputs], stations: dict[str, StationRef], *,
+             now: dt.datetime, rollup_rp: str | None, tz: str) -> None:
+    """Station, baseline fit, daily temperature of the judged week and hourly GHI of the last 7 days."""
+    week_start, week_end = judged_week(now, tz)
+    codes = [c for c in out if c in stations]
+    if not codes:
+        return
+    fits = read_fits(influx, carrier="electricity", not_after=week_start, codes=codes, rp=rollup_rp)
+    for code in codes:
+        out[code].station, out[code].fit = stations[code], fits.get(code)
+    keys = sorted({(stations[c].host_building_code, stations[c].device_id) for c in codes})
+    match = " OR ".join(f"(\"building_code\" = {quote_literal(h)} AND \"device_id\" = {quote_literal(d)})"
+                        for h, d in keys)
+    offset_h = int(week_start.astimezone(ZoneInfo(tz)).utcoffset().total_seconds() // 3600)
+    q = select('mean("air_temperature_degc")', ["weather"], [f"({match})", *time_range(week_start, week_end)],
+               group_by=[f"time(1d, {-offset_h}h)", *_BY_DEVICE], fill="none")
+    temps = _series_frame(influx.query(q))
+    now_h = now.replace(minute=0, second=0, microsecond=0)
+    q = select('mean("ghi_w_per_m2")', ["weather"], [f"({match})", *time_range(now_h - dt.timedelta(days=7), now_h)],
+               group_by=["time(1h)", *_BY_DEVICE], fill="none")
+    ghi = _series_frame(influx.query(q))
+    zone = ZoneInfo(tz)
+    for key, t in temps.items():  # local dates index the days (buckets start at local midnight)
+        temps[key] = pd.Series(t.to_numpy(), index=pd.Index([i.tz_convert(zone).date() for i in t.index]))
+    for code in codes:
+        key = (stations[code].host_building_code, stations[code].device_id)
+        if key in temps:
+            out[code].daily_temperature_degc = temps[key]
+        if key in ghi:
+            out[code].ghi_hourly_w_per_m2 = ghi[key]
 
 
 def _installed(b: Building, device_id: str) -> dt.date | None:

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from analytics.rollup import ROLLUP_RP, ensure_rollup_rp, rollup_client
 from api.alerts import engine
 from api.alerts.context import default_context
 from api.db import Alert, AlertEvent, OutboxMessage, create_schema
@@ -28,8 +29,11 @@ def city(tmp_path, influxd, fresh_db):
     with sessions() as s:
         for b in scenario.BUILDINGS:
             repo.upsert_building(session=s, spec=b)
+        scenario.add_weather_station(s)
         s.commit()
     influx = InfluxHTTP(influxd.url, database=fresh_db)
+    ensure_rollup_rp(influx, ROLLUP_RP)
+    scenario.fit_lines(rollup_client(influx, ROLLUP_RP))
     data = scenario.lines(scenario.HOURLY_FROM, NOW, daily_before=scenario.HOURLY_FROM)
     for i in range(0, len(data), 5000):
         influx.write_lines(data[i:i + 5000])
@@ -108,3 +112,23 @@ def test_manual_resolve_then_condition_still_there_opens_new(city):
         rows = s.scalars(select(Alert).where(Alert.rule == "night_base_load").order_by(Alert.id)).all()
         assert [x.state for x in rows] == ["resolved", "open"] and r.opened == [rows[1].id]
         assert rows[0].resolution_comment == "tenant runs a server room; checked on site"
+
+
+def test_explained_alerts_say_expected_measured_and_why(city):
+    sessions, influx = city
+    with sessions() as s:
+        engine.evaluate(s, influx=influx, ctx=default_context(), now=NOW)
+        use = s.scalar(select(Alert).where(Alert.rule == "use_above_expected"))
+        pv = s.scalar(select(Alert).where(Alert.rule == "pv_underperformance"))
+    d = use.details
+    # Judged week: the 7 local days before 15 June, Mon 8 - Sun 14 June 2026: 5 working days, 2 rest days.
+    assert (d["first_day"], d["last_day"], d["day_types"]) == ("2026-06-08", "2026-06-14",
+                                                              {"workday": 5, "restday": 2})
+    assert d["expected_kwh"] == pytest.approx(7 * 1475)  # the baseline's normal day x 7 = 10,325 kWh
+    # u = sigma sqrt(m + s'(X'X)^-1 s) = 29.5 x sqrt(7 + 25/250 + 4/115) = 29.5 x 2.6711 = 78.80 kWh
+    assert d["uncertainty_kwh"] == pytest.approx(78.80, abs=0.01)
+    # x 1.3 from 8 June 12:00 local: 6 full days and half of the 8th above normal -> about +28 %
+    assert 0.25 < d["rise"] < 0.30 and d["temperature_mean_degc"] == pytest.approx(25.0)
+    assert "above the 10,325 kWh the weather and calendar explain" in use.message
+    # PV: 30 % of the expectation from the measured irradiance, exactly as written
+    assert pv.details["ratio"] == pytest.approx(0.30) and "measured irradiance" in pv.message

@@ -16,7 +16,7 @@ ROLES = ["administrator", "bureau_staff", "auditor", "facility_manager", None]  
 def _alert(world, code: str) -> int:
     t = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
     with world.app.state.sessions() as s:
-        a = Alert(rule="week_on_week_rise", building_code=code, district="Shizhong", building_type="office",
+        a = Alert(rule="use_above_expected", building_code=code, district="Shizhong", building_type="office",
                   ownership="large_public", state="open", message="use rose 25%", details={}, opened_at=t,
                   last_seen_at=t)
         s.add(a)
