@@ -56,6 +56,8 @@ class EvaluationReport:
     opened: list[int]
     updated: list[int]
     resolved: list[int]
+    #: building_code -> the rules that had the data to judge it (the others left their alerts as they were).
+    judged: dict[str, set[Rule]] = field(default_factory=dict)
 
 
 def year_fraction(now: dt.datetime, tz: str) -> tuple[dt.datetime, float]:
@@ -237,4 +239,4 @@ def evaluate(session: Session, *, influx: InfluxHTTP, ctx: Context, now: dt.date
         judged[code] = j
     opened, updated, resolved = sync(session, buildings=blds, findings=findings, judged=judged, now=now)
     session.commit()
-    return EvaluationReport(now, len(blds), findings, opened, updated, resolved)
+    return EvaluationReport(now, len(blds), findings, opened, updated, resolved, judged)
