@@ -151,3 +151,21 @@ class WeatherAssignment(Base):
     station_id: Mapped[int] = mapped_column(ForeignKey("weather_station.id", ondelete="CASCADE"), index=True)
     building_code: Mapped[str | None] = mapped_column(String(10), nullable=True, unique=True)
     district: Mapped[str | None] = mapped_column(String(100), nullable=True, unique=True)
+
+
+class Retrofit(Base):
+    """An energy-saving retrofit of a building (IPMVP Option C verification, analytics/savings.py).
+
+    No foreign key to ``building``, like the weather tables: a fleet re-import must not delete it.
+    """
+
+    __tablename__ = "retrofit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    building_code: Mapped[str] = mapped_column(String(10), index=True)
+    #: Local day the works were completed; the reporting period starts the day after.
+    completed_on: Mapped[dt.date] = mapped_column(Date)
+    measures: Mapped[str] = mapped_column(String(500))
+    carrier: Mapped[str] = mapped_column(String(30), default="electricity")
+    #: The saving the project promised, as a share of the baseline's use of ``carrier``. [-]
+    expected_saving_share: Mapped[float] = mapped_column(Float)

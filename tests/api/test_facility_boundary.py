@@ -12,11 +12,12 @@ import re
 from api.db import Alert, Subscription
 from api.disclosure import service as disclosure_service
 from api.disclosure.db import ensure_schema
+from registry.retrofits import add_retrofit
 from tests.api.conftest import ELSEWHERE, MINE, OTHER, building
 from tests.disclosure.factories import figures
 
 #: Path parameters the test knows how to fill with "someone else's" value.
-KNOWN_PARAMS = {"building_code", "alert_id", "user_id", "subscription_id", "record_id", "action"}
+KNOWN_PARAMS = {"building_code", "alert_id", "user_id", "subscription_id", "record_id", "action", "retrofit_id"}
 #: Query parameters that name a building: passing another building must be refused too.
 BUILDING_QUERY_PARAMS = {"building_code", "building_codes"}
 FORBIDDEN_LISTING = (OTHER, ELSEWHERE)
@@ -34,9 +35,12 @@ def _setup(world) -> dict[str, str]:
         s.commit()
         ensure_schema(world.app.state.engine)
         record = disclosure_service.store_draft(session=s, figures=figures(OTHER, 2025)).record_id
+        retrofit = add_retrofit(session=s, building_code=OTHER, completed_on=dt.date(2026, 1, 31),
+                                measures="chillers", expected_saving_share=0.1).id
         s.commit()
         return {"building_code": OTHER, "alert_id": str(a.id), "user_id": str(world.user_ids["administrator"]),
-                "subscription_id": str(sub.id), "record_id": str(record), "action": "submit"}
+                "subscription_id": str(sub.id), "record_id": str(record), "action": "submit",
+                "retrofit_id": str(retrofit)}
 
 
 def _routes(world) -> list[tuple[str, str, dict]]:
