@@ -88,9 +88,10 @@ def run_rules(inp: BuildingInputs, *, ctx: Context, now: dt.datetime,
                                               constraint_kwh_per_m2=ctx.quota_kwh_per_m2(b)))
     hourly = inp.hourly_kwh
     if len(hourly) >= 24 * 6:
-        if b.building_type not in p.night_exempt_types:
+        last7 = hourly[hourly.index >= hourly.index.max() - dt.timedelta(days=7)]
+        # A window without a working day (a long holiday) has no working-day daytime to compare with.
+        if b.building_type not in p.night_exempt_types and rules.working_hours(last7.index, p.local_tz).any():
             judged.add(Rule.night_base_load)
-            last7 = hourly[hourly.index >= hourly.index.max() - dt.timedelta(days=7)]
             found.append(rules.night_base_load(building_code=b.building_code, hourly_kwh=last7, params=p))
     judged |= {Rule.meter_offline, Rule.data_gap}
     found.append(rules.meter_offline(building_code=b.building_code, silent_s=inp.silent_s, params=p))

@@ -12,9 +12,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
+import numpy as np
 import pandas as pd
 
 from analytics.audit import audit_tests
+from contract.cncalendar import day_types
 
 
 class Rule(StrEnum):
@@ -45,7 +47,7 @@ class RuleParams:
     #: load is occupancy, not waste, so the base-load rule does not judge them.
     night_exempt_types: tuple[str, ...] = ("hotel", "medical")
     night_hours: tuple[int, int] = (0, 5)  # [h, h) local time
-    day_hours: tuple[int, int] = (9, 17)  # [h, h) local time, working days and weekends alike
+    day_hours: tuple[int, int] = (9, 17)  # [h, h) local time, working days only (China's calendar)
     local_tz: str = "Asia/Shanghai"
     #: Last 7 days' electricity above the weather-and-calendar expectation of the building's baseline
     #: (docs/baselines.md) by more than k standard uncertainties of that expectation... [-]
@@ -154,8 +156,16 @@ def eui_over_quota(*, building_code: str, annual_energy_kwh: float, floor_area_m
                     "annual_energy_kwh": annual_energy_kwh, "floor_area_m2": floor_area_m2})
 
 
+def working_hours(index: pd.DatetimeIndex, tz: str) -> np.ndarray:
+    """True for the instants that fall on a working day of China's calendar (contract/cncalendar.py):
+    weekdays and make-up working days, not statutory holidays. Unknown years: weekdays."""
+    local = index.tz_convert(tz)
+    days = (local.normalize().tz_localize(None) - pd.Timestamp("1970-01-01")).days.to_numpy()
+    return day_types(days) == "workday"
+
+
 def night_base_load(*, building_code: str, hourly_kwh: pd.Series, params: RuleParams) -> Finding | None:
-    """Night base load above a share of daytime use.
+    """Night base load above a share of daytime use on working days.
 
     Parameters
     ----------
@@ -164,22 +174,25 @@ def night_base_load(*, building_code: str, hourly_kwh: pd.Series, params: RulePa
 
     Notes
     -----
-    Mean hourly use over the night hours divided by mean hourly use over the day hours; an
-    hour's kWh equals its mean power in kW, so this is also the ratio of mean powers.
+    Mean hourly use over the night hours (every night) divided by mean hourly use over the day
+    hours of working days; an hour's kWh equals its mean power in kW, so this is also the ratio of
+    mean powers. Day hours of weekends and holidays are left out: an empty office in a holiday week
+    has a low day, not a high night. Without a working day in the window it cannot judge (None).
     """
     if hourly_kwh.empty:
         return None
     local_hour = hourly_kwh.index.tz_convert(params.local_tz).hour
+    work = working_hours(hourly_kwh.index, params.local_tz)
     night = hourly_kwh[(local_hour >= params.night_hours[0]) & (local_hour < params.night_hours[1])]
-    day = hourly_kwh[(local_hour >= params.day_hours[0]) & (local_hour < params.day_hours[1])]
+    day = hourly_kwh[(local_hour >= params.day_hours[0]) & (local_hour < params.day_hours[1]) & work]
     if night.empty or day.empty or day.mean() <= 0:
         return None
     share = float(night.mean() / day.mean())
     if share <= params.night_share:
         return None
     return Finding(Rule.night_base_load, building_code,
-                   f"night base load {night.mean():.1f} kW is {share:.0%} of daytime {day.mean():.1f} kW "
-                   f"(limit {params.night_share:.0%})",
+                   f"night base load {night.mean():.1f} kW is {share:.0%} of the working-day daytime "
+                   f"{day.mean():.1f} kW (limit {params.night_share:.0%})",
                    {"night_mean_kw": float(night.mean()), "day_mean_kw": float(day.mean()), "share": share,
                     "night_share_limit": params.night_share})
 
