@@ -83,6 +83,8 @@ class BaselineFit:
     nmbe_monthly: float | None = None
     #: ``meets`` / ``fails`` (Guideline 14 monthly criteria) or ``not_assessable`` (< 3 full months).
     guideline14: str = "not_assessable"
+    #: What the fit was made from (meters, station), recorded by the caller that read them.
+    inputs: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -106,6 +106,12 @@ def refit(*, influx: InfluxHTTP, rollups: InfluxHTTP, session: Session, end: dt.
                 first = series.first_valid_index()  # history starts with the first metered day
                 df = pd.DataFrame({"use": series}).join(weather_cache[key][["temperature_mean_degc"]])
                 fit = fit_baseline(df, start=first, end=end)
+            fit.inputs = {"carrier": carrier, "use": "meter_1d consumption of the top-level meters",
+                          "meters": sorted(m.device_id for m in b.meters
+                                           if m.carrier == carrier and m.parent_device_id is None),
+                          "temperature": None if station is None else
+                          f"daily mean air_temperature_degc of station {station.host_building_code}/"
+                          f"{station.device_id} (assigned to the {station.via})"}
             out.append((b.building_code, carrier, fit))
     write_fits(rollups, out, end=end, tz=tz)
     return out

@@ -61,12 +61,15 @@ def test_refit_stores_fits_and_statuses(world):
     mall, hotel, office = (b.building_code for b in fleet.buildings)
     assert by[(mall, "electricity")].ok and by[(mall, "electricity")].guideline14 == "meets"
     assert by[(hotel, "electricity")].days == 365  # 2025-01-01 .. 2025-12-31
+    assert by[(mall, "electricity")].inputs["meters"] == ["E-MAIN"]
+    assert "WS-01 (assigned to the building)" in by[(mall, "electricity")].inputs["temperature"]
     assert by[(office, "electricity")].status == "no_weather_station"
     assert by[(mall, "water")].status == "insufficient_history"  # no water rollups were written
     stored = db.query(f"SELECT count(status) FROM {FIT_MEASUREMENT}")
     assert stored[0]["values"][0][1] == len(fits)
     got = read_fits(db, carrier="electricity", not_after=local_midnight(dt.date(2026, 1, 8)))
     assert got[mall].coefficients == pytest.approx(by[(mall, "electricity")].coefficients)
+    assert got[mall].inputs == by[(mall, "electricity")].inputs  # stored with the fit
     assert got[office].status == "no_weather_station"
     assert read_fits(db, carrier="electricity", not_after=local_midnight(dt.date(2025, 12, 31))) == {}
 

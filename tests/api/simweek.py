@@ -38,7 +38,7 @@ class SimulatedBuilding:
         self.ghi = pd.Series(ws.values["ghi"], index=idx)
         pv = frames.get(("pv_inverter", None))
         self.pv_kwh = (pd.Series(np.diff(pv.values["generation_register"], prepend=np.nan), index=idx).iloc[1:]
-                       if pv is not None else pd.Series(dtype=float))
+                       if pv is not None else pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC")))
 
     def daily(self) -> pd.DataFrame:
         """Daily use (the rollup convention: readings in (00:00, 24:00]) and mean temperature."""
