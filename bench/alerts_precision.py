@@ -5,9 +5,11 @@ process on an hourly grid over 2025-2026 with its weather stations; about a thir
 get a night load left on (10-50 % of their mean daily use, 20:00-06:00) and a third of those with PV
 a PV failure (30-60 % of the strings), each from a random day between March and October 2026 on
 (fleet-file simulation targets). Every Monday of 2026 the engine's rules judge the week before, with
-the baseline refitted weekly on the 365 days before the judged week (as the schedule does, so a
-long fault slowly enters its own baseline). A building-week is positive for a fault when the fault
-was active on any judged day. Prints Markdown; nothing is asserted (docs/alerts.md).
+the baseline refitted weekly on the 365 days before the judged week (as the schedule does), except
+while a ``use_above_expected`` alert is open: then, as the engine does, the baseline from before
+the week that opened it (``--no-hold`` judges with the newest refit always, which lets a long fault
+become its own baseline). A building-week is positive for a fault when the fault was active on any
+judged day. Prints Markdown; nothing is asserted (docs/alerts.md).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=12)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--no-hold", action="store_true", help="always judge with the newest weekly refit")
     args = ap.parse_args()
     rnd = random.Random(args.seed)
     fleet = generate_fleet(args.seed, args.size)
@@ -57,11 +60,17 @@ def main() -> None:
         injected.append((spec.building_code, fault))
         sb = SimulatedBuilding(spec.model_copy(update={"simulation": sim}), dt.date(2025, 1, 1), dt.date(2027, 1, 5))
         daily = sb.daily()
+        held: dt.date | None = None  # first day of the week that opened the open use alert
         for monday in mondays:
             week_start = monday - dt.timedelta(days=7)
-            fit = fit_baseline(daily, start=week_start - dt.timedelta(days=365), end=week_start)
-            found, judged = run_rules(sb.inputs(_now(monday), fit), ctx=ctx, now=_now(monday), year_frac=0.5)
+            anchor = held or week_start
+            fit = fit_baseline(daily, start=anchor - dt.timedelta(days=365), end=anchor)
+            inputs = sb.inputs(_now(monday), fit)
+            inputs.fit_held_since = held
+            found, judged = run_rules(inputs, ctx=ctx, now=_now(monday), year_frac=0.5)
             fired = {f.rule.value for f in found}
+            if "use_above_expected" in judged and not args.no_hold:
+                held = (held or week_start) if "use_above_expected" in fired else None
             for kind, rules in RULES_FOR.items():
                 positive = fault is not None and fault[0] == kind and fault[1] < monday
                 for rule in rules:

@@ -143,6 +143,8 @@ def _use_above_expected(inp: BuildingInputs, p: RuleParams, now: dt.datetime) ->
                    "temperature_mean_degc": float(t.mean()), "day_types": {k: int(v) for k, v in kinds.items()},
                    "baseline_period": [inp.fit.period_start.isoformat(), inp.fit.period_end.isoformat()],
                    "baseline_cv_rmse_daily": inp.fit.cv_rmse_daily, "baseline_guideline14": inp.fit.guideline14,
+                   # The anchor of the baseline: this week's first day, or the week that opened the alert.
+                   "held_since": (inp.fit_held_since or ok[0]).isoformat(),
                    "station": f"{inp.station.host_building_code}/{inp.station.device_id}" if inp.station else None}
     return rules.use_above_expected(building_code=inp.building.building_code,
                                     measured_kwh=float(per_day.loc[ok, "sum"].sum()), expected_kwh=exp_kwh,
@@ -230,8 +232,15 @@ def evaluate(session: Session, *, influx: InfluxHTTP, ctx: Context, now: dt.date
     blds = {b.building_code: b for b in repo.list_buildings(session=session, codes=building_codes)}
     year_start, frac = year_fraction(now, ctx.params.local_tz)
     stations = stations_for(session=session, building_codes=list(blds))
+    hold = {}
+    for a in session.scalars(select(Alert).where(Alert.rule == Rule.use_above_expected.value,
+                                                 Alert.state.in_(UNRESOLVED), Alert.building_code.in_(list(blds)))):
+        # held_since travels in the details, so weekly updates of the alert keep the first anchor
+        first = (a.details or {}).get("held_since") or (a.details or {}).get("first_day")
+        if first:
+            hold[a.building_code] = dt.date.fromisoformat(first)
     data = gather(influx=influx, buildings=list(blds.values()), now=now, year_start=year_start.astimezone(dt.UTC),
-                  stations=stations, rollup_rp=ctx.rollup_rp, tz=ctx.params.local_tz)
+                  stations=stations, rollup_rp=ctx.rollup_rp, tz=ctx.params.local_tz, hold_fit_before=hold)
     findings: list[Finding] = []
     judged: dict[str, set[Rule]] = {}
     for code, inp in data.items():

@@ -42,8 +42,11 @@ class BuildingInputs:
     pv_hourly_kwh: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     #: The weather station the registry assigns to the building (None: no weather-aware rules).
     station: StationRef | None = None
-    #: Newest electricity baseline that ended before the judged week (docs/baselines.md).
+    #: Newest electricity baseline that ended before the judged week (docs/baselines.md), or, while a
+    #: ``use_above_expected`` alert is unresolved, before the week that opened it (``fit_held_since``).
     fit: BaselineFit | None = None
+    #: The first day of the week that opened the unresolved alert, when the fit is held there.
+    fit_held_since: dt.date | None = None
     #: The station's mean temperature per local day of the judged week. [degC]
     daily_temperature_degc: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     #: The station's mean GHI per hour over the last 7 days, hours with readings only. [W/m2]
@@ -67,15 +70,17 @@ def judged_week(now: dt.datetime, tz: str) -> tuple[dt.datetime, dt.datetime]:
 
 def gather(*, influx: InfluxHTTP, buildings: list[Building], now: dt.datetime, year_start: dt.datetime,
            stations: dict[str, StationRef] | None = None, rollup_rp: str | None = None,
-           tz: str = "Asia/Shanghai") -> dict[str, BuildingInputs]:
+           tz: str = "Asia/Shanghai", hold_fit_before: dict[str, dt.date] | None = None
+           ) -> dict[str, BuildingInputs]:
     """Inputs of every building in ``buildings`` at time ``now`` (tz-aware).
 
     ``stations``: building_code -> its weather station (registry); ``rollup_rp``: where the
-    baseline fits are stored."""
+    baseline fits are stored; ``hold_fit_before``: building_code -> first day of the week that
+    opened its unresolved ``use_above_expected`` alert (its baseline must not have seen that week)."""
     now_h = now.replace(minute=0, second=0, microsecond=0)
     out = {b.building_code: BuildingInputs(b) for b in buildings}
     if stations:
-        _weather(influx, out, stations, now=now, rollup_rp=rollup_rp, tz=tz)
+        _weather(influx, out, stations, now=now, rollup_rp=rollup_rp, tz=tz, hold=hold_fit_before or {})
     top = {(b.building_code, m.device_id): m.carrier for b in buildings for m in b.meters
            if m.parent_device_id is None}
 
@@ -147,7 +152,7 @@ def gather(*, influx: InfluxHTTP, buildings: list[Building], now: dt.datetime, y
 
 
 def _weather(influx: InfluxHTTP, out: dict[str, BuildingInputs], stations: dict[str, StationRef], *,
-             now: dt.datetime, rollup_rp: str | None, tz: str) -> None:
+             now: dt.datetime, rollup_rp: str | None, tz: str, hold: dict[str, dt.date]) -> None:
     """Station, baseline fit, daily temperature of the judged week and hourly GHI of the last 7 days."""
     week_start, week_end = judged_week(now, tz)
     codes = [c for c in out if c in stations]
@@ -156,6 +161,16 @@ def _weather(influx: InfluxHTTP, out: dict[str, BuildingInputs], stations: dict[
     fits = read_fits(influx, carrier="electricity", not_after=week_start, codes=codes, rp=rollup_rp)
     for code in codes:
         out[code].station, out[code].fit = stations[code], fits.get(code)
+    # While a fault persists, the weekly refits learn it as the new normal and the alert would resolve
+    # itself; the building is judged by the baseline from before the week that opened its alert.
+    by_day: dict[dt.date, list[str]] = defaultdict(list)
+    for code, first_day in hold.items():
+        if code in out and code in stations:
+            by_day[first_day].append(code)
+    for first_day, held in by_day.items():
+        limit = min(week_start, dt.datetime.combine(first_day, dt.time(), ZoneInfo(tz)).astimezone(dt.UTC))
+        for code, fit in read_fits(influx, carrier="electricity", not_after=limit, codes=held, rp=rollup_rp).items():
+            out[code].fit, out[code].fit_held_since = fit, first_day
     keys = sorted({(stations[c].host_building_code, stations[c].device_id) for c in codes})
     match = " OR ".join(f"(\"building_code\" = {quote_literal(h)} AND \"device_id\" = {quote_literal(d)})"
                         for h, d in keys)

@@ -84,19 +84,22 @@ def add_weather_station(session) -> None:
         assign(session=session, host_building_code=NORMAL, device_id=STATION, district=district)
 
 
+def fit_of(code: str) -> BaselineFit:
+    """The building's baseline, ended 1 June 2026: its normal day, sigma 2 % of it."""
+    kwh = sum(power_kw(code, h) for h in range(24))
+    return BaselineFit(
+        status="ok", period_start=dt.date(2025, 6, 1), period_end=dt.date(2026, 6, 1), days=365,
+        form="intercept", terms=["intercept_workday", "intercept_restday"],
+        coefficients={"intercept_workday": kwh, "intercept_restday": kwh},
+        cov_unscaled=[[1 / 250, 0.0], [0.0, 1 / 115]], sigma=0.02 * kwh, rho=0.0, mean_daily_use=kwh,
+        cv_rmse_daily=0.02, nmbe_daily=0.0, months=12, cv_rmse_monthly=0.01, nmbe_monthly=0.0,
+        guideline14="meets")
+
+
 def fit_lines(rollups) -> None:
-    """A stored baseline per building, ended 1 June 2026: its normal day, sigma 2 % of it."""
-    fits = []
-    for b in BUILDINGS:
-        kwh = sum(power_kw(b.building_code, h) for h in range(24))
-        fits.append((b.building_code, "electricity", BaselineFit(
-            status="ok", period_start=dt.date(2025, 6, 1), period_end=dt.date(2026, 6, 1), days=365,
-            form="intercept", terms=["intercept_workday", "intercept_restday"],
-            coefficients={"intercept_workday": kwh, "intercept_restday": kwh},
-            cov_unscaled=[[1 / 250, 0.0], [0.0, 1 / 115]], sigma=0.02 * kwh, rho=0.0, mean_daily_use=kwh,
-            cv_rmse_daily=0.02, nmbe_daily=0.0, months=12, cv_rmse_monthly=0.01, nmbe_monthly=0.0,
-            guideline14="meets")))
-    write_fits(rollups, fits, end=dt.date(2026, 6, 1))
+    """A stored baseline per building (:func:`fit_of`)."""
+    write_fits(rollups, [(b.building_code, "electricity", fit_of(b.building_code)) for b in BUILDINGS],
+               end=dt.date(2026, 6, 1))
 
 
 def _ghi(hours: pd.DatetimeIndex) -> pd.Series:

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from analytics.baseline_job import write_fits
 from analytics.rollup import ROLLUP_RP, ensure_rollup_rp, rollup_client
 from api.alerts import engine
 from api.alerts.context import default_context
@@ -132,3 +133,24 @@ def test_explained_alerts_say_expected_measured_and_why(city):
     assert "above the 10,325 kWh the weather and calendar explain" in use.message
     # PV: 30 % of the expectation from the measured irradiance, exactly as written
     assert pv.details["ratio"] == pytest.approx(0.30) and "measured irradiance" in pv.message
+
+
+def test_open_use_alert_keeps_the_baseline_from_before_it(city):
+    """A week later the weekly refit has learnt the +30 % as normal; the unresolved alert is still
+    judged against the baseline from before the week that opened it, so it stays open while the
+    fault lasts instead of resolving itself."""
+    sessions, influx = city
+    later = NOW + dt.timedelta(days=7)
+    with sessions() as s:
+        engine.evaluate(s, influx=influx, ctx=default_context(), now=NOW)
+        influx.write_lines(scenario.lines(NOW, later))  # the rise goes on
+        learnt = scenario.fit_of(scenario.WOW)
+        learnt.period_start, learnt.period_end = dt.date(2025, 6, 15), dt.date(2026, 6, 15)
+        learnt.coefficients = {k: 1.3 * v for k, v in learnt.coefficients.items()}
+        write_fits(rollup_client(influx, ROLLUP_RP), [(scenario.WOW, "electricity", learnt)], end=dt.date(2026, 6, 15))
+        engine.evaluate(s, influx=influx, ctx=default_context(), now=later)
+        a = s.scalar(select(Alert).where(Alert.rule == "use_above_expected"))
+    assert a.state == "open" and a.last_seen_at.replace(tzinfo=dt.UTC) == later
+    # judged week 15-21 June against the 1 June baseline, anchored at the week that opened the alert
+    assert (a.details["first_day"], a.details["held_since"]) == ("2026-06-15", "2026-06-08")
+    assert a.details["baseline_period"][1] == "2026-06-01"
