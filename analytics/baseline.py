@@ -92,7 +92,8 @@ class BaselineFit:
 
     @classmethod
     def from_dict(cls, d: dict) -> BaselineFit:
-        d = dict(d)
+        # Keys a newer version added are ignored, so a stored fit never stops a reader.
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         for k in ("period_start", "period_end"):
             d[k] = dt.date.fromisoformat(d[k]) if d.get(k) else None
         return cls(**d)

@@ -34,6 +34,9 @@ from registry.weather import stations_for
 from storage.influx import InfluxHTTP
 
 UNRESOLVED = ("open", "acknowledged")
+#: Rules that no longer exist, and why their open alerts are resolved on the next evaluation.
+RETIRED_RULES = {"week_on_week_rise": "rule retired: replaced by use_above_expected, which compares the week with "
+                                      "what the weather and China's calendar explain (docs/alerts.md)"}
 
 
 @dataclass
@@ -209,7 +212,10 @@ def sync(session: Session, *, buildings: dict[str, Building], findings: list[Fin
         queue_notifications(session, alert=a, event="opened", now=now)
         opened.append(a.id)
     for (rule, code), a in unresolved.items():
-        if (rule, code) not in hit and Rule(rule) in judged.get(code, set()):
+        if rule in RETIRED_RULES:  # a database from before the rule was replaced
+            resolve(session, alert=a, actor="auto", comment=RETIRED_RULES[rule], now=now)
+            resolved.append(a.id)
+        elif (rule, code) not in hit and rule in Rule.__members__ and Rule(rule) in judged.get(code, set()):
             resolve(session, alert=a, actor="auto", comment="condition cleared on re-evaluation", now=now)
             resolved.append(a.id)
     return opened, updated, resolved

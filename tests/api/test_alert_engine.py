@@ -154,3 +154,17 @@ def test_open_use_alert_keeps_the_baseline_from_before_it(city):
     # judged week 15-21 June against the 1 June baseline, anchored at the week that opened the alert
     assert (a.details["first_day"], a.details["held_since"]) == ("2026-06-15", "2026-06-08")
     assert a.details["baseline_period"][1] == "2026-06-01"
+
+
+def test_open_alert_of_the_retired_week_rule_is_resolved_with_the_reason(city):
+    sessions, influx = city
+    with sessions() as s:
+        old = Alert(rule="week_on_week_rise", building_code=scenario.NORMAL, district="Shizhong",
+                    building_type="office", ownership="large_public", state="open", message="use rose 25%",
+                    details={}, opened_at=NOW - dt.timedelta(days=30), last_seen_at=NOW - dt.timedelta(days=30))
+        s.add(old)
+        s.commit()
+        r = engine.evaluate(s, influx=influx, ctx=default_context(), now=NOW)
+        s.refresh(old)
+    assert old.id in r.resolved and (old.state, old.resolved_by) == ("resolved", "auto")
+    assert "replaced by use_above_expected" in old.resolution_comment
