@@ -78,15 +78,18 @@ def baselines(args, settings: AnalyticsSettings) -> int:
     from collections import Counter
 
     from analytics.baseline_job import refit
+    from analytics.savings import refresh_savings
     from registry.db import make_engine, session_scope
 
     end = args.end or dt.date.today()
     engine = make_engine(settings.registry_url)
     with settings.influx() as db, settings.influx(rollups=True) as rdb, session_scope(engine) as session:
         fits = refit(influx=db, rollups=rdb, session=session, end=end, tz=settings.tz)
+        savings = refresh_savings(influx=db, rollups=rdb, session=session, today=end, tz=settings.tz)
     statuses = Counter(f.status for _, _, f in fits)
     verdicts = Counter(f.guideline14 for _, _, f in fits if f.ok)
-    print(f"fitted {len(fits)} baselines ending {end}: status {dict(statuses)}, Guideline 14 {dict(verdicts)}")
+    print(f"fitted {len(fits)} baselines ending {end}: status {dict(statuses)}, Guideline 14 {dict(verdicts)}; "
+          f"verified {len(savings)} retrofits: {dict(Counter(s for _, s in savings))}")
     return 0
 
 

@@ -143,3 +143,50 @@ def savings_for_retrofit(*, influx, rollups, session, building_code: str, carrie
                              expected_saving_share=expected_saving_share)
     fit = fit_baseline(before, start=first, end=base_end)
     return avoided_energy(fit, df, retrofit_on=retrofit_on, today=today, expected_saving_share=expected_saving_share)
+
+
+SAVINGS_MEASUREMENT = "retrofit_savings"
+
+
+def write_savings(rollups, *, building_code: str, retrofit_id: int, carrier: str, report: SavingsReport,
+                  tz: str = DEFAULT_TZ) -> int:
+    """One ``retrofit_savings`` point per reported month (stamped at the month's local start), fields in
+    the carrier's base unit (``avoided_kwh``, ``uncertainty_kwh``, ...), for dashboards; a report
+    without figures writes its ``status`` and ``detail`` at the retrofit's id instead. Returns the lines."""
+    from analytics.periods import local_midnight
+    from contract.units import BASE_SUFFIX
+    from contract.vocabulary import CARRIER_DIMENSION, Carrier
+    from storage.lineproto import encode_line
+
+    unit = BASE_SUFFIX[CARRIER_DIMENSION[Carrier(carrier)]]
+    tags = {"building_code": building_code, "retrofit_id": str(retrofit_id), "carrier": carrier}
+    lines = []
+    for m in report.months:
+        start = dt.date.fromisoformat(m.start).replace(day=1)
+        fields = {f"{k}_{unit}": getattr(m, k) for k in ("predicted", "measured", "avoided", "uncertainty")}
+        fields |= {"avoided_share": m.avoided_share, "days": m.days, "status": report.status,
+                   "guideline14": report.guideline14}
+        lines.append(encode_line(SAVINGS_MEASUREMENT, tags, fields, int(local_midnight(start, tz).timestamp() * 1000)))
+    if not report.months:
+        lines.append(encode_line(SAVINGS_MEASUREMENT, tags, {"status": report.status, "detail": report.detail}, 0))
+    rollups.write_lines(lines)
+    return len(lines)
+
+
+def refresh_savings(*, influx, rollups, session, today: dt.date, tz: str = DEFAULT_TZ) -> list[tuple[int, str]]:
+    """Verify every recorded retrofit up to ``today`` and store the figures (the baselines job runs it).
+    Returns ``(retrofit id, status)``."""
+    from sqlalchemy import select
+
+    from registry.models import Retrofit
+    from registry.weather import station_for
+
+    out = []
+    for r in session.scalars(select(Retrofit).order_by(Retrofit.id)):
+        rep = savings_for_retrofit(influx=influx, rollups=rollups, session=session, building_code=r.building_code,
+                                   carrier=r.carrier, retrofit_on=r.completed_on, today=today,
+                                   station=station_for(session=session, building_code=r.building_code),
+                                   expected_saving_share=r.expected_saving_share, tz=tz)
+        write_savings(rollups, building_code=r.building_code, retrofit_id=r.id, carrier=r.carrier, report=rep, tz=tz)
+        out.append((r.id, rep.status))
+    return out
