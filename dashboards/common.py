@@ -27,6 +27,8 @@ METER, PV, EV_PILE, EV_SESSION = "meter", "pv", "ev_pile", "ev_session"
 ROLLUP_RP = AnalyticsSettings().rollup_rp
 #: The daily rollups (``<measurement>_1d``), qualified with their policy.
 METER_1D, PV_1D = Measurement("meter_1d", ROLLUP_RP), Measurement("pv_1d", ROLLUP_RP)
+#: Verified retrofit savings per month, written by ``python -m analytics baselines`` (docs/baselines.md).
+RETROFIT_SAVINGS = Measurement("retrofit_savings", ROLLUP_RP)
 #: Building attributes copied from the registry by ``python -m dashboards sync-buildings``.
 BUILDING_MEASUREMENT = "building"
 DEADLETTER, INGEST_STATS = "ingest_deadletter", "ingest_stats"
