@@ -78,3 +78,27 @@ def test_migration_downgrades(engine):
     assert {"weather_station", "weather_assignment"} <= set(inspect(engine).get_table_names())
     downgrade(engine, "0002")
     assert not {"weather_station", "weather_assignment"} & set(inspect(engine).get_table_names())
+
+
+def test_station_command(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    eng = make_engine(url)
+    migrate(eng)
+    with session_scope(eng) as s:
+        repo.replace_fleet(session=s, fleet=_fleet())
+
+    def cli(*extra):
+        return subprocess.run([sys.executable, "-m", "registry", "--url", url, "station", "--host", "510402A001",
+                               "--device", "WS-01", *extra], cwd=root, capture_output=True, text=True, timeout=120)
+
+    ok = cli("--lat", "29.55", "--lon", "103.77", "--district", "Shizhong")
+    assert ok.returncode == 0, ok.stderr
+    with session_scope(eng) as s:
+        assert station_for(session=s, building_code="510402B002") == StationRef("510402A001", "WS-01", "district")
+    bad = cli("--lat", "129", "--lon", "103.77")
+    assert bad.returncode == 1 and "latitude" in bad.stderr
