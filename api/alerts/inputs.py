@@ -136,6 +136,7 @@ def gather(*, influx: InfluxHTTP, buildings: list[Building], now: dt.datetime, y
         if installed is not None and installed > now.date() - dt.timedelta(days=1):
             continue  # a device installed today has nothing to be silent about yet
         out[code].silent_s[dev] = now.timestamp() - seen[(code, dev)] if (code, dev) in seen else float("inf")
+    _station_silence(influx, out, stations or {}, now)
 
     # PV generation per hour, inverters of the registry only, last 7 days.
     pv_ids = {(b.building_code, p.device_id) for b in buildings for p in b.pv_systems}
@@ -191,6 +192,22 @@ def _weather(influx: InfluxHTTP, out: dict[str, BuildingInputs], stations: dict[
             out[code].daily_temperature_degc = temps[key]
         if key in ghi:
             out[code].ghi_hourly_w_per_m2 = ghi[key]
+
+
+def _station_silence(influx: InfluxHTTP, out: dict[str, BuildingInputs], stations: dict[str, StationRef],
+                     now: dt.datetime) -> None:
+    """A weather station counts as a device of the building it stands on: when it falls silent the
+    weather-aware rules stop judging, so its silence must raise ``meter_offline`` at its host."""
+    hosted = {(s.host_building_code, s.device_id) for s in stations.values() if s.host_building_code in out}
+    if not hosted:
+        return
+    seen: dict[tuple[str, str], float] = {}
+    q = select('last("air_temperature_degc")', ["weather"],
+               time_range(now - dt.timedelta(days=LOOKBACK_DAYS), now + dt.timedelta(minutes=5)), group_by=_BY_DEVICE)
+    for s in influx.query(q):
+        seen[(s["tags"]["building_code"], s["tags"]["device_id"])] = s["values"][0][0] / 1000
+    for code, dev in hosted:
+        out[code].silent_s[dev] = now.timestamp() - seen[(code, dev)] if (code, dev) in seen else float("inf")
 
 
 def _installed(b: Building, device_id: str) -> dt.date | None:

@@ -168,3 +168,16 @@ def test_open_alert_of_the_retired_week_rule_is_resolved_with_the_reason(city):
         s.refresh(old)
     assert old.id in r.resolved and (old.state, old.resolved_by) == ("resolved", "auto")
     assert "replaced by use_above_expected" in old.resolution_comment
+
+
+def test_a_silent_weather_station_is_offline_at_its_host(city):
+    """The station on NORMAL's roof stops at NOW (its last reading); 2 h later it is silent 7200 s >
+    4 x 900 s, like every meter, and named among NORMAL's offline devices."""
+    sessions, influx = city
+    with sessions() as s:
+        engine.evaluate(s, influx=influx, ctx=default_context(), now=NOW)
+        assert ("meter_offline", scenario.NORMAL) not in _open(s)  # reporting: not silent
+        engine.evaluate(s, influx=influx, ctx=default_context(), now=NOW + dt.timedelta(hours=2))
+        a = s.scalar(select(Alert).where(Alert.rule == "meter_offline", Alert.building_code == scenario.NORMAL))
+    assert scenario.STATION in a.details["devices"]
+    assert a.details["silent_s"][scenario.STATION] == pytest.approx(7200)
