@@ -4,6 +4,9 @@
     python -m analytics report --year 2025 [--as-of 2025-06-30] [--basis equal_value --region CN-31]
                                [--baseline-year 2020] [--csv out.csv]
 
+    python -m analytics baselines [--end 2026-01-25]
+    python -m analytics import-weather --csv history.csv --station 510402A001/WS-01 [--dry-run]
+
 ``report`` prints the audit list and the city indicators with plan-target progress; ``--csv out.csv``
 also writes the audit list to ``out.csv`` and the city indicators and targets to ``out_city.csv``.
 Connection: ``--influx-url``/``--influx-db``/``--registry-url`` or ``EP_INFLUX_URL``, ``EP_INFLUX_DB``,
@@ -63,7 +66,60 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--baseline-year", type=int, help="base year of the energy-per-m2 target")
     rep.add_argument("--all", action="store_true", help="list every building, not only triggered ones")
     rep.add_argument("--csv", type=Path, help="write the audit list here and the city table to <stem>_city.csv")
+    bl = sub.add_parser("baselines", help="fit and store every building's baselines (run weekly, after rollup)")
+    bl.add_argument("--end", type=_date, help="first local day after the fit period (default: today)")
+    w = sub.add_parser("import-weather", help="import a station's historical weather from CSV (all or nothing)")
+    w.add_argument("--csv", type=Path, required=True,
+                   help="columns time, air_temperature_degc, ghi_w_per_m2 (docs/analytics.md)")
+    w.add_argument("--station", required=True, help="host building code / device id, e.g. 510402A001/WS-01")
+    w.add_argument("--dry-run", action="store_true", help="check the file, write nothing")
     return p
+
+
+def baselines(args, settings: AnalyticsSettings) -> int:
+    from collections import Counter
+
+    from analytics.baseline_job import refit
+    from analytics.savings import refresh_savings
+    from registry.db import make_engine, session_scope
+
+    end = args.end or dt.date.today()
+    engine = make_engine(settings.registry_url)
+    with settings.influx() as db, settings.influx(rollups=True) as rdb, session_scope(engine) as session:
+        fits = refit(influx=db, rollups=rdb, session=session, end=end, tz=settings.tz)
+        savings = refresh_savings(influx=db, rollups=rdb, session=session, today=end, tz=settings.tz)
+    statuses = Counter(f.status for _, _, f in fits)
+    verdicts = Counter(f.guideline14 for _, _, f in fits if f.ok)
+    print(f"fitted {len(fits)} baselines ending {end}: status {dict(statuses)}, Guideline 14 {dict(verdicts)}; "
+          f"verified {len(savings)} retrofits: {dict(Counter(s for _, s in savings))}")
+    return 0
+
+
+def import_weather(args, settings: AnalyticsSettings) -> int:
+    from analytics.weather import import_weather_csv, read_weather_csv
+
+    host, _, device = args.station.partition("/")
+    try:
+        parsed = read_weather_csv(args.csv, tz=settings.tz)
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"import-weather: cannot read {args.csv}: {e}", file=sys.stderr)
+        return 2
+    for err in parsed.errors:
+        print(err, file=sys.stderr)
+    if parsed.errors:
+        print(f"import-weather: {len(parsed.errors)} errors, nothing written", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        print(f"{len(parsed.rows)} rows ok (dry run, nothing written)")
+        return 0
+    try:
+        with settings.influx() as db:
+            n = import_weather_csv(db, parsed, host_building_code=host, device_id=device)
+    except ValueError as e:
+        print(f"import-weather: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {n} weather points for station {host}/{device}")
+    return 0
 
 
 AUDIT_COLUMNS = ["name", "district", "building_type", "window", "energy_tce", "electricity_kwh", "triggered_by",
@@ -135,6 +191,10 @@ def _run(args, settings: AnalyticsSettings) -> int:
               f"checkpoint {stats.checkpoint}; re-derived interval values: {stats.rederive_checked} checked, "
               f"{stats.rederive_rewritten} rewritten" + (" (skipped: --no-rederive)" if args.no_rederive else ""))
         return 0
+    if args.cmd == "baselines":
+        return baselines(args, settings)
+    if args.cmd == "import-weather":
+        return import_weather(args, settings)
     return report(args, settings)
 
 

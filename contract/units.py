@@ -15,6 +15,8 @@ class Dimension(StrEnum):
     volume = "volume"
     mass = "mass"
     power = "power"
+    temperature = "temperature"
+    irradiance = "irradiance"
 
 
 #: unit on the wire -> (dimension, factor to the base unit of that dimension)
@@ -32,6 +34,11 @@ UNITS: dict[str, tuple[Dimension, float]] = {
     "W": (Dimension.power, 1e-3),
     "kW": (Dimension.power, 1.0),
     "MW": (Dimension.power, 1e3),
+    # Temperature is affine (degF = degC x 1.8 + 32), so only Celsius is accepted on the wire:
+    # a factor cannot convert it, and weather stations in China report Celsius.
+    "degC": (Dimension.temperature, 1.0),
+    "W/m2": (Dimension.irradiance, 1.0),
+    "kW/m2": (Dimension.irradiance, 1e3),
 }
 
 #: base unit of each dimension and the suffix it gives a stored field name
@@ -40,6 +47,8 @@ BASE_SUFFIX: dict[Dimension, str] = {
     Dimension.volume: "m3",
     Dimension.mass: "kg",
     Dimension.power: "kw",
+    Dimension.temperature: "degc",
+    Dimension.irradiance: "w_per_m2",
 }
 
 

@@ -85,6 +85,9 @@ class DeviceKind(StrEnum):
     pv_inverter = "pv_inverter"
     pv_meter = "pv_meter"
     ev_pile = "ev_pile"
+    #: Air temperature and global horizontal irradiance measured near a building; the registry
+    #: assigns a station to the buildings or districts whose weather it stands for.
+    weather_station = "weather_station"
 
 
 class PileKind(StrEnum):
@@ -116,6 +119,7 @@ MEASUREMENT: dict[DeviceKind, str] = {
     DeviceKind.pv_inverter: "pv",
     DeviceKind.pv_meter: "pv",
     DeviceKind.ev_pile: "ev_pile",
+    DeviceKind.weather_station: "weather",
 }
 SESSION_MEASUREMENT = "ev_session"
 
@@ -135,6 +139,9 @@ TELEMETRY_QUANTITIES: dict[DeviceKind, dict[str, Dimension | None]] = {
         "power": Dimension.power,
     },
     DeviceKind.ev_pile: {"register": Dimension.energy, "power": Dimension.power},
+    # Air temperature 2 m above ground [degC], global horizontal irradiance [W/m2] (mean over the
+    # interval ending at ts_ms, or instantaneous; the station's documentation says which).
+    DeviceKind.weather_station: {"air_temperature": Dimension.temperature, "ghi": Dimension.irradiance},
 }
 #: String-valued telemetry quantities (no unit).
 STATUS_QUANTITIES: dict[DeviceKind, dict[str, type[StrEnum]]] = {DeviceKind.ev_pile: {"status": PileStatus}}
@@ -149,7 +156,11 @@ REGISTER_TO_INTERVAL: dict[str, str] = {
 
 #: Quantities where a negative value is a physical impossibility (and so a rejected reading).
 #: Power at a ``pv_meter`` is signed: positive = import from the grid.
-SIGNED_QUANTITIES: dict[DeviceKind, frozenset[str]] = {DeviceKind.pv_meter: frozenset({"power"})}
+#: Air temperature is below zero in winter.
+SIGNED_QUANTITIES: dict[DeviceKind, frozenset[str]] = {
+    DeviceKind.pv_meter: frozenset({"power"}),
+    DeviceKind.weather_station: frozenset({"air_temperature"}),
+}
 
 
 def field_name(quantity: str, dimension: Dimension) -> str:

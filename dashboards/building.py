@@ -1,5 +1,5 @@
 """Building detail: electricity by sub-item, load profile and night base load, gas, water and
-heat, intensity against the quota, the building's PV and EV charging, and data coverage."""
+heat, intensity against the quota, the building's PV and EV charging, retrofit savings, and data coverage."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 
 from dashboards import common as c
-from dashboards.influxql import INTERVAL, TIME_FILTER, Select, agg, eq, neq
+from dashboards.influxql import INTERVAL, TIME_FILTER, Select, agg, eq, ident, neq
 from dashboards.panels import DATASOURCE, MIN_INTERVAL, Grid, PanelIds, influx, math, reduce_last, thresholds
 from dashboards.variables import THIS_BUILDING, building, building_type, district
 
@@ -59,6 +59,13 @@ def pv_query() -> Select:
 def ev_query() -> Select:
     return Select((agg("sum", "consumption_kwh", alias="charging_kwh"),), (c.EV_PILE,), (*_B, TIME_FILTER),
                   time_bucket=INTERVAL, fill="0")
+
+
+def retrofit_savings_query() -> Select:
+    """Avoided electricity per month of each recorded retrofit and its standard uncertainty (IPMVP
+    Option C against the weather-and-calendar baseline, docs/baselines.md). [kWh]"""
+    return Select((ident("avoided_kwh"), ident("uncertainty_kwh")), (c.RETROFIT_SAVINGS,),
+                  (*_B, eq("carrier", "electricity"), TIME_FILTER), ("retrofit_id",))
 
 
 def coverage_query() -> Select:
@@ -115,6 +122,14 @@ def build() -> dm.Dashboard:
                  .with_target(influx("A", pv_query())))
     d.with_panel(_timeseries(ids, "EV charging energy of this building", c.KWH, grid.place(8, 6), bars=True)
                  .with_target(influx("A", ev_query(), alias="charging")))
+    d.with_panel(_timeseries(ids, "Retrofit savings: avoided electricity per month", c.KWH, grid.place(24, 7),
+                             bars=True)
+                 .description("Baseline-predicted minus measured electricity after each recorded retrofit "
+                              "(the baseline explains use by the station's temperature and China's calendar), "
+                              "with its standard uncertainty (68 %). Figures from the weekly baselines job; "
+                              "the API route /buildings/{code}/retrofits/{id}/savings gives the status when "
+                              "there are none.")
+                 .with_target(influx("A", retrofit_savings_query(), alias="$col retrofit $tag_retrofit_id")))
     d.with_panel(table.Panel().id(ids()).title("Data coverage per meter").datasource(DATASOURCE).unit(c.SHARE)
                  .description("Readings x nominal interval / time range; 100% = no gap.")
                  .with_target(influx("A", coverage_query(), table=True))

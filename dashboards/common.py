@@ -66,9 +66,11 @@ def __getattr__(name: str):
     ``ROLLUP_RP``: retention policy of the analytics rollups, ``EP_ROLLUP_RP`` else ``rollup`` (the
     setting the rollup job, the API and the disclosure command read). The generated JSON and alert
     rules carry the name, so renaming the policy means rebuilding them. ``METER_1D``, ``PV_1D``:
-    the daily rollups (``<measurement>_1d``), qualified with that policy.
+    the daily rollups (``<measurement>_1d``), qualified with that policy. ``RETROFIT_SAVINGS``:
+    verified retrofit savings per month, written by ``python -m analytics baselines``
+    (docs/baselines.md), in the same policy.
     """
-    if name in ("ROLLUP_RP", "METER_1D", "PV_1D"):
+    if name in ("ROLLUP_RP", "METER_1D", "PV_1D", "RETROFIT_SAVINGS"):
         rp = RollupSettings().rollup_rp
         return rp if name == "ROLLUP_RP" else Measurement(name.lower(), rp)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -89,6 +89,7 @@ class Platform:
             self._run("generating a fleet", "simulators", "fleet", "--seed", str(self.seed),
                       "--size", str(self.fleet_size), "--out", str(fleet))
         self._run("importing the fleet into the registry", "registry", "import", "--fleet", str(fleet))
+        self._register_weather_stations(fleet)
         admin_key = self._admin_key()
         self._spawn("ingest", "ingest", "--fleet-file", str(fleet), "--metrics-port", str(self.metrics_port))
         https = ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)] if self.tls else []
@@ -100,7 +101,7 @@ class Platform:
         # accepts, then goes on live with continuous registers.
         start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=self.backfill_days)
         self._spawn("simulator", "simulators", "live", "--fleet", str(fleet), "--seed", str(self.seed),
-                    "--start", start.isoformat(), *mqtt)
+                    "--start", start.isoformat(), "--weather-stations", *mqtt)
         self._spawn("alerts", "api", "alerts")
         threading.Thread(target=self._rollup_loop, name="rollup", daemon=True).start()
         mqtt_url = f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.mq.listen_port}"
@@ -130,12 +131,43 @@ Press Ctrl-C to stop.""", flush=True)
             f.write(key + "\n")
         return key
 
+    def _register_weather_stations(self, fleet: Path) -> None:
+        """The simulator's stations (one per weather cell, ``--weather-stations``), each assigned to the
+        buildings of its cell, so baselines and the weather-aware alerts have measured weather."""
+        from registry.db import make_engine, session_scope
+        from registry.importer import read_fleet_file
+        from registry.weather import add_station, assign
+        from simulators.weather import station_hosts
+
+        buildings = read_fleet_file(fleet)[0].buildings
+        hosts = station_hosts(buildings)
+        cell = lambda b: (round(b.latitude_deg * 2) / 2, round(b.longitude_deg * 2) / 2)  # noqa: E731
+        host_of = {cell(b): b for b in buildings if b.building_code in hosts}
+        engine = make_engine(self.env["REGISTRY_DATABASE_URL"])
+        with session_scope(engine) as s:
+            for h in host_of.values():
+                add_station(session=s, host_building_code=h.building_code, device_id=hosts[h.building_code],
+                            latitude_deg=h.latitude_deg, longitude_deg=h.longitude_deg,
+                            installed_on=dt.date(2000, 1, 1))
+            for b in buildings:
+                h = host_of[cell(b)]
+                assign(session=s, host_building_code=h.building_code, device_id=hosts[h.building_code],
+                       building_code=b.building_code)
+        engine.dispose()
+
     def _rollup_loop(self) -> None:
-        # Indicators and dashboards read the rollups, so keep them current while the platform runs.
+        # Indicators and dashboards read the rollups, so keep them current while the platform runs;
+        # the baselines are refitted after a rollup (weekly in production, docs/baselines.md; daily here,
+        # where a small fleet's history grows by the hour and a fit costs milliseconds).
         log = open(self.state / "rollup.log", "ab")  # noqa: SIM115 - lives as long as the loop
+        refitted = 0.0
         while not self._stopping.is_set():
             subprocess.run([PY, "-m", "analytics", "rollup"], cwd=ROOT, env=self.env, stdout=log,
                            stderr=subprocess.STDOUT)
+            if time.monotonic() - refitted > 86_400 or not refitted:
+                subprocess.run([PY, "-m", "analytics", "baselines"], cwd=ROOT, env=self.env, stdout=log,
+                               stderr=subprocess.STDOUT)
+                refitted = time.monotonic()
             self._stopping.wait(self.rollup_every_s)
 
     def watch(self) -> None:

@@ -4,6 +4,8 @@
     python -m registry import --fleet fleet.yaml [--prune] [--replace-devices] [--dry-run] [--url URL]
     python -m registry import --buildings buildings.csv [--devices devices.csv] [...]
     python -m registry export --fleet out.yaml | --buildings b.csv --devices d.csv [--url URL]
+    python -m registry station --host 510402A001 --device WS-01 --lat 29.55 --lon 103.77 \
+        [--installed-on 2025-01-01] [--district Shizhong ...] [--building 510402B002 ...]
 
 Exit status: 0 on success, 1 when the input has errors (each printed as ``file:line: field: reason``
 on stderr, nothing written), 2 for usage errors.
@@ -30,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--fleet", help="fleet file (YAML)")
         sp.add_argument("--buildings", help="buildings CSV (one row per building)")
         sp.add_argument("--devices", help="devices CSV (one row per device)")
+    st = sub.add_parser("station", help="record a weather station and the districts/buildings it stands for")
+    st.add_argument("--host", required=True, help="code of the building the station stands on (its topic)")
+    st.add_argument("--device", required=True, help="the station's device id")
+    st.add_argument("--lat", type=float, required=True)
+    st.add_argument("--lon", type=float, required=True)
+    st.add_argument("--installed-on", default="2000-01-01", help="YYYY-MM-DD")
+    st.add_argument("--district", action="append", default=[], help="assign to every building of a district")
+    st.add_argument("--building", action="append", default=[], help="assign to one building")
     imp.add_argument("--prune", action="store_true", help="delete buildings that are not in the input")
     imp.add_argument("--replace-devices", action="store_true",
                      help="delete a listed building's stored devices that the input does not name "
@@ -39,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = make_engine(database_url(args.url))
     migrate(engine)
+    if args.cmd == "station":
+        return _station(engine, args)
     if args.cmd == "migrate":
         print(f"schema (registry, API, disclosure tables) at head on {engine.url.render_as_string(hide_password=True)}")
         return 0
@@ -71,6 +83,27 @@ def main(argv: list[str] | None = None) -> int:
     else:
         write_csv_pair(fleet, args.buildings, args.devices)
     print(f"exported {len(fleet.buildings)} buildings")
+    return 0
+
+
+def _station(engine, args) -> int:
+    import datetime as dt
+
+    from registry.weather import WeatherRegistryError, add_station, assign
+
+    try:
+        installed = dt.date.fromisoformat(args.installed_on)
+        with session_scope(engine) as session:
+            add_station(session=session, host_building_code=args.host, device_id=args.device, latitude_deg=args.lat,
+                        longitude_deg=args.lon, installed_on=installed)
+            for d in args.district:
+                assign(session=session, host_building_code=args.host, device_id=args.device, district=d)
+            for b in args.building:
+                assign(session=session, host_building_code=args.host, device_id=args.device, building_code=b)
+    except (ValueError, WeatherRegistryError) as e:
+        print(f"station: {e}", file=sys.stderr)
+        return 1
+    print(f"station {args.host}/{args.device}: {len(args.district)} districts, {len(args.building)} buildings")
     return 0
 
 

@@ -80,6 +80,18 @@ class SimulationTargets(_M):
     gas_m3_per_m2: float | None = Field(default=None, ge=0)
     water_m3_per_m2: float | None = Field(default=None, ge=0)
     heat_kwh_per_m2: float | None = Field(default=None, ge=0)
+    # Ground truth the simulator injects and the platform must find (docs/simulators.md):
+    #: An energy-saving retrofit completed at the end of this local day: HVAC electricity falls by
+    #: ``retrofit_hvac_saving`` (a share) from the next day on.
+    retrofit_on: dt.date | None = None
+    retrofit_hvac_saving: float = Field(default=0.0, ge=0, le=1)
+    #: A night load left on (lights, a forgotten machine): ``night_load_kw`` more on the lighting and
+    #: sockets meter between 20:00 and 06:00 local from this day on.
+    night_load_from: dt.date | None = None
+    night_load_kw: float = Field(default=0.0, ge=0)
+    #: Failing PV strings: generation falls by this share from this day on.
+    pv_failure_from: dt.date | None = None
+    pv_failure_share: float = Field(default=0.0, ge=0, le=1)
 
 
 class BuildingSpec(_M):

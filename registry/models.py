@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.schema import NAMING_CONVENTION
@@ -97,3 +108,57 @@ class ChargingPile(_Device, Base):
     rated_power_kw: Mapped[float] = mapped_column(Float)
 
     building: Mapped[Building] = relationship(back_populates="charging_piles")
+
+
+class WeatherStation(Base):
+    """A weather station: it publishes under its host building's code (``weather`` measurement).
+
+    No foreign key to ``building``: re-importing the fleet replaces building rows, and the
+    station and its assignments must survive that.
+    """
+
+    __tablename__ = "weather_station"
+    __table_args__ = (UniqueConstraint("host_building_code", "device_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host_building_code: Mapped[str] = mapped_column(String(10))
+    device_id: Mapped[str] = mapped_column(String(64))
+    latitude_deg: Mapped[float] = mapped_column(Float)
+    longitude_deg: Mapped[float] = mapped_column(Float)
+    installed_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class WeatherAssignment(Base):
+    """Which station's weather stands for a building, or for every building of a district.
+
+    Exactly one of ``building_code`` and ``district`` is set; a building's own assignment wins
+    over its district's.
+    """
+
+    __tablename__ = "weather_assignment"
+    __table_args__ = (
+        CheckConstraint("(building_code IS NULL) <> (district IS NULL)", name="one_target"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("weather_station.id", ondelete="CASCADE"), index=True)
+    building_code: Mapped[str | None] = mapped_column(String(10), nullable=True, unique=True)
+    district: Mapped[str | None] = mapped_column(String(100), nullable=True, unique=True)
+
+
+class Retrofit(Base):
+    """An energy-saving retrofit of a building (IPMVP Option C verification, analytics/savings.py).
+
+    No foreign key to ``building``, like the weather tables: a fleet re-import must not delete it.
+    """
+
+    __tablename__ = "retrofit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    building_code: Mapped[str] = mapped_column(String(10), index=True)
+    #: Local day the works were completed; the reporting period starts the day after.
+    completed_on: Mapped[dt.date] = mapped_column(Date)
+    measures: Mapped[str] = mapped_column(String(500))
+    carrier: Mapped[str] = mapped_column(String(30), default="electricity")
+    #: The saving the project promised, as a share of the baseline's use of ``carrier``. [-]
+    expected_saving_share: Mapped[float] = mapped_column(Float)

@@ -1,5 +1,7 @@
 """Local-time features of a timestamp grid: hour of day, weekday, holidays, school vacations.
 
+Holidays and make-up working days come from China's calendar (``contract.cncalendar``).
+
 Sites are in China, so local time is Asia/Shanghai (UTC+8, no daylight saving): a fixed offset
 keeps this vectorised without a time-zone database.
 """
@@ -8,23 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from contract.cncalendar import day_types
+
 LOCAL_OFFSET_MS = 8 * 3600 * 1000
 DAY_MS = 86_400_000
-_DATA = Path(__file__).parent / "data"
-
-
-@lru_cache(maxsize=1)
-def holiday_table() -> tuple[frozenset[int], frozenset[int]]:
-    """(public holidays, make-up working days) as local day numbers since 1970-01-01."""
-    df = pd.read_csv(_DATA / "holidays_cn.csv", parse_dates=["date"])
-    days = (df["date"] - pd.Timestamp("1970-01-01")).dt.days
-    return frozenset(days[df["kind"] == "holiday"]), frozenset(days[df["kind"] == "workday"])
 
 
 def local_day(ts_ms: np.ndarray) -> np.ndarray:
@@ -64,12 +57,11 @@ def calendar(ts_ms: np.ndarray) -> Calendar:
     local_ms = np.asarray(ts_ms, dtype=np.int64) + LOCAL_OFFSET_MS
     day = local_ms // DAY_MS
     hour = (local_ms - day * DAY_MS) / 3_600_000.0
-    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
-    holidays, makeup = holiday_table()
     uniq, inv = np.unique(day, return_inverse=True)
-    is_hol = np.isin(uniq, list(holidays))[inv]
-    is_makeup = np.isin(uniq, list(makeup))[inv]
-    workday = ((weekday < 5) | is_makeup) & ~is_hol
+    # China's calendar (contract/cncalendar.py): a year it does not know has no holidays.
+    kind = day_types(uniq)[inv]
+    is_hol = kind == "holiday"
+    workday = kind == "workday"
     dates = pd.to_datetime(uniq, unit="D")
     doy_u = dates.day_of_year.to_numpy() - 1
     md = dates.month.to_numpy() * 100 + dates.day.to_numpy()

@@ -75,6 +75,9 @@ def _sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--devices-csv", type=Path, help="devices CSV that goes with a buildings CSV")
     p.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     p.add_argument("--interval-min", type=int, default=15, help="reading interval in minutes (default 15)")
+    p.add_argument("--weather-stations", action="store_true",
+                   help="one building per 0.5-degree cell publishes the weather that drives the cell "
+                        "(device WS-01, kind weather_station)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -130,8 +133,9 @@ def _backfill_or_generate(args, publish: bool) -> int:
     # Whole-period generation is fastest; backfill simulates a week at a time (bounded memory,
     # messages are then built lazily in time order).
     chunk = getattr(args, "chunk_intervals", None) or (7 * 86_400_000 // period.step_ms if publish else period.n)
-    parallel = not publish and getattr(args, "workers", 1) > 1 and not args.faults and not args.conditions
-    sim = None if parallel else FleetSim(fleet, args.seed, period, chunk)
+    parallel = (not publish and getattr(args, "workers", 1) > 1 and not args.faults and not args.conditions
+                and not args.weather_stations)
+    sim = None if parallel else FleetSim(fleet, args.seed, period, chunk, args.weather_stations)
     cond = Conditions(fleet, period, args.seed, parse_conditions(args.conditions)) if args.conditions else None
     if cond is None and (args.conditions_manifest or args.fleet_out):
         print("--conditions-manifest and --fleet-out need --conditions", file=sys.stderr)
@@ -227,7 +231,8 @@ def _live(args) -> int:
     try:
         with tqdm(total=args.ticks, unit="tick", desc="live") as bar:
             stats = run_live(fleet, pub, seed=args.seed, start_ms=start, step_ms=step, speed=args.speed,
-                             max_ticks=args.ticks, stop_at_ms=stop_at, progress=bar)
+                             max_ticks=args.ticks, stop_at_ms=stop_at, progress=bar,
+                             weather_stations=args.weather_stations)
     except KeyboardInterrupt:
         return 130
     finally:

@@ -97,9 +97,14 @@ class BuildingSim:
         Time of the first reading. [ms since epoch, UTC]
     step_ms : int
         Interval between readings. [ms]
+    weather_station : str, optional
+        Device id of a weather station on this building: it publishes the air temperature and the
+        global horizontal irradiance that drive the loads and PV of its 0.5-degree cell.
     """
 
-    def __init__(self, spec: BuildingSpec, seed: int, start_ms: int, step_ms: int):
+    def __init__(self, spec: BuildingSpec, seed: int, start_ms: int, step_ms: int,
+                 weather_station: str | None = None):
+        self.weather_station = weather_station
         self.spec = spec
         self.letter = spec.building_code[6]
         self.seed = seed
@@ -192,6 +197,7 @@ class BuildingSim:
             name = f"electricity:{sub}"
             jitter = 1.0 + INTERVAL_SIGMA * noise.jitter(self.key ^ noise.stable_key(sub), minute)
             sub_energy[sub] = self.scale_kw[name] * shapes[name] * jitter.clip(min=0.5) * step_h
+        self._inject(ts, sub_energy)
         load = sum(sub_energy.values())
         ev_energy, ev_frames = self._piles(ts, shapes)
         pv_energy = np.zeros(n)
@@ -200,7 +206,7 @@ class BuildingSim:
             pkw = p.capacity_kwp * solar.pv_power_per_kwp(self.spec.latitude_deg, self.spec.longitude_deg,
                                                           p.tilt_deg, p.azimuth_deg, int(ts[0]), n, step,
                                                           kt, shapes["_temp"])
-            e = pkw * step_h * installed(p.installed_on)
+            e = pkw * step_h * installed(p.installed_on) * self._pv_health(ts)
             pv_energy = pv_energy + e
             reg = self._register(p.device_id, "generation_register", e)
             out.devices.append(DeviceFrame(
@@ -226,6 +232,8 @@ class BuildingSim:
         # supplies. Piles have their own meters; grid import is the PV grid meter's from_grid.
         out.devices[:0] = self._meters(ts, minute, shapes, sub_energy, load)
         out.devices.extend(ev_frames)
+        if self.weather_station is not None:
+            out.devices.append(self._weather_frame(ts, minute, shapes))
         out.sessions.extend(self._session_frames(ts, pv_share))
         return out
 
@@ -256,6 +264,36 @@ class BuildingSim:
                 units["power"] = "kW"
             frames.append(DeviceFrame(DeviceKind.meter, m.device_id, c, m.sub_item, units, ts, values))
         return frames
+
+    def _inject(self, ts: np.ndarray, sub_energy: dict[str, np.ndarray]) -> None:
+        """The fleet file's injected ground truth: a retrofit's HVAC saving and a night load left on."""
+        t = self.spec.simulation
+        if t is None:
+            return
+        step_h = self.step_ms / HOUR_MS
+        mid = ts - self.step_ms // 2
+        if t.retrofit_on is not None and t.retrofit_hvac_saving > 0:
+            after = mid >= local_midnight_ms(t.retrofit_on + dt.timedelta(days=1))
+            sub_energy["hvac"] = np.where(after, sub_energy["hvac"] * (1 - t.retrofit_hvac_saving), sub_energy["hvac"])
+        if t.night_load_from is not None and t.night_load_kw > 0:
+            hour = ((mid + 8 * HOUR_MS) % 86_400_000) / HOUR_MS
+            on = (mid >= local_midnight_ms(t.night_load_from)) & ((hour >= 20) | (hour < 6))
+            sub_energy["lighting_sockets"] = sub_energy["lighting_sockets"] + on * t.night_load_kw * step_h
+
+    def _pv_health(self, ts: np.ndarray) -> np.ndarray | float:
+        t = self.spec.simulation
+        if t is None or t.pv_failure_from is None or t.pv_failure_share <= 0:
+            return 1.0
+        failed = (ts - self.step_ms // 2) >= local_midnight_ms(t.pv_failure_from)
+        return np.where(failed, 1 - t.pv_failure_share, 1.0)
+
+    def _weather_frame(self, ts, minute, shapes) -> DeviceFrame:
+        kt = self._kt(shapes["_kt_day"], minute)
+        ghi = solar.ghi_w_per_m2(self.spec.latitude_deg, self.spec.longitude_deg, int(ts[0]), len(ts),
+                                 self.step_ms, kt)
+        return DeviceFrame(DeviceKind.weather_station, self.weather_station, None, None,
+                           {"air_temperature": "degC", "ghi": "W/m2"}, ts,
+                           {"air_temperature": np.round(shapes["_temp"], 2), "ghi": np.round(ghi, 1)})
 
     def _share_within(self, m) -> float:
         same = [x for x in self.spec.meters if x.carrier is m.carrier and x.sub_item is m.sub_item]

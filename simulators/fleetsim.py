@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from registry.fleet import Fleet
+from simulators import weather
 from simulators.engine import BuildingChunk, BuildingSim
 
 DEFAULT_STEP_MS = 15 * 60_000
@@ -43,15 +44,20 @@ class FleetSim:
         Grid of reading instants.
     chunk_intervals : int
         Intervals simulated per step for all buildings (a day at 15 min is 96). [-]
+    weather_stations : bool
+        Put a weather station on one building of each weather cell (``weather.station_hosts``).
     """
 
-    def __init__(self, fleet: Fleet, seed: int, period: Period, chunk_intervals: int = 96):
+    def __init__(self, fleet: Fleet, seed: int, period: Period, chunk_intervals: int = 96,
+                 weather_stations: bool = False):
         if chunk_intervals < 1:
             raise ValueError(f"chunk_intervals={chunk_intervals} must be >= 1")
         self.fleet = fleet
         self.period = period
         self.chunk_intervals = chunk_intervals
-        self.sims = [BuildingSim(b, seed, period.start_ms, period.step_ms) for b in fleet.buildings]
+        hosts = weather.station_hosts(fleet.buildings) if weather_stations else {}
+        self.sims = [BuildingSim(b, seed, period.start_ms, period.step_ms, hosts.get(b.building_code))
+                     for b in fleet.buildings]
 
     def chunks(self) -> Iterator[list[BuildingChunk]]:
         done = 0

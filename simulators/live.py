@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from registry.fleet import Fleet
+from simulators import weather
 from simulators.engine import BuildingChunk, BuildingSim, DeviceFrame, SessionFrame
 from simulators.messages import building_messages
 from simulators.publisher import Publisher
@@ -51,7 +52,7 @@ def _slice(ch: BuildingChunk, i: int, step_ms: int) -> BuildingChunk:
 
 def run_live(fleet: Fleet, publisher: Publisher | None, *, seed: int, start_ms: int, step_ms: int,
              speed: float = 1.0, max_ticks: int | None = None, stop_at_ms: int | None = None,
-             lookahead: int = 60, progress=None) -> LiveStats:
+             lookahead: int = 60, progress=None, weather_stations: bool = False) -> LiveStats:
     """Publish the fleet's readings tick by tick.
 
     Parameters
@@ -74,10 +75,13 @@ def run_live(fleet: Fleet, publisher: Publisher | None, *, seed: int, start_ms: 
         Stop before the first reading later than this simulated time. [ms]
     lookahead : int
         Intervals simulated at once. [-]
+    weather_stations : bool
+        Publish the weather of each cell from one of its buildings (``weather.station_hosts``).
     """
     if speed <= 0:
         raise ValueError(f"speed={speed} must be > 0")
-    sims = [BuildingSim(b, seed, start_ms, step_ms) for b in fleet.buildings]
+    hosts = weather.station_hosts(fleet.buildings) if weather_stations else {}
+    sims = [BuildingSim(b, seed, start_ms, step_ms, hosts.get(b.building_code)) for b in fleet.buildings]
     stats = LiveStats()
 
     def simulate_block() -> list[BuildingChunk]:

@@ -30,6 +30,30 @@ def _sun(lat_cell: float, lon_cell: float, t0_ms: int, n: int, step_ms: int) -> 
             ghi_clear, times.day_of_year.to_numpy())
 
 
+def ghi_w_per_m2(latitude_deg: float, longitude_deg: float, t0_ms: int, n: int, step_ms: int,
+                 kt: np.ndarray) -> np.ndarray:
+    """Global horizontal irradiance of each interval, as a weather station would measure it: the
+    same irradiance that drives :func:`pv_power_per_kwp`.
+
+    Parameters
+    ----------
+    latitude_deg, longitude_deg : float
+        Site position (rounded to 0.5 degree, as for PV). [deg]
+    t0_ms, n, step_ms : int
+        End of the first interval [ms since epoch, UTC], number of intervals [-], length [ms].
+    kt : array
+        Clear-sky index in each interval. [-]
+
+    Returns
+    -------
+    array
+        Global horizontal irradiance at the interval midpoint. [W/m2]
+    """
+    cell = (round(latitude_deg * 2) / 2, round(longitude_deg * 2) / 2)
+    ghi_clear = _sun(*cell, t0_ms, n, step_ms)[3]
+    return np.nan_to_num(ghi_clear * kt, nan=0.0).clip(min=0.0)
+
+
 def pv_power_per_kwp(latitude_deg: float, longitude_deg: float, tilt_deg: float, azimuth_deg: float,
                      t0_ms: int, n: int, step_ms: int, kt: np.ndarray, air_temp_c: np.ndarray) -> np.ndarray:
     """Mean AC power of 1 kWp over each interval of a grid.

@@ -26,6 +26,20 @@ def weather_key(seed: int, latitude_deg: float, longitude_deg: float) -> int:
     return noise.stable_key("weather", seed, round(latitude_deg * 2) / 2, round(longitude_deg * 2) / 2)
 
 
+#: Device id of the simulated weather station of a cell.
+STATION_DEVICE_ID = "WS-01"
+
+
+def station_hosts(buildings) -> dict[str, str]:
+    """Where the simulated fleet's weather stations stand: the first building (by code) of each
+    0.5-degree weather cell hosts one, which publishes the weather every building of the cell is
+    driven by. Returns ``building_code -> station device_id``."""
+    hosts: dict[tuple[float, float], str] = {}
+    for b in sorted(buildings, key=lambda b: b.building_code):
+        hosts.setdefault((round(b.latitude_deg * 2) / 2, round(b.longitude_deg * 2) / 2), b.building_code)
+    return {code: STATION_DEVICE_ID for code in hosts.values()}
+
+
 def clear_sky_index_daily(key: int, day: np.ndarray) -> np.ndarray:
     """Daily clear-sky index: clear, broken-cloud and overcast days, sunnier in summer.
 

@@ -7,6 +7,7 @@ Kept in one place so the rules use exactly the factors and quotas the indicators
 from __future__ import annotations
 
 from analytics.energy import FUEL_COLUMNS, energy_tce
+from analytics.rollup import ROLLUP_RP
 from analytics.tables import DEFAULT_BASIS, quota_table
 from api.alerts.engine import Context
 from api.alerts.rules import RuleParams
@@ -30,6 +31,6 @@ def quota_constraint_kwh_per_m2(b: Building) -> float | None:
     return None if row.empty else float(row.constraint_value.iloc[0])
 
 
-def default_context(params: RuleParams | None = None) -> Context:
+def default_context(params: RuleParams | None = None, rollup_rp: str = ROLLUP_RP) -> Context:
     return Context(energy_tce=building_energy_tce, quota_kwh_per_m2=quota_constraint_kwh_per_m2,
-                   params=params or RuleParams())
+                   params=params or RuleParams(), rollup_rp=rollup_rp)

@@ -13,22 +13,30 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analytics.baseline import BaselineFit, expected_daily, sum_uncertainty
+from analytics.rollup import ROLLUP_RP
 from api.alerts import rules
-from api.alerts.inputs import BuildingInputs, gather
+from api.alerts.inputs import BuildingInputs, gather, judged_week
 from api.alerts.outbox import queue_notifications
 from api.alerts.rules import Finding, Rule, RuleParams
-from api.alerts.solar import clear_sky_energy_kwh
+from api.alerts.solar import expected_energy_kwh
 from api.db import Alert, AlertEvent
 from registry import repo
 from registry.models import Building
+from registry.weather import stations_for
 from storage.influx import InfluxHTTP
 
 UNRESOLVED = ("open", "acknowledged")
+#: Rules that no longer exist, and why their open alerts are resolved on the next evaluation.
+RETIRED_RULES = {"week_on_week_rise": "rule retired: replaced by use_above_expected, which compares the week with "
+                                      "what the weather and China's calendar explain (docs/alerts.md)"}
 
 
 @dataclass
@@ -39,6 +47,8 @@ class Context:
     energy_tce: Callable[[Building, dict[str, float]], float]
     quota_kwh_per_m2: Callable[[Building], float | None]
     params: RuleParams = field(default_factory=RuleParams)
+    #: Retention policy of the stored baselines (analytics' rollups, ``EP_ROLLUP_RP``).
+    rollup_rp: str = ROLLUP_RP
 
 
 @dataclass
@@ -49,6 +59,8 @@ class EvaluationReport:
     opened: list[int]
     updated: list[int]
     resolved: list[int]
+    #: building_code -> the rules that had the data to judge it (the others left their alerts as they were).
+    judged: dict[str, set[Rule]] = field(default_factory=dict)
 
 
 def year_fraction(now: dt.datetime, tz: str) -> tuple[dt.datetime, float]:
@@ -79,31 +91,88 @@ def run_rules(inp: BuildingInputs, *, ctx: Context, now: dt.datetime,
                                               constraint_kwh_per_m2=ctx.quota_kwh_per_m2(b)))
     hourly = inp.hourly_kwh
     if len(hourly) >= 24 * 6:
-        if b.building_type not in p.night_exempt_types:
+        last7 = hourly[hourly.index >= hourly.index.max() - dt.timedelta(days=7)]
+        # A window without a working day (a long holiday) has no working-day daytime to compare with.
+        if b.building_type not in p.night_exempt_types and rules.working_hours(last7.index, p.local_tz).any():
             judged.add(Rule.night_base_load)
-            last7 = hourly[hourly.index >= hourly.index.max() - dt.timedelta(days=7)]
             found.append(rules.night_base_load(building_code=b.building_code, hourly_kwh=last7, params=p))
-        cut = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(days=7)
-        last, prev = hourly[hourly.index >= cut], hourly[hourly.index < cut]
-        if len(prev) >= 24 * 6 and len(last) >= 24 * 6:  # a week missing a day's data is not comparable
-            judged.add(Rule.week_on_week_rise)
-            found.append(rules.week_on_week_rise(
-                building_code=b.building_code, last_week_kwh=float(last.mean() * 168),
-                previous_week_kwh=float(prev.mean() * 168), params=p))
     judged |= {Rule.meter_offline, Rule.data_gap}
     found.append(rules.meter_offline(building_code=b.building_code, silent_s=inp.silent_s, params=p))
     found.append(rules.data_gap(building_code=b.building_code, max_interval_s=inp.max_interval_s, params=p))
-    if b.pv_systems and not inp.pv_hourly_kwh.empty:
+    # False: not judged (no baseline good enough, no station, too few complete days): an open alert
+    # stays open; None: judged, condition absent.
+    expected = _use_above_expected(inp, p, now)
+    if expected is not False:
+        judged.add(Rule.use_above_expected)
+        found.append(expected)
+    pv = _pv_underperformance(inp, p)
+    if pv is not False:
         judged.add(Rule.pv_underperformance)
-        hours = inp.pv_hourly_kwh.index
-        expected = sum(float(clear_sky_energy_kwh(
-            latitude_deg=b.latitude_deg, longitude_deg=b.longitude_deg, capacity_kwp=pv.capacity_kwp,
-            tilt_deg=pv.tilt_deg, azimuth_deg=pv.azimuth_deg, hours=hours,
-            performance_ratio=p.pv_performance_ratio).sum()) for pv in b.pv_systems)
-        found.append(rules.pv_underperformance(building_code=b.building_code,
-                                               actual_kwh=float(inp.pv_hourly_kwh.sum()),
-                                               clear_sky_kwh=expected, params=p))
+        found.append(pv)
     return [f for f in found if f is not None], judged
+
+
+def usable_fit(fit: BaselineFit | None, p: RuleParams) -> bool:
+    """A baseline good enough to judge a week by (RuleParams.expected_max_cv_rmse, docs/alerts.md)."""
+    return (fit is not None and fit.ok and fit.guideline14 != "fails"
+            and math.isfinite(fit.cv_rmse_daily) and fit.cv_rmse_daily <= p.expected_max_cv_rmse)
+
+
+def _use_above_expected(inp: BuildingInputs, p: RuleParams, now: dt.datetime) -> Finding | None | Literal[False]:
+    """The finding (or None when the week is as expected); False when the week cannot be judged."""
+    if not usable_fit(inp.fit, p) or inp.hourly_kwh.empty:
+        return False
+    zone = ZoneInfo(p.local_tz)
+    hourly = inp.hourly_kwh
+    local_day = pd.Index([t.tz_convert(zone).date() for t in hourly.index])
+    per_day = hourly.groupby(local_day).agg(["sum", "count"])
+    start, end = judged_week(now, p.local_tz)
+    days = [(start + dt.timedelta(days=k)).astimezone(zone).date() for k in range(7)]
+    temps = inp.daily_temperature_degc
+    # A day counts when all its 24 hours have use and the station has its temperature.
+    ok = [d for d in days if d in per_day.index and per_day.loc[d, "count"] == 24 and d in temps.index]
+    if len(ok) < p.expected_min_days:
+        return False
+    idx = pd.Index(ok)
+    t = temps.loc[ok].to_numpy(dtype=float)
+    try:
+        exp_kwh, u_kwh = sum_uncertainty(inp.fit, idx, t)
+    except ValueError:  # China's calendar does not know the year: day types unknown
+        return False
+    if not math.isfinite(exp_kwh):
+        return False  # a day type the baseline never saw
+    kinds = expected_daily(inp.fit, idx, t)["day_type"].value_counts().to_dict()
+    explanation = {"days": len(ok), "first_day": ok[0].isoformat(), "last_day": ok[-1].isoformat(),
+                   "temperature_mean_degc": float(t.mean()), "day_types": {k: int(v) for k, v in kinds.items()},
+                   "baseline_period": [inp.fit.period_start.isoformat(), inp.fit.period_end.isoformat()],
+                   "baseline_cv_rmse_daily": inp.fit.cv_rmse_daily, "baseline_guideline14": inp.fit.guideline14,
+                   # The anchor of the baseline: this week's first day, or the week that opened the alert.
+                   "held_since": (inp.fit_held_since or ok[0]).isoformat(),
+                   "station": f"{inp.station.host_building_code}/{inp.station.device_id}" if inp.station else None}
+    return rules.use_above_expected(building_code=inp.building.building_code,
+                                    measured_kwh=float(per_day.loc[ok, "sum"].sum()), expected_kwh=exp_kwh,
+                                    uncertainty_kwh=u_kwh, explanation=explanation, params=p)
+
+
+def _pv_underperformance(inp: BuildingInputs, p: RuleParams) -> Finding | None | Literal[False]:
+    """PV against the yield of the measured irradiance; False when it cannot be judged (no PV, no
+    station, no hour with both readings)."""
+    b = inp.building
+    if not b.pv_systems or inp.pv_hourly_kwh.empty or inp.ghi_hourly_w_per_m2.empty:
+        return False
+    hours = inp.pv_hourly_kwh.index.intersection(inp.ghi_hourly_w_per_m2.index)
+    if hours.empty:
+        return False
+    ghi = inp.ghi_hourly_w_per_m2.loc[hours]
+    expected = sum(float(expected_energy_kwh(
+        latitude_deg=b.latitude_deg, longitude_deg=b.longitude_deg, capacity_kwp=pv.capacity_kwp,
+        tilt_deg=pv.tilt_deg, azimuth_deg=pv.azimuth_deg, ghi_w_per_m2=ghi,
+        performance_ratio=p.pv_performance_ratio).sum()) for pv in b.pv_systems)
+    if expected < p.pv_min_expected_kwh:
+        return False  # too dark to judge: an open alert stays open
+    actual = float(inp.pv_hourly_kwh.loc[hours].sum())
+    return rules.pv_underperformance(building_code=b.building_code, actual_kwh=actual, expected_kwh=expected,
+                                     irradiation_kwh_per_m2=float(ghi.sum()) / 1000.0, params=p)
 
 
 def _clean(d: dict) -> dict:
@@ -143,7 +212,10 @@ def sync(session: Session, *, buildings: dict[str, Building], findings: list[Fin
         queue_notifications(session, alert=a, event="opened", now=now)
         opened.append(a.id)
     for (rule, code), a in unresolved.items():
-        if (rule, code) not in hit and Rule(rule) in judged.get(code, set()):
+        if rule in RETIRED_RULES:  # a database from before the rule was replaced
+            resolve(session, alert=a, actor="auto", comment=RETIRED_RULES[rule], now=now)
+            resolved.append(a.id)
+        elif (rule, code) not in hit and rule in Rule.__members__ and Rule(rule) in judged.get(code, set()):
             resolve(session, alert=a, actor="auto", comment="condition cleared on re-evaluation", now=now)
             resolved.append(a.id)
     return opened, updated, resolved
@@ -165,8 +237,16 @@ def evaluate(session: Session, *, influx: InfluxHTTP, ctx: Context, now: dt.date
     """Evaluate every rule for the buildings (all by default) at ``now`` and commit the result."""
     blds = {b.building_code: b for b in repo.list_buildings(session=session, codes=building_codes)}
     year_start, frac = year_fraction(now, ctx.params.local_tz)
-    data = gather(influx=influx, buildings=list(blds.values()), now=now,
-                  year_start=year_start.astimezone(dt.UTC))
+    stations = stations_for(session=session, building_codes=list(blds))
+    hold = {}
+    for a in session.scalars(select(Alert).where(Alert.rule == Rule.use_above_expected.value,
+                                                 Alert.state.in_(UNRESOLVED), Alert.building_code.in_(list(blds)))):
+        # held_since travels in the details, so weekly updates of the alert keep the first anchor
+        first = (a.details or {}).get("held_since") or (a.details or {}).get("first_day")
+        if first:
+            hold[a.building_code] = dt.date.fromisoformat(first)
+    data = gather(influx=influx, buildings=list(blds.values()), now=now, year_start=year_start.astimezone(dt.UTC),
+                  stations=stations, rollup_rp=ctx.rollup_rp, tz=ctx.params.local_tz, hold_fit_before=hold)
     findings: list[Finding] = []
     judged: dict[str, set[Rule]] = {}
     for code, inp in data.items():
@@ -175,4 +255,4 @@ def evaluate(session: Session, *, influx: InfluxHTTP, ctx: Context, now: dt.date
         judged[code] = j
     opened, updated, resolved = sync(session, buildings=blds, findings=findings, judged=judged, now=now)
     session.commit()
-    return EvaluationReport(now, len(blds), findings, opened, updated, resolved)
+    return EvaluationReport(now, len(blds), findings, opened, updated, resolved, judged)

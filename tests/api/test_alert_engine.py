@@ -9,6 +9,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from analytics.baseline_job import write_fits
+from analytics.rollup import ROLLUP_RP, ensure_rollup_rp, rollup_client
 from api.alerts import engine
 from api.alerts.context import default_context
 from api.db import Alert, AlertEvent, OutboxMessage
@@ -27,8 +29,11 @@ def city(tmp_path, influxd, fresh_db):
     with sessions() as s:
         for b in scenario.BUILDINGS:
             repo.upsert_building(session=s, spec=b)
+        scenario.add_weather_station(s)
         s.commit()
     influx = InfluxHTTP(influxd.url, database=fresh_db)
+    ensure_rollup_rp(influx, ROLLUP_RP)
+    scenario.fit_lines(rollup_client(influx, ROLLUP_RP))
     data = scenario.lines(scenario.HOURLY_FROM, NOW, daily_before=scenario.HOURLY_FROM)
     for i in range(0, len(data), 5000):
         influx.write_lines(data[i:i + 5000])
@@ -107,3 +112,71 @@ def test_manual_resolve_then_condition_still_there_opens_new(city):
         rows = s.scalars(select(Alert).where(Alert.rule == "night_base_load").order_by(Alert.id)).all()
         assert [x.state for x in rows] == ["resolved", "open"] and r.opened == [rows[1].id]
         assert rows[0].resolution_comment == "tenant runs a server room; checked on site"
+
+
+def test_explained_alerts_say_expected_measured_and_why(city):
+    sessions, influx = city
+    with sessions() as s:
+        engine.evaluate(s, influx=influx, ctx=default_context(), now=NOW)
+        use = s.scalar(select(Alert).where(Alert.rule == "use_above_expected"))
+        pv = s.scalar(select(Alert).where(Alert.rule == "pv_underperformance"))
+    d = use.details
+    # Judged week: the 7 local days before 15 June, Mon 8 - Sun 14 June 2026: 5 working days, 2 rest days.
+    assert (d["first_day"], d["last_day"], d["day_types"]) == ("2026-06-08", "2026-06-14",
+                                                              {"workday": 5, "restday": 2})
+    assert d["expected_kwh"] == pytest.approx(7 * 1475)  # the baseline's normal day x 7 = 10,325 kWh
+    # u = sigma sqrt(m + s'(X'X)^-1 s) = 29.5 x sqrt(7 + 25/250 + 4/115) = 29.5 x 2.6711 = 78.80 kWh
+    assert d["uncertainty_kwh"] == pytest.approx(78.80, abs=0.01)
+    # x 1.3 from 8 June 12:00 local: 6 full days and half of the 8th above normal -> about +28 %
+    assert 0.25 < d["rise"] < 0.30 and d["temperature_mean_degc"] == pytest.approx(25.0)
+    assert "above the 10,325 kWh the weather and calendar explain" in use.message
+    # PV: 30 % of the expectation from the measured irradiance, exactly as written
+    assert pv.details["ratio"] == pytest.approx(0.30) and "measured irradiance" in pv.message
+
+
+def test_open_use_alert_keeps_the_baseline_from_before_it(city):
+    """A week later the weekly refit has learnt the +30 % as normal; the unresolved alert is still
+    judged against the baseline from before the week that opened it, so it stays open while the
+    fault lasts instead of resolving itself."""
+    sessions, influx = city
+    later = NOW + dt.timedelta(days=7)
+    with sessions() as s:
+        engine.evaluate(s, influx=influx, ctx=default_context(), now=NOW)
+        influx.write_lines(scenario.lines(NOW, later))  # the rise goes on
+        learnt = scenario.fit_of(scenario.WOW)
+        learnt.period_start, learnt.period_end = dt.date(2025, 6, 15), dt.date(2026, 6, 15)
+        learnt.coefficients = {k: 1.3 * v for k, v in learnt.coefficients.items()}
+        write_fits(rollup_client(influx, ROLLUP_RP), [(scenario.WOW, "electricity", learnt)], end=dt.date(2026, 6, 15))
+        engine.evaluate(s, influx=influx, ctx=default_context(), now=later)
+        a = s.scalar(select(Alert).where(Alert.rule == "use_above_expected"))
+    assert a.state == "open" and a.last_seen_at.replace(tzinfo=dt.UTC) == later
+    # judged week 15-21 June against the 1 June baseline, anchored at the week that opened the alert
+    assert (a.details["first_day"], a.details["held_since"]) == ("2026-06-15", "2026-06-08")
+    assert a.details["baseline_period"][1] == "2026-06-01"
+
+
+def test_open_alert_of_the_retired_week_rule_is_resolved_with_the_reason(city):
+    sessions, influx = city
+    with sessions() as s:
+        old = Alert(rule="week_on_week_rise", building_code=scenario.NORMAL, district="Shizhong",
+                    building_type="office", ownership="large_public", state="open", message="use rose 25%",
+                    details={}, opened_at=NOW - dt.timedelta(days=30), last_seen_at=NOW - dt.timedelta(days=30))
+        s.add(old)
+        s.commit()
+        r = engine.evaluate(s, influx=influx, ctx=default_context(), now=NOW)
+        s.refresh(old)
+    assert old.id in r.resolved and (old.state, old.resolved_by) == ("resolved", "auto")
+    assert "replaced by use_above_expected" in old.resolution_comment
+
+
+def test_a_silent_weather_station_is_offline_at_its_host(city):
+    """The station on NORMAL's roof stops at NOW (its last reading); 2 h later it is silent 7200 s >
+    4 x 900 s, like every meter, and named among NORMAL's offline devices."""
+    sessions, influx = city
+    with sessions() as s:
+        engine.evaluate(s, influx=influx, ctx=default_context(), now=NOW)
+        assert ("meter_offline", scenario.NORMAL) not in _open(s)  # reporting: not silent
+        engine.evaluate(s, influx=influx, ctx=default_context(), now=NOW + dt.timedelta(hours=2))
+        a = s.scalar(select(Alert).where(Alert.rule == "meter_offline", Alert.building_code == scenario.NORMAL))
+    assert scenario.STATION in a.details["devices"]
+    assert a.details["silent_s"][scenario.STATION] == pytest.approx(7200)

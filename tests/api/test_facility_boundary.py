@@ -13,12 +13,13 @@ from api.db import Alert, Subscription
 from api.disclosure import service as disclosure_service
 from contract.quality import FindingCode
 from ingest.findings import Finding
+from registry.retrofits import add_retrofit
 from storage.influx import InfluxHTTP
 from tests.api.conftest import ELSEWHERE, MINE, OTHER, building
 from tests.disclosure.factories import figures
 
 #: Path parameters the test knows how to fill with "someone else's" value.
-KNOWN_PARAMS = {"building_code", "alert_id", "user_id", "subscription_id", "record_id", "action"}
+KNOWN_PARAMS = {"building_code", "alert_id", "user_id", "subscription_id", "record_id", "action", "retrofit_id"}
 #: Query parameters that name a building: passing another building must be refused too.
 BUILDING_QUERY_PARAMS = {"building_code", "building_codes"}
 FORBIDDEN_LISTING = (OTHER, ELSEWHERE)
@@ -35,9 +36,12 @@ def _setup(world) -> dict[str, str]:
         s.add_all([a, mine, sub])
         s.commit()
         record = disclosure_service.store_draft(session=s, figures=figures(OTHER, 2025)).record_id
+        retrofit = add_retrofit(session=s, building_code=OTHER, completed_on=dt.date(2026, 1, 31),
+                                measures="chillers", expected_saving_share=0.1).id
         s.commit()
         values = {"building_code": OTHER, "alert_id": str(a.id), "user_id": str(world.user_ids["administrator"]),
-                  "subscription_id": str(sub.id), "record_id": str(record), "action": "submit"}
+                  "subscription_id": str(sub.id), "record_id": str(record), "action": "submit",
+                  "retrofit_id": str(retrofit)}
     # A data-quality finding of another building, inside GET /data-quality's default range (7 days).
     now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     db = InfluxHTTP(world.app.state.settings.influx_url, world.influx_db)

@@ -16,7 +16,7 @@ ROLES = ["administrator", "bureau_staff", "auditor", "facility_manager", None]  
 def _alert(world, code: str) -> int:
     t = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
     with world.app.state.sessions() as s:
-        a = Alert(rule="week_on_week_rise", building_code=code, district="Shizhong", building_type="office",
+        a = Alert(rule="use_above_expected", building_code=code, district="Shizhong", building_type="office",
                   ownership="large_public", state="open", message="use rose 25%", details={}, opened_at=t,
                   last_seen_at=t)
         s.add(a)
@@ -27,6 +27,8 @@ def _alert(world, code: str) -> int:
 def _new_spec(code: str) -> dict:
     return building(code, "Shizhong").model_dump(mode="json")
 
+
+RETROFIT = {"completed_on": "2026-05-31", "measures": "LED lighting, chiller controls", "expected_saving_share": 0.12}
 
 CASES = [
     # method, path, body, {role: expected status}
@@ -53,6 +55,12 @@ CASES = [
                                     "facility_manager": 200, None: 401}),
     ("POST", "/alerts/evaluate", None, {"administrator": 200, "bureau_staff": 403, "auditor": 200,
                                         "facility_manager": 403, None: 401}),
+    ("GET", f"/buildings/{MINE}/retrofits", None, {"administrator": 200, "bureau_staff": 200, "auditor": 200,
+                                                    "facility_manager": 200, None: 401}),
+    ("GET", f"/buildings/{OTHER}/retrofits", None, {"administrator": 200, "bureau_staff": 200, "auditor": 200,
+                                                     "facility_manager": 403, None: 401}),
+    ("POST", f"/buildings/{MINE}/retrofits", RETROFIT, {"administrator": 201, "bureau_staff": 403, "auditor": 403,
+                                                         "facility_manager": 403, None: 401}),
 ]
 
 
@@ -139,3 +147,33 @@ def test_admin_creates_user_key_shown_once_and_assigns(world):
     assert [b["building_code"] for b in world.client.get("/buildings", headers=fm).json()["items"]] == [ELSEWHERE]
     r = world.client.put(f"/users/{uid}/buildings", json={"building_codes": ["510402A999"]}, headers=h)
     assert r.status_code == 422 and r.json()["field"] == "building_codes.0"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("code", [MINE, OTHER])
+def test_retrofit_savings_by_role_with_a_clear_status(world, role, code):
+    admin = world.as_("administrator")
+    rid = world.client.post(f"/buildings/{code}/retrofits", json=RETROFIT, headers=admin).json()["id"]
+    r = world.client.get(f"/buildings/{code}/retrofits/{rid}/savings", params={"as_of": "2026-07-31"},
+                         headers=world.as_(role))
+    allowed = role is not None and not (role == "facility_manager" and code != MINE)
+    assert r.status_code == (200 if allowed else 401 if role is None else 403), r.text
+    if allowed:
+        body = r.json()
+        # The test buildings have no weather station: a status, never a figure.
+        assert (body["status"], body["to_date"], body["months"]) == ("no_baseline", None, [])
+        assert "no weather station" in body["detail"] and body["expected_saving_share"] == 0.12
+
+
+def test_retrofit_in_the_future_and_bad_records(world):
+    admin = world.as_("administrator")
+    future = {**RETROFIT, "completed_on": "2026-09-30"}
+    rid = world.client.post(f"/buildings/{MINE}/retrofits", json=future, headers=admin).json()["id"]
+    body = world.client.get(f"/buildings/{MINE}/retrofits/{rid}/savings", params={"as_of": "2026-07-31"},
+                            headers=admin).json()
+    assert body["status"] == "retrofit_in_future" and body["to_date"] is None
+    r = world.client.post(f"/buildings/{MINE}/retrofits", json={**RETROFIT, "expected_saving_share": 1.5},
+                          headers=admin)
+    assert r.status_code == 422
+    assert world.client.get(f"/buildings/{MINE}/retrofits/999/savings", headers=admin).status_code == 404
+    assert world.client.post("/buildings/510402A099/retrofits", json=RETROFIT, headers=admin).status_code == 404

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
@@ -11,7 +12,7 @@ from numpy.testing import assert_allclose
 from api.alerts import rules
 from api.alerts.outbox import backoff_s
 from api.alerts.rules import Rule, RuleParams
-from api.alerts.solar import clear_sky_energy_kwh
+from api.alerts.solar import expected_energy_kwh
 
 P = RuleParams()
 CODE = "510402A001"
@@ -84,13 +85,20 @@ def test_night_base_load_normal_office():
     assert rules.night_base_load(building_code=CODE, hourly_kwh=_hourly(25, 100), params=P) is None
 
 
-def test_week_on_week_rise():
-    # 12,500 / 10,000 - 1 = 0.25 > 0.20
-    f = rules.week_on_week_rise(building_code=CODE, last_week_kwh=12_500, previous_week_kwh=10_000, params=P)
-    assert f is not None and f.details["rise"] == pytest.approx(0.25)
-    # 11,900 / 10,000 - 1 = 0.19 <= 0.20
-    assert rules.week_on_week_rise(building_code=CODE, last_week_kwh=11_900, previous_week_kwh=10_000,
-                                   params=P) is None
+def test_use_above_expected_needs_k_sigma_and_the_material_excess():
+    why = {"days": 7, "temperature_mean_degc": 31.2, "day_types": {"workday": 5, "restday": 2}}
+    # 12,500 measured vs 10,000 expected, u = 400: excess 2,500 > 3 x 400 = 1,200 and 25 % > 10 %
+    f = rules.use_above_expected(building_code=CODE, measured_kwh=12_500, expected_kwh=10_000, uncertainty_kwh=400,
+                                 explanation=why, params=P)
+    assert f is not None and f.rule is Rule.use_above_expected
+    assert f.details["rise"] == pytest.approx(0.25) and f.details["z"] == pytest.approx(6.25)  # 2,500 / 400
+    assert "31.2 degC" in f.message and "5 workday" in f.message and "10,000 kWh" in f.message
+    # a noisy building: u = 1,000, excess 2,500 <= 3 x 1,000 = 3,000 -> within what the model cannot explain
+    assert rules.use_above_expected(building_code=CODE, measured_kwh=12_500, expected_kwh=10_000,
+                                    uncertainty_kwh=1_000, explanation=why, params=P) is None
+    # a tight model: u = 50, excess 800 > 150 but 8 % <= 10 %: not material
+    assert rules.use_above_expected(building_code=CODE, measured_kwh=10_800, expected_kwh=10_000,
+                                    uncertainty_kwh=50, explanation=why, params=P) is None
 
 
 def test_meter_offline_after_n_intervals():
@@ -109,23 +117,35 @@ def test_data_gap_detected_from_interval():
 
 
 def test_pv_underperformance_ratio():
-    # 50 kWh against 400 kWh clear sky = 12.5 % < 20 %
-    f = rules.pv_underperformance(building_code=CODE, actual_kwh=50, clear_sky_kwh=400, params=P)
-    assert f is not None and f.details["ratio"] == pytest.approx(0.125)
-    # 120 / 400 = 30 %: a cloudy week, not a fault
-    assert rules.pv_underperformance(building_code=CODE, actual_kwh=120, clear_sky_kwh=400, params=P) is None
-    # night-time window: nothing to judge
-    assert rules.pv_underperformance(building_code=CODE, actual_kwh=0, clear_sky_kwh=0.1, params=P) is None
+    # 150 kWh against 400 kWh expected from the measured irradiance = 37.5 % < 70 %
+    f = rules.pv_underperformance(building_code=CODE, actual_kwh=150, expected_kwh=400, irradiation_kwh_per_m2=5.1,
+                                  params=P)
+    assert f is not None and f.details["ratio"] == pytest.approx(0.375)
+    assert "5.10 kWh/m2" in f.message
+    # 300 / 400 = 75 %: a hot week's temperature loss, not a fault
+    assert rules.pv_underperformance(building_code=CODE, actual_kwh=300, expected_kwh=400,
+                                     irradiation_kwh_per_m2=5.1, params=P) is None
+    # an overcast night window: nothing to judge
+    assert rules.pv_underperformance(building_code=CODE, actual_kwh=0, expected_kwh=0.1, irradiation_kwh_per_m2=0,
+                                     params=P) is None
 
 
-def test_clear_sky_energy_plausible_for_leshan_june_day():
-    # 100 kWp facing south at 25 deg in Leshan, 21 June: a clear day gives roughly 5-7 peak-sun hours
-    # on the plane of array, so 100 kWp x 5..7 h x PR 0.8 = 400..560 kWh; midnight hours give 0.
+def test_expected_energy_from_measured_irradiance():
     hours = pd.date_range("2026-06-21", periods=24, freq="h", tz="Asia/Shanghai").tz_convert("UTC")
-    e = clear_sky_energy_kwh(latitude_deg=29.55, longitude_deg=103.77, capacity_kwp=100, tilt_deg=25,
-                             azimuth_deg=180, hours=hours, performance_ratio=0.8)
-    assert 400 <= e.sum() <= 700
-    assert e.iloc[0] == 0 and e.max() <= 100 * 1.1 * 0.8
+    local_mid = np.arange(24) + 0.5
+    # A clear-ish day: GHI 1000 W/m2 x sin over 06:30-19:30 local; irradiation = sum / 1000 kWh/m2
+    ghi = pd.Series(np.clip(1000 * np.sin(np.pi * (local_mid - 6.5) / 13), 0, None), index=hours)
+    e = expected_energy_kwh(latitude_deg=29.55, longitude_deg=103.77, capacity_kwp=100, tilt_deg=25,
+                            azimuth_deg=180, ghi_w_per_m2=ghi, performance_ratio=0.8)
+    h_kwh_per_m2 = ghi.sum() / 1000  # about 8.3 kWh/m2 horizontal
+    # In June at 29.5 N a 25-degree south tilt receives slightly less than the horizontal (sun high,
+    # north of east-west in the morning and evening): POA within 0.8-1.05 x GHI, x 100 kWp x PR 0.8.
+    assert 0.8 * 100 * 0.8 * h_kwh_per_m2 <= e.sum() <= 1.05 * 100 * 0.8 * h_kwh_per_m2
+    assert e.iloc[0] == 0  # midnight
+    # half the irradiance, half the expectation (the chain is linear in GHI up to the beam/diffuse split)
+    half = expected_energy_kwh(latitude_deg=29.55, longitude_deg=103.77, capacity_kwp=100, tilt_deg=25,
+                               azimuth_deg=180, ghi_w_per_m2=ghi / 2, performance_ratio=0.8)
+    assert 0.4 * e.sum() <= half.sum() <= 0.6 * e.sum()
 
 
 def test_backoff_doubles_and_caps():
