@@ -14,6 +14,7 @@ from api.errors import APIError
 from api.influxql import INTERVALS_S, READING_FIELDS, InfluxQLError, readings_query
 from api.listing import CSV_RESPONSES
 from api.params import DeviceId, StorageTime
+from storage.influx import InfluxHTTP
 
 router = APIRouter(prefix="/buildings/{building_code}/readings", tags=["readings"])
 
@@ -42,6 +43,17 @@ class Readings(BaseModel):
     series: list[DeviceSeries]
 
 
+def device_series(influx: InfluxHTTP, *, measurement: str, field: str, building_code: str, start: dt.datetime,
+                  end: dt.datetime, interval: str, device_id: str | None = None) -> list[DeviceSeries]:
+    """One field of one building per device, aggregated per interval (``READING_FIELDS``): what this
+    route answers, and what the live building page (api/live) reads. Raises ``InfluxQLError``."""
+    q = readings_query(measurement=measurement, field=field, building_code=building_code,
+                       start=start, end=end, interval=interval, device_id=device_id)
+    return [DeviceSeries(device_id=s["tags"].get("device_id", ""),
+                         points=[Point(time=dt.datetime.fromtimestamp(t / 1000, dt.UTC), value=v)
+                                 for t, v in s["values"] if v is not None]) for s in influx.query(q)]
+
+
 @router.get("", response_model=Readings, responses=CSV_RESPONSES)
 def get_readings(
     request: Request,
@@ -64,14 +76,11 @@ def get_readings(
         raise APIError(422, "invalid_value", f"interval: {interval} over this range gives {n:.0f} points "
                        f"per device, more than {MAX_POINTS}; choose a coarser interval", "interval")
     try:
-        q = readings_query(measurement=measurement, field=field, building_code=building_code,
-                           start=start, end=end, interval=interval, device_id=device_id)
-        series = request.app.state.influx.query(q)
+        out = device_series(request.app.state.influx, measurement=measurement, field=field,
+                            building_code=building_code, start=start, end=end, interval=interval,
+                            device_id=device_id)
     except InfluxQLError as e:
         raise APIError(422, "invalid_value", str(e), "field") from None
-    out = [DeviceSeries(device_id=s["tags"].get("device_id", ""),
-                        points=[Point(time=dt.datetime.fromtimestamp(t / 1000, dt.UTC), value=v)
-                                for t, v in s["values"] if v is not None]) for s in series]
     result = Readings(building_code=building_code, measurement=measurement, field=field,
                       aggregate=READING_FIELDS[measurement][field], interval=interval, start=start,
                       end=end, series=out)
