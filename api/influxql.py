@@ -47,8 +47,10 @@ def time_ns(t: dt.datetime) -> int:
 
 
 def readings_query(*, measurement: str, field: str, building_code: str, start: dt.datetime,
-                   end: dt.datetime, interval: str, device_id: str | None = None) -> str:
-    """InfluxQL for one field of one building, grouped by device and interval."""
+                   end: dt.datetime, interval: str, device_id: str | None = None,
+                   device_kind: str | None = None) -> str:
+    """InfluxQL for one field of one building, grouped by device and interval; ``device_kind``
+    tells apart a PV system's inverter and its grid-point meter, which share a device id."""
     fields = READING_FIELDS.get(measurement)
     if fields is None:
         raise InfluxQLError(f"measurement {measurement!r} is not one of {sorted(READING_FIELDS)}")
@@ -60,6 +62,8 @@ def readings_query(*, measurement: str, field: str, building_code: str, start: d
     where = [f'"building_code" = {quote_literal(building_code)}', *time_range(start, end)]
     if device_id is not None:
         where.append(f'"device_id" = {quote_literal(device_id)}')
+    if device_kind is not None:
+        where.append(f'"device_kind" = {quote_literal(device_kind)}')
     return select(f"{agg}({quote_ident(field)}) AS value", [measurement], where,
                   group_by=[f"time({interval})", '"device_id"'], fill="none")
 

@@ -44,11 +44,12 @@ class Readings(BaseModel):
 
 
 def device_series(influx: InfluxHTTP, *, measurement: str, field: str, building_code: str, start: dt.datetime,
-                  end: dt.datetime, interval: str, device_id: str | None = None) -> list[DeviceSeries]:
+                  end: dt.datetime, interval: str, device_id: str | None = None,
+                  device_kind: str | None = None) -> list[DeviceSeries]:
     """One field of one building per device, aggregated per interval (``READING_FIELDS``): what this
     route answers, and what the live building page (api/live) reads. Raises ``InfluxQLError``."""
     q = readings_query(measurement=measurement, field=field, building_code=building_code,
-                       start=start, end=end, interval=interval, device_id=device_id)
+                       start=start, end=end, interval=interval, device_id=device_id, device_kind=device_kind)
     return [DeviceSeries(device_id=s["tags"].get("device_id", ""),
                          points=[Point(time=dt.datetime.fromtimestamp(t / 1000, dt.UTC), value=v)
                                  for t, v in s["values"] if v is not None]) for s in influx.query(q)]
