@@ -24,6 +24,7 @@ from api.live.figures import SUB_ITEMS, live_figures
 from api.security import authenticate
 from contract.vocabulary import BUILDING_CODE_RE
 from registry.models import Building
+from storage.influx import InfluxError
 
 router = APIRouter(prefix="/live", tags=["live building page"], include_in_schema=False)
 
@@ -115,8 +116,14 @@ def building_page(request: Request, session: DSession, actor: PageActor,
     # about buildings that are not theirs, not even that they exist.
     if not actor.may_see(code):
         return _not_found(request, actor, code)
-    figures = live_figures(session=session, influx=request.app.state.influx, rollups=request.app.state.influx_rollups,
-                           building_code=code)
+    try:
+        figures = live_figures(session=session, influx=request.app.state.influx,
+                               rollups=request.app.state.influx_rollups, building_code=code)
+    except InfluxError as exc:
+        # Down or overloaded: a page that says so (and reloads itself), not the API's JSON error.
+        return templates.TemplateResponse(request, "unavailable.html", {
+            "actor": actor, "building_code": code, "detail": str(exc)[:300]},
+            status_code=503 if exc.retryable else 502, headers={"Retry-After": "30"} if exc.retryable else None)
     if figures is None:
         return _not_found(request, actor, code)
     today_bars = [(s, " ".join(SUB_ITEM_LABEL[s]), figures.today_kwh[s]) for s in SUB_ITEMS]
