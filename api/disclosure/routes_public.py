@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, BeforeValidator
 
-from api.disclosure import service
+from api.disclosure import labels, service
 from api.disclosure.schemas import PublicCsvRow, PublicDisclosure, PublicFeed
 from api.disclosure.web import DSession, templates
 from api.errors import APIError, ErrorBody
@@ -66,7 +66,8 @@ def public_list(request: Request, session: DSession, district: Str = None, build
     except APIError as exc:
         return templates.TemplateResponse(request, "list.html", {
             "rows": [], "total": 0, "form": form, "facets": service.published_facets(session=session),
-            "error": exc.message, "offset": 0, "page_size": HTML_PAGE_SIZE}, status_code=exc.status)
+            "error": f"{labels.refusal_zh(exc.code)} {exc.message}", "offset": 0, "page_size": HTML_PAGE_SIZE},
+            status_code=exc.status)
     rows, total = service.list_published(session=session, filt=filt, offset=offset, limit=HTML_PAGE_SIZE)
     return templates.TemplateResponse(request, "list.html", {
         "rows": rows, "total": total, "form": form, "facets": service.published_facets(session=session),
