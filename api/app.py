@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from analytics.rollup import ensure_rollup_rp
-from api import disclosure, errors
+from api import disclosure, errors, live
 from api.alerts.context import default_context
 from api.alerts.scheduler import AlertScheduler
 from api.errors import ErrorBody
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     for module in (health, buildings, readings, indicators, alerts, quality, admin, retrofits):
         app.include_router(module.router)
+    app.include_router(live.router)  # the live building page (api/live)
     # Last: its public pages include catch-all paths under /disclosures.
     app.include_router(disclosure.router)
     return app

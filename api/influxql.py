@@ -53,8 +53,10 @@ def time_ns(t: dt.datetime) -> int:
 
 
 def readings_query(*, measurement: str, field: str, building_code: str, start: dt.datetime,
-                   end: dt.datetime, interval: str, device_id: str | None = None) -> str:
-    """InfluxQL for one field of one building, grouped by device and interval.
+                   end: dt.datetime, interval: str, device_id: str | None = None,
+                   device_kind: str | None = None) -> str:
+    """InfluxQL for one field of one building, grouped by device and interval; ``device_kind``
+    tells apart a PV system's inverter and its grid-point meter, which share a device id.
 
     Buckets follow the rollup's convention (analytics/rollup.py): a value is stamped at the end of
     its interval, so a bucket holds ``bucket_start < time <= bucket_end`` and InfluxDB reports it at
@@ -73,6 +75,8 @@ def readings_query(*, measurement: str, field: str, building_code: str, start: d
     where = [f'"building_code" = {quote_literal(building_code)}', *interval_end_range(start, end)]
     if device_id is not None:
         where.append(f'"device_id" = {quote_literal(device_id)}')
+    if device_kind is not None:
+        where.append(f'"device_kind" = {quote_literal(device_kind)}')
     columns = f"{agg}({quote_ident(field)}) AS value"
     if interval == "1mo":
         interval = "1d"

@@ -114,6 +114,7 @@ The platform is running (state and logs in {self.state}):
   InfluxDB         {self.ix.url}   (database "energy"; InfluxQL at /query)
   API              {api_url}/docs   (public disclosures at /disclosures)
                    administrator key: {admin_key}   (also in {self.state / 'admin-key.txt'})
+  building page    http://127.0.0.1:{self.api_port}/live   (live page per building; log in with an API key)
   ingest metrics   http://127.0.0.1:{self.metrics_port}/metrics
   Grafana          dashboards as JSON in deploy/grafana/dashboards (docker compose -f deploy/docker-compose.yml up)
 Press Ctrl-C to stop.""", flush=True)

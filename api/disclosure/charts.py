@@ -25,6 +25,13 @@ def nice_ceiling(value: float) -> float:
     return 10 ** (k + 1)
 
 
+def text_width_px(text: str, font_px: float) -> float:
+    """An upper estimate of ``text``'s drawn width: a CJK character is one em, any other at most
+    0.62 em in the page's sans-serif fonts. Margins are sized from it so that no label is drawn
+    over another label, the axis or the edge of the drawing."""
+    return sum(font_px if ord(ch) >= 0x2E80 else 0.62 * font_px for ch in text)
+
+
 def _fmt(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.3g}"
 
@@ -42,11 +49,13 @@ def monthly_stacked_svg(monthly_kwh: Mapping[str, Sequence[float]], *, width_px:
     title : str
         Accessible name of the chart.
     """
-    left, right, top, bottom = 64, 12, 16, 40
-    plot_w, plot_h = width_px - left - right, height_px - top - bottom
     items = [s for s in SUB_ITEM if s in monthly_kwh] + [s for s in monthly_kwh if s not in SUB_ITEM]
     totals = [sum(max(0.0, monthly_kwh[s][m]) for s in items) for m in range(12)]
     y_max = nice_ceiling(max(totals, default=0.0))
+    # The left margin holds the widest tick label; the unit sits above the plot, clear of the top tick.
+    left = max(64, round(max(text_width_px(_fmt(y_max * i / 4), 11) for i in range(5)) + 14))
+    right, top, bottom = 12, 28, 40
+    plot_w, plot_h = width_px - left - right, height_px - top - bottom
     slot = plot_w / 12
     bar_w = slot * 0.7
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-monthly" role="img" '
@@ -85,10 +94,14 @@ def horizontal_bars_svg(values: Sequence[tuple[str, str, float]], *, unit: str, 
     width_px, row_px : int
         Drawing width and height of one row. [px]
     """
-    label_w, value_w = 170, 110
+    v_max = max((v for _, _, v in values), default=0.0)
+    # Label and value columns as wide as their longest text (at least 170 and 110 px); the drawing
+    # widens rather than squeezing the bars below 120 px.
+    label_w = max(170, round(max((text_width_px(lb, 12) for _, lb, _ in values), default=0) + 12))
+    value_w = max(110, round(max((text_width_px(f"{_fmt(v)} {unit}", 12) for *_, v in values), default=0) + 12))
+    width_px = max(width_px, label_w + value_w + 120)
     plot_w = width_px - label_w - value_w
     height_px = max(1, len(values)) * row_px + 8
-    v_max = max((v for _, _, v in values), default=0.0)
     scale = plot_w / v_max if v_max > 0 else 0.0
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {escape(css_class)}" role="img" '
              f'width="{width_px}" height="{height_px}" viewBox="0 0 {width_px} {height_px}" '
@@ -114,5 +127,5 @@ def _y_axis(left: int, top: int, plot_w: float, plot_h: float, y_max: float, uni
         y = top + plot_h - plot_h * i / 4
         out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{_fmt(v)}</text>')
-    out.append(f'<text x="4" y="{top + 10}" font-size="11" fill="#666">{escape(unit)}</text>')
+    out.append(f'<text class="unit" x="4" y="{top - 16}" font-size="11" fill="#666">{escape(unit)}</text>')
     return out

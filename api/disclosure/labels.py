@@ -97,3 +97,27 @@ def bi(table: dict[str, tuple[str, str]], key: str | None) -> str:
         return "—"
     zh, en = table.get(key, (key, ""))
     return f"{zh} {en}".strip()
+
+
+#: Chinese wording of every refusal code of the disclosure workflow and pages; the English message
+#: (with the record, the role, the state) follows it, so a Chinese page never shows an English-only refusal.
+REFUSAL = {
+    "not_found": "记录不存在或无权查看",
+    "role_not_allowed": "当前角色无权执行此操作",
+    "own_submission": "不能审核本人提交的记录，须由另一名审核人员审核",
+    "comment_required": "退回须填写意见",
+    "reason_required": "撤回须填写原因",
+    "text_too_long": "文字过长",
+    "record_immutable": "该记录已关闭，不能再修改",
+    "not_approved": "只有已审核的记录才能公示",
+    "invalid_state": "当前状态不允许此操作",
+    "stale_record": "记录已被他人修改，请刷新后重试",
+    "conflict": "同一建筑同一年度的另一版本刚刚公示，请刷新后重试",
+    "invalid_value": "输入值无效",
+    "unauthenticated": "密钥无效",
+}
+
+
+def refusal_zh(code: str | None) -> str:
+    """The Chinese sentence of a refusal code; a generic one for a code not listed here."""
+    return REFUSAL.get(code or "", "操作被拒绝")

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, BeforeValidator
 
-from api.disclosure import service
+from api.disclosure import labels, service
 from api.disclosure.public_view import public_view
 from api.disclosure.schemas import PublicCsvRow, PublicDisclosure, PublicFeed
 from api.disclosure.web import DSession, templates
@@ -67,7 +67,8 @@ def public_list(request: Request, session: DSession, district: Str = None, build
     except APIError as exc:
         return templates.TemplateResponse(request, "list.html", {
             "rows": [], "total": 0, "form": form, "facets": service.published_facets(session=session),
-            "error": exc.message, "offset": 0, "page_size": HTML_PAGE_SIZE}, status_code=exc.status)
+            "error": f"{labels.refusal_zh(exc.code)} {exc.message}", "offset": 0, "page_size": HTML_PAGE_SIZE},
+            status_code=exc.status)
     min_coverage = request.app.state.settings.disclosure_min_coverage
     rows, total = service.list_published(session=session, filt=filt, offset=offset, limit=HTML_PAGE_SIZE,
                                          min_coverage=min_coverage)

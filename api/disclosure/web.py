@@ -8,13 +8,16 @@ form, so the same API key may also come from the ``ep_key`` cookie that the logi
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from analytics.periods import DEFAULT_TZ
 from api.deps import CurrentUser, SessionDep, SettingsDep, building_scope
 from api.disclosure import charts, labels
 from api.disclosure.workflow import Actor, WorkflowRefusal
@@ -24,7 +27,17 @@ from storage.schema import migrate_once
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "disclosure"
 KEY_COOKIE = "ep_key"
+#: Pages show times in the city's zone (China Standard Time, UTC+8), never UTC.
+PAGE_TZ = ZoneInfo(DEFAULT_TZ)
 
+
+def cst(t: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``t`` in China Standard Time; a naive time is UTC (SQLite returns stored times without zone)."""
+    if t is None:
+        return "—"
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(PAGE_TZ).strftime(fmt)
 
 
 def sub_item_bars(figures: dict) -> list[tuple[str, str, float]]:
@@ -41,9 +54,10 @@ def carrier_bars(figures: dict) -> list[tuple[str, str, float]]:
 
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters["cst"] = cst
 templates.env.globals.update(
     sub_item_bars=sub_item_bars, carrier_bars=carrier_bars,
-    bi=labels.bi, L=labels, charts=charts,
+    bi=labels.bi, L=labels, charts=charts, refusal_zh=labels.refusal_zh,
     pct=lambda v, digits=1: "—" if v is None else f"{v * 100:.{digits}f}%",
     num=lambda v, digits=1: "—" if v is None else f"{v:,.{digits}f}",
 )

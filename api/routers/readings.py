@@ -26,6 +26,7 @@ from api.influxql import (
 )
 from api.listing import CSV_RESPONSES
 from api.params import DeviceId, StorageTime
+from storage.influx import InfluxHTTP
 
 router = APIRouter(prefix="/buildings/{building_code}/readings", tags=["readings"])
 
@@ -68,6 +69,22 @@ def _on_boundary(t: dt.datetime, interval: str, name: str) -> None:
                        f"Time, e.g. 2026-06-01T00:00:00+08:00); got {local.isoformat()}", name)
 
 
+def device_series(influx: InfluxHTTP, *, measurement: str, field: str, building_code: str, start: dt.datetime,
+                  end: dt.datetime, interval: str, device_id: str | None = None,
+                  device_kind: str | None = None) -> list[DeviceSeries]:
+    """One field of one building per device, aggregated per interval (``READING_FIELDS``), each point
+    stamped with the local start of its bucket: what this route answers, and what the live building
+    page (api/live) reads. Raises ``InfluxQLError``."""
+    q = readings_query(measurement=measurement, field=field, building_code=building_code,
+                       start=start, end=end, interval=interval, device_id=device_id, device_kind=device_kind)
+    agg = READING_FIELDS[measurement][field]
+    return [DeviceSeries(device_id=s["tags"].get("device_id", ""), points=[
+        Point(time=t, value=v) for t, v in (
+            months_from_days(s["values"], agg) if interval == "1mo"
+            else ((bucket_start(row[0]), row[1]) for row in s["values"] if row[1] is not None))])
+        for s in influx.query(q)]
+
+
 @router.get("", response_model=Readings, responses=CSV_RESPONSES)
 def get_readings(
     request: Request,
@@ -94,17 +111,12 @@ def get_readings(
         raise APIError(422, "invalid_value", f"interval: {interval} over this range gives {n:.0f} points "
                        f"per device, more than {MAX_POINTS}; choose a coarser interval", "interval")
     try:
-        q = readings_query(measurement=measurement, field=field, building_code=building_code,
-                           start=start, end=end, interval=interval, device_id=device_id)
-        series = request.app.state.influx.query(q)
+        out = device_series(request.app.state.influx, measurement=measurement, field=field,
+                            building_code=building_code, start=start, end=end, interval=interval,
+                            device_id=device_id)
     except InfluxQLError as e:
         raise APIError(422, "invalid_value", str(e), "field") from None
     agg = READING_FIELDS[measurement][field]
-    out = [DeviceSeries(device_id=s["tags"].get("device_id", ""), points=[
-        Point(time=t, value=v) for t, v in (
-            months_from_days(s["values"], agg) if interval == "1mo"
-            else ((bucket_start(row[0]), row[1]) for row in s["values"] if row[1] is not None))])
-        for s in series]
     result = Readings(building_code=building_code, measurement=measurement, field=field,
                       aggregate=agg, interval=interval, start=start.astimezone(ZoneInfo(DEFAULT_TZ)),
                       end=end.astimezone(ZoneInfo(DEFAULT_TZ)), series=out)

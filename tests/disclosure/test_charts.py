@@ -24,10 +24,10 @@ def test_monthly_stacked_heights_are_proportional():
     svg = str(monthly_stacked_svg(monthly, height_px=300, title="t"))
     bars = _bars(svg)
     assert len(bars) == 24  # 12 months x 2 sub-items
-    # January stacks 100 + 300 = 400 kWh; axis max is nice_ceiling(400) = 500; plot height 300-16-40 = 244 px.
+    # January stacks 100 + 300 = 400 kWh; axis max is nice_ceiling(400) = 500; plot height 300-28-40 = 232 px.
     jan = {b["data-sub-item"]: b for b in bars if b["data-month"] == "1"}
-    assert float(jan["hvac"]["height"]) == pytest.approx(244 * 300 / 500, abs=0.01)
-    assert float(jan["lighting_sockets"]["height"]) == pytest.approx(244 * 100 / 500, abs=0.01)
+    assert float(jan["hvac"]["height"]) == pytest.approx(232 * 300 / 500, abs=0.01)
+    assert float(jan["lighting_sockets"]["height"]) == pytest.approx(232 * 100 / 500, abs=0.01)
     # Stacked: HVAC sits on top of lighting (MOHURD order draws lighting first, from the bottom).
     assert float(jan["hvac"]["y"]) + float(jan["hvac"]["height"]) == pytest.approx(float(jan["lighting_sockets"]["y"]),
                                                                                    abs=0.1)

@@ -125,13 +125,13 @@ def test_review_refusal_shows_code_in_the_page(browser, client, platform):
     browser.act_and_wait_load(f"document.getElementById('api_key').value={json.dumps(platform.keys['staff1'])};"
                               "document.getElementById('login-form').submit()")
     assert browser.js("location.pathname") == f"/disclosures/review/{rid}"
-    # staff1 submitted it: the page offers approve (the role may) but the server refuses it.
-    browser.act_and_wait_load("document.getElementById('do-approve').click()")
-    assert browser.js("document.getElementById('error').dataset.code") == "own_submission"
+    # staff1 submitted it: the page does not offer approve (the four-eyes rule would refuse it).
+    assert browser.js("document.getElementById('do-approve')") is None
     assert browser.js("document.getElementById('state').dataset.state") == "submitted"
     # Returning without a comment is refused too, with the field named.
     browser.act_and_wait_load("document.getElementById('do-return').click()")
     assert browser.js("document.getElementById('error').dataset.code") == "comment_required"
+    assert "退回须填写意见" in browser.js("document.getElementById('error').innerText")
     browser.screenshot(ARTIFACTS / "review_refused.png")
     events = client.get(f"/disclosures/records/{rid}", headers=platform.headers("staff2")).json()["events"]
     assert [e["action"] for e in events] == ["generate", "submit"]  # the refusals wrote nothing

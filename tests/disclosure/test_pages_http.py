@@ -54,6 +54,7 @@ def test_public_list_bad_filter_is_an_html_422_naming_the_field(platform):
         r = c.get("/disclosures", params={"building_type": "castle"})
         text = html.unescape(r.text)
         assert r.status_code == 422 and "building_type: 'castle' is not valid" in text and "'office'" in text
+        assert "输入值无效" in text  # the refusal in Chinese too
         r = c.get("/disclosures", params={"year": "²"})  # isdigit() says yes, int() raised: now a 422 page
         assert r.status_code == 422 and "year: '²' is not valid" in html.unescape(r.text)
         r = c.get("/disclosures", params={"year": "", "district": "", "building_type": ""})  # the form's "all"
