@@ -4,6 +4,7 @@
     python -m registry import --fleet fleet.yaml [--prune] [--dry-run] [--url URL]
     python -m registry import --buildings buildings.csv [--devices devices.csv] [...]
     python -m registry export --fleet out.yaml | --buildings b.csv --devices d.csv [--url URL]
+    python -m registry import --collectors collectors.csv [--points collector_points.csv] [--dry-run]
 
 Exit status: 0 on success, 1 when the input has errors (each printed as ``file:line: field: reason``
 on stderr, nothing written), 2 for usage errors.
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--fleet", help="fleet file (YAML)")
         sp.add_argument("--buildings", help="buildings CSV (one row per building)")
         sp.add_argument("--devices", help="devices CSV (one row per device)")
+    imp.add_argument("--collectors", help="MOHURD collectors CSV (keys are sealed, docs/collectors.md)")
+    imp.add_argument("--points", help="collector points CSV: meter/function -> device and quantity")
     imp.add_argument("--prune", action="store_true", help="delete buildings that are not in the input")
     imp.add_argument("--dry-run", action="store_true", help="validate only")
     args = p.parse_args(argv)
@@ -39,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "migrate":
         print(f"registry schema at head on {engine.url.render_as_string(hide_password=True)}")
         return 0
+    if args.cmd == "import" and args.collectors:
+        return _import_collectors(engine, args)
     if bool(args.fleet) == bool(args.buildings):
         p.error("give exactly one of --fleet or --buildings")
     if args.cmd == "import":
@@ -63,6 +68,23 @@ def main(argv: list[str] | None = None) -> int:
     else:
         write_csv_pair(fleet, args.buildings, args.devices)
     print(f"exported {len(fleet.buildings)} buildings")
+    return 0
+
+
+def _import_collectors(engine, args) -> int:
+    from registry.collectors import import_collectors, read_collector_csv
+
+    with session_scope(engine) as session:
+        data, errors = read_collector_csv(session, args.collectors, args.points)
+        for err in errors:
+            print(err, file=sys.stderr)
+        if data is None:
+            print(f"{len(errors)} error(s); nothing imported", file=sys.stderr)
+            return 1
+        if not args.dry_run:
+            import_collectors(session=session, data=data)
+    verb = "validated" if args.dry_run else "imported"
+    print(f"{verb} {len(data.collectors)} collectors, {len(data.points)} points")
     return 0
 
 
