@@ -5,7 +5,6 @@ Units are converted here, once (contract.units), to the stored field names of do
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,14 +22,6 @@ from contract.vocabulary import (
 )
 from ingest.intervals import RegisterReading
 from storage.lineproto import escape_measurement, format_tags
-
-#: Installation dates in the fleet file are local dates in China (UTC+8, no daylight saving).
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
-
-
-def installed_on_ms(day: dt.date) -> int:
-    """Start of ``day`` in China Standard Time. [ms since the Unix epoch]"""
-    return int(dt.datetime.combine(day, dt.time(), CHINA_TZ).timestamp() * 1000)
 
 
 @dataclass(frozen=True, slots=True)

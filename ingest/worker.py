@@ -26,13 +26,14 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
+from contract.localtime import installed_on_ms
 from ingest import logs
 from ingest.intervals import RegisterTracker
 from ingest.lookup import InfluxLookup
 from ingest.metrics import Metrics
 from ingest.pipeline import WRITE_REJECTED, Batch, BatchBuilder, DeadLetter, Inbound
 from ingest.settings import IngestSettings
-from ingest.transform import TimeRules, installed_on_ms
+from ingest.transform import TimeRules
 from ingest.writer import Aborted, Writer
 from storage.influx import InfluxError, InfluxHTTP
 
