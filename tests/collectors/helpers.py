@@ -100,3 +100,22 @@ async def running_gateway(engine, profile: Profile, mqtt_port: int, **settings):
 
 def local_day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
+
+
+def stored(influx, building: str) -> dict[tuple[str, int], dict]:
+    """(device_id, ts_ms) -> {field: value, 'carrier': ..., 'sub_item': ...} of the meter measurement."""
+    from storage.influx import InfluxError
+
+    try:
+        series = influx.query(f"SELECT * FROM meter WHERE building_code = '{building}'")  # noqa: S608 - test
+    except InfluxError as e:
+        if "database not found" in e.body:
+            return {}
+        raise
+    out = {}
+    for s in series:
+        cols = s["columns"]
+        for row in s["values"]:
+            rec = {c: v for c, v in zip(cols, row, strict=True) if v is not None}
+            out[(rec.pop("device_id"), rec.pop("time"))] = rec
+    return out
