@@ -95,20 +95,27 @@ class CollectorClient:
             self.closed.set()
             await self._inbox.put(None)
 
-    async def expect(self, operation: str, timeout_s: float) -> xmlmsg.Packet:
-        """The next packet with ``operation`` (others are dropped); ClientError when the link closes."""
+    async def expect(self, operation: str | tuple[str, ...], timeout_s: float) -> xmlmsg.Packet:
+        """The next packet with ``operation`` (or one of them; others are dropped); ClientError when
+        the link closes."""
+        wanted = (operation,) if isinstance(operation, str) else operation
         async with asyncio.timeout(timeout_s):
             while True:
                 pkt = await self._inbox.get()
                 if pkt is None:
                     await self._inbox.put(None)
                     raise ClientError(f"connection closed while waiting for {operation}")
-                if pkt.operation == operation:
+                if pkt.operation in wanted:
                     return pkt
 
     async def authenticate(self, timeout_s: float = 10) -> bool:
         await self.send(self._packet("request", "id_validate", "request"))
-        seq = await self.expect("sequence", timeout_s)
+        try:
+            seq = await self.expect(("sequence", "result"), timeout_s)
+        except ClientError:
+            return False
+        if seq.operation == "result":  # refused before a challenge (unknown collector)
+            return False
         md5 = codec.md5_answer(self.p, seq.text("sequence") or "", self.key)
         await self.send(self._packet("md5", "id_validate", "md5", [("md5", md5)]))
         try:
