@@ -60,8 +60,12 @@ class CollectorClient:
         await self._writer.drain()
 
     def frame(self, root) -> bytes:
-        """The bytes of one packet in this profile (also used to build bad packets in tests)."""
-        payload = codec.encode(self.p, self.key, xmlmsg.to_text(root))
+        """The bytes of one packet in this profile."""
+        return self.frame_text(xmlmsg.to_text(root))
+
+    def frame_text(self, text: str) -> bytes:
+        """Any text (also not XML: simulated malformed packets), encrypted and framed as the profile says."""
+        payload = codec.encode(self.p, self.key, text)
         self._out_sequence += 1
         return encode_frame(self.p.framing[0], payload, self._out_sequence)
 

@@ -119,3 +119,58 @@ def stored(influx, building: str) -> dict[tuple[str, int], dict]:
             rec = {c: v for c, v in zip(cols, row, strict=True) if v is not None}
             out[(rec.pop("device_id"), rec.pop("time"))] = rec
     return out
+
+
+def registry_for_plans(tmp: Path, fleet, plans):
+    """A SQLite registry holding ``fleet`` and the simulator's collector ``plans`` (imported from CSV)."""
+    from simulators.collectors import write_registry_csv
+
+    engine = make_engine(f"sqlite:///{tmp / 'registry.db'}")
+    migrate(engine)
+    with session_scope(engine) as s:
+        repo.replace_fleet(session=s, fleet=fleet)
+    cfile, pfile = write_registry_csv(plans, tmp / "csv")
+    with session_scope(engine) as s:
+        data, errors = read_collector_csv(s, cfile, pfile)
+        assert not errors, errors
+        import_collectors(session=s, data=data, secret=SECRET)
+    return engine
+
+
+def fleet_of(codes: list[str]):
+    return Fleet(buildings=[BuildingSpec(building_code=b, name=f"building {b}", floor_area_m2=10000,
+                                         district="Xihu", latitude_deg=30.27, longitude_deg=120.15, meters=METERS)
+                            for b in codes])
+
+
+#: Stored field and factor to it from the simulator's register unit: 1 GJ = 1e9 J / 3.6e6 J per kWh.
+STORED = {"kWh": ("register_kwh", 1.0), "m3": ("register_m3", 1.0), "GJ": ("register_kwh", 1e9 / 3.6e6)}
+
+
+def compare_with_truth(influx, sims) -> tuple[int, list]:
+    """(values compared, mismatches) between every simulator's ground truth and InfluxDB."""
+    n, bad = 0, []
+    for sim in sims:
+        got = stored(influx, sim.plan.building_code)
+        units = {q.device_id: q.unit for q in sim.plan.points}
+        for (_b, device, ts), value in sim.truth.items():
+            fieldname, factor = STORED[units[device]]
+            have = got.get((device, ts), {}).get(fieldname)
+            n += 1
+            if have is None or abs(have - value * factor) > 1e-9 * max(1.0, abs(value * factor)):
+                bad.append((sim.plan.building_code, device, ts, value, have))
+    return n, bad
+
+
+def start_ingest(mqtt_port: int, influx_url: str, db: str, log_path: Path):
+    """The real ingest service in its own share group (a killed ingest of another test keeps its
+    persistent shared subscription, which would take its share of our messages). -> (process, metrics port)"""
+    import uuid
+
+    from tests.ingest.helpers import IngestProcess, ingest_argv, with_metrics
+
+    argv, metrics_port = with_metrics(ingest_argv(mqtt_port, influx_url, db, "--share-group",
+                                                  f"g{uuid.uuid4().hex[:6]}"))
+    proc = IngestProcess(argv, log_path).start()
+    proc.wait_connected()
+    return proc, metrics_port

@@ -14,8 +14,8 @@ from collectors.findings import COUNTS
 from collectors.profile import load_profile, profile_names
 from collectors.xmlmsg import Function, Meter
 from storage.influx import InfluxHTTP
-from tests.collectors.helpers import key_for, make_registry, running_gateway, stored
-from tests.ingest.helpers import IngestProcess, ingest_argv, wait_until
+from tests.collectors.helpers import key_for, make_registry, running_gateway, start_ingest, stored
+from tests.ingest.helpers import wait_until
 
 pytestmark = pytest.mark.servers
 
@@ -43,8 +43,7 @@ def test_examples_through_every_profile_arrive_exactly(tmp_path: Path, mosquitto
     profiles = {name: load_profile(name) for name in names}
     engine = make_registry(tmp_path, [(buildings[n], "01", key_for(profiles[n])) for n in names],
                            buildings=tuple(buildings.values()))
-    ingest = IngestProcess(ingest_argv(mosquitto.port, influxd.url, fresh_db), tmp_path / "ingest.log").start()
-    ingest.wait_connected()
+    start_ingest(mosquitto.port, influxd.url, fresh_db, tmp_path / "ingest.log")
     findings_before = COUNTS.copy()
 
     async def scenario() -> None:
