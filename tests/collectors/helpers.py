@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import csv
 import datetime as dt
+import uuid
 from pathlib import Path
 
 from collectors.directory import load_directory
@@ -81,15 +82,16 @@ def make_registry(tmp: Path, collectors: list[tuple[str, str, str]], *, building
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(engine, profile: Profile, mqtt_port: int, **settings):
-    """The gateway in this event loop on a free port, publishing to the broker at ``mqtt_port``."""
-    s = GatewaySettings(host="127.0.0.1", port=0, mqtt_port=mqtt_port, **settings)
+async def running_gateway(engine, profile: Profile, mqtt_port: int, *, on_accepted=None, **settings):
+    """The gateway in this event loop (on a free port unless ``port`` is given), publishing to the
+    broker at ``mqtt_port``."""
+    s = GatewaySettings(**{"host": "127.0.0.1", "port": 0, "mqtt_port": mqtt_port, **settings})
     directory = await asyncio.to_thread(load_directory, engine, SECRET)
-    publisher = AckingPublisher(make_mqtt_client(client_id=f"gw-test-{id(engine)}-{profile.name}"),
+    publisher = AckingPublisher(make_mqtt_client(client_id=f"gw-test-{uuid.uuid4().hex[:8]}"),
                                 asyncio.get_running_loop())
     publisher.connect("127.0.0.1", mqtt_port)
     await asyncio.to_thread(publisher.connected.wait, 10)
-    gw = Gateway(s, profile, directory, publisher)
+    gw = Gateway(s, profile, directory, publisher, on_accepted=on_accepted)
     await gw.start()
     try:
         yield gw
