@@ -21,6 +21,9 @@ log = logging.getLogger("registry.keys")
 _DEV_SECRET = base64.urlsafe_b64encode(hashlib.sha256(b"energy-supervision development only").digest())
 
 
+_warned: list[bool] = []  # the development-secret warning, once per process
+
+
 class KeySecretError(RuntimeError):
     pass
 
@@ -34,7 +37,9 @@ def _fernet(secret: str | None = None) -> Fernet:
     if not secret:
         if os.environ.get("EP_ENV", "") != "development":
             raise KeySecretError("EP_COLLECTOR_KEY_SECRET is not set (see docs/collectors.md, 'Keys')")
-        log.warning("EP_COLLECTOR_KEY_SECRET not set: using the published development secret")
+        if not _warned:
+            _warned.append(True)
+            log.warning("EP_COLLECTOR_KEY_SECRET not set: using the published development secret")
         return Fernet(_DEV_SECRET)
     try:
         return Fernet(secret.encode() if isinstance(secret, str) else secret)

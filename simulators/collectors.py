@@ -197,19 +197,32 @@ class CollectorSim:
             await self.drop()
             return False
 
-    async def run(self, steps: int, *, settle_s: float = 120, retry_s: float = 0.5) -> None:
-        """Backfill ``steps`` periods as fast as the gateway acknowledges, then resend until nothing
-        is stored (or ``settle_s`` passed)."""
+    async def run(self, steps: int, *, settle_s: float = 120, retry_s: float = 0.5,
+                  pace_s: float | None = None, pace_from_step: int = 0) -> None:
+        """Backfill ``steps`` periods as fast as the gateway acknowledges (from ``pace_from_step``
+        on, one every ``pace_s`` seconds: live), then resend until nothing is stored (or ``settle_s``
+        passed)."""
+        loop = asyncio.get_running_loop()
         for step in range(steps):
             self.store.append(self.read_meters(step))
             if not self.link_down(step):
                 await self.flush(step)
-        loop = asyncio.get_running_loop()
+            if pace_s and step >= pace_from_step:
+                await self._heartbeats_until(loop.time() + pace_s)
         deadline = loop.time() + settle_s
         while self.store and not self.faults.wrong_key and loop.time() < deadline:
             if not await self.flush(steps):
                 await asyncio.sleep(retry_s)
         await self.drop()
+
+
+    async def _heartbeats_until(self, until: float, every_s: float = 60) -> None:
+        loop = asyncio.get_running_loop()
+        while (left := until - loop.time()) > 0:
+            await asyncio.sleep(min(left, every_s))
+            if self.client is not None and not self.client.closed.is_set() and until - loop.time() > 0:
+                with contextlib.suppress(OSError, TimeoutError, ClientError):
+                    await self.client.heartbeat()
 
 
 async def run_fleet(sims: list[CollectorSim], steps: int, **kw) -> None:
