@@ -72,6 +72,7 @@ class Gateway:
         self.on_accepted = on_accepted
         self.stats = Stats()
         self.refusals: collections.Counter[str] = collections.Counter()
+        self.throttled = 0  # connections that hit the packet rate limit
         #: Packet arrival -> broker acknowledgement of its readings, when a benchmark asks for it. [s]
         self.latencies_s: collections.deque[float] | None = None
         self.sessions: dict[tuple[str, str], Connection] = {}
@@ -149,6 +150,7 @@ class Connection:
         self._refill_at = time.monotonic()
         self._closed = False
         self._arrived_s = 0.0
+        self._throttled = False
 
     def ids(self) -> dict:
         b, g = self.claimed or ("", "")
@@ -183,17 +185,25 @@ class Connection:
             except FrameError as e:
                 raise Refused(e.reason, e.detail) from None
             for payload in payloads:
-                self._rate_check()
+                await self._rate_wait()
                 self.gw.stats.packets += 1
                 await self.on_packet(self._decode(payload))
 
-    def _rate_check(self) -> None:
+    async def _rate_wait(self) -> None:
+        """Hold a connection to ``packets_per_s`` after a burst of ``packet_burst``: over the limit,
+        this connection's reading pauses (TCP pushes back on the collector); nothing is dropped,
+        and no other connection waits."""
         s = self.gw.s
         now = time.monotonic()
         self._tokens = min(float(s.packet_burst), self._tokens + (now - self._refill_at) * s.packets_per_s)
         self._refill_at = now
         if self._tokens < 1:
-            raise Refused("rate_limited", f"more than {s.packets_per_s}/s after a burst of {s.packet_burst}")
+            if not self._throttled:
+                self._throttled = True
+                self.gw.throttled += 1
+                log.warning("connection throttled", extra={"packets_per_s": s.packets_per_s, **self.ids()})
+            await asyncio.sleep((1 - self._tokens) / s.packets_per_s)
+            self._tokens, self._refill_at = 1.0, time.monotonic()
         self._tokens -= 1
 
     def _decode(self, payload: bytes) -> xmlmsg.Packet:

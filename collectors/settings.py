@@ -33,9 +33,10 @@ class GatewaySettings(BaseSettings):
     registry_url: str | None = Field(None, validation_alias=_env("registry_url", "REGISTRY_DATABASE_URL"))
     #: Largest packet payload (encrypted XML) accepted; larger ones close the connection. [bytes]
     max_packet_bytes: int = Field(256 * 1024, ge=1024)
-    #: Sustained packets per second per connection, and the burst above it, before it is closed. [1/s], [1]
-    packets_per_s: float = Field(50.0, gt=0)
-    packet_burst: int = Field(500, ge=1)
+    #: Sustained packets per second per connection, and the burst above it; a faster collector is
+    #: slowed down (its packets wait), not dropped: a month's resend must not cost its link. [1/s], [1]
+    packets_per_s: float = Field(200.0, gt=0)
+    packet_burst: int = Field(1000, ge=1)
     #: A connection must pass authentication within this time. [s]
     auth_timeout_s: float = Field(30.0, gt=0)
     #: A connection with no packet for this long is closed (collectors send heartbeats). [s]
