@@ -216,6 +216,12 @@ class CollectorSim:
         await self.drop()
 
 
+    async def run_from(self, step: int, steps: int, **kw) -> None:
+        """Go on from ``step`` (the periods before it are already in :attr:`store`)."""
+        self.faults.outages = [(a - step, b - step) for a, b in self.faults.outages]
+        self.start_ms += step * self.period_ms
+        await self.run(steps - step, **kw)
+
     async def _heartbeats_until(self, until: float, every_s: float = 60) -> None:
         loop = asyncio.get_running_loop()
         while (left := until - loop.time()) > 0:
