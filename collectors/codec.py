@@ -32,6 +32,21 @@ def _cipher(profile: Profile, key: str) -> Cipher:
     return Cipher(algorithms.AES(k), modes.CBC(iv))
 
 
+def may_open(profile: Profile, key: str, payload: bytes) -> bool:
+    """Whether ``key`` can be the key of ``payload``: its first block decrypts to the start of an
+    XML text. One block, so trying many keys on a connection's first packet stays cheap."""
+    if len(payload) < 16:
+        return False
+    try:
+        k = aes_key(profile, key)
+    except (CodecError, ValueError):
+        return False
+    iv = k if profile.aes_iv == "key" else bytes.fromhex(profile.aes_iv)
+    d = Cipher(algorithms.AES(k), modes.ECB()).decryptor()  # CBC decryption of the first block, by hand
+    block = bytes(a ^ b for a, b in zip(d.update(payload[:16]), iv, strict=True))
+    return block.lstrip(b"\xef\xbb\xbf\xff\xfe \r\n\t\x00").startswith(b"<")
+
+
 def encode(profile: Profile, key: str, text: str) -> bytes:
     data = text.encode(profile.text_encoding)
     if profile.encryption == "none":

@@ -41,13 +41,14 @@ class CollectorEntry:
 @dataclass(frozen=True)
 class Directory:
     by_id: dict[tuple[str, str], CollectorEntry]
+    #: The distinct keys, for the first packet of an encrypted connection (docs/collectors.md).
+    keys: tuple[str, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", tuple(dict.fromkeys(e.key for e in self.by_id.values())))
 
     def get(self, building_code: str, gateway_id: str) -> CollectorEntry | None:
         return self.by_id.get((building_code, gateway_id))
-
-    @property
-    def keys(self) -> set[str]:
-        return {e.key for e in self.by_id.values()}
 
 
 def load_directory(engine: Engine, secret: str | None = None) -> Directory:

@@ -213,6 +213,8 @@ class Connection:
             # The first packet names its collector only inside the ciphertext: try the keys the
             # registry holds (collectors of one city often share one), then hold the collector to it.
             for key in self.gw.directory.keys:
+                if not codec.may_open(self.p, key, payload):
+                    continue
                 try:
                     pkt = xmlmsg.parse(codec.decode(self.p, key, payload))
                 except (CodecError, XmlError):
