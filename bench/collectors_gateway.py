@@ -92,7 +92,8 @@ def _gateway_main(registry_url: str, mqtt_port: int, conn) -> None:
                 break
             t = os.times()
             lat = list(gw.latencies_s)
-            gw.latencies_s.clear()
+            if cmd == "reset":  # from here on only the replay's packets count
+                gw.latencies_s.clear()
             conn.send({"authenticated": gw.stats.authenticated, "connections": gw.stats.connections,
                        "readings": gw.stats.readings, "packets": gw.stats.packets,
                        "refusals": dict(gw.refusals), "cpu_s": t.user + t.system,
@@ -236,7 +237,7 @@ def main() -> None:
         async def run() -> dict:
             async def replay() -> dict:
                 await asyncio.sleep(min(30.0, args.hold_s / 4))  # the held connections are up first
-                parent.send("stats")  # resets the latency sample: only the replay's packets count
+                parent.send("reset")  # the latency sample: only the replay's packets count
                 await asyncio.get_running_loop().run_in_executor(None, parent.recv)
                 rparent, rchild = ctx.Pipe()
                 rp = ctx.Process(target=_replay_main, args=(port, replay_codes, args.replay_days, rchild), daemon=True)
