@@ -191,3 +191,32 @@ def test_bad_values_become_findings_and_the_rest_is_published(tmp_path: Path, mo
     assert delta["future_time"] == 1
     assert delta["before_installation"] == 1
     assert delta["bad_time"] == 1
+
+
+def test_query_is_answered_with_a_reply_that_is_published(tmp_path: Path, mosquitto):
+    p = load_profile("utf16le")
+    engine = make_registry(tmp_path, [(BUILDING, "01", TEXT_KEY)])
+    sub = Collector(mosquitto.port, f"ep/v1/{BUILDING}/gateway/01/batch")
+
+    async def scenario() -> None:
+        async with running_gateway(engine, p, mosquitto.port) as gw:
+            c = CollectorClient("127.0.0.1", gw.port, p, BUILDING, "01", TEXT_KEY,
+                                on_query=lambda: ("2025/03/01 12:15:00", ONE))
+            await c.connect()
+            assert await c.authenticate()
+            assert await gw.query(BUILDING, "01")
+            assert not await gw.query(BUILDING, "99")  # not connected
+            for _ in range(200):
+                if gw.stats.readings:
+                    break
+                await asyncio.sleep(0.05)
+            assert gw.stats.readings == 1
+            await c.close()
+
+    asyncio.run(scenario())
+    ((topic, payload),) = sub.wait_for(1)
+    sub.close()
+    _, msgs = decode(topic, json.dumps(payload).encode())
+    # 2025-03-01 12:15:00 China Standard Time = 04:15:00 UTC
+    assert [(m.device_id, m.readings[0].ts_ms, m.readings[0].values) for m in msgs] == \
+        [("E-LS", 1_740_802_500_000, {"register": 5.2})]
