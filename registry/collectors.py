@@ -121,6 +121,7 @@ def read_collector_csv(session: Session, collectors_csv: Path | str, points_csv:
         errors += e
         meters = {(m.building_code, m.device_id): m for m in session.scalars(select(Meter))}
         seen: dict[tuple[str, str, str, str], int] = {}
+        targets: dict[tuple[str, str, str, str], int] = {}  # (building, gateway, device, quantity) -> line
         for line, row in prow:
             try:
                 p = PointSpec.model_validate(row)
@@ -140,7 +141,13 @@ def read_collector_csv(session: Session, collectors_csv: Path | str, points_csv:
                 errors.append(RowError(pname, line, "function_id",
                                        f"meter {p.meter_id} function {p.function_id} already on line {seen[k]}"))
                 continue
+            t = (p.building_code, p.gateway_id, p.device_id, p.quantity)
+            if t in targets:  # two functions into one value: each packet would overwrite one with the other
+                errors.append(RowError(pname, line, "quantity",
+                                       f"{p.device_id} {p.quantity} already fed by line {targets[t]}"))
+                continue
             seen[k] = line
+            targets[t] = line
             points.append(p)
     if errors:
         return None, sorted(errors, key=lambda r: (r.file, r.line))

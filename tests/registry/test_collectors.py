@@ -52,6 +52,7 @@ def test_collector_csv_errors_name_file_line_and_field(tmp_path: Path):
         (BUILDING, "01", "3", "2", "02000", "W-1", "voltage", "V"),  # line 9: not a contract quantity
         (BUILDING, "09", "1", "1", "01A00", "E-LS", "register", "kWh"),  # line 10: collector not in the file
         (BUILDING, "01", "1", "6", "00000", "E-MAIN", "register", "kWh"),  # line 11: code with no carrier
+        (BUILDING, "01", "1", "7", "01A00", "E-LS", "register", "kWh"),  # line 12: E-LS register again (line 2)
     ])
     with session_scope(engine) as s:
         data, errors = read_collector_csv(s, cfile, pfile)
@@ -61,7 +62,7 @@ def test_collector_csv_errors_name_file_line_and_field(tmp_path: Path):
         ("c.csv", 3, "gateway_id"), ("c.csv", 4, "building_code"), ("c.csv", 5, "key"), ("c.csv", 6, "installed_on"),
         ("p.csv", 3, "function_id"), ("p.csv", 4, "item_code"), ("p.csv", 5, "item_code"), ("p.csv", 6, "item_code"),
         ("p.csv", 7, "device_id"), ("p.csv", 8, "unit"), ("p.csv", 9, "quantity"), ("p.csv", 10, "gateway_id"),
-        ("p.csv", 11, "item_code"),
+        ("p.csv", 11, "item_code"), ("p.csv", 12, "quantity"),
     ]
     assert not any("secret-key-value" in str(e) for e in errors)  # a key never appears in an error
     with session_scope(engine) as s:
