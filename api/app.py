@@ -15,7 +15,7 @@ from api.alerts.scheduler import AlertScheduler
 from api.db import create_schema
 from api.errors import ErrorBody
 from api.indicators import FrameCache
-from api.routers import admin, alerts, buildings, health, indicators, readings
+from api.routers import admin, alerts, buildings, health, indicators, item_codes, readings
 from api.settings import Settings, get_settings
 from registry import db as registry_db
 from storage.influx import InfluxError, InfluxHTTP
@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         body = ErrorBody(code="storage_error", message=f"the time-series store refused the query: {exc}"[:300])
         return JSONResponse(body.model_dump(), status_code=502)
 
-    for module in (health, buildings, readings, indicators, alerts, admin):
+    for module in (health, buildings, readings, indicators, alerts, admin, item_codes):
         app.include_router(module.router)
     # Last: its public pages include catch-all paths under /disclosures.
     app.include_router(disclosure.router)
