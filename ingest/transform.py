@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+# The one home of local time is contract/localtime.py; re-exported for modules that import it from here.
+from contract.localtime import CHINA_TZ, installed_on_ms  # noqa: F401
 from contract.payloads import ContractError, DeviceMessage, RejectReason
 from contract.units import UNITS, Dimension
 from contract.vocabulary import (
