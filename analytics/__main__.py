@@ -85,7 +85,7 @@ def baselines(args, settings: AnalyticsSettings) -> int:
 
     end = args.end or dt.date.today()
     engine = make_engine(settings.registry_url)
-    with settings.influx() as db, settings.influx(rollups=True) as rdb, session_scope(engine) as session:
+    with settings.influx() as db, settings.rollups() as rdb, session_scope(engine) as session:
         fits = refit(influx=db, rollups=rdb, session=session, end=end, tz=settings.tz)
         savings = refresh_savings(influx=db, rollups=rdb, session=session, today=end, tz=settings.tz)
     statuses = Counter(f.status for _, _, f in fits)

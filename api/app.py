@@ -15,7 +15,7 @@ from api.alerts.context import default_context
 from api.alerts.scheduler import AlertScheduler
 from api.errors import ErrorBody
 from api.indicators import FrameCache
-from api.routers import admin, alerts, buildings, health, indicators, quality, readings, retrofits
+from api.routers import admin, alerts, buildings, health, indicators, item_codes, quality, readings, retrofits
 from api.settings import Settings, get_settings
 from registry import db as registry_db
 from storage.clip import clip
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         body = ErrorBody(code="storage_error", message=clip(f"the time-series store refused the query: {exc}"))
         return JSONResponse(body.model_dump(), status_code=502)
 
-    for module in (health, buildings, readings, indicators, alerts, quality, admin, retrofits):
+    for module in (health, buildings, readings, indicators, alerts, quality, admin, retrofits, item_codes):
         app.include_router(module.router)
     app.include_router(live.router)  # the live building page (api/live)
     # Last: its public pages include catch-all paths under /disclosures.

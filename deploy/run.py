@@ -1,8 +1,9 @@
 """Run the whole platform on this machine, with no container engine.
 
-Starts Mosquitto and InfluxDB (deploy/localservers.py), the ingest service, the API, and a
-simulated fleet (a generated fleet file imported into the registry, a backfilled history, then
-live data), prints where each one listens, and stops everything on Ctrl-C or SIGTERM.
+Starts Mosquitto and InfluxDB (deploy/localservers.py), the ingest service, the API, the MOHURD
+collector gateway, and a simulated fleet (a generated fleet file imported into the registry, a
+backfilled history, then live data; three more buildings report through simulated data collectors
+over TCP to the gateway), prints where each one listens, and stops everything on Ctrl-C or SIGTERM.
 
 State (configs, data, logs, the registry database) lives under ``var/platform/``.
 
@@ -62,6 +63,7 @@ class Platform:
         self.ix = Influxd(state / "influxdb", port=_port(8086))
         self.api_port = _port(8000)
         self.metrics_port = _port(9108)
+        self.collectors_port = _port(8808)
         tls_env = {"EP_MQTT_TLS": "true", "EP_MQTT_CA_FILE": str(self.tls.ca)} if self.tls else {}
         self.env = {**os.environ, "EP_ENV": os.environ.get("EP_ENV", "development"), **tls_env,
                     "EP_MQTT_HOST": "127.0.0.1", "EP_MQTT_PORT": str(self.mq.listen_port),
@@ -103,6 +105,7 @@ class Platform:
         self._spawn("simulator", "simulators", "live", "--fleet", str(fleet), "--seed", str(self.seed),
                     "--start", start.isoformat(), "--weather-stations", *mqtt)
         self._spawn("alerts", "api", "alerts")
+        self._collectors(start)
         threading.Thread(target=self._rollup_loop, name="rollup", daemon=True).start()
         mqtt_url = f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.mq.listen_port}"
         api_url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.api_port}"
@@ -116,8 +119,38 @@ The platform is running (state and logs in {self.state}):
                    administrator key: {admin_key}   (also in {self.state / 'admin-key.txt'})
   building page    http://127.0.0.1:{self.api_port}/live   (live page per building; log in with an API key)
   ingest metrics   http://127.0.0.1:{self.metrics_port}/metrics
+  collector gateway tcp://127.0.0.1:{self.collectors_port}   (MOHURD protocol, profile "default"; docs/collectors.md)
   Grafana          dashboards as JSON in deploy/grafana/dashboards (docker compose -f deploy/docker-compose.yml up)
 Press Ctrl-C to stop.""", flush=True)
+
+    def _collectors(self, start: dt.date) -> None:
+        """The gateway, and three buildings whose simulated data collectors report to it over TCP
+        (their own serials, 900+, so they do not collide with the MQTT-simulated fleet)."""
+        self.env["EP_COLLECTOR_KEY_SECRET"] = self._secret("collector-key-secret.txt", lambda: subprocess.run(
+            [PY, "-m", "collectors", "new-secret"], cwd=ROOT, env=self.env, check=True, capture_output=True,
+            text=True).stdout.strip())
+        plans = self.state / "collectors"
+        if not (plans / "collectors.csv").exists():
+            self._run("planning simulated data collectors", "simulators", "collectors", "plan", "--fleet",
+                      str(self.state / "fleet.yaml"), "--out", str(plans), "--buildings", "3", "--serial-from", "900",
+                      "--seed", str(self.seed))
+        self._run("importing their buildings", "registry", "import", "--fleet", str(plans / "fleet.yaml"))
+        self._run("importing the collectors", "registry", "import", "--collectors", str(plans / "collectors.csv"),
+                  "--points", str(plans / "collector_points.csv"))
+        self._spawn("collectors", "collectors", "serve", "--host", "127.0.0.1", "--port", str(self.collectors_port))
+        self._spawn("collector-sim", "simulators", "collectors", "run", "--plans", str(plans), "--port",
+                    str(self.collectors_port), "--start", start.isoformat(), "--live", "--seed", str(self.seed))
+
+    def _secret(self, name: str, make) -> str:
+        """A secret created once and kept (mode 0600) in the state folder for the next start."""
+        path = self.state / name
+        if path.exists():
+            return path.read_text().strip()
+        value = make()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(value + "\n")
+        return value
 
     def _admin_key(self) -> str:
         """A development administrator, created once; its key is kept (mode 0600) for the next start."""

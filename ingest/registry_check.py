@@ -16,7 +16,7 @@ from enum import StrEnum
 from contract.payloads import ContractError, DeviceMessage, RejectReason
 from contract.vocabulary import Carrier, DeviceKind, SubItem
 from ingest.findings import Finding, FindingCode
-from ingest.transform import installed_on_ms
+from contract.localtime import installed_on_ms
 
 
 class UnknownDevices(StrEnum):

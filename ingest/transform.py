@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+# The one home of local time is contract/localtime.py; re-exported for modules that import it from here.
 from contract.payloads import ContractError, DeviceMessage, RejectReason
 from contract.plausibility import Limits, max_power_of_device
 from contract.units import UNITS, Dimension
@@ -26,14 +27,6 @@ from contract.vocabulary import (
 from ingest.intervals import RegisterReading
 from storage.lineproto import escape_measurement, format_tags
 from storage.utc import epoch_ms
-
-#: Installation dates in the fleet file are local dates in China (UTC+8, no daylight saving).
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
-
-
-def installed_on_ms(day: dt.date) -> int:
-    """Start of ``day`` in China Standard Time. [ms since the Unix epoch]"""
-    return epoch_ms(dt.datetime.combine(day, dt.time(), CHINA_TZ))
 
 
 @dataclass(frozen=True, slots=True)

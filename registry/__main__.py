@@ -6,6 +6,7 @@
     python -m registry export --fleet out.yaml | --buildings b.csv --devices d.csv [--url URL]
     python -m registry station --host 510402A001 --device WS-01 --lat 29.55 --lon 103.77 \
         [--installed-on 2025-01-01] [--district Shizhong ...] [--building 510402B002 ...]
+    python -m registry import --collectors collectors.csv [--points collector_points.csv] [--dry-run]
 
 Exit status: 0 on success, 1 when the input has errors (each printed as ``file:line: field: reason``
 on stderr, nothing written), 2 for usage errors.
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--installed-on", default="2000-01-01", help="YYYY-MM-DD")
     st.add_argument("--district", action="append", default=[], help="assign to every building of a district")
     st.add_argument("--building", action="append", default=[], help="assign to one building")
+    imp.add_argument("--collectors", help="MOHURD collectors CSV (keys are sealed, docs/collectors.md)")
+    imp.add_argument("--points", help="collector points CSV: meter/function -> device and quantity")
     imp.add_argument("--prune", action="store_true", help="delete buildings that are not in the input")
     imp.add_argument("--replace-devices", action="store_true",
                      help="delete a listed building's stored devices that the input does not name "
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "migrate":
         print(f"schema (registry, API, disclosure tables) at head on {engine.url.render_as_string(hide_password=True)}")
         return 0
+    if args.cmd == "import" and args.collectors:
+        return _import_collectors(engine, args)
     if bool(args.fleet) == bool(args.buildings):
         p.error("give exactly one of --fleet or --buildings")
     if args.cmd == "import":
@@ -104,6 +109,23 @@ def _station(engine, args) -> int:
         print(f"station: {e}", file=sys.stderr)
         return 1
     print(f"station {args.host}/{args.device}: {len(args.district)} districts, {len(args.building)} buildings")
+    return 0
+
+
+def _import_collectors(engine, args) -> int:
+    from registry.collectors import import_collectors, read_collector_csv
+
+    with session_scope(engine) as session:
+        data, errors = read_collector_csv(session, args.collectors, args.points)
+        for err in errors:
+            print(err, file=sys.stderr)
+        if data is None:
+            print(f"{len(errors)} error(s); nothing imported", file=sys.stderr)
+            return 1
+        if not args.dry_run:
+            import_collectors(session=session, data=data)
+    verb = "validated" if args.dry_run else "imported"
+    print(f"{verb} {len(data.collectors)} collectors, {len(data.points)} points")
     return 0
 
 

@@ -162,3 +162,43 @@ class Retrofit(Base):
     carrier: Mapped[str] = mapped_column(String(30), default="electricity")
     #: The saving the project promised, as a share of the baseline's use of ``carrier``. [-]
     expected_saving_share: Mapped[float] = mapped_column(Float)
+
+
+class Collector(Base):
+    """A MOHURD data collector (数据采集器) of a building, known by (building_code, gateway_id).
+
+    ``key_sealed`` is the shared key encrypted with the platform's key secret (registry/keys.py):
+    the gateway needs the clear key to check the MD5 answer and to decrypt, so it cannot be a hash.
+    """
+
+    __tablename__ = "collector"
+    __table_args__ = (UniqueConstraint("building_code", "gateway_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    building_code: Mapped[str] = mapped_column(
+        ForeignKey("building.building_code", ondelete="CASCADE"), index=True)
+    gateway_id: Mapped[str] = mapped_column(String(64))
+    key_sealed: Mapped[str] = mapped_column(String(400))
+    #: Readings timed before this local day are refused.
+    installed_on: Mapped[dt.date] = mapped_column(Date)
+
+    points: Mapped[list[CollectorPoint]] = relationship(
+        back_populates="collector", cascade="all, delete-orphan", order_by="CollectorPoint.id")
+
+
+class CollectorPoint(Base):
+    """Where one function of one meter of a collector goes: a registry meter and a contract quantity."""
+
+    __tablename__ = "collector_point"
+    __table_args__ = (UniqueConstraint("collector_id", "meter_id", "function_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    collector_id: Mapped[int] = mapped_column(ForeignKey("collector.id", ondelete="CASCADE"), index=True)
+    meter_id: Mapped[str] = mapped_column(String(32))  # meter@id in the packets
+    function_id: Mapped[str] = mapped_column(String(32))  # function@id in the packets
+    item_code: Mapped[str] = mapped_column(String(5))  # function@coding expected
+    device_id: Mapped[str] = mapped_column(String(64))  # a meter of the building
+    quantity: Mapped[str] = mapped_column(String(30))  # register, consumption or power
+    unit: Mapped[str] = mapped_column(String(10))  # the unit the collector reports in
+
+    collector: Mapped[Collector] = relationship(back_populates="points")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from registry.fleet import BuildingSpec, Fleet, MeterSpec, PileSpec, PvSpec
@@ -69,12 +69,24 @@ def count_buildings(*, session: Session, district: str | None = None) -> int:
 
 
 def upsert_building(*, session: Session, spec: BuildingSpec) -> Building:
-    """Insert the building, or replace it and its whole device list if the code exists."""
-    delete_building(session=session, building_code=spec.building_code)
-    row = building_from_spec(spec)
-    session.add(row)
+    """Insert the building, or update it in place and replace its whole device list.
+
+    In place, not delete-and-insert: rows that reference the building (its MOHURD collectors,
+    ``ON DELETE CASCADE``) must survive a re-import of the fleet."""
+    code = spec.building_code
+    if get_building(session=session, building_code=code) is None:
+        session.add(building_from_spec(spec))
+    else:
+        for model in (Meter, PvSystem, ChargingPile):
+            session.execute(delete(model).where(model.building_code == code))
+        fields = {k: v for k, v in _building_fields(spec).items() if k != "building_code"}
+        session.execute(update(Building).where(Building.building_code == code).values(**fields))
+        for d in (row for rows in _device_rows(spec) for row in rows):
+            d.building_code = code
+            session.add(d)
     session.flush()
-    return row
+    session.expire_all()
+    return get_building(session=session, building_code=code)
 
 
 def delete_building(*, session: Session, building_code: str) -> bool:
@@ -151,17 +163,27 @@ def fleet_from_db(*, session: Session, codes: Iterable[str] | None = None) -> Fl
     return Fleet(buildings=[building_to_spec(b) for b in list_buildings(session=session, codes=codes)])
 
 
-def building_from_spec(spec: BuildingSpec) -> Building:
-    """A new ORM row (with device rows) from a validated fleet building."""
-    fields = spec.model_dump(exclude={"meters", "pv", "ev_piles"}, mode="json")
-    row = Building(**fields, building_type=spec.building_type.value)
-    row.meters = [Meter(**m.model_dump(mode="python")) for m in spec.meters]
-    row.pv_systems = [PvSystem(**p.model_dump(mode="python")) for p in spec.pv]
-    row.charging_piles = [ChargingPile(**c.model_dump(mode="python")) for c in spec.ev_piles]
-    for d in (*row.meters, *row.pv_systems, *row.charging_piles):
+def _device_rows(spec: BuildingSpec) -> tuple[list[Meter], list[PvSystem], list[ChargingPile]]:
+    """New ORM device rows of a validated fleet building, not yet attached to a building row."""
+    meters = [Meter(**m.model_dump(mode="python")) for m in spec.meters]
+    pv = [PvSystem(**p.model_dump(mode="python")) for p in spec.pv]
+    piles = [ChargingPile(**c.model_dump(mode="python")) for c in spec.ev_piles]
+    for d in (*meters, *pv, *piles):
         for k, v in vars(d).items():
             if hasattr(v, "value") and not k.startswith("_"):
                 setattr(d, k, v.value)  # store enum members as their plain string value
+    return meters, pv, piles
+
+
+def _building_fields(spec: BuildingSpec) -> dict:
+    return {**spec.model_dump(exclude={"meters", "pv", "ev_piles"}, mode="json"),
+            "building_type": spec.building_type.value}
+
+
+def building_from_spec(spec: BuildingSpec) -> Building:
+    """A new ORM row (with device rows) from a validated fleet building."""
+    row = Building(**_building_fields(spec))
+    row.meters, row.pv_systems, row.charging_piles = _device_rows(spec)
     return row
 
 

@@ -244,6 +244,11 @@ def _live(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["collectors"]:  # MOHURD collectors over TCP: their own command line
+        from simulators.collectors_cli import main as collectors_main
+
+        return collectors_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.cmd == "fleet":

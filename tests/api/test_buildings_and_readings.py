@@ -172,3 +172,12 @@ def test_readings_store_down_is_503(world):
             "measurement": "meter", "field": "consumption_kwh",
             "start": "2026-05-28T00:00:00Z", "end": "2026-05-29T00:00:00Z"})
     assert r.status_code == 503 and r.json()["code"] == "storage_unavailable"
+
+
+def test_item_codes_for_every_role_and_not_anonymous(world):
+    r = world.client.get("/item-codes", headers=world.as_("facility_manager"))
+    assert r.status_code == 200
+    rows = {row["code"]: row for row in r.json()}
+    assert (rows["01B00"]["carrier"], rows["01B00"]["sub_item"]) == ("electricity", "hvac")
+    assert rows["02000"]["carrier"] == "water" and rows["02000"]["source"]
+    assert world.client.get("/item-codes").status_code == 401

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 EXAMPLE = ROOT / "deploy" / ".env.example"
 SECRETS = {"INFLUX_ADMIN_PASSWORD": "a-secret", "INFLUX_READ_PASSWORD": "r-secret",
-           "GRAFANA_ADMIN_PASSWORD": "g-secret", "EP_WEBHOOK_SIGNING_KEY": "w" * 40}
+           "GRAFANA_ADMIN_PASSWORD": "g-secret", "EP_WEBHOOK_SIGNING_KEY": "w" * 40,
+           "EP_COLLECTOR_KEY_SECRET": "Zm9yLXRlc3RzLW9ubHktMzItYnl0ZXMtbG9uZy1rZXk="}
 
 
 def _docker_compose() -> str:
@@ -52,7 +53,7 @@ def test_compose_config_resolves_all_services(tmp_path):
     assert r.returncode == 0, r.stderr
     cfg = yaml.safe_load(r.stdout)
     assert set(cfg["services"]) == {"mosquitto", "influxdb", "grafana", "setup", "ingest", "api", "rollup",
-                                  "simulator"}
+                                  "collectors", "simulator"}
     grafana = cfg["services"]["grafana"]
     assert grafana["image"].startswith("grafana/grafana:11.")
     # docker-compose 1.x prints "source:target:mode"; the Compose v2 plugin prints mappings.
@@ -65,6 +66,7 @@ def test_compose_config_resolves_all_services(tmp_path):
     assert "$(hostname)" in " ".join(cfg["services"]["ingest"]["command"])  # a client id per worker
     # The rollup job writes, the API reads, and the generated dashboards query one retention policy.
     svc = cfg["services"]
+    assert svc["collectors"]["environment"]["EP_COLLECTOR_KEY_SECRET"] == SECRETS["EP_COLLECTOR_KEY_SECRET"]
     assert svc["rollup"]["environment"]["EP_ROLLUP_RP"] == svc["api"]["environment"]["EP_ROLLUP_RP"] == c.ROLLUP_RP
     # InfluxDB runs with authentication, and every service that talks to it logs in (storage/settings.py).
     assert svc["influxdb"]["environment"]["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"

@@ -18,11 +18,12 @@ from storage.schema import downgrade, migrate
 #: alembic_version_registry, API create_all with api_schema_version = 1, disclosure Alembic at
 #: d0001 with alembic_version_disclosure), holding one building and one user: `sqlite3 .dump`.
 PRE_UNIFICATION = Path(__file__).parent / "data" / "pre-unification.sql"
-REGISTRY = {"building", "meter", "pv_system", "charging_pile"}
+REGISTRY = {"building", "meter", "pv_system", "charging_pile", "weather_station", "weather_assignment", "retrofit",
+            "collector", "collector_point"}
 API = {"api_user", "api_key", "api_assignment", "api_alert", "api_alert_event", "api_subscription", "api_outbox"}
 DISCLOSURE = {"disclosure_record", "disclosure_event"}
 OLD_VERSION_TABLES = {"alembic_version_registry", "api_schema_version", "alembic_version_disclosure"}
-HEAD = "0006"
+HEAD = "0007"
 
 
 def _all_metadata():
