@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from contract.localtime import installed_on_ms
 from contract.payloads import ContractError, DeviceMessage, RejectReason
 from contract.vocabulary import Carrier, DeviceKind, SubItem
 from ingest.findings import Finding, FindingCode
-from contract.localtime import installed_on_ms
 
 
 class UnknownDevices(StrEnum):

@@ -5,7 +5,6 @@ Units are converted here, once (contract.units), to the stored field names of do
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from contract.vocabulary import (
 )
 from ingest.intervals import RegisterReading
 from storage.lineproto import escape_measurement, format_tags
-from storage.utc import epoch_ms
 
 
 @dataclass(frozen=True, slots=True)

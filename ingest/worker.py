@@ -33,7 +33,6 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
-from contract.localtime import installed_on_ms
 from contract.plausibility import Limits
 from ingest import logs, memory
 from ingest.deliveries import GROUP_MESSAGES, DeliveryLog, Verdict, default_dir
