@@ -26,7 +26,8 @@ from tests.disclosure.factories import figures
 #: A valid value per parameter name; a required parameter not listed here fails the test, so a
 #: new route cannot be skipped silently.
 VALID = {
-    "building_code": MINE, "record_id": "1", "alert_id": "1", "user_id": "1", "subscription_id": "1", "retrofit_id": "1",
+    "building_code": MINE, "record_id": "1", "alert_id": "1", "user_id": "1", "subscription_id": "1",
+    "retrofit_id": "1",
     "action": "comment", "measurement": "meter", "field": "consumption_kwh",
     "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z",
 }
