@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analytics.balance import BUILDING_FIELDS, SOURCES, accumulate, add_building_rows, balance_frame
-from analytics.periods import DEFAULT_TZ, local_midnight
+from contract.localtime import TZ_NAME, local_midnight
 from registry import repo
 from registry.models import Building, ChargingPile, Meter, PvSystem
 from storage.influx import InfluxHTTP, quote_literal
@@ -46,7 +46,7 @@ def _sum_query(measurement: str, fields: dict[str, str], start: dt.datetime, end
             f"WHERE time >= {_ms(start)}ms AND time < {_ms(end)}ms{only} GROUP BY {group_by}")
 
 
-def split_window(start: dt.datetime, end: dt.datetime, tz: str = DEFAULT_TZ
+def split_window(start: dt.datetime, end: dt.datetime, tz: str = TZ_NAME
                  ) -> list[tuple[str, dt.datetime, dt.datetime]]:
     """Cover ``[start, end)`` with whole local months from the ``_1mo`` rollups and the days at
     either edge from ``_1d``: (resolution, start, end) parts. A window that is not on local-day
@@ -100,7 +100,7 @@ def _rows(influx: InfluxHTTP, q: str) -> list[dict]:
     return out
 
 
-def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz: str = DEFAULT_TZ,
+def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz: str = TZ_NAME,
                  use_months: bool = True, codes: list[str] | None = None) -> pd.DataFrame:
     """Per-building sums of the rollups over ``[start, end)`` (UTC instants on local-day
     boundaries): whole months from the building-level ``building_1mo``, edge days from the
@@ -180,7 +180,7 @@ def registry_frame(*, session: Session, district: str | None = None, building_ty
 
 
 def expected_readings(devices: dict[str, list[dt.date]], start: dt.datetime, end: dt.datetime,
-                      *, tz: str = DEFAULT_TZ) -> pd.Series:
+                      *, tz: str = TZ_NAME) -> pd.Series:
     """Interval readings a complete record would hold in ``[start, end)``: for every device the
     local days after its installation day, times :data:`READINGS_PER_DAY`. Partial days (a window
     ending now) count by the hours elapsed."""

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from analytics import rederive as rederive_mod
 from analytics.balance import SOURCES, accumulate
-from analytics.periods import DEFAULT_TZ, local_midnight
+from contract.localtime import TZ_NAME, local_midnight, month_bounds
 from storage.influx import InfluxHTTP, quote_ident, quote_literal
 from storage.lineproto import encode_line
 
@@ -101,7 +101,7 @@ def _hourly_query(spec: RollupSpec, start_ms: int, end_ms: int) -> str:
             f"GROUP BY time(1h, 1ms), * fill(none)")
 
 
-def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_lines: int = 5000,
+def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = TZ_NAME, batch_lines: int = 5000,
                out: InfluxHTTP | None = None) -> tuple[int, int]:
     """Roll up one local day for every spec, reading raw points through ``db`` and writing through
     ``out`` (default ``db``; a client of the rollup retention policy); returns (hourly, daily)
@@ -146,14 +146,7 @@ def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_line
     return n_hourly, n_daily
 
 
-def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
-    """First day of ``day``'s month and first day of the next month."""
-    first = day.replace(day=1)
-    nxt = (first + dt.timedelta(days=32)).replace(day=1)
-    return first, nxt
-
-
-def rollup_month(out: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_lines: int = 5000) -> int:
+def rollup_month(out: InfluxHTTP, day: dt.date, *, tz: str = TZ_NAME, batch_lines: int = 5000) -> int:
     """Re-sum the daily rollups of ``day``'s local month into ``<measurement>_1mo`` per device and
     into ``building_1mo`` per building (the balance fields of :mod:`analytics.balance`), stamped at
     the month's first local midnight; returns points written.
@@ -201,7 +194,7 @@ def write_checkpoint(db: InfluxHTTP, day: dt.date, job: str = "rollup") -> None:
     db.write_lines([encode_line(CHECKPOINT_MEASUREMENT, {"job": job}, {"done_until": day.isoformat()}, 0)])
 
 
-def earliest_day(db: InfluxHTTP, tz: str = DEFAULT_TZ) -> dt.date | None:
+def earliest_day(db: InfluxHTTP, tz: str = TZ_NAME) -> dt.date | None:
     """Local day of the oldest raw point of any rolled-up measurement."""
     first_ms = []
     for spec in SPECS:
@@ -277,7 +270,7 @@ def ensure_rollup_rp(db: InfluxHTTP, rollup_rp: str = ROLLUP_RP, shard_duration:
 
 
 def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = None, lookback_days: int = 1,
-        tz: str = DEFAULT_TZ, now: dt.datetime | None = None, job: str = "rollup",
+        tz: str = TZ_NAME, now: dt.datetime | None = None, job: str = "rollup",
         on_day: Callable[[dt.date], None] | None = None, rollup_rp: str | None = ROLLUP_RP,
         rederive: bool = True) -> RollupStats:
     """Roll up from ``start`` (default: checkpoint - ``lookback_days``, or the oldest data) to

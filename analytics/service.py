@@ -23,10 +23,18 @@ from analytics.audit import audit_tests, project_to_year_end
 from analytics.compare import rank_within_type, year_on_year
 from analytics.indicators import SUM_COLUMNS, aggregate, compute_indicators
 from analytics.intensity import lookup_quota, quota_status
-from analytics.periods import DEFAULT_TZ, days_between, days_in_year, local_midnight, rolling_12_months, year_window
 from analytics.reader import MAX_CODES_IN_QUERY, expected_readings, read_balance, registry_frame
 from analytics.tables import DEFAULT_BASIS, coal_factors, grid_factors, plan_targets, quota_table
 from analytics.targets import plan_progress, pv_coverage, relative_change
+from contract.localtime import (
+    TZ_NAME,
+    days_between,
+    days_in_year,
+    local_midnight,
+    rolling_12_months,
+    same_day_last_year,
+    year_window,
+)
 from storage.influx import InfluxHTTP
 
 PUBLIC_INSTITUTION = ("state_organ_office", "state_funded_public_welfare")
@@ -47,7 +55,7 @@ def _province(code: str) -> str:
 
 def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, start: dt.datetime,
                  end: dt.datetime, basis: str, region: str | None, now: dt.datetime | None = None,
-                 tz: str = DEFAULT_TZ) -> pd.DataFrame:
+                 tz: str = TZ_NAME) -> pd.DataFrame:
     """Indicators of every registry building over ``[start, end)`` (expected readings stop at
     ``now``); buildings without rollup data get zeros and coverage 0."""
     few = list(attrs.index) if len(attrs) <= MAX_CODES_IN_QUERY else None
@@ -73,7 +81,7 @@ def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, star
 def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
                  region: str | None = None, district: str | None = None, building_type: str | None = None,
                  codes: list[str] | None = None, now: dt.datetime | None = None, with_previous: bool = True,
-                 tz: str = DEFAULT_TZ) -> pd.DataFrame:
+                 tz: str = TZ_NAME) -> pd.DataFrame:
     """Per-building indicators for calendar ``year`` with registry attributes, quota comparison,
     rank within type (by electricity intensity, 1 = highest) and year-on-year change.
 
@@ -108,7 +116,7 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
 
 def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                 windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
-                now: dt.datetime | None = None, tz: str = DEFAULT_TZ, **filters: Any) -> pd.DataFrame:
+                now: dt.datetime | None = None, tz: str = TZ_NAME, **filters: Any) -> pd.DataFrame:
     """Both audit tests for every building over each window (long format, one row per building and
     window). ``as_of`` (default: today, or 31 December for a past year) ends the rolling window and
     the year-to-date of the projection; the projection is skipped once the year is complete."""
@@ -156,7 +164,7 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
     if "projected_year_end" in windows and ytd_end < y_end:
         so_far = wf(y_start, ytd_end)
         p_start, p_end = year_window(year - 1, tz)
-        prev_same = wf(p_start, local_midnight(_same_day_last_year(as_of) + dt.timedelta(days=1), tz))
+        prev_same = wf(p_start, local_midnight(same_day_last_year(as_of) + dt.timedelta(days=1), tz))
         prev_total = wf(p_start, p_end)
         kw = dict(days_elapsed=days_between(y_start, ytd_end), days_in_year=days_in_year(year))
         e, e_basis = project_to_year_end(so_far.energy_tce, **kw,
@@ -176,16 +184,9 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
     return out
 
 
-def _same_day_last_year(d: dt.date) -> dt.date:
-    try:
-        return d.replace(year=d.year - 1)
-    except ValueError:
-        return dt.date(d.year - 1, 2, 28)
-
-
 def audit_list(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
-               only_triggered: bool = True, now: dt.datetime | None = None, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+               only_triggered: bool = True, now: dt.datetime | None = None, tz: str = TZ_NAME) -> pd.DataFrame:
     """Buildings that meet either audit test in any window, sorted by energy excess (largest
     first). Columns: see :func:`audit_frame`."""
     df = audit_frame(influx=influx, session=session, year=year, as_of=as_of, windows=windows, basis=basis,
@@ -221,7 +222,7 @@ def clean(d: dict) -> dict:
 
 def building_indicators(*, influx: InfluxHTTP, session: Session, building_code: str, year: int,
                         basis: str = DEFAULT_BASIS, region: str | None = None, as_of: dt.date | None = None,
-                        now: dt.datetime | None = None, tz: str = DEFAULT_TZ) -> BuildingIndicators:
+                        now: dt.datetime | None = None, tz: str = TZ_NAME) -> BuildingIndicators:
     """Indicators of one building for ``year``; its rank is among all buildings of its type.
 
     Raises
@@ -249,7 +250,7 @@ def building_indicators(*, influx: InfluxHTTP, session: Session, building_code: 
 
 
 def district_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
-                        region: str | None = None, now: dt.datetime | None = None, tz: str = DEFAULT_TZ,
+                        region: str | None = None, now: dt.datetime | None = None, tz: str = TZ_NAME,
                         frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """Indicators per district, recomputed from district sums (index ``district``)."""
     df = frame if frame is not None else annual_frame(influx=influx, session=session, year=year, basis=basis,
@@ -288,7 +289,7 @@ class CityIndicators(BaseModel):
 
 def city_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
                     region: str | None = None, baseline_year: int | None = None, new_since_year: int = 2021,
-                    now: dt.datetime | None = None, tz: str = DEFAULT_TZ,
+                    now: dt.datetime | None = None, tz: str = TZ_NAME,
                     frame: pd.DataFrame | None = None) -> CityIndicators:
     """City totals and plan-target progress for ``year``.
 

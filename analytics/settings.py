@@ -6,8 +6,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from analytics.periods import DEFAULT_TZ
 from analytics.rollup import ROLLUP_RP
+from contract.localtime import TZ_NAME
 from storage.influx import InfluxHTTP
 
 
@@ -27,7 +27,7 @@ class AnalyticsSettings(BaseSettings):
     rollup_rp: str = Field(ROLLUP_RP, min_length=1)
     #: Registry database (SQLAlchemy URL); default ``sqlite:///var/registry.db``.
     registry_url: str | None = Field(None, validation_alias=AliasChoices("registry_url", "REGISTRY_DATABASE_URL"))
-    tz: str = DEFAULT_TZ
+    tz: str = TZ_NAME
 
     def influx(self, rollups: bool = False) -> InfluxHTTP:
         """Client of the raw data, or with ``rollups`` of the rollup retention policy."""

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from analytics import reader, rollup, service
-from analytics.periods import local_midnight
+from contract.localtime import local_midnight
 from deploy.localservers import Influxd
 from registry import repo
 from registry.db import make_engine, migrate, session_scope
@@ -167,7 +167,7 @@ def load(db: InfluxHTTP, kinds: dict, days: list[dt.date]) -> tuple[int, float, 
 
 
 def read_once(db: InfluxHTTP, year: int, use_months: bool) -> float:
-    from analytics.periods import year_window
+    from contract.localtime import year_window
 
     start, end = year_window(year)
     t = time.perf_counter()

@@ -7,6 +7,7 @@ from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.models import dashboard as dm
 
 from analytics.settings import AnalyticsSettings
+from contract.localtime import TZ_NAME
 from dashboards.influxql import Measurement
 from dashboards.panels import dashboard_link
 
@@ -45,7 +46,8 @@ KWH_PER_M2 = "suffix: kWh/m²"
 KWH_PER_KWP = "suffix: kWh/kWp"
 DATE = "dateTimeAsIso"
 
-TIMEZONE = "Asia/Shanghai"
+#: The sites' local time (contract.localtime), so day buckets match the rollups and the API.
+TIMEZONE = TZ_NAME
 
 
 def new_dashboard(uid: str, title: str, description: str, *, time_from: str = "now-7d") -> db.Dashboard:

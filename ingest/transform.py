@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from contract.localtime import local_midnight_ms
 from contract.payloads import ContractError, DeviceMessage, RejectReason
 from contract.units import UNITS, Dimension
 from contract.vocabulary import (
@@ -24,13 +25,11 @@ from contract.vocabulary import (
 from ingest.intervals import RegisterReading
 from storage.lineproto import escape_measurement, format_tags
 
-#: Installation dates in the fleet file are local dates in China (UTC+8, no daylight saving).
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
-
 
 def installed_on_ms(day: dt.date) -> int:
-    """Start of ``day`` in China Standard Time. [ms since the Unix epoch]"""
-    return int(dt.datetime.combine(day, dt.time(), CHINA_TZ).timestamp() * 1000)
+    """Start of ``day`` in China Standard Time (installation dates in the fleet file are local
+    dates). [ms since the Unix epoch]"""
+    return local_midnight_ms(day)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from contract.localtime import local_midnight_ms
 from registry.fleet import Fleet
-from simulators.calendar import local_midnight_ms
 from simulators.faults import FaultInjector, parse_spec
 from simulators.fleetgen import generate_fleet
 from simulators.fleetsim import FleetSim, Period, generate_parallel

@@ -15,6 +15,7 @@ from enum import StrEnum
 import pandas as pd
 
 from analytics.audit import audit_tests
+from contract.localtime import TZ_NAME
 
 
 class Rule(StrEnum):
@@ -46,7 +47,7 @@ class RuleParams:
     night_exempt_types: tuple[str, ...] = ("hotel", "medical")
     night_hours: tuple[int, int] = (0, 5)  # [h, h) local time
     day_hours: tuple[int, int] = (9, 17)  # [h, h) local time, working days and weekends alike
-    local_tz: str = "Asia/Shanghai"
+    local_tz: str = TZ_NAME
     #: Last 7 days against the 7 days before. [-]
     week_rise: float = 0.20
     #: A device is offline / a gap is an alert after this many missing 15 min intervals. [-]

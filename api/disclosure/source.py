@@ -15,15 +15,15 @@ from sqlalchemy.orm import Session
 
 from analytics import service as analytics_service
 from analytics.audit import audit_tests
-from analytics.periods import DEFAULT_TZ, local_midnight
 from analytics.reader import read_balance
 from analytics.tables import DEFAULT_BASIS
 from api.disclosure.assemble import annual_fuels, figures_of, monthly_sub_items
 from api.disclosure.figures import Figures
+from contract.localtime import TZ_NAME, local_midnight
 from storage.influx import InfluxHTTP
 
 
-def monthly_balances(*, influx: InfluxHTTP, year: int, tz: str = DEFAULT_TZ) -> dict[int, pd.DataFrame]:
+def monthly_balances(*, influx: InfluxHTTP, year: int, tz: str = TZ_NAME) -> dict[int, pd.DataFrame]:
     """month (1-12) -> per-building balance of that local calendar month."""
     out = {}
     for m in range(1, 13):

@@ -146,8 +146,8 @@ def test_tce_scales_linearly(grid, gas, k):
 def test_split_window_uses_months_inside_and_days_at_the_edges():
     import datetime as dt
 
-    from analytics.periods import local_midnight, rolling_12_months, year_window
     from analytics.reader import split_window
+    from contract.localtime import local_midnight, rolling_12_months, year_window
 
     parts = split_window(*year_window(2025))
     assert [(r, s.date(), e.date()) for r, s, e in parts] == [

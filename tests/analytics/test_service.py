@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from analytics import rollup, service
-from analytics.periods import local_midnight
+from contract.localtime import local_midnight
 from registry import repo
 from registry.db import make_engine, migrate, session_scope
 from registry.fleet import Fleet

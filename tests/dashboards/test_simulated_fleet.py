@@ -17,7 +17,7 @@ from collections import defaultdict
 import pytest
 from numpy.testing import assert_allclose
 
-from analytics.periods import local_midnight
+from contract.localtime import local_midnight
 from dashboards import common as c
 from dashboards import provisioning
 from dashboards.interpolate import Variable

@@ -20,11 +20,11 @@ import pytest
 from numpy.testing import assert_allclose
 from sqlalchemy import select
 
-from analytics.periods import local_midnight
 from api.disclosure.db import ensure_schema
 from api.disclosure.models import DisclosureRecord
 from api.disclosure.service import act
 from api.disclosure.workflow import Action, Actor
+from contract.localtime import local_midnight
 from registry import repo
 from registry.db import make_engine, make_sessionmaker, migrate, session_scope
 from registry.fleet import Fleet

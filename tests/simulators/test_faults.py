@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
+from contract.localtime import local_midnight_ms
 from contract.payloads import ContractError, RejectReason, decode
-from simulators.calendar import local_midnight_ms
 from simulators.faults import CLOCK_SKEW_MS, FaultInjector, parse_spec
 from tests.simulators.helpers import decoded, readings_by_device, run, small_fleet
 
