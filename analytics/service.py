@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from analytics.audit import audit_tests, project_to_year_end
+from analytics.audit import MIN_COVERAGE, Verdict, audit_verdict, project_to_year_end
 from analytics.compare import rank_within_type, year_on_year
 from analytics.indicators import SUM_COLUMNS, aggregate, compute_indicators
 from analytics.intensity import lookup_quota, quota_status
@@ -75,13 +75,32 @@ def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, star
     out["grid_factor_kgco2_per_kwh"] = balance["grid_factor_kgco2_per_kwh"]
     out["grid_factor_source"] = [f"{factors[_province(c)].region} {factors[_province(c)].year}"
                                  for c in balance.index]
+    span = metered_span_days(devices, start, stop, tz=tz).reindex(out.index).fillna(0.0)
+    out["window_days"] = days_between(start, end)
+    # Coverage x the days the building had devices in the window: days before it was connected and
+    # readings lost while a meter was offline are not measured (docs/analytics.md, "Coverage rule").
+    out["measured_days"] = out["coverage"] * span
+    out["period_coverage"] = out["measured_days"] / out["window_days"]
     return out
+
+
+def metered_span_days(devices: dict, start: dt.datetime, stop: dt.datetime, *, tz: str = TZ_NAME) -> pd.Series:
+    """Per building, days from ``start`` (or its first device's installation, if later) to ``stop``. [d]"""
+    z = ZoneInfo(tz)
+    out = {}
+    for code, dates in devices.items():
+        if not dates:
+            out[code] = 0.0
+            continue
+        first = max(start, dt.datetime.combine(min(dates), dt.time(), z))
+        out[code] = max(days_between(first, stop), 0.0)
+    return pd.Series(out, dtype=float)
 
 
 def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
                  region: str | None = None, district: str | None = None, building_type: str | None = None,
                  codes: list[str] | None = None, now: dt.datetime | None = None, with_previous: bool = True,
-                 tz: str = TZ_NAME) -> pd.DataFrame:
+                 tz: str = TZ_NAME, min_coverage: float = MIN_COVERAGE) -> pd.DataFrame:
     """Per-building indicators for calendar ``year`` with registry attributes, quota comparison,
     rank within type (by electricity intensity, 1 = highest) and year-on-year change.
 
@@ -98,7 +117,8 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
     q = lookup_quota(quota_table(), df["building_type"], df["climate_zone"])
     df = df.join(q)
     df["quota_status"], df["quota_ratio"] = quota_status(df["eui_electricity_kwh_per_m2"], df["constraint_value"],
-                                                         df["guide_value"])
+                                                         df["guide_value"], coverage=df["period_coverage"],
+                                                         min_coverage=min_coverage)
     ranked = df["eui_electricity_kwh_per_m2"].where(df["coverage"] > 0)
     df = df.join(rank_within_type(ranked, df["building_type"]))
     if with_previous:
@@ -116,10 +136,13 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
 
 def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                 windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
-                now: dt.datetime | None = None, tz: str = TZ_NAME, **filters: Any) -> pd.DataFrame:
-    """Both audit tests for every building over each window (long format, one row per building and
-    window). ``as_of`` (default: today, or 31 December for a past year) ends the rolling window and
-    the year-to-date of the projection; the projection is skipped once the year is complete."""
+                now: dt.datetime | None = None, tz: str = TZ_NAME, min_coverage: float | None = None,
+                **filters: Any) -> pd.DataFrame:
+    """The audit verdict (:func:`analytics.audit.audit_verdict`) of every building over each
+    window (long format, one row per building and window). ``as_of`` (default: today, or 31
+    December for a past year) ends the rolling window and the year-to-date of the projection; the
+    projection is skipped once the year is complete. ``min_coverage`` (default
+    :data:`analytics.audit.MIN_COVERAGE`) is the coverage a reassuring verdict needs."""
     bad = [w for w in windows if w not in WINDOWS]
     if bad:
         raise ValueError(f"unknown window(s) {bad}; choose from {WINDOWS}")
@@ -128,21 +151,27 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
     if as_of is None:
         yesterday = now.astimezone(ZoneInfo(tz)).date() - dt.timedelta(days=1)
         as_of = min(dt.date(year, 12, 31), yesterday)
+    min_coverage = MIN_COVERAGE if min_coverage is None else min_coverage
     if as_of < dt.date(year, 1, 1):
         raise ValueError(f"as_of {as_of} is before the year {year} starts")
     attrs, devices = registry_frame(session=session, **filters)
     frames = []
 
-    def one(name, start, end, energy, electricity, cov, basis_text=""):
-        a = audit_tests(energy, electricity)
-        f = pd.DataFrame({
+    def one(name, start, end, energy, electricity, f, basis_text="", projected=False, year_fraction=None):
+        cov = f.period_coverage if not projected else f.measured_days / days_between(start, ytd_stop)
+        v = audit_verdict(energy, electricity, coverage=cov, projected=projected,
+                          measured_year_fraction=year_fraction, min_coverage=min_coverage)
+        a = v.tests
+        frames.append(pd.DataFrame({
             "window": name, "window_start": start.isoformat(), "window_end": end.isoformat(),
-            "energy_tce": energy, "electricity_kwh": electricity, "triggered": a.triggered,
+            "energy_tce": energy, "electricity_kwh": electricity, "verdict": v.verdict,
+            "triggered": v.verdict.isin([Verdict.required.value, Verdict.projected.value]),
             "triggered_by": a.triggered_by, "energy_excess_tce": a.energy_excess_tce,
-            "electricity_excess_kwh": a.electricity_excess_kwh, "coverage": cov,
+            "electricity_excess_kwh": a.electricity_excess_kwh, "coverage": f.coverage,
+            "readings": f.readings, "expected_readings": f.expected_readings,
+            "measured_days": f.measured_days, "period_coverage": cov, "min_coverage": min_coverage,
             "projection_basis": basis_text,
-        })
-        frames.append(f)
+        }))
 
     seen: dict[tuple, pd.DataFrame] = {}
 
@@ -153,29 +182,34 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
                                               basis=basis, region=region, now=now, tz=tz)
         return seen[(start, end)]
 
+    ytd_end = local_midnight(as_of + dt.timedelta(days=1), tz)
+    ytd_stop = min(ytd_end, now)
     if "calendar_year" in windows:
         f = wf(y_start, y_end)
-        one("calendar_year", y_start, y_end, f.energy_tce, f.electricity_kwh, f.coverage)
+        one("calendar_year", y_start, y_end, f.energy_tce, f.electricity_kwh, f)
     if "rolling_12_months" in windows:
         r_start, r_end = rolling_12_months(as_of, tz)
         f = wf(r_start, r_end)
-        one("rolling_12_months", r_start, r_end, f.energy_tce, f.electricity_kwh, f.coverage)
-    ytd_end = local_midnight(as_of + dt.timedelta(days=1), tz)
+        one("rolling_12_months", r_start, r_end, f.energy_tce, f.electricity_kwh, f)
     if "projected_year_end" in windows and ytd_end < y_end:
         so_far = wf(y_start, ytd_end)
         p_start, p_end = year_window(year - 1, tz)
         prev_same = wf(p_start, local_midnight(same_day_last_year(as_of) + dt.timedelta(days=1), tz))
         prev_total = wf(p_start, p_end)
-        kw = dict(days_elapsed=days_between(y_start, ytd_end), days_in_year=days_in_year(year))
+        n_year = days_in_year(year)
+        kw = dict(days_elapsed=days_between(y_start, ytd_stop), days_in_year=n_year,
+                  measured_days=so_far.measured_days)
+        # Last year's shape only where last year was measured well enough to have one.
+        good_prev = (prev_same.period_coverage >= min_coverage) & (prev_total.period_coverage >= min_coverage)
         e, e_basis = project_to_year_end(so_far.energy_tce, **kw,
-                                         last_year_same_period=prev_same.energy_tce.where(prev_same.coverage > 0),
-                                         last_year_total=prev_total.energy_tce.where(prev_total.coverage > 0))
-        el, _ = project_to_year_end(
-            so_far.electricity_kwh, **kw,
-            last_year_same_period=prev_same.electricity_kwh.where(prev_same.coverage > 0),
-            last_year_total=prev_total.electricity_kwh.where(prev_total.coverage > 0))
-        one("projected_year_end", y_start, y_end, e, el, so_far.coverage,
-            basis_text=e_basis + f" from {as_of.isoformat()}")
+                                         last_year_same_period=prev_same.energy_tce.where(good_prev),
+                                         last_year_total=prev_total.energy_tce.where(good_prev))
+        el, _ = project_to_year_end(so_far.electricity_kwh, **kw,
+                                    last_year_same_period=prev_same.electricity_kwh.where(good_prev),
+                                    last_year_total=prev_total.electricity_kwh.where(good_prev))
+        one("projected_year_end", y_start, y_end, e, el, so_far,
+            basis_text=e_basis + f" from {as_of.isoformat()}", projected=True,
+            year_fraction=so_far.measured_days / n_year)
     out = pd.concat(frames)
     out = attrs[["name", "district", "building_type", "ownership"]].join(out, how="right")
     out["basis"] = basis
