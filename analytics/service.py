@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from analytics.audit import MIN_COVERAGE, Verdict, audit_verdict, project_to_year_end
+from analytics.balance import NOMINAL_INTERVAL_S
 from analytics.compare import rank_within_type, year_on_year
 from analytics.indicators import SUM_COLUMNS, aggregate, compute_indicators
 from analytics.intensity import lookup_quota, quota_status
@@ -77,9 +78,12 @@ def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, star
                                  for c in balance.index]
     span = metered_span_days(devices, start, stop, tz=tz).reindex(out.index).fillna(0.0)
     out["window_days"] = days_between(start, end)
-    # Coverage x the days the building had devices in the window: days before it was connected and
-    # readings lost while a meter was offline are not measured (docs/analytics.md, "Coverage rule").
-    out["measured_days"] = out["coverage"] * span
+    # Share of the devices' time covered by readings x the days the building had devices in the
+    # window: days before it was connected and time lost while a meter was offline are not measured;
+    # a register that bridges a gap covers it (its interval holds the energy); docs/analytics.md.
+    expected_s = out["expected_readings"] * NOMINAL_INTERVAL_S
+    out["time_coverage"] = (out["covered_s"] / expected_s.where(expected_s > 0)).clip(upper=1.0).fillna(0.0)
+    out["measured_days"] = out["time_coverage"] * span
     out["period_coverage"] = out["measured_days"] / out["window_days"]
     return out
 

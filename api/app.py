@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     rollups = InfluxHTTP(settings.influx_url, database=settings.influx_db,
                          retention_policy=settings.rollup_rp, timeout_s=settings.influx_timeout_s)
 
-    ctx = default_context()
+    ctx = default_context(rollups=rollups)
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI):

@@ -2,7 +2,8 @@
 
 Run: ``python -m bench.analytics_city`` (about 2-3 minutes, most of it writing the data). Starts
 its own InfluxDB under ``var/bench/`` and a SQLite registry, writes one synthetic year of daily
-rollup points (``meter_1d``, ``pv_1d``, ``ev_pile_1d``, ``ev_session_1d``, glossary schema) with
+rollup points (``meter_1d``, ``pv_1d``, ``ev_pile_1d``, ``ev_session_1d``, and the balance
+``building_1d`` the rollup job writes beside them; glossary schema) with
 4 concurrent writers, then times, in one process:
 
 * the rollup job's month step (``rollup_month``) summing the days into ``_1mo`` and ``building_1mo``;
@@ -12,7 +13,7 @@ rollup points (``meter_1d``, ``pv_1d``, ``ev_pile_1d``, ``ev_session_1d``, gloss
 each split into reading the rollups (InfluxQL, HTTP and JSON) and computation + registry reads.
 The rollups live in a retention policy with 52-week shard groups (``analytics.rollup.ensure_rollup_rp``).
 Side by side in the same run, for 1,000 buildings: one annual read from 7-day shard groups (the
-database default), from 52-week shard groups reading per-device days only, and the default path
+database default), from 52-week shard groups reading the daily balance only, and the default path
 (52-week shard groups, whole months from the building-level ``building_1mo``).
 Results are printed as Markdown.
 """
@@ -91,6 +92,8 @@ def make_fleet(n: int, seed: int) -> tuple[Fleet, dict]:
 
 
 def lines_for_day(day_ms: int, kinds: dict, measurement_suffix: str = "1d", scale: float = 1.0) -> list[str]:
+    """One day's per-device rollup points and, as the rollup job writes them beside those, each
+    building's balance (``building_1d``, :func:`analytics.rollup.balance_lines`)."""
     out = []
     s = measurement_suffix
     for code, (gas, pv, ev, kwh) in kinds.items():
@@ -112,7 +115,21 @@ def lines_for_day(day_ms: int, kinds: dict, measurement_suffix: str = "1d", scal
                        f"consumption_kwh={60 * scale:.3f},readings=96i {day_ms}")
             out.append(f"ev_session_{s},building_code={code},device_id=ev1,event=stop "
                        f"energy_kwh={60 * scale:.3f},pv_energy_kwh={10 * scale:.3f},readings=3i {day_ms}")
-    return out
+    return out + rollup.balance_lines(_rows(out), s, day_ms)
+
+
+def _rows(lines: list[str]) -> dict[str, list[dict]]:
+    """Line protocol of per-device rollups back to the rows :func:`analytics.rollup.balance_lines` takes."""
+    rows: dict[str, list[dict]] = {}
+    for line in lines:
+        head, fields, _ = line.split(" ")
+        name, *tags = head.split(",")
+        rec = dict(t.split("=", 1) for t in tags)
+        for f in fields.split(","):
+            k, v = f.split("=", 1)
+            rec[k] = int(v[:-1]) if v.endswith("i") else float(v)
+        rows.setdefault(name.rsplit("_", 1)[0], []).append(rec)
+    return rows
 
 
 def write_all(db: InfluxHTTP, day_batches, writers: int = 4) -> int:
@@ -237,7 +254,7 @@ def run(args, influxd: Influxd, state: Path) -> None:
     small_rp = rollup.rollup_client(small, "rollup")
     side = {
         "7-day shard groups (database default), building_1mo months": read_once(small, year, True),
-        "52-week shard groups, per-device days only (365 points per series)": read_once(small_rp, year, False),
+        "52-week shard groups, building_1d days only (365 points per series)": read_once(small_rp, year, False),
         "52-week shard groups, building_1mo months (the default path)": read_once(small_rp, year, True),
     }
 
