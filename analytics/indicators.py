@@ -27,7 +27,7 @@ from analytics.tables import DEFAULT_BASIS, CoalFactorTable, coal_factors
 SUM_COLUMNS = (*ELECTRICITY_COLUMNS, *FUEL_COLUMNS.values(), "load_kwh", "main_meter_kwh", *SUB_ITEM_COLUMNS,
                "unmetered_kwh", "water_m3", "ev_energy_kwh", "ev_session_energy_kwh", "ev_pv_energy_kwh", "ev_sessions",
                "readings", "expected_readings", "covered_s", "metered_days", "floor_area_m2", "occupants",
-               "carbon_tco2_input")
+               "floor_area_reporting_m2", "carbon_tco2_input")
 
 
 def _col(df: pd.DataFrame, name: str) -> pd.Series:

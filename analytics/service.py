@@ -85,6 +85,8 @@ def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, star
     out["time_coverage"] = (out["covered_s"] / expected_s.where(expected_s > 0)).clip(upper=1.0).fillna(0.0)
     out["measured_days"] = out["time_coverage"] * span
     out["period_coverage"] = out["measured_days"] / out["window_days"]
+    # The same over the part of the window that has passed (aggregates weigh floor area by it).
+    out["elapsed_coverage"] = out["measured_days"] / max(days_between(start, stop), 1e-9)
     return out
 
 
@@ -290,20 +292,49 @@ def building_indicators(*, influx: InfluxHTTP, session: Session, building_code: 
 def district_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
                         region: str | None = None, now: dt.datetime | None = None, tz: str = TZ_NAME,
                         frame: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Indicators per district, recomputed from district sums (index ``district``)."""
+    """Indicators per district, recomputed from the sums of the buildings that reported (index
+    ``district``); every registered district is listed, with how many buildings and how much floor
+    area reported (:func:`reporting_sums`)."""
     df = frame if frame is not None else annual_frame(influx=influx, session=session, year=year, basis=basis,
                                                       region=region, now=now, tz=tz, with_previous=False)
-    sums = aggregate(_sum_frame(df), by=df["district"])
-    out = compute_indicators(sums, basis=basis, region=_region_for(df, basis, region))
-    out["buildings"] = sums["buildings"]
+    sf = reporting_sums(df)
+    sums = aggregate(sf, by=df.loc[sf.index, "district"]).reindex(sorted(df["district"].unique()))
+    out = compute_indicators(sums.fillna(0.0), basis=basis, region=_region_for(df, basis, region))
+    _coverage_columns(out, sums.fillna(0.0), df.groupby("district"))
     return out
 
 
-def _sum_frame(df: pd.DataFrame) -> pd.DataFrame:
-    cols = [c for c in SUM_COLUMNS if c in df and c != "carbon_tco2_input"]
-    out = df[cols].copy()
-    out["carbon_tco2_input"] = df["carbon_tco2"]
+def reporting_sums(df: pd.DataFrame) -> pd.DataFrame:
+    """The additive columns of the buildings that reported (``readings > 0``), for district and
+    city aggregates (docs/analytics.md, "Aggregates over what reported").
+
+    A building with no data is left out, not counted as zero use with its floor area in the
+    denominator. A building measured for part of the period counts its floor area and occupants
+    for that part only (x ``period_coverage``), so intensities are per measured m2 and year;
+    ``floor_area_reporting_m2`` keeps the plain area of the reporting buildings.
+    """
+    rep = df[df["readings"].fillna(0) > 0]
+    cols = [c for c in SUM_COLUMNS if c in rep and c != "carbon_tco2_input"]
+    out = rep[cols].copy()
+    out["carbon_tco2_input"] = rep["carbon_tco2"]
+    share = rep["elapsed_coverage"].clip(0.0, 1.0) if "elapsed_coverage" in rep else 1.0
+    out["floor_area_reporting_m2"] = rep["floor_area_m2"]
+    out["floor_area_m2"] = rep["floor_area_m2"] * share
+    out["occupants"] = rep["occupants"] * share
     return out
+
+
+def _coverage_columns(out: pd.DataFrame, sums: pd.DataFrame, registered) -> None:
+    """How much of the group the figures cover: buildings and floor area reporting vs registered."""
+    out["buildings_reporting"] = sums["buildings"].astype(int)
+    out["floor_area_reporting_m2"] = sums["floor_area_reporting_m2"]
+    out["floor_area_measured_m2"] = sums["floor_area_m2"]
+    if isinstance(registered, pd.DataFrame):
+        out["buildings"] = len(registered)
+        out["floor_area_registered_m2"] = float(registered["floor_area_m2"].sum())
+    else:
+        out["buildings"] = registered.size().reindex(out.index).fillna(0).astype(int)
+        out["floor_area_registered_m2"] = registered["floor_area_m2"].sum().reindex(out.index)
 
 
 def _region_for(df: pd.DataFrame, basis: str, region: str | None) -> str | None:
@@ -342,7 +373,10 @@ def city_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: s
     df = frame if frame is not None else annual_frame(influx=influx, session=session, year=year, basis=basis,
                                                       region=region, now=now, tz=tz, with_previous=False)
     reg = _region_for(df, basis, region)
-    city = compute_indicators(aggregate(_sum_frame(df)), basis=basis, region=reg).iloc[0]
+    sums = aggregate(reporting_sums(df))
+    city_df = compute_indicators(sums, basis=basis, region=reg)
+    _coverage_columns(city_df, sums, df)
+    city = city_df.iloc[0]
     public = df["ownership"].isin(PUBLIC_INSTITUTION)
     new_public = public & (df["year_built"].fillna(0) >= new_since_year)
     actual = {
@@ -358,13 +392,18 @@ def city_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: s
         both = [c for c in df.index[public] if c in base.index and base.at[c, "coverage"] > 0
                 and df.at[c, "coverage"] > 0]
         if both:
-            cur_s = compute_indicators(aggregate(_sum_frame(df.loc[both])), basis=basis, region=reg).iloc[0]
-            base_s = compute_indicators(aggregate(_sum_frame(base.loc[both])), basis=basis, region=reg).iloc[0]
+            cur_s = compute_indicators(aggregate(reporting_sums(df.loc[both])), basis=basis, region=reg).iloc[0]
+            base_s = compute_indicators(aggregate(reporting_sums(base.loc[both])), basis=basis, region=reg).iloc[0]
             actual["energy_per_m2_change"] = float(relative_change(cur_s["eui_kgce_per_m2"], base_s["eui_kgce_per_m2"]))
             actual["energy_per_capita_change"] = float(relative_change(cur_s["energy_kgce_per_person"],
                                                                        base_s["energy_kgce_per_person"]))
             extra["baseline_buildings"] = len(both)
-    progress = plan_progress(actual, plan_targets())
+    # Coverage over every registered building (the silent ones included): how much of the city the
+    # progress is judged on.
+    expected = float(df["expected_readings"].sum())
+    city_coverage = float(min(df["readings"].sum() / expected, 1.0)) if expected > 0 else 0.0
+    extra["coverage_registered"] = city_coverage
+    progress = plan_progress(actual, plan_targets(), coverage=city_coverage)
     indicators = clean({k: v for k, v in city.to_dict().items() if k not in ("basis", "table_version")})
     indicators.update(clean(actual))
     indicators.update(extra)
