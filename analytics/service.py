@@ -47,7 +47,13 @@ class BuildingNotFound(LookupError):
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
-    return now or dt.datetime.now(dt.UTC)
+    """``now``, or the current time floored to the 15-minute reading interval: figures that depend
+    on the time elapsed (expected readings, measured days) stay the same within an interval, so
+    two reads a moment apart (the API's cached frame and a direct call) agree."""
+    if now is not None:
+        return now
+    t = dt.datetime.now(dt.UTC)
+    return t - dt.timedelta(minutes=t.minute % 15, seconds=t.second, microseconds=t.microsecond)
 
 
 def _province(code: str) -> str:
