@@ -26,8 +26,9 @@ METER, PV, EV_PILE, EV_SESSION = "meter", "pv", "ev_pile", "ev_session"
 #: ``rollup`` (the same setting the rollup job, the API and the disclosure command read). The
 #: generated JSON and alert rules carry the name, so renaming the policy means rebuilding them.
 ROLLUP_RP = AnalyticsSettings().rollup_rp
-#: The daily rollups (``<measurement>_1d``), qualified with their policy.
-METER_1D, PV_1D = Measurement("meter_1d", ROLLUP_RP), Measurement("pv_1d", ROLLUP_RP)
+#: The daily building energy balance the rollup job writes (analytics/balance.py), qualified with
+#: its policy: every building, district and city energy figure reads it.
+BALANCE_1D = Measurement("building_1d", ROLLUP_RP)
 #: Building attributes copied from the registry by ``python -m dashboards sync-buildings``.
 BUILDING_MEASUREMENT = "building"
 DEADLETTER, INGEST_STATS = "ingest_deadletter", "ingest_stats"
