@@ -13,15 +13,23 @@ from __future__ import annotations
 
 from analytics.audit import ELECTRICITY_THRESHOLD_KWH, ENERGY_THRESHOLD_TCE
 from analytics.energy import FUEL_COLUMNS
-from analytics.tables import DEFAULT_BASIS, coal_factors
+from analytics.tables import DEFAULT_BASIS, coal_factors, plan_targets
 from dashboards.influxql import TIME_FILTER, Measurement, Select, col, number
 
 #: The audit thresholds (analytics.audit), for the panels' colour thresholds.
 AUDIT_ELECTRICITY_KWH = int(ELECTRICITY_THRESHOLD_KWH)
 AUDIT_ENERGY_TCE = int(ENERGY_THRESHOLD_TCE)
-#: Plan targets drawn on the gauges (analytics/data/plan_targets.csv, 2030 rows).
-ELECTRIFICATION_TARGET_2030 = 0.65
-RENEWABLE_TARGET_2030 = 0.09
+
+
+def plan_target(indicator: str, year: int = 2030) -> float:
+    """A plan target from analytics' table (analytics/data/plan_targets.csv), drawn on a gauge."""
+    t = plan_targets()
+    return float(t[(t.indicator == indicator) & (t.year == year)].target.iloc[0])
+
+
+#: Plan targets drawn on the gauges.
+ELECTRIFICATION_TARGET_2030 = plan_target("electrification_share")
+RENEWABLE_TARGET_2030 = plan_target("renewable_substitution_rate")
 
 
 def tce_per_unit() -> dict[str, float]:
