@@ -10,6 +10,7 @@ References
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -18,6 +19,18 @@ import numpy as np
 import pandas as pd
 
 from analytics._num import arr, like
+
+
+def _min_coverage_from_env() -> float:
+    text = os.environ.get("EP_MIN_COVERAGE", "0.9")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"EP_MIN_COVERAGE={text!r} is not a number (a share in (0, 1], e.g. 0.9)") from None
+    if not 0 < value <= 1:
+        raise ValueError(f"EP_MIN_COVERAGE={text!r} must be a share in (0, 1], e.g. 0.9")
+    return value
+
 
 #: The plan's thresholds [1]_ (the one place they are written: the API, the alert engine, the
 #: Grafana rules and the disclosure import them); parameters of :func:`audit_tests` so a city can
@@ -28,8 +41,9 @@ ELECTRICITY_THRESHOLD_KWH = 5_000_000.0
 #: A reassuring verdict ("not required", "within quota") needs at least this share of the period
 #: measured (coverage = readings received / expected, docs/analytics.md "Coverage rule"); below it
 #: the verdict is "insufficient data". Platform choice: 10 % of readings missing can hide a month
-#: of winter heating. ``EP_MIN_COVERAGE`` overrides it (analytics/settings.py). [-]
-MIN_COVERAGE = 0.9
+#: of winter heating. The environment variable ``EP_MIN_COVERAGE`` sets it for every process at
+#: once (report, API, alert engine, disclosure), so all consumers give the same verdict. [-]
+MIN_COVERAGE = _min_coverage_from_env()
 #: A reassuring year-end projection also needs this share of the year measured: a projection from
 #: two weeks says little about the heating season. [-]
 MIN_MEASURED_YEAR_FRACTION = 1 / 12
