@@ -186,3 +186,16 @@ def test_factor_table_has_source_and_verified_for_every_row():
     assert set(rows.verified) <= {"yes", "no"}
     assert coal_factors().factor("electricity") == F_EL
     assert coal_factors().factor("natural_gas") == F_GAS
+
+
+def test_min_coverage_from_the_environment_for_every_process():
+    import subprocess
+    import sys
+
+    code = "import analytics.audit as a; print(a.MIN_COVERAGE)"
+    ok = subprocess.run([sys.executable, "-c", code], env={"EP_MIN_COVERAGE": "0.75", "PATH": ""},
+                        capture_output=True, text=True, timeout=60)
+    assert ok.stdout.strip() == "0.75", ok.stderr
+    bad = subprocess.run([sys.executable, "-c", code], env={"EP_MIN_COVERAGE": "75", "PATH": ""},
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "EP_MIN_COVERAGE='75' must be a share in (0, 1]" in bad.stderr
