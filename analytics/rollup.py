@@ -24,10 +24,8 @@ re-rolled with an explicit ``--from``.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,21 +35,19 @@ import pandas as pd
 
 from analytics import rederive as rederive_mod
 from analytics.balance import BALANCE_FIELDS, COUNT_FIELDS, NOMINAL_INTERVAL_S, building_days
+
+# The retention policy of the rollups lives in analytics.retention; re-exported for the job's callers.
+from analytics.retention import ROLLUP_RP, ROLLUP_SHARD_DURATION, ensure_rollup_rp, rollup_client  # noqa: F401
 from contract.localtime import TZ_NAME, local_midnight, month_bounds
 from contract.units import Dimension
 from contract.vocabulary import field_name
-from storage.influx import InfluxHTTP, quote_ident, quote_literal
+from storage.influx import InfluxHTTP, quote_literal
 from storage.lineproto import encode_line
 
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 CHECKPOINT_MEASUREMENT = "rollup_checkpoint"
-#: Retention policy of the rollups and the checkpoint unless ``EP_ROLLUP_RP`` renames it; the raw
-#: data stays in the database's default policy. Created by :func:`ensure_rollup_rp` when missing.
-ROLLUP_RP = "rollup"
-#: Shard group duration of a created rollup policy: a year of daily points in one or two shards.
-ROLLUP_SHARD_DURATION = "52w"
 #: Field that is counted as ``readings``: one interval point has exactly one of them.
 READINGS = "readings"
 
@@ -287,68 +283,6 @@ def earliest_day(db: InfluxHTTP, tz: str = TZ_NAME) -> dt.date | None:
     # -1 ms: a point at local midnight closes the previous day's last interval.
     instant = dt.datetime.fromtimestamp((min(first_ms) - 1) / 1000, dt.UTC)
     return instant.astimezone(ZoneInfo(tz)).date()
-
-
-def rollup_client(db: InfluxHTTP, rollup_rp: str | None) -> InfluxHTTP:
-    """A client like ``db`` whose writes and unqualified reads use ``rollup_rp``."""
-    return db if rollup_rp is None else dataclasses.replace(db, retention_policy=rollup_rp)
-
-
-def _duration_h(text: str) -> float:
-    """``52w`` / ``365d`` / ``8760h`` or InfluxDB's ``8736h0m0s`` in hours."""
-    units = {"w": 168.0, "d": 24.0, "h": 1.0, "m": 1 / 60, "s": 1 / 3600}
-    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)([wdhms])", text))
-
-
-def ensure_rollup_rp(db: InfluxHTTP, rollup_rp: str = ROLLUP_RP, shard_duration: str = ROLLUP_SHARD_DURATION
-                     ) -> bool:
-    """Create the rollup retention policy when it is missing (kept forever, one shard group per
-    ``shard_duration``); an existing policy is left as it is.
-
-    Why: with the default 7-day shard groups a year of daily points spans 53 shards and an annual
-    ``GROUP BY building_code`` costs one iterator per series and shard (docs/benchmarks/analytics.md
-    measures the difference). An existing policy is never altered (its settings are the operator's
-    choice); a different shard duration is only logged, a finite retention is refused.
-
-    Parameters
-    ----------
-    db : InfluxHTTP
-        Client of the database (its own retention policy does not matter).
-    rollup_rp : str
-        Name of the policy.
-    shard_duration : str
-        Shard group duration of a created policy, like ``52w``, ``365d`` or ``8760h``. [w, d or h]
-
-    Returns
-    -------
-    bool
-        True when this call created the policy.
-
-    Raises
-    ------
-    ValueError
-        For a malformed ``shard_duration``, an empty name, or an existing policy that expires data.
-    """
-    if not re.fullmatch(r"[0-9]+[hdw]", shard_duration):
-        raise ValueError(f"shard_duration {shard_duration!r} is not like 52w, 365d or 8760h")
-    if not rollup_rp:
-        raise ValueError("rollup_rp (EP_ROLLUP_RP) cannot be empty")
-    for s in db.query(f"SHOW RETENTION POLICIES ON {quote_ident(db.database)}"):
-        for row in s["values"]:
-            rec = dict(zip(s["columns"], row, strict=True))
-            if rec["name"] == rollup_rp:
-                if _duration_h(str(rec["duration"])) != 0:
-                    # Expiring rollups would be lost, and the checkpoint (stamped at time 0) refused.
-                    raise ValueError(f"retention policy {rollup_rp!r} keeps data for {rec['duration']}; the "
-                                     "rollups need one that keeps it forever (DURATION INF)")
-                if abs(_duration_h(str(rec["shardGroupDuration"])) - _duration_h(shard_duration)) > 1e-6:
-                    log.info("retention policy %r exists with shard groups of %s, not %s: left as it is",
-                                rollup_rp, rec["shardGroupDuration"], shard_duration)
-                return False
-    db.query_raw(f"CREATE RETENTION POLICY {quote_ident(rollup_rp)} ON {quote_ident(db.database)} "
-                 f"DURATION INF REPLICATION 1 SHARD DURATION {shard_duration}", epoch=None, post=True)
-    log.info("created retention policy %r on %r (shard duration %s)", rollup_rp, db.database, shard_duration)
-    return True
 
 
 def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = None, lookback_days: int = 1,

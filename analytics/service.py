@@ -20,9 +20,9 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from analytics.audit import MIN_COVERAGE, Verdict, audit_verdict, project_to_year_end
-from analytics.balance import NOMINAL_INTERVAL_S
 from analytics.compare import rank_within_type, year_on_year
-from analytics.indicators import SUM_COLUMNS, aggregate, compute_indicators
+from analytics.coverage import add_measured_days, group_coverage_columns, reporting_sums
+from analytics.indicators import aggregate, compute_indicators
 from analytics.intensity import lookup_quota, quota_status
 from analytics.reader import MAX_CODES_IN_QUERY, expected_readings, read_balance, registry_frame
 from analytics.tables import DEFAULT_BASIS, coal_factors, grid_factors, plan_targets, quota_table
@@ -82,31 +82,8 @@ def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, star
     out["grid_factor_kgco2_per_kwh"] = balance["grid_factor_kgco2_per_kwh"]
     out["grid_factor_source"] = [f"{factors[_province(c)].region} {factors[_province(c)].year}"
                                  for c in balance.index]
-    span = metered_span_days(devices, start, stop, tz=tz).reindex(out.index).fillna(0.0)
-    out["window_days"] = days_between(start, end)
-    # Share of the devices' time covered by readings x the days the building had devices in the
-    # window: days before it was connected and time lost while a meter was offline are not measured;
-    # a register that bridges a gap covers it (its interval holds the energy); docs/analytics.md.
-    expected_s = out["expected_readings"] * NOMINAL_INTERVAL_S
-    out["time_coverage"] = (out["covered_s"] / expected_s.where(expected_s > 0)).clip(upper=1.0).fillna(0.0)
-    out["measured_days"] = out["time_coverage"] * span
-    out["period_coverage"] = out["measured_days"] / out["window_days"]
-    # The same over the part of the window that has passed (aggregates weigh floor area by it).
-    out["elapsed_coverage"] = out["measured_days"] / max(days_between(start, stop), 1e-9)
+    add_measured_days(out, devices, start, end, stop, tz=tz)
     return out
-
-
-def metered_span_days(devices: dict, start: dt.datetime, stop: dt.datetime, *, tz: str = TZ_NAME) -> pd.Series:
-    """Per building, days from ``start`` (or its first device's installation, if later) to ``stop``. [d]"""
-    z = ZoneInfo(tz)
-    out = {}
-    for code, dates in devices.items():
-        if not dates:
-            out[code] = 0.0
-            continue
-        first = max(start, dt.datetime.combine(min(dates), dt.time(), z))
-        out[code] = max(days_between(first, stop), 0.0)
-    return pd.Series(out, dtype=float)
 
 
 def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
@@ -306,41 +283,8 @@ def district_indicators(*, influx: InfluxHTTP, session: Session, year: int, basi
     sf = reporting_sums(df)
     sums = aggregate(sf, by=df.loc[sf.index, "district"]).reindex(sorted(df["district"].unique()))
     out = compute_indicators(sums.fillna(0.0), basis=basis, region=_region_for(df, basis, region))
-    _coverage_columns(out, sums.fillna(0.0), df.groupby("district"))
+    group_coverage_columns(out, sums.fillna(0.0), df.groupby("district"))
     return out
-
-
-def reporting_sums(df: pd.DataFrame) -> pd.DataFrame:
-    """The additive columns of the buildings that reported (``readings > 0``), for district and
-    city aggregates (docs/analytics.md, "Aggregates over what reported").
-
-    A building with no data is left out, not counted as zero use with its floor area in the
-    denominator. A building measured for part of the period counts its floor area and occupants
-    for that part only (x ``period_coverage``), so intensities are per measured m2 and year;
-    ``floor_area_reporting_m2`` keeps the plain area of the reporting buildings.
-    """
-    rep = df[df["readings"].fillna(0) > 0]
-    cols = [c for c in SUM_COLUMNS if c in rep and c != "carbon_tco2_input"]
-    out = rep[cols].copy()
-    out["carbon_tco2_input"] = rep["carbon_tco2"]
-    share = rep["elapsed_coverage"].clip(0.0, 1.0) if "elapsed_coverage" in rep else 1.0
-    out["floor_area_reporting_m2"] = rep["floor_area_m2"]
-    out["floor_area_m2"] = rep["floor_area_m2"] * share
-    out["occupants"] = rep["occupants"] * share
-    return out
-
-
-def _coverage_columns(out: pd.DataFrame, sums: pd.DataFrame, registered) -> None:
-    """How much of the group the figures cover: buildings and floor area reporting vs registered."""
-    out["buildings_reporting"] = sums["buildings"].astype(int)
-    out["floor_area_reporting_m2"] = sums["floor_area_reporting_m2"]
-    out["floor_area_measured_m2"] = sums["floor_area_m2"]
-    if isinstance(registered, pd.DataFrame):
-        out["buildings"] = len(registered)
-        out["floor_area_registered_m2"] = float(registered["floor_area_m2"].sum())
-    else:
-        out["buildings"] = registered.size().reindex(out.index).fillna(0).astype(int)
-        out["floor_area_registered_m2"] = registered["floor_area_m2"].sum().reindex(out.index)
 
 
 def _region_for(df: pd.DataFrame, basis: str, region: str | None) -> str | None:
@@ -381,7 +325,7 @@ def city_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: s
     reg = _region_for(df, basis, region)
     sums = aggregate(reporting_sums(df))
     city_df = compute_indicators(sums, basis=basis, region=reg)
-    _coverage_columns(city_df, sums, df)
+    group_coverage_columns(city_df, sums, df)
     city = city_df.iloc[0]
     public = df["ownership"].isin(PUBLIC_INSTITUTION)
     new_public = public & (df["year_built"].fillna(0) >= new_since_year)
