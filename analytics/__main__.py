@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from analytics import rollup, service
+from analytics.audit import ELECTRICITY_THRESHOLD_KWH, ENERGY_THRESHOLD_TCE, MIN_COVERAGE
 from analytics.settings import AnalyticsSettings
 from analytics.tables import BASES, DEFAULT_BASIS
 from storage.influx import InfluxError
@@ -122,8 +123,9 @@ def import_weather(args, settings: AnalyticsSettings) -> int:
     return 0
 
 
-AUDIT_COLUMNS = ["name", "district", "building_type", "window", "energy_tce", "electricity_kwh", "triggered_by",
-                 "energy_excess_tce", "electricity_excess_kwh", "coverage", "projection_basis"]
+AUDIT_COLUMNS = ["name", "district", "building_type", "window", "verdict", "energy_tce", "electricity_kwh",
+                 "triggered_by", "energy_excess_tce", "electricity_excess_kwh", "coverage", "measured_days",
+                 "period_coverage", "projection_basis"]
 
 
 def report(args, settings: AnalyticsSettings) -> int:
@@ -137,10 +139,13 @@ def report(args, settings: AnalyticsSettings) -> int:
                                        region=args.region, baseline_year=args.baseline_year, tz=settings.tz)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500,
                            "display.float_format", "{:,.3f}".format):
-        print(f"Audit list {args.year} (>= 1000 tce or >= 5,000,000 kWh; basis {city.basis}, "
-              f"factor table {city.table_version})")
+        print(f"Audit list {args.year} (>= {ENERGY_THRESHOLD_TCE:,.0f} tce or >= {ELECTRICITY_THRESHOLD_KWH:,.0f} "
+              f"kWh; basis {city.basis}, factor table {city.table_version}; a reassuring verdict needs "
+              f"{MIN_COVERAGE:.0%} of the period measured)")
         print(audit[AUDIT_COLUMNS].to_string() if len(audit) else "  (no building meets either test)")
-        print(f"\nCity indicators {args.year}: {city.buildings} buildings")
+        print(f"\nCity indicators {args.year}: {city.indicators.get('buildings_reporting', 0)} of {city.buildings} "
+              f"buildings reported, {city.indicators.get('floor_area_reporting_m2', 0):,.0f} m2; coverage of "
+              f"every registered building {city.indicators.get('coverage_registered', 0):.1%}")
         keys = ["energy_tce", "electricity_kwh", "electrification_share", "renewable_substitution_rate",
                 "renewable_substitution_rate_with_export", "pv_coverage", "pv_self_consumption", "ev_green_share",
                 "eui_kgce_per_m2", "carbon_tco2", "coverage", "energy_per_m2_change"]
@@ -149,7 +154,8 @@ def report(args, settings: AnalyticsSettings) -> int:
             print(f"  {k:42s} {'n/a' if v is None else format(v, ',.4f')}")
         progress = pd.DataFrame(city.plan_progress)
         print("\nPlan targets")
-        print(progress[["indicator", "year", "comparison", "target", "actual", "met", "gap"]].to_string(index=False))
+        print(progress[["indicator", "year", "comparison", "target", "actual", "verdict", "gap", "coverage"]]
+              .to_string(index=False))
     if args.csv:
         audit.to_csv(args.csv)
         city_csv = args.csv.with_name(args.csv.stem + "_city.csv")

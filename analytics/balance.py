@@ -1,11 +1,13 @@
-"""From per-device rollup sums to a building's energy balance (pure; used by the reader and by the
-rollup job's building-level month step).
+"""A building's energy balance, computed once (pure; the rollup job writes it as ``building_1d``
+and ``building_1mo``, and every reader -- analytics, the API, the alert engine, the Grafana panels,
+the disclosure -- reads those points instead of re-deriving it).
 
-Electricity accounting (docs/analytics.md): the ``main`` meter measures the building's load
-downstream of its PV (as the simulator and a sub-item metering system see it) and EV piles are
-separate loads. Grid import is the ``pv_meter``'s ``from_grid_kwh`` where a grid-point meter
-exists; otherwise load + EV - PV (a PV system without grid meter counts as fully self-consumed,
-up to the load).
+Electricity accounting (docs/analytics.md, "Energy balance"): the ``main`` meter measures the
+building's load downstream of its PV (as the simulator and a sub-item metering system see it),
+EV piles are separate loads. Grid import is the ``pv_meter``'s ``from_grid_kwh`` where a
+grid-point meter exists; otherwise load + EV - PV (a PV system without grid meter counts as fully
+self-consumed, up to the load). Each day's balance is derived from that day's device sums, and
+longer periods are sums of days, so every field is additive.
 """
 
 from __future__ import annotations
@@ -18,35 +20,47 @@ import pandas as pd
 from analytics.compare import SUB_ITEMS
 from analytics.energy import FUEL_COLUMNS
 
-#: Per raw measurement: query alias -> rollup field, and the tags its rows are grouped by.
-SOURCES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
-    "meter": ({"kwh": "consumption_kwh", "m3": "consumption_m3", "kg": "consumption_kg", "n": "readings"},
-              ("building_code", "carrier", "sub_item")),
-    "pv": ({"gen": "generation_kwh", "to": "to_grid_kwh", "from": "from_grid_kwh", "n": "readings"},
-           ("building_code", "device_kind")),
-    "ev_pile": ({"e": "consumption_kwh", "n": "readings"}, ("building_code",)),
-    "ev_session": ({"e": "energy_kwh", "pv": "pv_energy_kwh", "n": "readings"}, ("building_code",)),
-}
+#: Nominal interval of a reading (MOHURD 2008: 15 minutes); a reading stored without
+#: ``interval_s`` (a device that sends its own interval values) counts as one such interval. [s]
+NOMINAL_INTERVAL_S = 900.0
+#: An unmetered remainder (main meter minus its sub-meters) above this share of the main meter is
+#: a data-quality finding (an unmetered circuit or a missing sub-meter); a negative one always is.
+#: Platform choice: MOHURD 2008 sub-item metering is meant to cover the main loads. [-]
+UNMETERED_MAX_SHARE = 0.2
 
-#: Fields of the building-level monthly rollup ``building_1mo`` (all additive).
-BUILDING_FIELDS: tuple[str, ...] = (
-    "main_meter_kwh", *(f"{s}_kwh" for s in SUB_ITEMS), *FUEL_COLUMNS.values(), "water_m3", "readings",
-    "pv_inverter_generation_kwh", "pv_meter_generation_kwh", "pv_to_grid_kwh", "pv_from_grid_kwh",
-    "pv_grid_meters", "ev_energy_kwh", "ev_session_energy_kwh", "ev_pv_energy_kwh", "ev_sessions",
+#: Fields of ``building_1d`` and ``building_1mo``; all additive over days and buildings.
+BALANCE_FIELDS: tuple[str, ...] = (
+    "load_kwh", "main_meter_kwh", *(f"{s}_kwh" for s in SUB_ITEMS), "unmetered_kwh",
+    "electricity_from_grid_kwh", "electricity_kwh",
+    "pv_generation_kwh", "pv_self_consumed_kwh", "pv_to_grid_kwh",
+    "ev_energy_kwh", "ev_session_energy_kwh", "ev_pv_energy_kwh", "ev_sessions",
+    *FUEL_COLUMNS.values(), "water_m3",
+    "readings", "covered_s", "metered_days",
 )
+#: Integer fields (counts).
+COUNT_FIELDS = frozenset({"readings", "ev_sessions", "metered_days"})
 
 
-def accumulate(rows: dict[str, list[dict]], acc: dict[str, dict[str, float]] | None = None
-               ) -> dict[str, dict[str, float]]:
-    """Add per-device (or per-group) rollup sums into per-building :data:`BUILDING_FIELDS`.
+def _covered(r: dict) -> float:
+    """Seconds covered by a device's readings; rollups written before ``covered_s`` existed count
+    each reading as one nominal interval."""
+    v = r.get("covered_s")
+    return float(v) if v is not None else float(r.get("readings") or 0) * NOMINAL_INTERVAL_S
 
-    ``rows[measurement]`` are dicts with the aliases of :data:`SOURCES` and the tags.
+
+def device_sums(rows: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    """Per-device rollup sums -> per-building raw sums (before the balance is derived).
+
+    ``rows[measurement]`` are dicts with the stored field names of the rollups
+    (``consumption_kwh``, ``generation_kwh``, ``readings``, ``covered_s``, ...) and the tags.
     """
-    acc = acc if acc is not None else defaultdict(lambda: defaultdict(float))
+    acc: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in rows.get("meter", []):
         b, carrier, sub = acc[r["building_code"]], r.get("carrier") or "", r.get("sub_item") or ""
-        value = next((r[k] for k in ("kwh", "m3", "kg") if r.get(k) is not None), 0.0)
-        b["readings"] += r.get("n") or 0
+        value = next((r[k] for k in ("consumption_kwh", "consumption_m3", "consumption_kg")
+                      if r.get(k) is not None), 0.0)
+        b["readings"] += r.get("readings") or 0
+        b["covered_s"] += _covered(r)
         if carrier == "electricity":
             b["main_meter_kwh" if sub in ("main", "") else f"{sub}_kwh"] += value
         elif carrier == "water":
@@ -55,55 +69,82 @@ def accumulate(rows: dict[str, list[dict]], acc: dict[str, dict[str, float]] | N
             b[FUEL_COLUMNS[carrier]] += value
     for r in rows.get("pv", []):
         b, kind = acc[r["building_code"]], r.get("device_kind")
-        b["readings"] += r.get("n") or 0
-        b[f"{kind}_generation_kwh"] += r.get("gen") or 0.0
+        b["readings"] += r.get("readings") or 0
+        b["covered_s"] += _covered(r)
+        b[f"{kind}_generation_kwh"] += r.get("generation_kwh") or 0.0
         if kind == "pv_meter":
             b["pv_grid_meters"] = 1.0
-            b["pv_to_grid_kwh"] += r.get("to") or 0.0
-            b["pv_from_grid_kwh"] += r.get("from") or 0.0
+            b["pv_meter_to_grid_kwh"] += r.get("to_grid_kwh") or 0.0
+            b["pv_meter_from_grid_kwh"] += r.get("from_grid_kwh") or 0.0
     for r in rows.get("ev_pile", []):
-        acc[r["building_code"]]["ev_energy_kwh"] += r.get("e") or 0.0
-        acc[r["building_code"]]["readings"] += r.get("n") or 0
+        b = acc[r["building_code"]]
+        b["ev_energy_kwh"] += r.get("consumption_kwh") or 0.0
+        b["readings"] += r.get("readings") or 0
+        b["covered_s"] += _covered(r)
     for r in rows.get("ev_session", []):
         b = acc[r["building_code"]]
-        b["ev_session_energy_kwh"] += r.get("e") or 0.0
-        b["ev_pv_energy_kwh"] += r.get("pv") or 0.0
-        b["ev_sessions"] += r.get("n") or 0
+        b["ev_session_energy_kwh"] += r.get("energy_kwh") or 0.0
+        b["ev_pv_energy_kwh"] += r.get("pv_energy_kwh") or 0.0
+        b["ev_sessions"] += r.get("readings") or 0
     return acc
 
 
-def add_building_rows(acc: dict[str, dict[str, float]], rows: list[dict]) -> None:
-    """Add ``building_1mo`` sums (field names as in :data:`BUILDING_FIELDS`) into ``acc``."""
-    for r in rows:
-        b = acc[r["building_code"]]
-        for f in BUILDING_FIELDS:
-            v = r.get(f)
-            if v is None:
-                continue
-            if f == "pv_grid_meters":
-                b[f] = max(b.get(f, 0.0), 1.0 if v > 0 else 0.0)
-            else:
-                b[f] += v
+def derive(raw: dict[str, float]) -> dict[str, float]:
+    """One building's balance of one day from its raw sums (:func:`device_sums`).
+
+    Returns every :data:`BALANCE_FIELDS` entry:
+
+    - ``load_kwh``: the ``main`` meter, or the sum of the sub-items without one;
+    - ``unmetered_kwh``: main meter minus its sub-meters where both exist (else 0), negative
+      when the sub-meters read more;
+    - ``pv_generation_kwh``: inverters, or the grid meter's generation if no inverter reports;
+    - ``pv_to_grid_kwh`` / ``electricity_from_grid_kwh``: the grid meter's where there is one,
+      else (generation - load - EV)+ and (load + EV - generation)+;
+    - ``pv_self_consumed_kwh`` = generation - export; ``electricity_kwh`` = grid import + PV
+      self-consumed (electricity used);
+    - ``metered_days``: 1 when any device reported.
+    """
+    def g(k: str) -> float:
+        return float(raw.get(k, 0.0) or 0.0)
+
+    subs = sum(g(f"{s}_kwh") for s in SUB_ITEMS)
+    main = g("main_meter_kwh")
+    load = main if main > 0 else subs
+    gen = g("pv_inverter_generation_kwh") or g("pv_meter_generation_kwh")
+    use = load + g("ev_energy_kwh")
+    if raw.get("pv_grid_meters"):
+        to_grid, from_grid = g("pv_meter_to_grid_kwh"), g("pv_meter_from_grid_kwh")
+    else:
+        to_grid, from_grid = max(gen - use, 0.0), max(use - gen, 0.0)
+    out = {f: g(f) for f in BALANCE_FIELDS}
+    out.update(load_kwh=load, unmetered_kwh=(main - subs) if main > 0 and subs > 0 else 0.0,
+               pv_generation_kwh=gen, pv_to_grid_kwh=to_grid, pv_self_consumed_kwh=gen - to_grid,
+               electricity_from_grid_kwh=from_grid, electricity_kwh=from_grid + gen - to_grid,
+               metered_days=1.0 if g("readings") > 0 else 0.0)
+    return out
+
+
+def building_days(rows: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    """Per-device sums of one local day -> each building's balance of that day."""
+    return {code: derive(raw) for code, raw in device_sums(rows).items()}
 
 
 def balance_frame(acc: dict[str, dict[str, float]]) -> pd.DataFrame:
-    """The balance columns of :mod:`analytics.indicators` from accumulated building fields."""
-    df = pd.DataFrame.from_dict({k: dict(v) for k, v in acc.items()}, orient="index").fillna(0.0)
+    """The balance as a DataFrame (index ``building_code``, every :data:`BALANCE_FIELDS` column)."""
+    df = pd.DataFrame.from_dict({k: dict(v) for k, v in acc.items()}, orient="index", dtype=float)
+    df = df.reindex(columns=list(BALANCE_FIELDS)).fillna(0.0)
     df.index.name = "building_code"
+    return df
 
-    def col(name: str) -> pd.Series:
-        return df[name] if name in df else pd.Series(0.0, index=df.index)
 
-    subs = sum(col(f"{s}_kwh") for s in SUB_ITEMS)
-    load = col("main_meter_kwh").where(col("main_meter_kwh") > 0, subs)
-    # An inverter's generation is the measurement; a grid-point meter's is only a fallback.
-    gen = col("pv_inverter_generation_kwh").where(col("pv_inverter_generation_kwh") > 0,
-                                                  col("pv_meter_generation_kwh"))
-    has_grid_meter = col("pv_grid_meters") > 0
-    use = load + col("ev_energy_kwh")
-    df["pv_generation_kwh"] = gen
-    df["pv_to_grid_kwh"] = np.where(has_grid_meter, col("pv_to_grid_kwh"), (gen - use).clip(lower=0.0))
-    df["electricity_from_grid_kwh"] = np.where(has_grid_meter, col("pv_from_grid_kwh"),
-                                               (use - gen).clip(lower=0.0))
-    return df.drop(columns=[c for c in ("pv_inverter_generation_kwh", "pv_meter_generation_kwh",
-                                        "pv_from_grid_kwh", "pv_grid_meters") if c in df])
+def unmetered_finding(unmetered_kwh, main_meter_kwh, *, max_share: float = UNMETERED_MAX_SHARE):
+    """Data-quality finding of the sub-item tree: ``negative`` (sub-meters read more than their
+    parent), ``above_share`` (remainder above ``max_share`` of the parent) or ``""``."""
+    u, m = np.asarray(unmetered_kwh, dtype=float), np.asarray(main_meter_kwh, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(m > 0, u / np.where(m > 0, m, 1.0), 0.0)
+    # A rounding-sized negative remainder (float sums) is not a finding: 1 Wh per MWh.
+    out = np.where(u < -1e-6 * np.maximum(m, 1.0), "negative", np.where(share > max_share, "above_share", ""))
+    if isinstance(unmetered_kwh, pd.Series):
+        return pd.Series(out, index=unmetered_kwh.index)
+    return str(out) if np.ndim(out) == 0 else out

@@ -24,8 +24,8 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analytics.baseline import BaselineFit, fit_baseline
-from analytics.periods import DEFAULT_TZ, local_midnight
 from analytics.weather import daily_weather
+from contract.localtime import TZ_NAME, local_midnight
 from registry import repo
 from registry.models import Building
 from registry.weather import station_for
@@ -49,7 +49,7 @@ def _ms(t: dt.datetime) -> int:
 
 
 def daily_use(*, rollups: InfluxHTTP, buildings: list[Building], start: dt.date, end: dt.date,
-              tz: str = DEFAULT_TZ) -> dict[tuple[str, str], pd.Series]:
+              tz: str = TZ_NAME) -> dict[tuple[str, str], pd.Series]:
     """(building_code, carrier) -> daily use of its top-level meters over ``[start, end)``, NaN on a day
     when any of those meters has a gap (fewer readings than ``MIN_DAY_READINGS`` of its median day)."""
     top = {(b.building_code, m.device_id): m.carrier for b in buildings for m in b.meters
@@ -79,7 +79,7 @@ def daily_use(*, rollups: InfluxHTTP, buildings: list[Building], start: dt.date,
     return {key: pd.concat(ss, axis=1).sum(axis=1, min_count=len(ss)) for key, ss in parts.items()}
 
 
-def refit(*, influx: InfluxHTTP, rollups: InfluxHTTP, session: Session, end: dt.date, tz: str = DEFAULT_TZ,
+def refit(*, influx: InfluxHTTP, rollups: InfluxHTTP, session: Session, end: dt.date, tz: str = TZ_NAME,
           codes: list[str] | None = None) -> list[tuple[str, str, BaselineFit]]:
     """Fit every building's carriers on the ``HISTORY_DAYS`` before ``end`` and store the fits."""
     buildings = repo.list_buildings(session=session, codes=codes)
@@ -118,7 +118,7 @@ def refit(*, influx: InfluxHTTP, rollups: InfluxHTTP, session: Session, end: dt.
 
 
 def write_fits(rollups: InfluxHTTP, fits: list[tuple[str, str, BaselineFit]], *, end: dt.date,
-               tz: str = DEFAULT_TZ) -> None:
+               tz: str = TZ_NAME) -> None:
     ts = _ms(local_midnight(end, tz))
     lines = []
     for code, carrier, fit in fits:

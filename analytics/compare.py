@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 
 from analytics._num import arr, like, ratio
+from contract.vocabulary import SubItem
 
-SUB_ITEMS = ("lighting_sockets", "hvac", "power", "special")
+#: The four sub-items in display order, from the contract's vocabulary (``main`` is the parent meter).
+SUB_ITEMS = tuple(s.value for s in SubItem if s is not SubItem.main)
 SUB_ITEM_COLUMNS = tuple(f"{s}_kwh" for s in SUB_ITEMS)
 
 

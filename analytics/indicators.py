@@ -1,7 +1,8 @@
 """All indicators of a set of rows (buildings, or districts/city after :func:`aggregate`) from an
 annual energy balance frame. Pure: DataFrames in, DataFrames out.
 
-Balance columns (docs/analytics.md): ``electricity_from_grid_kwh``, ``pv_generation_kwh``,
+Balance columns (docs/analytics.md; :data:`analytics.balance.BALANCE_FIELDS` as the rollup job
+writes them, plus registry attributes): ``electricity_from_grid_kwh``, ``pv_generation_kwh``,
 ``pv_to_grid_kwh``, the :data:`analytics.energy.FUEL_COLUMNS`, ``main_meter_kwh`` and the four
 ``<sub_item>_kwh``, ``ev_energy_kwh`` (pile meters), ``ev_session_energy_kwh`` and
 ``ev_pv_energy_kwh`` (completed sessions), ``ev_sessions``, ``readings``, ``expected_readings``,
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analytics._num import ratio
+from analytics.balance import unmetered_finding
 from analytics.compare import SUB_ITEM_COLUMNS, coverage, sub_item_breakdown
 from analytics.energy import ELECTRICITY_COLUMNS, FUEL_COLUMNS, energy_tce, pv_self_consumed_kwh
 from analytics.energy import electrification_share as _electrification
@@ -21,9 +24,10 @@ from analytics.pv import ev_green_share, pv_export_share, pv_self_consumption, p
 from analytics.tables import DEFAULT_BASIS, CoalFactorTable, coal_factors
 
 #: Columns that add up across buildings (everything else is derived from them).
-SUM_COLUMNS = (*ELECTRICITY_COLUMNS, *FUEL_COLUMNS.values(), "main_meter_kwh", *SUB_ITEM_COLUMNS, "water_m3",
-               "ev_energy_kwh", "ev_session_energy_kwh", "ev_pv_energy_kwh", "ev_sessions", "readings",
-               "expected_readings", "floor_area_m2", "occupants", "carbon_tco2_input")
+SUM_COLUMNS = (*ELECTRICITY_COLUMNS, *FUEL_COLUMNS.values(), "load_kwh", "main_meter_kwh", *SUB_ITEM_COLUMNS,
+               "unmetered_kwh", "water_m3", "ev_energy_kwh", "ev_session_energy_kwh", "ev_pv_energy_kwh", "ev_sessions",
+               "readings", "expected_readings", "covered_s", "metered_days", "floor_area_m2", "occupants",
+               "floor_area_reporting_m2", "carbon_tco2_input")
 
 
 def _col(df: pd.DataFrame, name: str) -> pd.Series:
@@ -98,6 +102,14 @@ def compute_indicators(balance: pd.DataFrame, *, basis: str = DEFAULT_BASIS, reg
     main = _col(balance, "main_meter_kwh")
     out["main_meter_kwh"] = main
     out = out.join(sub_item_breakdown(subs, main.where(main > 0, out["electricity_kwh"])))
+    if "unmetered_kwh" in balance:
+        # The balance's remainder (main meter minus its sub-meters, day by day, where both exist).
+        out["unmetered_kwh"] = _col(balance, "unmetered_kwh")
+        out["unmetered_share"] = ratio(out["unmetered_kwh"], main)
+    out["unmetered_finding"] = unmetered_finding(out["unmetered_kwh"].where(main > 0, 0.0), main)
+    out["load_kwh"] = _col(balance, "load_kwh")
+    out["covered_s"] = _col(balance, "covered_s")
+    out["metered_days"] = _col(balance, "metered_days")
     out["readings"] = _col(balance, "readings")
     out["expected_readings"] = _col(balance, "expected_readings")
     out["coverage"] = coverage(out["readings"], out["expected_readings"])

@@ -1,7 +1,7 @@
 """Reads for the service layer: daily rollups (InfluxQL) and the registry, assembled into the
 per-building balance frame that :func:`analytics.indicators.compute_indicators` takes.
 
-The electricity accounting is in :mod:`analytics.balance`.
+The balance is computed once, by the rollup job (:mod:`analytics.balance`); this module reads it.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analytics.balance import BUILDING_FIELDS, SOURCES, accumulate, add_building_rows, balance_frame
-from analytics.periods import DEFAULT_TZ, local_midnight
+from analytics.balance import BALANCE_FIELDS, balance_frame
+from analytics.rollup import BALANCE_MEASUREMENT, read_balance_points
+from contract.localtime import TZ_NAME, local_midnight
 from registry import repo
 from registry.models import Building, ChargingPile, Meter, PvSystem
-from storage.influx import InfluxHTTP, quote_literal
+from storage.influx import InfluxHTTP
 from storage.utc import epoch_ms
 
 #: Expected interval readings per device and day (15-minute collection, MOHURD 2008). [1/d]
@@ -31,19 +32,7 @@ READINGS_PER_DAY = 96
 MAX_CODES_IN_QUERY = 50
 
 
-def _sum_query(measurement: str, fields: dict[str, str], start: dt.datetime, end: dt.datetime,
-               group_by: str, resolution: str = "1d", codes: list[str] | None = None) -> str:
-    sums = ", ".join(f'sum("{f}") AS "{alias}"' for alias, f in fields.items())
-    only = ""
-    if codes:
-        # quote_literal escapes; codes come from the registry, where they match the code pattern.
-        only = " AND (" + " OR ".join(f"building_code = {quote_literal(c)}" for c in codes) + ")"
-    # Literal identifiers, integer times and escaped literals only.
-    return (f'SELECT {sums} FROM "{measurement}_{resolution}" '  # noqa: S608
-            f"WHERE time >= {epoch_ms(start)}ms AND time < {epoch_ms(end)}ms{only} GROUP BY {group_by}")
-
-
-def split_window(start: dt.datetime, end: dt.datetime, tz: str = DEFAULT_TZ
+def split_window(start: dt.datetime, end: dt.datetime, tz: str = TZ_NAME
                  ) -> list[tuple[str, dt.datetime, dt.datetime]]:
     """Cover ``[start, end)`` with whole local months from the ``_1mo`` rollups and the days at
     either edge from ``_1d``: (resolution, start, end) parts. A window that is not on local-day
@@ -66,43 +55,12 @@ def split_window(start: dt.datetime, end: dt.datetime, tz: str = DEFAULT_TZ
     return parts
 
 
-def _building_query(start: dt.datetime, end: dt.datetime, codes: list[str] | None) -> str:
-    # Raw points, summed here: InfluxDB 1.6 spends about twice as long on GROUP BY building_code
-    # over 10,000 series as on returning their 120,000 monthly points (docs/benchmarks/analytics.md).
-    fields = ", ".join(f'"{f}"' for f in BUILDING_FIELDS)
-    only = ""
-    if codes:
-        only = " AND (" + " OR ".join(f"building_code = {quote_literal(c)}" for c in codes) + ")"
-    return (f'SELECT {fields}, "building_code" FROM "building_1mo" '  # noqa: S608
-            f"WHERE time >= {epoch_ms(start)}ms AND time < {epoch_ms(end)}ms{only}")
-
-
-def _building_rows(influx: InfluxHTTP, q: str) -> list[dict]:
-    frames = [pd.DataFrame(s["values"], columns=s["columns"]) for s in influx.query(q)]
-    if not frames:
-        return []
-    df = pd.concat(frames).drop(columns="time")
-    summed = df.groupby("building_code").sum(min_count=1)
-    return [{k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))}
-            for r in summed.reset_index().to_dict(orient="records")]
-
-
-def _rows(influx: InfluxHTTP, q: str) -> list[dict]:
-    out = []
-    for s in influx.query(q):
-        for row in s["values"]:
-            rec = dict(zip(s["columns"], row, strict=True))
-            rec.update({k: v for k, v in s["tags"].items()})
-            out.append(rec)
-    return out
-
-
-def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz: str = DEFAULT_TZ,
+def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz: str = TZ_NAME,
                  use_months: bool = True, codes: list[str] | None = None) -> pd.DataFrame:
-    """Per-building sums of the rollups over ``[start, end)`` (UTC instants on local-day
-    boundaries): whole months from the building-level ``building_1mo``, edge days from the
-    per-device ``_1d`` rollups (:func:`split_window`). Columns as in :mod:`analytics.indicators`;
-    buildings without any rollup point are absent (the service adds them from the registry with
+    """Per-building energy balance (:mod:`analytics.balance`, written by the rollup job) over
+    ``[start, end)`` (UTC instants on local-day boundaries): whole months from ``building_1mo``,
+    edge days from ``building_1d`` (:func:`split_window`). Columns: the balance fields;
+    buildings without any balance point are absent (the service adds them from the registry with
     zero readings). ``codes`` (at most :data:`MAX_CODES_IN_QUERY`) restricts the read to those
     buildings, so one building's page does not read the whole city.
 
@@ -113,24 +71,15 @@ def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz
     if codes is not None and not codes:
         return balance_frame({})
     parts = split_window(start, end, tz) if use_months else [("1d", start, end)]
-    queries: list[tuple[str, str]] = []
-    for res, s, e in parts:
-        if res == "1mo":
-            queries.append(("building", _building_query(s, e, codes)))
-            continue
-        for m, (fields, tags) in SOURCES.items():
-            queries.append((m, _sum_query(m, fields, s, e, ", ".join(tags), res, codes)))
     # Concurrent: InfluxDB runs each query on one core, and the HTTP client is thread-safe.
-    with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda mq: (_building_rows if mq[0] == "building" else _rows)(influx, mq[1]),
-                                queries))
-    acc: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for (m, _q), rows in zip(queries, results, strict=True):
-        if m == "building":
-            add_building_rows(acc, rows)
-        else:
-            accumulate({m: rows}, acc)
-    return balance_frame(acc)
+    with ThreadPoolExecutor(3) as pool:
+        frames = list(pool.map(lambda p: read_balance_points(influx, f"{BALANCE_MEASUREMENT}_{p[0]}", epoch_ms(p[1]),
+                                                             epoch_ms(p[2]), codes), parts))
+    if not frames:
+        return balance_frame({})
+    total = pd.concat(frames).groupby(level=0).sum()
+    total.index.name = "building_code"
+    return total.reindex(columns=list(BALANCE_FIELDS)).fillna(0.0)
 
 
 def registry_frame(*, session: Session, district: str | None = None, building_type: str | None = None,
@@ -177,7 +126,7 @@ def registry_frame(*, session: Session, district: str | None = None, building_ty
 
 
 def expected_readings(devices: dict[str, list[dt.date]], start: dt.datetime, end: dt.datetime,
-                      *, tz: str = DEFAULT_TZ) -> pd.Series:
+                      *, tz: str = TZ_NAME) -> pd.Series:
     """Interval readings a complete record would hold in ``[start, end)``: for every device the
     local days after its installation day, times :data:`READINGS_PER_DAY`. Partial days (a window
     ending now) count by the hours elapsed."""

@@ -24,31 +24,31 @@ re-rolled with an explicit ``--from``.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from analytics import rederive as rederive_mod
-from analytics.balance import SOURCES, accumulate
-from analytics.periods import DEFAULT_TZ, local_midnight
-from storage.influx import InfluxHTTP, quote_ident, quote_literal
-from storage.lineproto import encode_line
+import pandas as pd
 
-# Created by ensure_rollup_rp when missing; its home is the shared settings (one default for all).
-from storage.settings import ROLLUP_RP
+from analytics import rederive as rederive_mod
+from analytics.balance import BALANCE_FIELDS, COUNT_FIELDS, NOMINAL_INTERVAL_S, building_days
+
+# The retention policy of the rollups lives in analytics.retention; re-exported for the job's callers.
+from analytics.retention import ROLLUP_RP, ROLLUP_SHARD_DURATION, ensure_rollup_rp, rollup_client  # noqa: F401
+from contract.localtime import TZ_NAME, local_midnight, month_bounds
+from contract.units import Dimension
+from contract.vocabulary import field_name
+from storage.influx import InfluxHTTP, quote_literal
+from storage.lineproto import encode_line
 from storage.utc import epoch_ms
 
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 CHECKPOINT_MEASUREMENT = "rollup_checkpoint"
-#: Shard group duration of a created rollup policy: a year of daily points in one or two shards.
-ROLLUP_SHARD_DURATION = "52w"
 #: Field that is counted as ``readings``: one interval point has exactly one of them.
 READINGS = "readings"
 
@@ -63,16 +63,21 @@ class RollupSpec:
     #: one of them (a pv_inverter sends generation, a pv_meter only export/import).
     count_fields: tuple[str, ...]
     where: str = ""
+    #: Sum the time the readings cover (``covered_s``): interval points of devices, not sessions.
+    covered: bool = True
 
 
+_E, _V, _M = (field_name("consumption", d) for d in (Dimension.energy, Dimension.volume, Dimension.mass))
 SPECS: tuple[RollupSpec, ...] = (
-    RollupSpec("meter", ("consumption_kwh", "consumption_m3", "consumption_kg"),
-               ("consumption_kwh", "consumption_m3", "consumption_kg")),
+    RollupSpec("meter", (_E, _V, _M), (_E, _V, _M)),
     RollupSpec("pv", ("generation_kwh", "to_grid_kwh", "from_grid_kwh"), ("generation_kwh", "to_grid_kwh")),
-    RollupSpec("ev_pile", ("consumption_kwh",), ("consumption_kwh",)),
+    RollupSpec("ev_pile", (_E,), (_E,)),
     RollupSpec("ev_session", ("energy_kwh", "pv_energy_kwh"), ("energy_kwh",),
-               where=f"event = {quote_literal('stop')}"),
+               where=f"event = {quote_literal('stop')}", covered=False),
 )
+#: Building-level balance (analytics.balance), daily and monthly.
+BALANCE_MEASUREMENT = "building"
+COVERED = "covered_s"
 
 
 def rollup_name(measurement: str, resolution: str) -> str:
@@ -96,22 +101,49 @@ class RollupStats:
 def _hourly_query(spec: RollupSpec, start_ms: int, end_ms: int) -> str:
     sums = ", ".join(f'sum("{f}") AS "{f}"' for f in spec.fields)
     counts = ", ".join(f'count("{f}") AS "n_{f}"' for f in spec.count_fields)
+    if spec.covered:
+        counts += ', sum("interval_s") AS "covered_sum", count("interval_s") AS "n_interval"'
     where = f"time > {start_ms}ms AND time <= {end_ms}ms" + (f" AND {spec.where}" if spec.where else "")
     # Literal identifiers and integer times only: nothing user-supplied reaches the statement.
     return (f'SELECT {sums}, {counts} FROM "{spec.measurement}" WHERE {where} '  # noqa: S608
             f"GROUP BY time(1h, 1ms), * fill(none)")
 
 
-def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_lines: int = 5000,
+def _covered_s(rec: dict, n: int) -> float:
+    """Seconds the readings of a bucket cover: their ``interval_s``, and a nominal interval for a
+    reading stored without one (a device that sends its own interval values, or its first reading)."""
+    with_interval = int(rec.get("n_interval") or 0)
+    return float(rec.get("covered_sum") or 0.0) + max(n - with_interval, 0) * NOMINAL_INTERVAL_S
+
+
+def _write(out: InfluxHTTP, lines: list[str], batch_lines: int) -> None:
+    for i in range(0, len(lines), batch_lines):
+        out.write_lines(lines[i:i + batch_lines])
+
+
+def balance_lines(rows: dict[str, list[dict]], resolution: str, stamp_ms: int) -> list[str]:
+    """``building_<resolution>`` points of each building's balance (:func:`analytics.balance.building_days`)
+    from one day's per-device sums ``rows[measurement]`` (dicts of tags and rollup fields)."""
+    lines = []
+    for code, bal in building_days(rows).items():
+        fields = {f: (int(v) if f in COUNT_FIELDS else float(v)) for f, v in bal.items()}
+        lines.append(encode_line(rollup_name(BALANCE_MEASUREMENT, resolution), {"building_code": code}, fields,
+                                 stamp_ms))
+    return lines
+
+
+def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = TZ_NAME, batch_lines: int = 5000,
                out: InfluxHTTP | None = None) -> tuple[int, int]:
     """Roll up one local day for every spec, reading raw points through ``db`` and writing through
-    ``out`` (default ``db``; a client of the rollup retention policy); returns (hourly, daily)
-    points written."""
+    ``out`` (default ``db``; a client of the rollup retention policy): per device ``_1h`` and
+    ``_1d``, and each building's balance ``building_1d`` (:mod:`analytics.balance`); returns
+    (hourly, daily) points written."""
     out = out or db
     start = local_midnight(day, tz)
     end = local_midnight(day + dt.timedelta(days=1), tz)
     start_ms, end_ms = epoch_ms(start), epoch_ms(end)
     n_hourly = n_daily = 0
+    day_rows: dict[str, list[dict]] = {}
     for spec in SPECS:
         lines: list[str] = []
         daily: dict[tuple, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -125,6 +157,8 @@ def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_line
                 if n == 0 and not fields:
                     continue
                 fields[READINGS] = n
+                if spec.covered:
+                    fields[COVERED] = _covered_s(rec, n)
                 bucket_start_ms = int(rec["time"]) - 1  # GROUP BY offset of 1 ms
                 lines.append(encode_line(rollup_name(spec.measurement, "1h"), dict(tags), fields, bucket_start_ms))
                 acc = daily[tags]
@@ -138,26 +172,43 @@ def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_line
             out.write_lines(lines)
             n_hourly += len(lines)
         day_lines = []
+        day_rows[spec.measurement] = []
         for tags, acc in daily.items():
             fields = {k: (int(v) if k == READINGS else v) for k, v in acc.items()}
             day_lines.append(encode_line(rollup_name(spec.measurement, "1d"), dict(tags), fields, start_ms))
-        for i in range(0, len(day_lines), batch_lines):
-            out.write_lines(day_lines[i:i + batch_lines])
+            day_rows[spec.measurement].append({**dict(tags), **fields})
+        _write(out, day_lines, batch_lines)
         n_daily += len(day_lines)
-    return n_hourly, n_daily
+    balance = balance_lines(day_rows, "1d", start_ms)
+    _write(out, balance, batch_lines)
+    return n_hourly, n_daily + len(balance)
 
 
-def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
-    """First day of ``day``'s month and first day of the next month."""
-    first = day.replace(day=1)
-    nxt = (first + dt.timedelta(days=32)).replace(day=1)
-    return first, nxt
+def rebuild_balance_days(out: InfluxHTTP, first: dt.date, end: dt.date, *, tz: str = TZ_NAME,
+                         batch_lines: int = 5000) -> int:
+    """Write ``building_1d`` for the local days ``[first, end)`` from the per-device ``_1d``
+    rollups already stored (for rollups written before the balance existed, and for tests that
+    write daily rollups directly); returns points written."""
+    start_ms = int(local_midnight(first, tz).timestamp() * 1000)
+    end_ms = int(local_midnight(end, tz).timestamp() * 1000)
+    by_day: dict[int, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for spec in SPECS:
+        q = (f'SELECT * FROM "{rollup_name(spec.measurement, "1d")}" '  # noqa: S608
+             f"WHERE time >= {start_ms}ms AND time < {end_ms}ms GROUP BY *")
+        for series in out.query(q):
+            tags = {k: v for k, v in series["tags"].items() if v}
+            for row in series["values"]:
+                rec = {k: v for k, v in zip(series["columns"], row, strict=True) if v is not None}
+                by_day[int(rec.pop("time"))][spec.measurement].append({**rec, **tags})
+    lines = [line for t, rows in sorted(by_day.items()) for line in balance_lines(rows, "1d", t)]
+    _write(out, lines, batch_lines)
+    return len(lines)
 
 
-def rollup_month(out: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_lines: int = 5000) -> int:
+def rollup_month(out: InfluxHTTP, day: dt.date, *, tz: str = TZ_NAME, batch_lines: int = 5000) -> int:
     """Re-sum the daily rollups of ``day``'s local month into ``<measurement>_1mo`` per device and
-    into ``building_1mo`` per building (the balance fields of :mod:`analytics.balance`), stamped at
-    the month's first local midnight; returns points written.
+    the daily balances ``building_1d`` into ``building_1mo`` per building, stamped at the month's
+    first local midnight; returns points written.
 
     Why the building level: an annual query then reads one series per building with 12 points,
     instead of one per device with 365 (docs/benchmarks/analytics.md)."""
@@ -165,27 +216,47 @@ def rollup_month(out: InfluxHTTP, day: dt.date, *, tz: str = DEFAULT_TZ, batch_l
     start_ms = epoch_ms(local_midnight(first, tz))
     end_ms = epoch_ms(local_midnight(nxt, tz))
     lines: list[str] = []
-    rows: dict[str, list[dict]] = {}
     for spec in SPECS:
-        aliases = SOURCES[spec.measurement][0]
-        sums = ", ".join(f'sum("{f}") AS "{a}"' for a, f in aliases.items())
+        fields_in = (*spec.fields, READINGS, *((COVERED,) if spec.covered else ()))
+        sums = ", ".join(f'sum("{f}") AS "{f}"' for f in fields_in)
         q = (f'SELECT {sums} FROM "{rollup_name(spec.measurement, "1d")}" '  # noqa: S608
              f"WHERE time >= {start_ms}ms AND time < {end_ms}ms GROUP BY *")
-        rows[spec.measurement] = []
         for series in out.query(q):
             rec = dict(zip(series["columns"], series["values"][0], strict=True))
             tags = {k: v for k, v in series["tags"].items() if v}
-            fields: dict[str, float | int] = {f: float(rec[a]) for a, f in aliases.items()
-                                              if a != "n" and rec.get(a) is not None}
-            fields[READINGS] = int(rec.get("n") or 0)
+            fields: dict[str, float | int] = {f: float(rec[f]) for f in fields_in if rec.get(f) is not None}
+            fields[READINGS] = int(rec.get(READINGS) or 0)
             lines.append(encode_line(rollup_name(spec.measurement, "1mo"), tags, fields, start_ms))
-            rows[spec.measurement].append({**rec, **tags})
-    for code, acc in accumulate(rows).items():
-        fields = {f: (int(v) if f in ("readings", "ev_sessions") else float(v)) for f, v in acc.items()}
-        lines.append(encode_line(rollup_name("building", "1mo"), {"building_code": code}, fields, start_ms))
-    for i in range(0, len(lines), batch_lines):
-        out.write_lines(lines[i:i + batch_lines])
+    month = read_balance_points(out, rollup_name(BALANCE_MEASUREMENT, "1d"), start_ms, end_ms)
+    for code, bal in month.iterrows():
+        fields = {f: (int(v) if f in COUNT_FIELDS else float(v)) for f, v in bal.items()}
+        lines.append(encode_line(rollup_name(BALANCE_MEASUREMENT, "1mo"), {"building_code": str(code)}, fields,
+                                 start_ms))
+    _write(out, lines, batch_lines)
     return len(lines)
+
+
+def read_balance_points(db: InfluxHTTP, measurement: str, start_ms: int, end_ms: int,
+                        codes: list[str] | None = None) -> pd.DataFrame:
+    """Balance points (``building_1d`` / ``building_1mo``) in ``[start, end)``, summed per building:
+    index ``building_code``, the :data:`analytics.balance.BALANCE_FIELDS` columns.
+
+    Raw points, summed here: InfluxDB 1.6 spends about twice as long on GROUP BY building_code
+    over 10,000 series as on returning their 120,000 monthly points (docs/benchmarks/analytics.md).
+    """
+    fields = ", ".join(f'"{f}"' for f in BALANCE_FIELDS)
+    only = ""
+    if codes:
+        # quote_literal escapes; codes come from the registry, where they match the code pattern.
+        only = " AND (" + " OR ".join(f"building_code = {quote_literal(c)}" for c in codes) + ")"
+    q = (f'SELECT {fields}, "building_code" FROM "{measurement}" '  # noqa: S608
+         f"WHERE time >= {start_ms}ms AND time < {end_ms}ms{only}")
+    frames = [pd.DataFrame(s["values"], columns=s["columns"]) for s in db.query(q)]
+    if not frames:
+        return pd.DataFrame(columns=list(BALANCE_FIELDS), index=pd.Index([], name="building_code"), dtype=float)
+    df = pd.concat(frames).drop(columns="time")
+    summed = df.groupby("building_code").sum(min_count=1)
+    return summed.reindex(columns=list(BALANCE_FIELDS)).astype(float).fillna(0.0)
 
 
 def read_checkpoint(db: InfluxHTTP, job: str = "rollup") -> dt.date | None:
@@ -202,7 +273,7 @@ def write_checkpoint(db: InfluxHTTP, day: dt.date, job: str = "rollup") -> None:
     db.write_lines([encode_line(CHECKPOINT_MEASUREMENT, {"job": job}, {"done_until": day.isoformat()}, 0)])
 
 
-def earliest_day(db: InfluxHTTP, tz: str = DEFAULT_TZ) -> dt.date | None:
+def earliest_day(db: InfluxHTTP, tz: str = TZ_NAME) -> dt.date | None:
     """Local day of the oldest raw point of any rolled-up measurement."""
     first_ms = []
     for spec in SPECS:
@@ -215,70 +286,8 @@ def earliest_day(db: InfluxHTTP, tz: str = DEFAULT_TZ) -> dt.date | None:
     return instant.astimezone(ZoneInfo(tz)).date()
 
 
-def rollup_client(db: InfluxHTTP, rollup_rp: str | None) -> InfluxHTTP:
-    """A client like ``db`` whose writes and unqualified reads use ``rollup_rp``."""
-    return db if rollup_rp is None else dataclasses.replace(db, retention_policy=rollup_rp)
-
-
-def _duration_h(text: str) -> float:
-    """``52w`` / ``365d`` / ``8760h`` or InfluxDB's ``8736h0m0s`` in hours."""
-    units = {"w": 168.0, "d": 24.0, "h": 1.0, "m": 1 / 60, "s": 1 / 3600}
-    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)([wdhms])", text))
-
-
-def ensure_rollup_rp(db: InfluxHTTP, rollup_rp: str = ROLLUP_RP, shard_duration: str = ROLLUP_SHARD_DURATION
-                     ) -> bool:
-    """Create the rollup retention policy when it is missing (kept forever, one shard group per
-    ``shard_duration``); an existing policy is left as it is.
-
-    Why: with the default 7-day shard groups a year of daily points spans 53 shards and an annual
-    ``GROUP BY building_code`` costs one iterator per series and shard (docs/benchmarks/analytics.md
-    measures the difference). An existing policy is never altered (its settings are the operator's
-    choice); a different shard duration is only logged, a finite retention is refused.
-
-    Parameters
-    ----------
-    db : InfluxHTTP
-        Client of the database (its own retention policy does not matter).
-    rollup_rp : str
-        Name of the policy.
-    shard_duration : str
-        Shard group duration of a created policy, like ``52w``, ``365d`` or ``8760h``. [w, d or h]
-
-    Returns
-    -------
-    bool
-        True when this call created the policy.
-
-    Raises
-    ------
-    ValueError
-        For a malformed ``shard_duration``, an empty name, or an existing policy that expires data.
-    """
-    if not re.fullmatch(r"[0-9]+[hdw]", shard_duration):
-        raise ValueError(f"shard_duration {shard_duration!r} is not like 52w, 365d or 8760h")
-    if not rollup_rp:
-        raise ValueError("rollup_rp (EP_ROLLUP_RP) cannot be empty")
-    for s in db.query(f"SHOW RETENTION POLICIES ON {quote_ident(db.database)}"):
-        for row in s["values"]:
-            rec = dict(zip(s["columns"], row, strict=True))
-            if rec["name"] == rollup_rp:
-                if _duration_h(str(rec["duration"])) != 0:
-                    # Expiring rollups would be lost, and the checkpoint (stamped at time 0) refused.
-                    raise ValueError(f"retention policy {rollup_rp!r} keeps data for {rec['duration']}; the "
-                                     "rollups need one that keeps it forever (DURATION INF)")
-                if abs(_duration_h(str(rec["shardGroupDuration"])) - _duration_h(shard_duration)) > 1e-6:
-                    log.info("retention policy %r exists with shard groups of %s, not %s: left as it is",
-                                rollup_rp, rec["shardGroupDuration"], shard_duration)
-                return False
-    db.query_raw(f"CREATE RETENTION POLICY {quote_ident(rollup_rp)} ON {quote_ident(db.database)} "
-                 f"DURATION INF REPLICATION 1 SHARD DURATION {shard_duration}", epoch=None, post=True)
-    log.info("created retention policy %r on %r (shard duration %s)", rollup_rp, db.database, shard_duration)
-    return True
-
-
 def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = None, lookback_days: int = 1,
-        tz: str = DEFAULT_TZ, now: dt.datetime | None = None, job: str = "rollup",
+        tz: str = TZ_NAME, now: dt.datetime | None = None, job: str = "rollup",
         on_day: Callable[[dt.date], None] | None = None, rollup_rp: str | None = ROLLUP_RP,
         rederive: bool = True) -> RollupStats:
     """Roll up from ``start`` (default: checkpoint - ``lookback_days``, or the oldest data) to

@@ -15,8 +15,8 @@ import pandas as pd
 
 from analytics.baseline import BaselineFit, fit_baseline, sum_uncertainty
 from analytics.baseline_job import HISTORY_DAYS, daily_use
-from analytics.periods import DEFAULT_TZ
 from analytics.weather import daily_weather
+from contract.localtime import TZ_NAME
 
 #: Guideline 14: savings uncertainty below this share of the savings (at 68 % confidence). [-]
 MAX_RELATIVE_UNCERTAINTY = 0.5
@@ -115,7 +115,7 @@ def avoided_energy(fit: BaselineFit, reporting: pd.DataFrame, *, retrofit_on: dt
 
 def savings_for_retrofit(*, influx, rollups, session, building_code: str, carrier: str, retrofit_on: dt.date,
                          today: dt.date, station, expected_saving_share: float | None = None,
-                         tz: str = DEFAULT_TZ) -> SavingsReport:
+                         tz: str = TZ_NAME) -> SavingsReport:
     """Read the building's daily use and its station's weather, fit the baseline on the
     ``HISTORY_DAYS`` up to the retrofit, and verify the savings since."""
     from registry import repo
@@ -149,11 +149,11 @@ SAVINGS_MEASUREMENT = "retrofit_savings"
 
 
 def write_savings(rollups, *, building_code: str, retrofit_id: int, carrier: str, report: SavingsReport,
-                  tz: str = DEFAULT_TZ) -> int:
+                  tz: str = TZ_NAME) -> int:
     """One ``retrofit_savings`` point per reported month (stamped at the month's local start), fields in
     the carrier's base unit (``avoided_kwh``, ``uncertainty_kwh``, ...), for dashboards; a report
     without figures writes its ``status`` and ``detail`` at the retrofit's id instead. Returns the lines."""
-    from analytics.periods import local_midnight
+    from contract.localtime import local_midnight
     from contract.units import BASE_SUFFIX
     from contract.vocabulary import CARRIER_DIMENSION, Carrier
     from storage.lineproto import encode_line
@@ -173,7 +173,7 @@ def write_savings(rollups, *, building_code: str, retrofit_id: int, carrier: str
     return len(lines)
 
 
-def refresh_savings(*, influx, rollups, session, today: dt.date, tz: str = DEFAULT_TZ) -> list[tuple[int, str]]:
+def refresh_savings(*, influx, rollups, session, today: dt.date, tz: str = TZ_NAME) -> list[tuple[int, str]]:
     """Verify every recorded retrofit up to ``today`` and store the figures (the baselines job runs it).
     Returns ``(retrofit id, status)``."""
     from sqlalchemy import select

@@ -19,14 +19,23 @@ import pandas as pd
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from analytics.audit import audit_tests, project_to_year_end
+from analytics.audit import MIN_COVERAGE, Verdict, audit_verdict, project_to_year_end
 from analytics.compare import rank_within_type, year_on_year
-from analytics.indicators import SUM_COLUMNS, aggregate, compute_indicators
+from analytics.coverage import add_measured_days, group_coverage_columns, reporting_sums
+from analytics.indicators import aggregate, compute_indicators
 from analytics.intensity import lookup_quota, quota_status
-from analytics.periods import DEFAULT_TZ, days_between, days_in_year, local_midnight, rolling_12_months, year_window
 from analytics.reader import MAX_CODES_IN_QUERY, expected_readings, read_balance, registry_frame
 from analytics.tables import DEFAULT_BASIS, coal_factors, grid_factors, plan_targets, quota_table
 from analytics.targets import plan_progress, pv_coverage, relative_change
+from contract.localtime import (
+    TZ_NAME,
+    days_between,
+    days_in_year,
+    local_midnight,
+    rolling_12_months,
+    same_day_last_year,
+    year_window,
+)
 from storage.influx import InfluxHTTP
 
 PUBLIC_INSTITUTION = ("state_organ_office", "state_funded_public_welfare")
@@ -38,7 +47,13 @@ class BuildingNotFound(LookupError):
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
-    return now or dt.datetime.now(dt.UTC)
+    """``now``, or the current time floored to the 15-minute reading interval: figures that depend
+    on the time elapsed (expected readings, measured days) stay the same within an interval, so
+    two reads a moment apart (the API's cached frame and a direct call) agree."""
+    if now is not None:
+        return now
+    t = dt.datetime.now(dt.UTC)
+    return t - dt.timedelta(minutes=t.minute % 15, seconds=t.second, microseconds=t.microsecond)
 
 
 def _province(code: str) -> str:
@@ -47,7 +62,7 @@ def _province(code: str) -> str:
 
 def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, start: dt.datetime,
                  end: dt.datetime, basis: str, region: str | None, now: dt.datetime | None = None,
-                 tz: str = DEFAULT_TZ) -> pd.DataFrame:
+                 tz: str = TZ_NAME) -> pd.DataFrame:
     """Indicators of every registry building over ``[start, end)`` (expected readings stop at
     ``now``); buildings without rollup data get zeros and coverage 0."""
     few = list(attrs.index) if len(attrs) <= MAX_CODES_IN_QUERY else None
@@ -67,13 +82,14 @@ def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, star
     out["grid_factor_kgco2_per_kwh"] = balance["grid_factor_kgco2_per_kwh"]
     out["grid_factor_source"] = [f"{factors[_province(c)].region} {factors[_province(c)].year}"
                                  for c in balance.index]
+    add_measured_days(out, devices, start, end, stop, tz=tz)
     return out
 
 
 def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
                  region: str | None = None, district: str | None = None, building_type: str | None = None,
                  codes: list[str] | None = None, now: dt.datetime | None = None, with_previous: bool = True,
-                 tz: str = DEFAULT_TZ) -> pd.DataFrame:
+                 tz: str = TZ_NAME, min_coverage: float = MIN_COVERAGE) -> pd.DataFrame:
     """Per-building indicators for calendar ``year`` with registry attributes, quota comparison,
     rank within type (by electricity intensity, 1 = highest) and year-on-year change.
 
@@ -90,7 +106,8 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
     q = lookup_quota(quota_table(), df["building_type"], df["climate_zone"])
     df = df.join(q)
     df["quota_status"], df["quota_ratio"] = quota_status(df["eui_electricity_kwh_per_m2"], df["constraint_value"],
-                                                         df["guide_value"])
+                                                         df["guide_value"], coverage=df["period_coverage"],
+                                                         min_coverage=min_coverage)
     ranked = df["eui_electricity_kwh_per_m2"].where(df["coverage"] > 0)
     df = df.join(rank_within_type(ranked, df["building_type"]))
     if with_previous:
@@ -108,10 +125,13 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
 
 def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                 windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
-                now: dt.datetime | None = None, tz: str = DEFAULT_TZ, **filters: Any) -> pd.DataFrame:
-    """Both audit tests for every building over each window (long format, one row per building and
-    window). ``as_of`` (default: today, or 31 December for a past year) ends the rolling window and
-    the year-to-date of the projection; the projection is skipped once the year is complete."""
+                now: dt.datetime | None = None, tz: str = TZ_NAME, min_coverage: float | None = None,
+                **filters: Any) -> pd.DataFrame:
+    """The audit verdict (:func:`analytics.audit.audit_verdict`) of every building over each
+    window (long format, one row per building and window). ``as_of`` (default: today, or 31
+    December for a past year) ends the rolling window and the year-to-date of the projection; the
+    projection is skipped once the year is complete. ``min_coverage`` (default
+    :data:`analytics.audit.MIN_COVERAGE`) is the coverage a reassuring verdict needs."""
     bad = [w for w in windows if w not in WINDOWS]
     if bad:
         raise ValueError(f"unknown window(s) {bad}; choose from {WINDOWS}")
@@ -120,21 +140,27 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
     if as_of is None:
         yesterday = now.astimezone(ZoneInfo(tz)).date() - dt.timedelta(days=1)
         as_of = min(dt.date(year, 12, 31), yesterday)
+    min_coverage = MIN_COVERAGE if min_coverage is None else min_coverage
     if as_of < dt.date(year, 1, 1):
         raise ValueError(f"as_of {as_of} is before the year {year} starts")
     attrs, devices = registry_frame(session=session, **filters)
     frames = []
 
-    def one(name, start, end, energy, electricity, cov, basis_text=""):
-        a = audit_tests(energy, electricity)
-        f = pd.DataFrame({
+    def one(name, start, end, energy, electricity, f, basis_text="", projected=False, year_fraction=None):
+        cov = f.period_coverage if not projected else f.measured_days / days_between(start, ytd_stop)
+        v = audit_verdict(energy, electricity, coverage=cov, projected=projected,
+                          measured_year_fraction=year_fraction, min_coverage=min_coverage)
+        a = v.tests
+        frames.append(pd.DataFrame({
             "window": name, "window_start": start.isoformat(), "window_end": end.isoformat(),
-            "energy_tce": energy, "electricity_kwh": electricity, "triggered": a.triggered,
+            "energy_tce": energy, "electricity_kwh": electricity, "verdict": v.verdict,
+            "triggered": v.verdict.isin([Verdict.required.value, Verdict.projected.value]),
             "triggered_by": a.triggered_by, "energy_excess_tce": a.energy_excess_tce,
-            "electricity_excess_kwh": a.electricity_excess_kwh, "coverage": cov,
+            "electricity_excess_kwh": a.electricity_excess_kwh, "coverage": f.coverage,
+            "readings": f.readings, "expected_readings": f.expected_readings,
+            "measured_days": f.measured_days, "period_coverage": cov, "min_coverage": min_coverage,
             "projection_basis": basis_text,
-        })
-        frames.append(f)
+        }))
 
     seen: dict[tuple, pd.DataFrame] = {}
 
@@ -145,29 +171,34 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
                                               basis=basis, region=region, now=now, tz=tz)
         return seen[(start, end)]
 
+    ytd_end = local_midnight(as_of + dt.timedelta(days=1), tz)
+    ytd_stop = min(ytd_end, now)
     if "calendar_year" in windows:
         f = wf(y_start, y_end)
-        one("calendar_year", y_start, y_end, f.energy_tce, f.electricity_kwh, f.coverage)
+        one("calendar_year", y_start, y_end, f.energy_tce, f.electricity_kwh, f)
     if "rolling_12_months" in windows:
         r_start, r_end = rolling_12_months(as_of, tz)
         f = wf(r_start, r_end)
-        one("rolling_12_months", r_start, r_end, f.energy_tce, f.electricity_kwh, f.coverage)
-    ytd_end = local_midnight(as_of + dt.timedelta(days=1), tz)
+        one("rolling_12_months", r_start, r_end, f.energy_tce, f.electricity_kwh, f)
     if "projected_year_end" in windows and ytd_end < y_end:
         so_far = wf(y_start, ytd_end)
         p_start, p_end = year_window(year - 1, tz)
-        prev_same = wf(p_start, local_midnight(_same_day_last_year(as_of) + dt.timedelta(days=1), tz))
+        prev_same = wf(p_start, local_midnight(same_day_last_year(as_of) + dt.timedelta(days=1), tz))
         prev_total = wf(p_start, p_end)
-        kw = dict(days_elapsed=days_between(y_start, ytd_end), days_in_year=days_in_year(year))
+        n_year = days_in_year(year)
+        kw = dict(days_elapsed=days_between(y_start, ytd_stop), days_in_year=n_year,
+                  measured_days=so_far.measured_days)
+        # Last year's shape only where last year was measured well enough to have one.
+        good_prev = (prev_same.period_coverage >= min_coverage) & (prev_total.period_coverage >= min_coverage)
         e, e_basis = project_to_year_end(so_far.energy_tce, **kw,
-                                         last_year_same_period=prev_same.energy_tce.where(prev_same.coverage > 0),
-                                         last_year_total=prev_total.energy_tce.where(prev_total.coverage > 0))
-        el, _ = project_to_year_end(
-            so_far.electricity_kwh, **kw,
-            last_year_same_period=prev_same.electricity_kwh.where(prev_same.coverage > 0),
-            last_year_total=prev_total.electricity_kwh.where(prev_total.coverage > 0))
-        one("projected_year_end", y_start, y_end, e, el, so_far.coverage,
-            basis_text=e_basis + f" from {as_of.isoformat()}")
+                                         last_year_same_period=prev_same.energy_tce.where(good_prev),
+                                         last_year_total=prev_total.energy_tce.where(good_prev))
+        el, _ = project_to_year_end(so_far.electricity_kwh, **kw,
+                                    last_year_same_period=prev_same.electricity_kwh.where(good_prev),
+                                    last_year_total=prev_total.electricity_kwh.where(good_prev))
+        one("projected_year_end", y_start, y_end, e, el, so_far,
+            basis_text=e_basis + f" from {as_of.isoformat()}", projected=True,
+            year_fraction=so_far.measured_days / n_year)
     out = pd.concat(frames)
     out = attrs[["name", "district", "building_type", "ownership"]].join(out, how="right")
     out["basis"] = basis
@@ -176,16 +207,9 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
     return out
 
 
-def _same_day_last_year(d: dt.date) -> dt.date:
-    try:
-        return d.replace(year=d.year - 1)
-    except ValueError:
-        return dt.date(d.year - 1, 2, 28)
-
-
 def audit_list(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
-               only_triggered: bool = True, now: dt.datetime | None = None, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+               only_triggered: bool = True, now: dt.datetime | None = None, tz: str = TZ_NAME) -> pd.DataFrame:
     """Buildings that meet either audit test in any window, sorted by energy excess (largest
     first). Columns: see :func:`audit_frame`."""
     df = audit_frame(influx=influx, session=session, year=year, as_of=as_of, windows=windows, basis=basis,
@@ -221,7 +245,7 @@ def clean(d: dict) -> dict:
 
 def building_indicators(*, influx: InfluxHTTP, session: Session, building_code: str, year: int,
                         basis: str = DEFAULT_BASIS, region: str | None = None, as_of: dt.date | None = None,
-                        now: dt.datetime | None = None, tz: str = DEFAULT_TZ) -> BuildingIndicators:
+                        now: dt.datetime | None = None, tz: str = TZ_NAME) -> BuildingIndicators:
     """Indicators of one building for ``year``; its rank is among all buildings of its type.
 
     Raises
@@ -249,21 +273,17 @@ def building_indicators(*, influx: InfluxHTTP, session: Session, building_code: 
 
 
 def district_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
-                        region: str | None = None, now: dt.datetime | None = None, tz: str = DEFAULT_TZ,
+                        region: str | None = None, now: dt.datetime | None = None, tz: str = TZ_NAME,
                         frame: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Indicators per district, recomputed from district sums (index ``district``)."""
+    """Indicators per district, recomputed from the sums of the buildings that reported (index
+    ``district``); every registered district is listed, with how many buildings and how much floor
+    area reported (:func:`reporting_sums`)."""
     df = frame if frame is not None else annual_frame(influx=influx, session=session, year=year, basis=basis,
                                                       region=region, now=now, tz=tz, with_previous=False)
-    sums = aggregate(_sum_frame(df), by=df["district"])
-    out = compute_indicators(sums, basis=basis, region=_region_for(df, basis, region))
-    out["buildings"] = sums["buildings"]
-    return out
-
-
-def _sum_frame(df: pd.DataFrame) -> pd.DataFrame:
-    cols = [c for c in SUM_COLUMNS if c in df and c != "carbon_tco2_input"]
-    out = df[cols].copy()
-    out["carbon_tco2_input"] = df["carbon_tco2"]
+    sf = reporting_sums(df)
+    sums = aggregate(sf, by=df.loc[sf.index, "district"]).reindex(sorted(df["district"].unique()))
+    out = compute_indicators(sums.fillna(0.0), basis=basis, region=_region_for(df, basis, region))
+    group_coverage_columns(out, sums.fillna(0.0), df.groupby("district"))
     return out
 
 
@@ -288,7 +308,7 @@ class CityIndicators(BaseModel):
 
 def city_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
                     region: str | None = None, baseline_year: int | None = None, new_since_year: int = 2021,
-                    now: dt.datetime | None = None, tz: str = DEFAULT_TZ,
+                    now: dt.datetime | None = None, tz: str = TZ_NAME,
                     frame: pd.DataFrame | None = None) -> CityIndicators:
     """City totals and plan-target progress for ``year``.
 
@@ -303,7 +323,10 @@ def city_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: s
     df = frame if frame is not None else annual_frame(influx=influx, session=session, year=year, basis=basis,
                                                       region=region, now=now, tz=tz, with_previous=False)
     reg = _region_for(df, basis, region)
-    city = compute_indicators(aggregate(_sum_frame(df)), basis=basis, region=reg).iloc[0]
+    sums = aggregate(reporting_sums(df))
+    city_df = compute_indicators(sums, basis=basis, region=reg)
+    group_coverage_columns(city_df, sums, df)
+    city = city_df.iloc[0]
     public = df["ownership"].isin(PUBLIC_INSTITUTION)
     new_public = public & (df["year_built"].fillna(0) >= new_since_year)
     actual = {
@@ -319,13 +342,18 @@ def city_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: s
         both = [c for c in df.index[public] if c in base.index and base.at[c, "coverage"] > 0
                 and df.at[c, "coverage"] > 0]
         if both:
-            cur_s = compute_indicators(aggregate(_sum_frame(df.loc[both])), basis=basis, region=reg).iloc[0]
-            base_s = compute_indicators(aggregate(_sum_frame(base.loc[both])), basis=basis, region=reg).iloc[0]
+            cur_s = compute_indicators(aggregate(reporting_sums(df.loc[both])), basis=basis, region=reg).iloc[0]
+            base_s = compute_indicators(aggregate(reporting_sums(base.loc[both])), basis=basis, region=reg).iloc[0]
             actual["energy_per_m2_change"] = float(relative_change(cur_s["eui_kgce_per_m2"], base_s["eui_kgce_per_m2"]))
             actual["energy_per_capita_change"] = float(relative_change(cur_s["energy_kgce_per_person"],
                                                                        base_s["energy_kgce_per_person"]))
             extra["baseline_buildings"] = len(both)
-    progress = plan_progress(actual, plan_targets())
+    # Coverage over every registered building (the silent ones included): how much of the city the
+    # progress is judged on.
+    expected = float(df["expected_readings"].sum())
+    city_coverage = float(min(df["readings"].sum() / expected, 1.0)) if expected > 0 else 0.0
+    extra["coverage_registered"] = city_coverage
+    progress = plan_progress(actual, plan_targets(), coverage=city_coverage)
     indicators = clean({k: v for k, v in city.to_dict().items() if k not in ("basis", "table_version")})
     indicators.update(clean(actual))
     indicators.update(extra)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 
-from analytics.periods import DEFAULT_TZ
+from contract.localtime import TZ_NAME
 from storage.settings import RollupSettings
 
 
@@ -15,4 +15,4 @@ class AnalyticsSettings(RollupSettings):
     influx_timeout_s: float = Field(120.0, gt=0)
     #: Registry database (SQLAlchemy URL); default ``sqlite:///var/registry.db``.
     registry_url: str | None = Field(None, validation_alias=AliasChoices("registry_url", "REGISTRY_DATABASE_URL"))
-    tz: str = DEFAULT_TZ
+    tz: str = TZ_NAME

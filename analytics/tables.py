@@ -17,6 +17,8 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 BASES = ("equivalent_gbt2589", "equal_value")
 DEFAULT_BASIS = "equivalent_gbt2589"
+#: A quota row whose source holds this text is a placeholder, never a standard.
+EXAMPLE_MARK = "EXAMPLE VALUE"
 
 
 def _read(path: Path, required: list[str]) -> pd.DataFrame:
@@ -124,13 +126,16 @@ def grid_factors(path: Path | str | None = None) -> GridFactorTable:
 @lru_cache(maxsize=8)
 def quota_table(path: Path | str | None = None) -> pd.DataFrame:
     """Energy-use-intensity quotas: building_type, climate_zone, metric, constraint_value,
-    guide_value, source, verified. The shipped values are EXAMPLES (see their source column)."""
+    guide_value, source, verified, and ``is_example`` (the source says ``EXAMPLE VALUE``). The
+    shipped values are EXAMPLES: :func:`analytics.intensity.lookup_quota` never uses them as a
+    standard. A city supplies its own table (``path``) with real rows."""
     p = Path(path) if path else DATA_DIR / "eui_quota.csv"
     df = _numeric(_read(p, ["building_type", "climate_zone", "metric", "constraint_value", "guide_value",
                             "source", "verified"]), p, ["constraint_value", "guide_value"])
     bad = df.index[df.guide_value > df.constraint_value]
     if len(bad):
         raise ValueError(f"{p}: line {bad[0] + 2}: guide_value above constraint_value")
+    df["is_example"] = df.source.str.contains(EXAMPLE_MARK, case=False, regex=False)
     return df
 
 

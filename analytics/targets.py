@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analytics._num import ratio
+from analytics.audit import MIN_COVERAGE
 
 _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 
@@ -45,8 +46,14 @@ def relative_change(current, baseline):
     return ratio(np.asarray(current, float) - np.asarray(baseline, float), baseline)
 
 
-def plan_progress(actual: dict[str, float], targets: pd.DataFrame) -> pd.DataFrame:
+def plan_progress(actual: dict[str, float], targets: pd.DataFrame, *, coverage: float | None = None,
+                  min_coverage: float = MIN_COVERAGE) -> pd.DataFrame:
     """Compare actual values with every plan target.
+
+    ``coverage`` (readings received / expected over every registered building and the period)
+    is reported on every row; below ``min_coverage`` a target is not judged met (``met = None``,
+    ``verdict = insufficient_data``): a reassuring verdict needs evidence (docs/analytics.md).
+    A target missed on little data stays ``met = False`` (shown with its coverage).
 
     Parameters
     ----------
@@ -61,18 +68,26 @@ def plan_progress(actual: dict[str, float], targets: pd.DataFrame) -> pd.DataFra
     -------
     DataFrame
         One row per target: indicator, year, target, comparison, scope, actual, ``met`` (bool or
-        None), ``gap`` = actual - target [-] (positive = above the target), source.
+        None), ``verdict`` (``met``, ``not_met``, ``insufficient_data``, ``no_data``), ``gap`` =
+        actual - target [-] (positive = above the target), ``coverage``, source.
     """
+    short = coverage is not None and not (coverage >= min_coverage)
     rows = []
     for t in targets.itertuples(index=False):
         value = actual.get(t.indicator)
         known = value is not None and not np.isnan(value)
+        met = bool(_OPS[t.comparison](value, t.target)) if known else None
+        if met and short:
+            met = None
+        verdict = ("no_data" if not known else "insufficient_data" if met is None
+                   else "met" if met else "not_met")
         rows.append({
             "indicator": t.indicator, "year": int(t.year), "target": float(t.target),
             "comparison": t.comparison, "scope": t.scope,
             "actual": float(value) if known else float("nan"),
-            "met": bool(_OPS[t.comparison](value, t.target)) if known else None,
+            "met": met, "verdict": verdict,
             "gap": float(value - t.target) if known else float("nan"),
+            "coverage": float("nan") if coverage is None else float(coverage),
             "source": t.source,
         })
     return pd.DataFrame(rows)

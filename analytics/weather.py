@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from analytics.periods import DEFAULT_TZ, local_midnight
+from contract.localtime import TZ_NAME, local_midnight
 from contract.vocabulary import BUILDING_CODE_RE, DEVICE_ID_RE, MEASUREMENT, DeviceKind
 from storage.influx import InfluxHTTP, quote_literal
 from storage.lineproto import encode_line
@@ -65,7 +65,7 @@ def _time_ms(text: str, tz: str) -> int:
     return int(t.timestamp() * 1000)
 
 
-def read_weather_csv(source: Path | str, *, tz: str = DEFAULT_TZ, name: str | None = None) -> WeatherCsv:
+def read_weather_csv(source: Path | str, *, tz: str = TZ_NAME, name: str | None = None) -> WeatherCsv:
     """Parse a weather CSV: ``time`` (ISO 8601; without an offset it is local time ``tz``),
     ``air_temperature_degc`` (required) and ``ghi_w_per_m2`` (optional, may be empty).
 
@@ -136,7 +136,7 @@ def import_weather_csv(influx: InfluxHTTP, parsed: WeatherCsv, *, host_building_
 
 
 def daily_weather(influx: InfluxHTTP, *, host_building_code: str, device_id: str, start: dt.date, end: dt.date,
-                  tz: str = DEFAULT_TZ) -> pd.DataFrame:
+                  tz: str = TZ_NAME) -> pd.DataFrame:
     """Daily weather of a station over local days ``[start, end)``.
 
     Returns

@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     influx = settings.influx()
     rollups = settings.rollups()
 
-    ctx = default_context(rollup_rp=settings.rollup_rp)
+    ctx = default_context(rollups=rollups, rollup_rp=settings.rollup_rp)
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI):

@@ -20,8 +20,8 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analytics import service
-from analytics.periods import DEFAULT_TZ
 from analytics.service import clean
+from contract.localtime import TZ_NAME
 from storage.influx import InfluxHTTP
 
 
@@ -108,7 +108,7 @@ def city_frames(cache: FrameCache, *, influx: InfluxHTTP, session: Session, year
 
 
 def city_key(*, year: int, basis: str, region: str | None) -> tuple:
-    return ("city", year, basis, region, _today(DEFAULT_TZ))
+    return ("city", year, basis, region, _today(TZ_NAME))
 
 
 #: Attribute columns, as ``analytics.service.building_indicators`` splits them off.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from analytics.periods import DEFAULT_TZ, local_midnight
+from contract.localtime import TZ_NAME, local_midnight
 from contract.vocabulary import MEASUREMENT, SESSION_MEASUREMENT, DeviceKind
 from storage.influx import quote_ident, quote_literal
 
@@ -32,7 +32,7 @@ READING_FIELDS: dict[str, dict[str, str]] = {
 #: Interval name -> nominal length [s] (for the points-per-request limit). Anything else is refused
 #: before a query is built. ``1d``, ``1w`` and ``1mo`` are local calendar buckets (CALENDAR_INTERVALS).
 INTERVALS_S: dict[str, int] = {"15m": 900, "1h": 3600, "1d": 86400, "1w": 7 * 86400, "1mo": 31 * 86400}
-#: Buckets of the local calendar (Asia/Shanghai, analytics.periods): days from local midnight, weeks
+#: Buckets of the local calendar (Asia/Shanghai, contract.localtime): days from local midnight, weeks
 #: from Monday, months from the 1st. A request with these must start and end on a bucket boundary.
 CALENDAR_INTERVALS = ("1d", "1w", "1mo")
 
@@ -109,7 +109,7 @@ def local_ms(day: dt.date) -> int:
 def bucket_start(t_ms: int) -> dt.datetime:
     """Start of the bucket InfluxDB reported at ``t_ms`` (1 ms after it, see readings_query), in
     local time."""
-    return dt.datetime.fromtimestamp((t_ms - 1) / 1000, ZoneInfo(DEFAULT_TZ))
+    return dt.datetime.fromtimestamp((t_ms - 1) / 1000, ZoneInfo(TZ_NAME))
 
 
 def months_from_days(values: list[list], agg: str) -> list[tuple[dt.datetime, float]]:
@@ -126,7 +126,7 @@ def months_from_days(values: list[list], agg: str) -> list[tuple[dt.datetime, fl
         else:
             acc[0] += row[1]
             acc[1] += row[2] if agg == "mean" else 0
-    tz = ZoneInfo(DEFAULT_TZ)
+    tz = ZoneInfo(TZ_NAME)
     return [(dt.datetime.combine(m, dt.time(), tz), v / n if agg == "mean" else v)
             for m, (v, n) in sorted(months.items())]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
+from analytics.audit import MIN_COVERAGE
 from contract.broker import MqttConnection
 from storage.settings import RollupSettings
 
@@ -64,10 +65,11 @@ class Settings(RollupSettings, MqttConnection):
     indicator_cache_ttl_s: float = Field(default=300, ge=0)
     #: Largest page a list endpoint returns.
     max_page_limit: int = Field(default=1000, ge=1)
-    #: A disclosure whose data cover less than this share (0-1) of the year's expected readings
-    #: cannot be submitted, approved or published without a bureau override, and its public page
-    #: says "insufficient data" instead of a reassuring verdict (docs/disclosure.md, Coverage).
-    disclosure_min_coverage: float = Field(default=0.9, ge=0, le=1)
+    #: The coverage rule's minimum (``EP_MIN_COVERAGE``, analytics.audit.MIN_COVERAGE, the one home):
+    #: a disclosure whose data cover less than this share of the year's expected readings cannot be
+    #: submitted, approved or published without a bureau override, and its public page says
+    #: "insufficient data" instead of a reassuring verdict (docs/disclosure.md, Coverage).
+    min_coverage: float = Field(default_factory=lambda: MIN_COVERAGE, gt=0, le=1)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -147,9 +147,9 @@ def _first(url: str, key: str, path: str) -> float:
 
 def run(args) -> None:
     from analytics import rollup
-    from analytics.periods import local_midnight
     from api.security import Role, create_user
     from bench.analytics_city import lines_for_day, make_fleet, write_all
+    from contract.localtime import local_midnight
     from deploy.localservers import Influxd, free_port
     from registry import db as registry_db
     from registry import repo

@@ -70,7 +70,7 @@ def main() -> None:
         for rid in ids:
             for action, who in ((Action.submit, staff1), (Action.approve, staff2), (Action.publish, staff2)):
                 service.act(session=s, record_id=rid, action=action, actor=who,
-                            min_coverage=app.state.settings.disclosure_min_coverage)
+                            min_coverage=app.state.settings.min_coverage)
     t_workflow = time.perf_counter() - t0
     app.state.engine.dispose()
 

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from analytics import rederive, rollup
-from analytics.periods import local_midnight
+from contract.localtime import local_midnight
 from deploy.localservers import Influxd
 from storage.influx import InfluxHTTP
 from storage.lineproto import encode_line

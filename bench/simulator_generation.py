@@ -15,7 +15,7 @@ import json
 import os
 import time
 
-from simulators.calendar import local_midnight_ms
+from contract.localtime import local_midnight_ms
 from simulators.fleetgen import generate_fleet
 from simulators.fleetsim import FleetSim, Period, generate_parallel
 from simulators.groundtruth import GroundTruth

@@ -16,8 +16,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from contract.localtime import local_midnight_ms
 from deploy.localservers import Mosquitto
-from simulators.calendar import local_midnight_ms
 from simulators.fleetgen import generate_fleet
 from simulators.live import run_live
 from simulators.publisher import Publisher

@@ -25,8 +25,8 @@ _API_ONLY = ("orgID", "folderUID", "ruleGroup", "id", "updated", "provenance")
 
 
 def rule_query(field_name: str) -> Select:
-    """Per building, the last 365 days of one audit quantity from the daily rollups."""
-    inner = ind.energy_by_building(c.METER_1D, ())
+    """Per building, the last 365 days of one audit quantity from the daily energy balance."""
+    inner = ind.energy_by_building(c.BALANCE_1D, ())
     return Select((agg("sum", field_name, alias=field_name),), (inner,), group_by=("building_code",))
 
 
@@ -49,17 +49,17 @@ def _rule(uid: str, title: str, field_name: str, threshold: float, unit_text: st
             .annotations({
                 "summary": f"Building {{{{ $labels.building_code }}}} is over the audit threshold ({title})",
                 "description": f"Last 365 days: {{{{ $values.B }}}} {unit_text} >= {threshold:,.0f} {unit_text}. "
-                               "Leshan plan: buildings with energy consumption of 1000 tce (or 5 million kWh) "
-                               "and above are audited.",
+                               f"Leshan plan: buildings with energy consumption of {ind.AUDIT_ENERGY_TCE} tce (or "
+                               f"{ind.AUDIT_ELECTRICITY_KWH:,} kWh) and above are audited.",
                 "__dashboardUid__": c.OVERVIEW_UID,
             }))
 
 
 def rules() -> list[ab.Rule]:
     return [
-        _rule("energy-audit-electricity", "Electricity >= 5,000,000 kWh", "electricity_from_grid_kwh",
+        _rule("energy-audit-electricity", f"Electricity >= {ind.AUDIT_ELECTRICITY_KWH:,} kWh", "electricity_kwh",
               ind.AUDIT_ELECTRICITY_KWH, "kWh"),
-        _rule("energy-audit-tce", "Energy >= 1000 tce", "energy_tce", ind.AUDIT_ENERGY_TCE, "tce"),
+        _rule("energy-audit-tce", f"Energy >= {ind.AUDIT_ENERGY_TCE} tce", "energy_tce", ind.AUDIT_ENERGY_TCE, "tce"),
     ]
 
 

@@ -9,33 +9,28 @@ registry change supersedes the old values and nothing else depends on the timest
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
+from analytics.tables import DATA_DIR, quota_table
 from registry.fleet import BuildingSpec, Fleet
 from storage.influx import InfluxHTTP
 from storage.lineproto import encode_line
 
 MEASUREMENT = "building"
-#: Example quota table shipped by analytics (constraint/guide values per type and climate zone).
-DEFAULT_QUOTA_CSV = Path(__file__).resolve().parents[1] / "analytics" / "data" / "eui_quota.csv"
+#: The quota table analytics reads (constraint/guide values per type and climate zone).
+DEFAULT_QUOTA_CSV = DATA_DIR / "eui_quota.csv"
 QUOTA_METRIC = "electricity_kwh_per_m2"
 
 
 def load_quota(path: Path) -> dict[tuple[str, str], tuple[float, float]]:
-    """(building_type, climate_zone) -> (constraint, guide) electricity intensity. [kWh/(m2.a)]"""
-    out: dict[tuple[str, str], tuple[float, float]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        for line_no, row in enumerate(csv.DictReader(f), start=2):
-            if row.get("metric") != QUOTA_METRIC:
-                continue
-            try:
-                out[(row["building_type"], row["climate_zone"])] = (float(row["constraint_value"]),
-                                                                     float(row["guide_value"]))
-            except (KeyError, ValueError) as e:
-                raise ValueError(f"{path}: line {line_no}: bad quota row ({e})") from e
-    return out
+    """(building_type, climate_zone) -> (constraint, guide) electricity intensity [kWh/(m2.a)],
+    parsed by analytics (:func:`analytics.tables.quota_table`, one parser); EXAMPLE rows are left
+    out, so a dashboard never shows a placeholder as a standard."""
+    df = quota_table(path)
+    real = df[(df.metric == QUOTA_METRIC) & ~df.is_example]
+    return {(r.building_type, r.climate_zone): (float(r.constraint_value), float(r.guide_value))
+            for r in real.itertuples(index=False)}
 
 
 def building_point(b: BuildingSpec, quota: dict[tuple[str, str], tuple[float, float]], ts_ms: int) -> str:

@@ -42,8 +42,9 @@ def carrier_query(carrier: str, field_name: str) -> Select:
 
 
 def annual_electricity_query() -> Select:
-    return Select((agg("sum", "consumption_kwh", alias="electricity_from_grid_kwh"),), (c.METER_1D,),
-                  (*_B, eq("carrier", "electricity"), eq("sub_item", "main"), TIME_FILTER))
+    """Electricity used (grid import + self-consumed PV, EV charging included) from the balance, as
+    analytics' electricity use intensity and the quota compare it. [kWh]"""
+    return Select((agg("sum", "electricity_kwh", alias="electricity_kwh"),), (c.BALANCE_1D,), (*_B, TIME_FILTER))
 
 
 def attribute_query(field_name: str) -> Select:
@@ -108,9 +109,9 @@ def build() -> dm.Dashboard:
                      .with_target(influx("A", carrier_query(carrier, field_name), alias="$tag_device_id")))
 
     eui = (stat.Panel().id(ids()).title("Electricity use intensity, last 12 months, vs quota")
-           .description("Grid electricity of the main meter over the registry floor area (EUI), shown beside "
-                        "the quota constraint value of the building's type and climate zone (QUOTA), which "
-                        "sync-buildings copies from the quota table.")
+           .description("Electricity used (building energy balance) over the registry floor area (EUI), "
+                        "shown beside the quota constraint value of the building's type and climate zone "
+                        "(QUOTA), which sync-buildings copies from the quota table (never its EXAMPLE rows).")
            .datasource(DATASOURCE).unit(c.KWH_PER_M2).time_from("1y")
            .with_target(influx("A", annual_electricity_query(), hide=True))
            .with_target(influx("B", attribute_query("floor_area_m2"), hide=True))

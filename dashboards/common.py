@@ -6,6 +6,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.models import dashboard as dm
 
+from contract.localtime import TZ_NAME
 from contract.quality import MEASUREMENT as QUALITY_MEASUREMENT
 from dashboards.influxql import Measurement
 from dashboards.panels import dashboard_link
@@ -40,7 +41,8 @@ KGCE_PER_M2 = "suffix: kgce/m²"
 KWH_PER_M2 = "suffix: kWh/m²"
 KWH_PER_KWP = "suffix: kWh/kWp"
 
-TIMEZONE = "Asia/Shanghai"
+#: The sites' local time (contract.localtime), so day buckets match the rollups and the API.
+TIMEZONE = TZ_NAME
 
 
 def new_dashboard(uid: str, title: str, description: str, *, time_from: str = "now-7d") -> db.Dashboard:
@@ -68,9 +70,12 @@ def __getattr__(name: str):
     rules carry the name, so renaming the policy means rebuilding them. ``METER_1D``, ``PV_1D``:
     the daily rollups (``<measurement>_1d``), qualified with that policy. ``RETROFIT_SAVINGS``:
     verified retrofit savings per month, written by ``python -m analytics baselines``
-    (docs/baselines.md), in the same policy.
+    (docs/baselines.md), in the same policy. ``BALANCE_1D``: the daily building energy balance the
+    rollup job writes (analytics/balance.py): every building, district and city energy figure reads it.
     """
     if name in ("ROLLUP_RP", "METER_1D", "PV_1D", "RETROFIT_SAVINGS"):
         rp = RollupSettings().rollup_rp
         return rp if name == "ROLLUP_RP" else Measurement(name.lower(), rp)
+    if name == "BALANCE_1D":
+        return Measurement("building_1d", RollupSettings().rollup_rp)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

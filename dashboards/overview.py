@@ -11,7 +11,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from contract.vocabulary import BuildingType
 from dashboards import common as c
 from dashboards import indicators as ind
-from dashboards.influxql import Select, agg, col, eq, matches
+from dashboards.influxql import Select, agg, col, matches
 from dashboards.panels import (
     DATASOURCE,
     Grid,
@@ -34,12 +34,11 @@ def _link_override(field: str) -> tuple[dm.MatcherConfig, list[dm.DynamicConfigV
 
 
 def buildings_by_type_query(letter: str) -> Select:
-    """Number of buildings of one type letter in the (repeated) district that reported energy."""
-    inner = Select((agg("sum", "consumption_kwh", alias="electricity_from_grid_kwh"),), (c.METER_1D,),
-                   (matches("building_code", f"^${{district}}{letter}[0-9]{{3}}$"), eq("carrier", "electricity"),
-                    eq("sub_item", "main"),
+    """Number of buildings of one type letter in the (repeated) district that reported any reading."""
+    inner = Select((agg("sum", "readings", alias="readings"),), (c.BALANCE_1D,),
+                   (matches("building_code", f"^${{district}}{letter}[0-9]{{3}}$"), '"readings" > 0',
                     "$timeFilter"), ("building_code",))
-    return Select((agg("count", "electricity_from_grid_kwh", alias=BuildingType[letter].value),), (inner,))
+    return Select((agg("count", "readings", alias=BuildingType[letter].value),), (inner,))
 
 
 def floor_area_query() -> Select:
@@ -64,15 +63,17 @@ def build() -> dm.Dashboard:
         by_type.with_target(influx(chr(ord("A") + i), buildings_by_type_query(letter), table=True))
     d.with_panel(by_type)
 
-    audit = (table.Panel().id(ids()).title("Audit list: electricity >= 5,000,000 kWh or energy >= 1000 tce")
+    audit = (table.Panel().id(ids()).title(f"Audit list: electricity >= {ind.AUDIT_ELECTRICITY_KWH:,} kWh or "
+                                           f"energy >= {ind.AUDIT_ENERGY_TCE} tce")
              .description("Either test triggers an audit (Leshan plan). A red cell marks the test that "
-                          "triggered; *_of_threshold says by how much (>= 100 %). Daily rollups over the "
-                          "panel's last 12 months; grid electricity of the main meters; tce on the GB/T "
-                          "2589-2020 equivalent basis.")
+                          "triggered; *_of_threshold says by how much (>= 100 %). The building energy balance "
+                          "over the panel's last 12 months; electricity used = grid import + self-consumed "
+                          "PV (EV charging included); tce on the GB/T 2589-2020 equivalent basis. Measured "
+                          "use only: the API's /audit adds the year-end projection and the coverage.")
              .datasource(DATASOURCE).time_from("1y").unit(c.KWH)
-             .with_target(influx("A", ind.audit_list(c.METER_1D, _F), table=True))
+             .with_target(influx("A", ind.audit_list(c.BALANCE_1D, _F), table=True))
              .with_override(*_link_override("building_code"))
-             .override_by_name("electricity_from_grid_kwh", [
+             .override_by_name("electricity_kwh", [
                  dm.DynamicConfigValue(id_val="thresholds", value=thresholds(
                      (None, "green"), (ind.AUDIT_ELECTRICITY_KWH, "red")).build()),
                  dm.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"})])
@@ -89,19 +90,19 @@ def build() -> dm.Dashboard:
              .grid_pos(grid.place(12, 10)))
     d.with_panel(audit)
 
+    by_building = ind.energy_by_building(c.BALANCE_1D, _F)
     top_kwh = (bargauge.Panel().id(ids()).title("Top 10 by grid electricity").datasource(DATASOURCE).unit(c.KWH)
-               .with_target(influx("A", ind.top_by("electricity_from_grid_kwh", ind.energy_by_building(c.METER_1D, _F)),
-                                   table=True))
+               .with_target(influx("A", ind.top_by("electricity_from_grid_kwh", by_building), table=True))
                .reduce_options(reduce_all_values()).with_override(*_link_override("building_code"))
                .grid_pos(grid.place(6, 10)))
     top_tce = (bargauge.Panel().id(ids()).title("Top 10 by energy (tce)").datasource(DATASOURCE).unit(c.TCE)
-               .with_target(influx("A", ind.top_by("energy_tce", ind.energy_by_building(c.METER_1D, _F)),
+               .with_target(influx("A", ind.top_by("energy_tce", ind.energy_by_building(c.BALANCE_1D, _F)),
                                    table=True))
                .reduce_options(reduce_all_values()).grid_pos(grid.place(6, 10)))
     d.with_panel(top_kwh).with_panel(top_tce)
 
     kgce = Select((col("energy_tce"), '"energy_tce" * 1000 AS "energy_kgce"'),
-                  (ind.energy_by_building(c.METER_1D, _F),), group_by=("building_code",))
+                  (ind.energy_by_building(c.BALANCE_1D, _F),), group_by=("building_code",))
     intensity = (table.Panel().id(ids()).title("Top 10 by energy use intensity")
                  .description("Energy [kgce] over floor area [m²] from the building registry, joined in Grafana "
                               "on building_code.")
@@ -121,19 +122,22 @@ def build() -> dm.Dashboard:
                  .grid_pos(grid.place(8, 10)))
     d.with_panel(intensity)
 
+    grid_tce, fuel, pv_self, heat = ind.shares_parts(c.BALANCE_1D, _F)
     for title, expr, target, unit_w in (
         ("Electrification share (target 65% by 2030)", ind.electrification_expression("A", "B", "C"),
          ind.ELECTRIFICATION_TARGET_2030, 8),
-        ("Renewable substitution rate (target 9% by 2030)", ind.renewable_expression("A", "B", "C"),
+        ("Renewable substitution rate (target 9% by 2030)", ind.renewable_expression("A", "B", "C", "H"),
          ind.RENEWABLE_TARGET_2030, 8),
     ):
         g = (gauge.Panel().id(ids()).title(title)
-             .description("Electricity = grid import + PV self-consumed; energy = electricity + gas, heat and "
-                          "fuels, all in tce (docs/reference.md section 3). Exported PV is not counted.")
+             .description("From the building energy balance: electricity = grid import + PV self-consumed "
+                          "(EV charging included); energy = electricity + gas, heat and fuels, all in tce "
+                          "(GB/T 2589-2020 equivalent basis). Exported PV is not counted.")
              .datasource(DATASOURCE).unit(c.SHARE).min(0).max(1)
-             .with_target(influx("A", ind.grid_electricity_tce(c.METER_1D, _F), hide=True))
-             .with_target(influx("B", ind.other_carriers_tce(c.METER_1D, _F), hide=True))
-             .with_target(influx("C", ind.pv_self_consumed_tce(c.PV_1D, _F), hide=True))
+             .with_target(influx("A", grid_tce, hide=True))
+             .with_target(influx("B", fuel, hide=True))
+             .with_target(influx("C", pv_self, hide=True))
+             .with_target(influx("H", heat, hide=True))
              .with_target(math("D", expr))
              .thresholds(thresholds((None, "red"), (target, "green")))
              .reduce_options(reduce_last()).grid_pos(grid.place(unit_w, 10)))
@@ -150,7 +154,7 @@ def build() -> dm.Dashboard:
     d.with_panel(alerts)
     stat_total = (stat.Panel().id(ids()).title("Energy of the selected buildings").datasource(DATASOURCE)
                   .unit(c.TCE).with_target(influx("A", Select((agg("sum", "energy_tce", alias="energy_tce"),),
-                                                              (ind.energy_by_building(c.METER_1D, _F),))))
+                                                              (ind.energy_by_building(c.BALANCE_1D, _F),))))
                   .reduce_options(reduce_last()).grid_pos(grid.place(24, 4)))
     d.with_panel(stat_total)
     return d.build()

@@ -55,10 +55,10 @@ def build() -> dm.Dashboard:
                  .interval(MIN_INTERVAL).with_target(influx("A", power_query(), alias="power"))
                  .grid_pos(grid.place(8, 9)))
     d.with_panel(bargauge.Panel().id(ids()).title("Self-consumption by building")
-                 .description("(generation - export) / generation; PV without a grid meter counts as fully "
-                              "self-consumed.")
+                 .description("(generation - export) / generation from the building energy balance; PV "
+                              "without a grid meter is self-consumed up to the building's load that day.")
                  .datasource(DATASOURCE).unit(c.SHARE).min(0).max(1)
-                 .with_target(influx("A", ind.pv_self_consumption_share(c.PV, _F), table=True))
+                 .with_target(influx("A", ind.pv_self_consumption_share(c.BALANCE_1D, _F), table=True))
                  .reduce_options(reduce_all_values())
                  .thresholds(thresholds((None, "orange"), (0.5, "green")))
                  .grid_pos(grid.place(12, 10)))

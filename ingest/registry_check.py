@@ -6,6 +6,10 @@ device and what each one is. A message of an unknown building or device is dead-
 ``unknown_device`` data-quality finding); a message that contradicts the fleet (a known device sent
 as another kind, a meter with another carrier or sub-item) is dead-lettered ``registry_mismatch``.
 Without a fleet nothing is checked.
+
+Weather stations are not in the fleet file (the registry keeps them, ``weather_station``, docs/
+baselines.md): a station is accepted when its host building is in the fleet, and refused
+``unknown_device`` when the building is not.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ class RegistryCheck:
     def check(self, msg: DeviceMessage) -> Finding | None:
         """Raise the reason that refuses ``msg``, or return the finding it carries (accept mode)."""
         known = self._devices.get((msg.building_code, msg.device_id))
+        if known is None and msg.device_kind is DeviceKind.weather_station and msg.building_code in self._buildings:
+            return None
         if known is None:
             what = (f"building {msg.building_code}" if msg.building_code not in self._buildings
                     else f"device {msg.device_id} of building {msg.building_code}")

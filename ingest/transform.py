@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-# The one home of local time is contract/localtime.py; re-exported for modules that import it from here.
+# The one home of local time is contract/localtime.py.
 from contract.payloads import ContractError, DeviceMessage, RejectReason
 from contract.plausibility import Limits, max_power_of_device
 from contract.units import UNITS, Dimension

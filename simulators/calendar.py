@@ -2,8 +2,8 @@
 
 Holidays and make-up working days come from China's calendar (``contract.cncalendar``).
 
-Sites are in China, so local time is Asia/Shanghai (UTC+8, no daylight saving): a fixed offset
-keeps this vectorised without a time-zone database.
+Sites are in China, so local time is Asia/Shanghai (UTC+8, no daylight saving): the fixed offset
+of :mod:`contract.localtime` keeps this vectorised without a time-zone database.
 """
 
 from __future__ import annotations
@@ -15,19 +15,12 @@ import numpy as np
 import pandas as pd
 
 from contract.cncalendar import day_types
-
-LOCAL_OFFSET_MS = 8 * 3600 * 1000
-DAY_MS = 86_400_000
+from contract.localtime import DAY_MS, LOCAL_OFFSET_MS
 
 
 def local_day(ts_ms: np.ndarray) -> np.ndarray:
     """Local (UTC+8) day number since 1970-01-01 of each timestamp. [d]"""
     return (np.asarray(ts_ms, dtype=np.int64) + LOCAL_OFFSET_MS) // DAY_MS
-
-
-def local_midnight_ms(day: dt.date) -> int:
-    """UTC milliseconds of local (UTC+8) midnight starting ``day``. [ms]"""
-    return (day - dt.date(1970, 1, 1)).days * DAY_MS - LOCAL_OFFSET_MS
 
 
 def day_to_date(day_number: int) -> dt.date:

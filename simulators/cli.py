@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from contract.broker import MqttConnection
+from contract.localtime import local_midnight_ms
 from registry.fleet import Fleet
-from simulators.calendar import local_midnight_ms
 from simulators.conditions import KINDS as COND_KINDS
 from simulators.conditions import Conditions, parse_conditions
 from simulators.faults import FaultInjector, parse_spec

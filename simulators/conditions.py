@@ -31,10 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+from contract.localtime import DAY_MS
 from contract.units import UNITS
 from contract.vocabulary import Carrier, SubItem
 from registry.fleet import BuildingSpec, Fleet
-from simulators.calendar import DAY_MS, day_to_date, local_day
+from simulators.calendar import day_to_date, local_day
 from simulators.engine import REGISTER_DECIMALS, BuildingChunk, DeviceFrame, SessionFrame
 from simulators.fleetsim import Period
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from contract.localtime import local_midnight_ms
 from contract.vocabulary import Carrier, DeviceKind, PileKind, SubItem
 from registry.fleet import BuildingSpec
 from simulators import ev, loads, noise, solar, weather
-from simulators.calendar import calendar, day_to_date, local_midnight_ms
+from simulators.calendar import calendar, day_to_date
 from simulators.catalog import building_types
 
 HOUR_MS = 3_600_000

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contract.localtime import DAY_MS, LOCAL_OFFSET_MS
 from contract.vocabulary import PileKind
 from simulators import noise
-from simulators.calendar import DAY_MS, LOCAL_OFFSET_MS
 
 #: Relative arrival rate by local hour (0..23) per building type letter.
 _OFFICE = [0, 0, 0, 0, 0, 0, 1, 3, 8, 7, 3, 2, 2, 4, 3, 2, 2, 2, 1, 1, 0, 0, 0, 0]

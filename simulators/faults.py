@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from contract.localtime import local_midnight_ms
 from contract.payloads import RejectReason
 from contract.topics import device_topic, gateway_topic
 from contract.vocabulary import DeviceKind
 from registry.fleet import Fleet
-from simulators.calendar import local_midnight_ms
 from simulators.engine import REGISTER_DECIMALS, BuildingChunk, BuildingSim
 from simulators.fleetsim import Period
 from simulators.malformed import malformed_payload

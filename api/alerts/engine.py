@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analytics import service
 from analytics.baseline import BaselineFit, expected_daily, sum_uncertainty
 from analytics.rollup import ROLLUP_RP
 from api.alerts import rules
@@ -28,6 +29,7 @@ from api.alerts.outbox import queue_notifications
 from api.alerts.rules import Finding, Rule, RuleParams
 from api.alerts.solar import expected_energy_kwh
 from api.db import Alert, AlertEvent
+from contract.localtime import days_in_year
 from registry import repo
 from registry.models import Building
 from registry.weather import stations_for
@@ -41,14 +43,15 @@ RETIRED_RULES = {"week_on_week_rise": "rule retired: replaced by use_above_expec
 
 @dataclass
 class Context:
-    """What the rules need besides the metered data: conversions and quotas, as functions so
-    analytics' tables are the one source (see api/alerts/context.py)."""
+    """What the rules need besides the metered data: the quota (a function, so analytics' table is
+    the one source, api/alerts/context.py), the client of the rollups (analytics' balance) and the
+    name of their retention policy (where the baseline fits are stored)."""
 
-    energy_tce: Callable[[Building, dict[str, float]], float]
     quota_kwh_per_m2: Callable[[Building], float | None]
     params: RuleParams = field(default_factory=RuleParams)
     #: Retention policy of the stored baselines (analytics' rollups, ``EP_ROLLUP_RP``).
     rollup_rp: str = ROLLUP_RP
+    rollups: InfluxHTTP | None = None
 
 
 @dataclass
@@ -71,22 +74,31 @@ def year_fraction(now: dt.datetime, tz: str) -> tuple[dt.datetime, float]:
     return start, (local - start) / (end - start)
 
 
+def audit_rows(*, session: Session, rollups: InfluxHTTP, now: dt.datetime, tz: str,
+               codes: list[str] | None) -> pd.DataFrame:
+    """Analytics' audit verdicts of the running year (calendar year so far, and the year-end
+    projection from the days measured) for the buildings: the same balance and verdict the API and
+    the report show."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    return service.audit_frame(influx=rollups, session=session, year=today.year, as_of=today, now=now, tz=tz,
+                               windows=("calendar_year", "projected_year_end"), codes=codes)
+
+
 def run_rules(inp: BuildingInputs, *, ctx: Context, now: dt.datetime,
-              year_frac: float) -> tuple[list[Finding], set[Rule]]:
+              audit: pd.DataFrame | None = None) -> tuple[list[Finding], set[Rule]]:
     """Findings for one building, and the rules that had enough data to judge at all."""
     p, b = ctx.params, inp.building
     found: list[Finding | None] = []
     judged: set[Rule] = set()
-    if inp.ytd_by_carrier:
+    if audit is not None and len(audit):
         judged.add(Rule.audit_threshold)
-        kwh = inp.ytd_by_carrier.get("electricity", 0.0)
-        found.append(rules.audit_threshold(
-            building_code=b.building_code, ytd_electricity_kwh=kwh,
-            ytd_energy_tce=ctx.energy_tce(b, inp.ytd_by_carrier), year_fraction=year_frac, params=p))
-        if year_frac >= p.eui_min_year_fraction:
-            # Judged only with enough of the year: early in January an open quota alert stays open.
+        found.append(rules.audit_threshold(building_code=b.building_code, audit_rows=audit))
+        proj = audit[audit["window"] == "projected_year_end"]
+        if len(proj) and proj["measured_days"].iloc[0] / days_in_year(now.year) >= p.eui_min_year_fraction:
+            # Judged only with enough of the year measured: early in the year an open quota alert stays open.
             judged.add(Rule.eui_over_quota)
-            found.append(rules.eui_over_quota(building_code=b.building_code, annual_energy_kwh=kwh / year_frac,
+            found.append(rules.eui_over_quota(building_code=b.building_code,
+                                              annual_energy_kwh=float(proj["electricity_kwh"].iloc[0]),
                                               floor_area_m2=b.floor_area_m2,
                                               constraint_kwh_per_m2=ctx.quota_kwh_per_m2(b)))
     hourly = inp.hourly_kwh
@@ -236,7 +248,6 @@ def evaluate(session: Session, *, influx: InfluxHTTP, ctx: Context, now: dt.date
              building_codes: list[str] | None = None) -> EvaluationReport:
     """Evaluate every rule for the buildings (all by default) at ``now`` and commit the result."""
     blds = {b.building_code: b for b in repo.list_buildings(session=session, codes=building_codes)}
-    year_start, frac = year_fraction(now, ctx.params.local_tz)
     stations = stations_for(session=session, building_codes=list(blds))
     hold = {}
     for a in session.scalars(select(Alert).where(Alert.rule == Rule.use_above_expected.value,
@@ -245,12 +256,14 @@ def evaluate(session: Session, *, influx: InfluxHTTP, ctx: Context, now: dt.date
         first = (a.details or {}).get("held_since") or (a.details or {}).get("first_day")
         if first:
             hold[a.building_code] = dt.date.fromisoformat(first)
-    data = gather(influx=influx, buildings=list(blds.values()), now=now, year_start=year_start.astimezone(dt.UTC),
-                  stations=stations, rollup_rp=ctx.rollup_rp, tz=ctx.params.local_tz, hold_fit_before=hold)
+    data = gather(influx=influx, buildings=list(blds.values()), now=now, stations=stations, rollup_rp=ctx.rollup_rp,
+                  tz=ctx.params.local_tz, hold_fit_before=hold)
+    audit = audit_rows(session=session, rollups=ctx.rollups or influx, now=now, tz=ctx.params.local_tz,
+                       codes=building_codes) if blds else pd.DataFrame()
     findings: list[Finding] = []
     judged: dict[str, set[Rule]] = {}
     for code, inp in data.items():
-        f, j = run_rules(inp, ctx=ctx, now=now, year_frac=frac)
+        f, j = run_rules(inp, ctx=ctx, now=now, audit=audit.loc[[code]] if code in audit.index else None)
         findings += f
         judged[code] = j
     opened, updated, resolved = sync(session, buildings=blds, findings=findings, judged=judged, now=now)

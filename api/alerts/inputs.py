@@ -2,7 +2,9 @@
 
 Every query groups by ``building_code`` and ``device_id`` so the cost does not grow with one
 query per building. Only top-level meters (no ``parent_device_id``) count towards a
-building's use, so a sub-meter is never added on top of its main meter.
+building's hourly use, so a sub-meter is never added on top of its main meter. Year-to-date
+energy and the audit verdict are not read here: they are analytics' balance
+(:func:`api.alerts.engine.audit_rows`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 from analytics.baseline import BaselineFit
 from analytics.baseline_job import read_fits
 from api.influxql import select, time_range
+from contract.localtime import TZ_NAME
 from registry.models import Building
 from registry.weather import StationRef
 from storage.influx import InfluxHTTP, quote_literal
@@ -30,8 +33,6 @@ _DEVICE_MEASUREMENTS = ["meter", "pv", "ev_pile"]
 @dataclass
 class BuildingInputs:
     building: Building
-    #: carrier -> use since 1 January (top-level meters), in the carrier's base unit. [kWh, m3, kg]
-    ytd_by_carrier: dict[str, float] = field(default_factory=dict)
     #: Electricity use per hour over the last 14 days, top-level meters summed. [kWh]
     hourly_kwh: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     #: device_id -> seconds since its last reading (only registry devices). [s]
@@ -68,9 +69,9 @@ def judged_week(now: dt.datetime, tz: str) -> tuple[dt.datetime, dt.datetime]:
     return (today - dt.timedelta(days=7)).astimezone(dt.UTC), today.astimezone(dt.UTC)
 
 
-def gather(*, influx: InfluxHTTP, buildings: list[Building], now: dt.datetime, year_start: dt.datetime,
+def gather(*, influx: InfluxHTTP, buildings: list[Building], now: dt.datetime,
            stations: dict[str, StationRef] | None = None, rollup_rp: str | None = None,
-           tz: str = "Asia/Shanghai", hold_fit_before: dict[str, dt.date] | None = None
+           tz: str = TZ_NAME, hold_fit_before: dict[str, dt.date] | None = None
            ) -> dict[str, BuildingInputs]:
     """Inputs of every building in ``buildings`` at time ``now`` (tz-aware).
 
@@ -83,20 +84,6 @@ def gather(*, influx: InfluxHTTP, buildings: list[Building], now: dt.datetime, y
         _weather(influx, out, stations, now=now, rollup_rp=rollup_rp, tz=tz, hold=hold_fit_before or {})
     top = {(b.building_code, m.device_id): m.carrier for b in buildings for m in b.meters
            if m.parent_device_id is None}
-
-    # Year to date, per device, every carrier's base unit.
-    # A reading belongs to the interval ending at its timestamp: (year_start, now].
-    ms = dt.timedelta(milliseconds=1)
-    q = select('sum("consumption_kwh") AS kwh, sum("consumption_m3") AS m3, sum("consumption_kg") AS kg',
-               ["meter"], time_range(year_start + ms, now + ms), group_by=_BY_DEVICE)
-    for s in influx.query(q):
-        key = (s["tags"]["building_code"], s["tags"]["device_id"])
-        if key not in top or key[0] not in out:
-            continue
-        row = dict(zip(s["columns"], s["values"][0], strict=True))
-        total = sum(v for k, v in row.items() if k != "time" and v is not None)
-        acc = out[key[0]].ytd_by_carrier
-        acc[top[key]] = acc.get(top[key], 0.0) + total
 
     # Hourly electricity, last 14 days.
     start = now_h - dt.timedelta(days=14)

@@ -15,8 +15,9 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from analytics.audit import audit_tests
+from analytics.audit import ELECTRICITY_THRESHOLD_KWH, ENERGY_THRESHOLD_TCE, Verdict
 from contract.cncalendar import day_types
+from contract.localtime import TZ_NAME
 
 
 class Rule(StrEnum):
@@ -33,13 +34,10 @@ class Rule(StrEnum):
 class RuleParams:
     """Thresholds of every rule; defaults follow the plans and the platform's documented choices."""
 
-    #: Audit threshold (Leshan plan): 1000 tce or 5 million kWh a year, two independent tests.
-    audit_energy_tce: float = 1000.0
-    audit_electricity_kwh: float = 5_000_000.0
-    #: A year-end projection is only trusted once this share of the year has data. [-]
-    audit_min_year_fraction: float = 1 / 12
-    #: The quota is an annual value; a projection from less of the year than this is one season's
-    #: intensity (winter heating, summer cooling) times the year, so it is not judged. [-]
+    #: The audit thresholds and the coverage a reassuring verdict needs are analytics' (one home:
+    #: analytics/audit.py); the rule raises an alert on the verdicts ``required`` and ``projected``.
+    #: The quota is an annual value; a projection from less of the year measured than this is one
+    #: season's intensity (winter heating, summer cooling) times the year, so it is not judged. [-]
     eui_min_year_fraction: float = 1 / 3
     #: Night (local) mean power above this share of day mean power is a base-load alert. [-]
     night_share: float = 0.6
@@ -48,7 +46,7 @@ class RuleParams:
     night_exempt_types: tuple[str, ...] = ("hotel", "medical")
     night_hours: tuple[int, int] = (0, 5)  # [h, h) local time
     day_hours: tuple[int, int] = (9, 17)  # [h, h) local time, working days only (China's calendar)
-    local_tz: str = "Asia/Shanghai"
+    local_tz: str = TZ_NAME
     #: Last 7 days' electricity above the weather-and-calendar expectation of the building's baseline
     #: (docs/baselines.md) by more than k standard uncertainties of that expectation... [-]
     expected_k: float = 3.0
@@ -87,48 +85,32 @@ class Finding:
     details: dict
 
 
-def audit_threshold(*, building_code: str, ytd_electricity_kwh: float, ytd_energy_tce: float,
-                    year_fraction: float, params: RuleParams) -> Finding | None:
-    """Audit threshold crossed this year, or projected (linearly) to be crossed by year end.
+def audit_threshold(*, building_code: str, audit_rows: pd.DataFrame) -> Finding | None:
+    """An alert when analytics' audit verdict (:func:`analytics.audit.audit_verdict`) of a window
+    is ``required`` (measured use at a threshold) or ``projected`` (the year-end projection from the
+    days actually measured is at a threshold, however little data there is: the auditor should look).
 
     Parameters
     ----------
-    ytd_electricity_kwh : float
-        Electricity use from 1 January to now. [kWh]
-    ytd_energy_tce : float
-        Comprehensive energy use from 1 January to now. [tce]
-    year_fraction : float
-        Share of the year that has passed. [-]
-
-    Notes
-    -----
-    The tests themselves are analytics' :func:`analytics.audit.audit_tests` (either test lists
-    the building). The projection is linear in time:
-
-    .. math:: E_{proj} = E_{ytd} / f
+    audit_rows : DataFrame
+        The building's rows of :func:`analytics.service.audit_frame` (one per window).
     """
-    now = audit_tests(ytd_energy_tce, ytd_electricity_kwh, energy_threshold_tce=params.audit_energy_tce,
-                      electricity_threshold_kwh=params.audit_electricity_kwh)
-    projected_kwh = ytd_electricity_kwh / year_fraction if year_fraction > 0 else math.nan
-    projected_tce = ytd_energy_tce / year_fraction if year_fraction > 0 else math.nan
-    if now.triggered:
-        how = f"crossed this year ({now.triggered_by})"
-    elif year_fraction >= params.audit_min_year_fraction:
-        proj = audit_tests(projected_tce, projected_kwh, energy_threshold_tce=params.audit_energy_tce,
-                           electricity_threshold_kwh=params.audit_electricity_kwh)
-        if not proj.triggered:
-            return None
-        how = f"projected to be crossed by year end ({proj.triggered_by})"
-    else:
+    hit = audit_rows[audit_rows["verdict"].isin([Verdict.required.value, Verdict.projected.value])]
+    if hit.empty:
         return None
-    return Finding(Rule.audit_threshold, building_code,
-                   f"audit threshold {how}: {ytd_energy_tce:,.1f} tce and {ytd_electricity_kwh:,.0f} kWh so far, "
-                   f"projected {projected_tce:,.1f} tce and {projected_kwh:,.0f} kWh "
-                   f"(thresholds {params.audit_energy_tce:,.0f} tce or {params.audit_electricity_kwh:,.0f} kWh)", {
-        "ytd_electricity_kwh": ytd_electricity_kwh, "ytd_energy_tce": ytd_energy_tce,
-        "projected_electricity_kwh": projected_kwh, "projected_energy_tce": projected_tce,
-        "year_fraction": year_fraction, "crossed": bool(now.triggered),
-        "audit_electricity_kwh": params.audit_electricity_kwh, "audit_energy_tce": params.audit_energy_tce})
+    # A measured crossing outranks a projection.
+    r = hit.sort_values("verdict", key=lambda v: v != Verdict.required.value).iloc[0]
+    how = ("crossed" if r.verdict == Verdict.required.value else "projected to be crossed by year end")
+    text = (f"audit threshold {how} ({r.triggered_by}, {r.window}): {r.energy_tce:,.1f} tce and "
+            f"{r.electricity_kwh:,.0f} kWh (thresholds {ENERGY_THRESHOLD_TCE:,.0f} tce or "
+            f"{ELECTRICITY_THRESHOLD_KWH:,.0f} kWh); {r.measured_days:,.1f} days measured, coverage "
+            f"{r.period_coverage:.0%}" + (f", basis {r.projection_basis}" if r.projection_basis else ""))
+    return Finding(Rule.audit_threshold, building_code, text, {
+        "verdict": str(r.verdict), "window": str(r.window), "triggered_by": str(r.triggered_by),
+        "energy_tce": float(r.energy_tce), "electricity_kwh": float(r.electricity_kwh),
+        "measured_days": float(r.measured_days), "coverage": float(r.coverage),
+        "period_coverage": float(r.period_coverage), "projection_basis": str(r.projection_basis),
+        "audit_energy_tce": ENERGY_THRESHOLD_TCE, "audit_electricity_kwh": ELECTRICITY_THRESHOLD_KWH})
 
 
 def eui_over_quota(*, building_code: str, annual_energy_kwh: float, floor_area_m2: float,

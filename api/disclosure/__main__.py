@@ -13,7 +13,7 @@ environment (``EP_DATABASE_URL``, the InfluxDB connection of storage/settings.py
 
 ``discard`` closes the drafts (draft and returned records) of ``--year``, each with a ``discard``
 event holding the reason and who asked; ``--below-min-coverage`` keeps those at or above
-``EP_DISCLOSURE_MIN_COVERAGE``.
+``EP_MIN_COVERAGE``.
 
 Exit status: 0 when every building got its draft (or was unchanged), 1 when some failed (each
 printed on stderr with its reason; the others are stored), 2 for usage errors.
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     dis.add_argument("--by", required=True, help="who asks (kept in each record's history)")
     dis.add_argument("--building", action="append", dest="codes", metavar="CODE", help="only this building")
     dis.add_argument("--below-min-coverage", action="store_true",
-                     help="only drafts whose coverage is below EP_DISCLOSURE_MIN_COVERAGE")
+                     help="only drafts whose coverage is below EP_MIN_COVERAGE")
     args = p.parse_args(argv)
     if args.cmd in ("generate", "discard") and not 2000 <= args.year <= 2100:
         p.error(f"--year {args.year} is not between 2000 and 2100")
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"schema (registry, API, disclosure tables) at head on {engine.url.render_as_string(hide_password=True)}")
         return 0
     if args.cmd == "discard":
-        return _discard(args, registry_db.make_sessionmaker(engine), settings.disclosure_min_coverage)
+        return _discard(args, registry_db.make_sessionmaker(engine), settings.min_coverage)
 
     # Only the rollups are read, from their own retention policy (EP_ROLLUP_RP), as the API reads them.
     influx = settings.rollups()

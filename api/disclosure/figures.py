@@ -17,9 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 #: Bumped when the snapshot's shape changes; stored with every record so old snapshots stay readable.
 SNAPSHOT_VERSION = 1
 
-#: Electricity sub-items shown on the disclosure, in display order (MOHURD 2008).
-SUB_ITEMS = ("lighting_sockets", "hvac", "power", "special")
-
 
 
 class QuotaStatus(StrEnum):
@@ -28,6 +25,9 @@ class QuotaStatus(StrEnum):
     within_guide = "within_guide"
     above_guide = "above_guide"
     above_constraint = "above_constraint"
+    #: Within the guide value on less than the minimum coverage (analytics.audit.MIN_COVERAGE).
+    insufficient_data = "insufficient_data"
+    #: No quota standard for the type and zone (EXAMPLE rows are not one).
     no_quota = "no_quota"
 
 

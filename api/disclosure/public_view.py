@@ -6,7 +6,7 @@ value" and "audit not required" on almost no evidence, and the shipped example q
 ("EXAMPLE VALUE - replace with ...") would read as a standard. So the public pages, feed and CSV
 show this view instead:
 
-- below the minimum coverage (``EP_DISCLOSURE_MIN_COVERAGE``) a reassuring verdict becomes
+- below the minimum coverage (``EP_MIN_COVERAGE``) a reassuring verdict becomes
   ``insufficient_data`` (数据不足); a verdict against the building (audit required, above a quota
   value) stands, since the missing readings can only add energy use;
 - a quota whose source is missing or marked as an example is ``no_standard``: the page says no

@@ -120,7 +120,7 @@ def take_action(request: Request, session: DSession, actor: ActorDep, record_id:
     try:
         record = service.act(session=session, record_id=record_id, action=act, actor=actor, text=text,
                              expected_row_version=body.row_version,
-                             min_coverage=request.app.state.settings.disclosure_min_coverage)
+                             min_coverage=request.app.state.settings.min_coverage)
     except WorkflowRefusal as refusal:
         raise api_error(refusal) from None
     return detail(record, list(service.events(session=session, record_id=record_id)))

@@ -69,7 +69,7 @@ def public_list(request: Request, session: DSession, district: Str = None, build
             "rows": [], "total": 0, "form": form, "facets": service.published_facets(session=session),
             "error": f"{labels.refusal_zh(exc.code)} {exc.message}", "offset": 0, "page_size": HTML_PAGE_SIZE},
             status_code=exc.status)
-    min_coverage = request.app.state.settings.disclosure_min_coverage
+    min_coverage = request.app.state.settings.min_coverage
     rows, total = service.list_published(session=session, filt=filt, offset=offset, limit=HTML_PAGE_SIZE,
                                          min_coverage=min_coverage)
     return templates.TemplateResponse(request, "list.html", {
@@ -91,7 +91,7 @@ def building_page(request: Request, session: DSession, building_code: str, year:
                        + (f" in {year}" if year else "")}, status_code=404)
     return templates.TemplateResponse(request, "building.html", {
         "r": chosen, "f": chosen.figures, "years": [r.year for r in records],
-        "v": public_view(chosen.figures, request.app.state.settings.disclosure_min_coverage)})
+        "v": public_view(chosen.figures, request.app.state.settings.min_coverage)})
 
 
 @router.get("/feed.json", response_model=PublicFeed, responses={422: {"model": ErrorBody}})
@@ -105,7 +105,7 @@ def public_feed(request: Request, session: DSession, district: Str = None, build
         raise APIError(422, "invalid_value", f"limit: at most {cap} (got {limit})", "limit")
     filt = parse_filter(district=district, building_type=building_type, year=year, audit_required=audit_required,
                         q=q)
-    min_coverage = request.app.state.settings.disclosure_min_coverage
+    min_coverage = request.app.state.settings.min_coverage
     rows, total = service.list_published(session=session, filt=filt, offset=offset, limit=limit,
                                          min_coverage=min_coverage)
     return PublicFeed(items=[PublicDisclosure.of(r, min_coverage) for r in rows], total=total, limit=limit,
@@ -118,7 +118,7 @@ def public_csv(request: Request, session: DSession, district: Str = None, buildi
     """Every published disclosure matching the filters, one CSV line each (no login)."""
     filt = parse_filter(district=district, building_type=building_type, year=year, audit_required=audit_required,
                         q=q)
-    min_coverage = request.app.state.settings.disclosure_min_coverage
+    min_coverage = request.app.state.settings.min_coverage
     rows, _ = service.list_published(session=session, filt=filt, min_coverage=min_coverage)
     body = to_csv([PublicCsvRow.of(r, min_coverage) for r in rows], list(PublicCsvRow.model_fields))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")

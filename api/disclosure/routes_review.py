@@ -136,7 +136,7 @@ def _render_review(request: Request, session, actor: Actor, record_id: int, *, e
         return templates.TemplateResponse(request, "not_found.html", {
             "message": f"{refusal.message} (code {refusal.code})", "code": refusal.code}, status_code=refusal.status)
 
-    min_coverage = request.app.state.settings.disclosure_min_coverage
+    min_coverage = request.app.state.settings.min_coverage
     overridden = service.coverage_overridden(session=session, record_id=record_id)
     rules = {"min_coverage": min_coverage, "overridden": overridden}
 
@@ -181,7 +181,7 @@ def review_action(request: Request, session: DSession, actor: PageActor, record_
         else:
             service.act(session=session, record_id=record_id, action=act, actor=actor, text=text,
                         expected_row_version=row_version,
-                        min_coverage=request.app.state.settings.disclosure_min_coverage)
+                        min_coverage=request.app.state.settings.min_coverage)
     except WorkflowRefusal as refusal:
         return _render_review(request, session, actor, record_id, error=refusal)
     # Post/redirect/get: a reload of the result page does not repeat the action.

@@ -150,7 +150,7 @@ def act(*, session: Session, record_id: int, action: Action, actor: Actor, min_c
 
     ``expected_row_version`` (from the page the reviewer looked at) refuses an action on a record
     that changed since, so nobody approves something they have not seen. ``min_coverage`` (0-1,
-    the ``disclosure_min_coverage`` setting) gates submit, approve and publish unless overridden.
+    the ``min_coverage`` setting (``EP_MIN_COVERAGE``)) gates submit, approve and publish unless overridden.
     """
     with _transaction(session, record_id):
         record = get_record(session=session, record_id=record_id)

@@ -14,16 +14,16 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analytics import service as analytics_service
-from analytics.audit import audit_tests
-from analytics.periods import DEFAULT_TZ, local_midnight
+from analytics.audit import audit_verdict
 from analytics.reader import read_balance
 from analytics.tables import DEFAULT_BASIS
 from api.disclosure.assemble import annual_fuels, figures_of, monthly_sub_items
 from api.disclosure.figures import Figures
+from contract.localtime import TZ_NAME, local_midnight
 from storage.influx import InfluxHTTP
 
 
-def monthly_balances(*, influx: InfluxHTTP, year: int, tz: str = DEFAULT_TZ) -> dict[int, pd.DataFrame]:
+def monthly_balances(*, influx: InfluxHTTP, year: int, tz: str = TZ_NAME) -> dict[int, pd.DataFrame]:
     """month (1-12) -> per-building balance of that local calendar month."""
     out = {}
     for m in range(1, 13):
@@ -35,12 +35,15 @@ def monthly_balances(*, influx: InfluxHTTP, year: int, tz: str = DEFAULT_TZ) -> 
 
 def year_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
                region: str | None = None, now: dt.datetime | None = None) -> pd.DataFrame:
-    """``annual_frame`` of every registry building plus the calendar-year audit test columns."""
+    """``annual_frame`` of every registry building plus the calendar-year audit verdict
+    (:func:`analytics.audit.audit_verdict` on the year's period coverage: ``audit_verdict`` is
+    ``required``, ``not_required`` or ``insufficient_data``) and its test columns."""
     frame = analytics_service.annual_frame(influx=influx, session=session, year=year, basis=basis, region=region,
                                            now=now)
-    audit = audit_tests(frame["energy_tce"], frame["electricity_kwh"])
-    frame["audit_triggered"] = audit.triggered
-    frame["audit_triggered_by"] = audit.triggered_by
+    v = audit_verdict(frame["energy_tce"], frame["electricity_kwh"], coverage=frame["period_coverage"])
+    frame["audit_verdict"] = v.verdict
+    frame["audit_triggered"] = v.tests.triggered
+    frame["audit_triggered_by"] = v.tests.triggered_by
     return frame
 
 

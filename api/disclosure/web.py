@@ -17,18 +17,18 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from analytics.periods import DEFAULT_TZ
 from api.deps import CurrentUser, SessionDep, SettingsDep, building_scope
 from api.disclosure import charts, labels
 from api.disclosure.workflow import Actor, WorkflowRefusal
 from api.errors import APIError
 from api.security import authenticate
+from contract.localtime import TZ_NAME
 from storage.schema import migrate_once
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "disclosure"
 KEY_COOKIE = "ep_key"
 #: Pages show times in the city's zone (China Standard Time, UTC+8), never UTC.
-PAGE_TZ = ZoneInfo(DEFAULT_TZ)
+PAGE_TZ = ZoneInfo(TZ_NAME)
 
 
 def cst(t: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -4,7 +4,7 @@
                       submitted --approve--> approved --publish--> published --withdraw--> withdrawn
     draft, returned --discard--> discarded
 
-A record whose data coverage is below the minimum (``EP_DISCLOSURE_MIN_COVERAGE``) cannot be
+A record whose data coverage is below the minimum (``EP_MIN_COVERAGE``) cannot be
 submitted, approved or published until bureau staff ``override`` it with a reason (an event; the
 state does not change). A regenerated draft supersedes the open (not yet published) versions of the same building and
 year; publishing a new version withdraws the previously published one. ``decide`` raises a

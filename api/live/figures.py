@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analytics.periods import DEFAULT_TZ, local_midnight
 from analytics.reader import registry_frame
-from analytics.service import _same_day_last_year, window_frame
+from analytics.service import window_frame
 from analytics.tables import DEFAULT_BASIS
 from api.db import Alert
 from api.routers.readings import device_series
+from contract.localtime import TZ_NAME, local_midnight, same_day_last_year
 from registry.models import Meter
 from storage.influx import InfluxHTTP, quote_literal
 
@@ -105,7 +105,7 @@ def quality_findings(influx: InfluxHTTP, code: str, limit: int = 20) -> list[dic
 
 
 def live_figures(*, session: Session, influx: InfluxHTTP, rollups: InfluxHTTP, building_code: str,
-                 now: dt.datetime | None = None, tz: str = DEFAULT_TZ) -> LiveFigures | None:
+                 now: dt.datetime | None = None, tz: str = TZ_NAME) -> LiveFigures | None:
     """The page's figures, or None when the building is not in the registry."""
     attrs, devices = registry_frame(session=session, codes=[building_code])
     if attrs.empty:
@@ -128,7 +128,7 @@ def live_figures(*, session: Session, influx: InfluxHTTP, rollups: InfluxHTTP, b
     mtd = last = None
     if today.day > 1:
         mtd = _period(rollups, attrs, devices, today.replace(day=1), today, now, tz)
-        ly_end = _same_day_last_year(today)
+        ly_end = same_day_last_year(today)
         last = _period(rollups, attrs, devices, ly_end.replace(day=1), ly_end, now, tz)
     a = attrs.iloc[0]
     return LiveFigures(

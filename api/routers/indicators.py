@@ -38,11 +38,14 @@ def _frames_error(e: ValueError) -> APIError:
 
 
 class DistrictRow(BaseModel):
-    """A district's indicators, recomputed from its sums (columns: docs/analytics.md)."""
+    """A district's indicators, recomputed from the sums of the buildings that reported (columns:
+    docs/analytics.md), with how many buildings and how much floor area that is."""
 
     model_config = ConfigDict(extra="allow")
     district: str
     buildings: int
+    buildings_reporting: int
+    floor_area_reporting_m2: float | None
 
 
 class AuditRow(BaseModel):
@@ -56,11 +59,17 @@ class AuditRow(BaseModel):
     window_end: str
     energy_tce: float | None
     electricity_kwh: float | None
+    verdict: str
     triggered: bool
     triggered_by: str
     energy_excess_tce: float | None
     electricity_excess_kwh: float | None
     coverage: float | None
+    readings: float | None
+    expected_readings: float | None
+    measured_days: float | None
+    period_coverage: float | None
+    min_coverage: float
     projection_basis: str
     basis: str
     table_version: str
@@ -74,7 +83,9 @@ class TargetRow(BaseModel):
     scope: str
     actual: float | None
     met: bool | None
+    verdict: str
     gap: float | None
+    coverage: float | None
     source: str
 
 
@@ -124,7 +135,8 @@ def district_indicators(request: Request, session: SessionDep, _: CityWideUser, 
         return respond([], DistrictRow, page, "district-indicators")
     out = service.district_indicators(influx=request.app.state.influx_rollups, session=session, year=year, basis=basis,
                                       region=region, frame=df)
-    rows = [DistrictRow(district=d, **ind.clean({**r, "buildings": int(r["buildings"])}))
+    rows = [DistrictRow(district=d, **ind.clean({**r, "buildings": int(r["buildings"]),
+                                                 "buildings_reporting": int(r["buildings_reporting"])}))
             for d, r in out.to_dict(orient="index").items()]
     return respond(rows, DistrictRow, page, "district-indicators")
 

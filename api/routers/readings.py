@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from analytics.periods import DEFAULT_TZ
 from api.deps import BuildingCodeDep
 from api.errors import APIError
 from api.influxql import (
@@ -26,6 +25,7 @@ from api.influxql import (
 )
 from api.listing import CSV_RESPONSES
 from api.params import DeviceId, StorageTime
+from contract.localtime import TZ_NAME
 from storage.influx import InfluxHTTP
 
 router = APIRouter(prefix="/buildings/{building_code}/readings", tags=["readings"])
@@ -59,7 +59,7 @@ class Readings(BaseModel):
 def _on_boundary(t: dt.datetime, interval: str, name: str) -> None:
     """A calendar bucket cut by the range would be a part-day (week, month) that no daily figure
     matches: refuse it rather than answer with it."""
-    local = t.astimezone(ZoneInfo(DEFAULT_TZ))
+    local = t.astimezone(ZoneInfo(TZ_NAME))
     ok = local.time() == dt.time() and (interval == "1d" or (interval == "1w" and local.weekday() == 0)
                                         or (interval == "1mo" and local.day == 1))
     if not ok:
@@ -118,8 +118,8 @@ def get_readings(
         raise APIError(422, "invalid_value", str(e), "field") from None
     agg = READING_FIELDS[measurement][field]
     result = Readings(building_code=building_code, measurement=measurement, field=field,
-                      aggregate=agg, interval=interval, start=start.astimezone(ZoneInfo(DEFAULT_TZ)),
-                      end=end.astimezone(ZoneInfo(DEFAULT_TZ)), series=out)
+                      aggregate=agg, interval=interval, start=start.astimezone(ZoneInfo(TZ_NAME)),
+                      end=end.astimezone(ZoneInfo(TZ_NAME)), series=out)
     if format == "csv":
         lines = ["time,device_id,value"]
         lines += [f"{p.time.isoformat()},{s.device_id},{p.value!r}" for s in out for p in s.points]

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from analytics.periods import DEFAULT_TZ
 from analytics.savings import savings_for_retrofit
 from api.deps import AdminUser, BuildingCodeDep, SessionDep
 from api.errors import not_found
+from contract.localtime import TZ_NAME
 from contract.vocabulary import Carrier
 from registry import repo
 from registry.retrofits import add_retrofit, get_retrofit, list_retrofits
@@ -94,7 +94,7 @@ def retrofit_savings(request: Request, session: SessionDep, building_code: Build
     r = get_retrofit(session=session, building_code=building_code, retrofit_id=retrofit_id)
     if r is None:
         raise not_found("retrofit", retrofit_id, "retrofit_id")
-    today = (as_of + dt.timedelta(days=1)) if as_of else dt.datetime.now(ZoneInfo(DEFAULT_TZ)).date()
+    today = (as_of + dt.timedelta(days=1)) if as_of else dt.datetime.now(ZoneInfo(TZ_NAME)).date()
     rep = savings_for_retrofit(influx=request.app.state.influx, rollups=request.app.state.influx_rollups,
                                session=session, building_code=building_code, carrier=r.carrier,
                                retrofit_on=r.completed_on, today=today,

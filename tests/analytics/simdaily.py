@@ -8,9 +8,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from contract.localtime import local_midnight_ms
 from registry.fleet import Fleet
 from simulators import weather
-from simulators.calendar import local_midnight_ms
 from simulators.fleetgen import generate_fleet
 from simulators.fleetsim import FleetSim, Period
 

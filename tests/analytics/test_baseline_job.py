@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from analytics.baseline_job import FIT_MEASUREMENT, read_fits, refit
-from analytics.periods import local_midnight
+from contract.localtime import local_midnight
 from registry import repo
 from registry.db import make_engine, migrate, session_scope
 from registry.weather import add_station, assign

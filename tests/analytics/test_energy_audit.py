@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from analytics.audit import audit_tests, project_to_year_end
+from analytics.audit import MIN_COVERAGE, Verdict, audit_tests, audit_verdict, project_to_year_end
 from analytics.energy import electrification_share, energy_tce, renewable_substitution_rate
 from analytics.tables import coal_factors
 
@@ -97,19 +98,68 @@ def test_audit_tests_vectorised_keep_index_and_nan_fails():
     assert a.energy_excess_tce.index.tolist() == ["a", "b", "c"]
 
 
-def test_projection_linear_and_last_year_profile():
+def test_projection_measured_rate_and_last_year_profile():
     p, basis = project_to_year_end(400.0, days_elapsed=73, days_in_year=365)
-    assert basis == "linear_days"
-    assert_allclose(p, 2000.0)  # 400 tce x 365 / 73 days
+    assert basis == "measured_days_rate"
+    assert_allclose(p, 2000.0)  # 400 tce x 365 / 73 days (all 73 days measured)
     so_far = pd.Series([400.0, 400.0], index=["summer_peak", "no_history"])
     p, basis = project_to_year_end(so_far, days_elapsed=73, days_in_year=365,
                                    last_year_same_period=pd.Series([200.0, 0.0], index=so_far.index),
                                    last_year_total=pd.Series([1100.0, 0.0], index=so_far.index))
     assert_allclose(p["summer_peak"], 2200.0)  # 400 x 1100 / 200 (last year's shape)
     assert_allclose(p["no_history"], 2000.0)  # 400 x 365 / 73
-    assert basis.to_dict() == {"summer_peak": "last_year_profile", "no_history": "linear_days"}
+    assert basis.to_dict() == {"summer_peak": "last_year_profile", "no_history": "measured_days_rate"}
     with pytest.raises(ValueError, match="days_elapsed"):
         project_to_year_end(1.0, days_elapsed=0, days_in_year=365)
+
+
+def test_late_connected_mall_is_projected_from_its_measured_days():
+    # The mall: 462,351 kWh in its first 7 days, connected late November (day 334 of 365).
+    # Calendar-share projection: 462,351 x 365 / 334 = 505,264 kWh (the old, wrong answer).
+    p, basis = project_to_year_end(462_351.0, days_elapsed=334, days_in_year=365, measured_days=7.0)
+    assert basis == "measured_days_rate"
+    assert_allclose(p, 24_108_302.14, rtol=1e-9)  # 462,351 / 7 x 365 = 66,050.14 kWh/d x 365
+    v = audit_verdict(0.0, p, coverage=7 / 334, projected=True, measured_year_fraction=7 / 365)
+    assert v.verdict == Verdict.projected  # far above 5,000,000 kWh: listed on 7 days of data
+    assert v.tests.triggered_by == "electricity"
+
+
+def test_three_weeks_offline_not_under_projected():
+    # One meter, 1,000 kWh/day, offline 21 of the 120 days so far: 99 days x 1,000 = 99,000 kWh.
+    p, _ = project_to_year_end(99_000.0, days_elapsed=120, days_in_year=365, measured_days=99.0)
+    assert_allclose(p, 365_000.0)  # 99,000 / 99 x 365: the true pace, not 99,000 x 365 / 120 = 301,125
+    # With last year's shape (same period 110,000 of 400,000): 99,000 x 120/99 x 400,000/110,000
+    p, basis = project_to_year_end(99_000.0, days_elapsed=120, days_in_year=365, measured_days=99.0,
+                                   last_year_same_period=110_000.0, last_year_total=400_000.0)
+    assert basis == "last_year_profile"
+    assert_allclose(p, 120_000.0 * 400_000 / 110_000)  # = 436,363.6 kWh
+
+
+def test_nothing_measured_projects_nothing():
+    p, basis = project_to_year_end(0.0, days_elapsed=100, days_in_year=365, measured_days=0.0)
+    assert np.isnan(p) and basis == "no_data"
+    assert audit_verdict(p, p, coverage=0.0, projected=True).verdict == Verdict.insufficient_data
+
+
+@pytest.mark.parametrize(("kwh", "coverage", "projected", "year_fraction", "verdict"), [
+    (5_000_000.0, 0.01, False, None, "required"),           # at the threshold: evidence on any coverage
+    (4_999_999.0, 0.95, False, None, "not_required"),       # below, 95 % >= 90 % measured
+    (4_999_999.0, 0.85, False, None, "insufficient_data"),  # below, 85 % < 90 %: no reassurance
+    (4_999_999.0, MIN_COVERAGE, False, None, "not_required"),  # exactly at the minimum is enough
+    (5_000_001.0, 0.02, True, 7 / 365, "projected"),        # projection 1 kWh above
+    (4_999_999.0, 1.0, True, 7 / 365, "insufficient_data"),  # a week of the year cannot reassure
+    (4_999_999.0, 1.0, True, 31 / 365, "not_required"),     # 31 d / 365 = 8.5 % >= 1/12 = 8.3 %
+])
+def test_audit_verdict_coverage_rule(kwh, coverage, projected, year_fraction, verdict):
+    v = audit_verdict(0.0, kwh, coverage=coverage, projected=projected, measured_year_fraction=year_fraction)
+    assert v.verdict == verdict
+
+
+def test_audit_verdict_vectorised_keeps_index():
+    kwh = pd.Series([6e6, 1e6, 1e6], index=["a", "b", "c"])
+    cov = pd.Series([0.1, 0.99, 0.5], index=kwh.index)
+    v = audit_verdict(kwh * 0, kwh, coverage=cov)
+    assert v.verdict.to_dict() == {"a": "required", "b": "not_required", "c": "insufficient_data"}
 
 
 def test_electrification_and_renewable_worked_example():
@@ -136,3 +186,16 @@ def test_factor_table_has_source_and_verified_for_every_row():
     assert set(rows.verified) <= {"yes", "no"}
     assert coal_factors().factor("electricity") == F_EL
     assert coal_factors().factor("natural_gas") == F_GAS
+
+
+def test_min_coverage_from_the_environment_for_every_process():
+    import subprocess
+    import sys
+
+    code = "import analytics.audit as a; print(a.MIN_COVERAGE)"
+    ok = subprocess.run([sys.executable, "-c", code], env={"EP_MIN_COVERAGE": "0.75", "PATH": ""},
+                        capture_output=True, text=True, timeout=60)
+    assert ok.stdout.strip() == "0.75", ok.stderr
+    bad = subprocess.run([sys.executable, "-c", code], env={"EP_MIN_COVERAGE": "75", "PATH": ""},
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "EP_MIN_COVERAGE='75' must be a share in (0, 1]" in bad.stderr

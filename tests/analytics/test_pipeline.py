@@ -18,7 +18,7 @@ from numpy.testing import assert_allclose
 
 from analytics import reader, rollup, service
 from analytics.energy import energy_tce
-from analytics.periods import local_midnight
+from contract.localtime import local_midnight
 from registry.db import make_engine, session_scope
 from storage.influx import InfluxHTTP
 from tests.ingest.helpers import IngestProcess, ingest_argv, wait_acked, with_metrics

@@ -35,22 +35,34 @@ def test_ev_green_share():
     assert math.isnan(ev_green_share(10.0, 11.0))
 
 
-def test_intensity_and_quota_with_example_table():
+def test_intensity_and_quota_example_values_are_never_a_standard(tmp_path):
     quota = quota_table()
     assert quota.source.str.contains("EXAMPLE").all()  # shipped values are labelled as examples
     eui = energy_use_intensity(pd.Series([1_320_000.0, 900_000.0, 500_000.0], index=list("abc")),
                                pd.Series([12_000.0, 10_000.0, 10_000.0], index=list("abc")))
     assert_allclose(eui.values, [110.0, 90.0, 50.0])  # 1,320,000/12,000; 900,000/10,000; 500,000/10,000
-    q = lookup_quota(quota, pd.Series(["office", "office", "office"], index=list("abc")),
-                     pd.Series(["hot_summer_cold_winter", "hot_summer_cold_winter", "marine"], index=list("abc")))
+    types = pd.Series(["office", "office", "office"], index=list("abc"))
+    zones = pd.Series(["hot_summer_cold_winter", "hot_summer_cold_winter", "marine"], index=list("abc"))
+    status, _ = quota_status(eui, *lookup_quota(quota, types, zones)[["constraint_value", "guide_value"]].T.values)
+    assert status.tolist() == ["no_quota"] * 3  # the shipped table has only EXAMPLE rows: no standard
+    # A city's real table (same values, a real source):
+    real = tmp_path / "quota.csv"
+    real.write_text("building_type,climate_zone,metric,constraint_value,guide_value,source,verified\n"
+                    "office,hot_summer_cold_winter,electricity_kwh_per_m2,110,80,City quota standard 2026,yes\n")
+    q = lookup_quota(quota_table(real), types, zones)
     status, r = quota_status(eui, q.constraint_value, q.guide_value)
-    # example office quota: constraint 110, guide 80 kWh/(m2.a); exactly at the constraint is not above it
+    # constraint 110, guide 80 kWh/(m2.a); exactly at the constraint is not above it
     assert status.tolist() == ["above_guide", "above_guide", "no_quota"]
     assert_allclose(r["a"], 1.0)  # 110 / 110
     s, _ = quota_status(110.01, 110.0, 80.0)
     assert s == "above_constraint"
     s, _ = quota_status(80.0, 110.0, 80.0)
     assert s == "within_guide"
+    # Within the guide on 50 % of the period: no reassurance (MIN_COVERAGE 0.9); above it is evidence.
+    s, _ = quota_status(50.0, 110.0, 80.0, coverage=0.5)
+    assert s == "insufficient_data"
+    s, _ = quota_status(111.0, 110.0, 80.0, coverage=0.5)
+    assert s == "above_constraint"
 
 
 def test_carbon_with_grid_factor_by_year_and_region():
@@ -146,8 +158,8 @@ def test_tce_scales_linearly(grid, gas, k):
 def test_split_window_uses_months_inside_and_days_at_the_edges():
     import datetime as dt
 
-    from analytics.periods import local_midnight, rolling_12_months, year_window
     from analytics.reader import split_window
+    from contract.localtime import local_midnight, rolling_12_months, year_window
 
     parts = split_window(*year_window(2025))
     assert [(r, s.date(), e.date()) for r, s, e in parts] == [

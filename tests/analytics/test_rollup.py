@@ -75,6 +75,8 @@ def out(db) -> InfluxHTTP:
 
 
 NOW = dt.datetime(2025, 3, 3, 12, 0, tzinfo=SH)  # DAY1 and DAY2 complete, 3 March in progress
+#: A full day of the main meter: 96 readings, 96 x interval_s 900 = 86,400 s covered.
+DAY_MAIN = {"readings": 96, "covered_s": 86_400}
 
 
 def daily(db: InfluxHTTP, measurement: str) -> dict[tuple, dict]:
@@ -92,17 +94,21 @@ def test_daily_sums_readings_and_local_day_boundaries(db, out):
     assert stats.days == 4  # 28 Feb, 1, 2 and 3 March (today, partial)
     m = daily(out, "meter")
     # stamped at local midnight (hour 0 in Asia/Shanghai)
-    assert m[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96}  # 96 x 1.0 kWh
-    assert m[("main", "2025-03-02", 0)] == {"consumption_kwh": 192.0, "readings": 96}  # 96 x 2.0 kWh
-    assert m[("main", "2025-02-28", 0)] == {"consumption_kwh": 7.0, "readings": 1}  # the 00:00 point
-    assert m[("gas", "2025-03-01", 0)] == {"consumption_m3": 48.0, "readings": 96}  # 96 x 0.5 m3
-    assert m[("gas", "2025-03-02", 0)] == {"consumption_m3": 24.0, "readings": 96}  # 96 x 0.25 m3
+    assert m[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96,
+                                         "covered_s": 86_400}  # 96 x 1.0 kWh; 96 x interval_s 900
+    assert m[("main", "2025-03-02", 0)] == {"consumption_kwh": 192.0, **DAY_MAIN}  # 96 x 2.0 kWh
+    assert m[("main", "2025-02-28", 0)] == {"consumption_kwh": 7.0, "readings": 1,
+                                         "covered_s": 900}  # the 00:00 point; no interval_s: nominal 900 s
+    assert m[("gas", "2025-03-01", 0)] == {"consumption_m3": 48.0, **DAY_MAIN}  # 96 x 0.5 m3
+    assert m[("gas", "2025-03-02", 0)] == {"consumption_m3": 24.0, **DAY_MAIN}  # 96 x 0.25 m3
     pv = daily(out, "pv")
-    assert pv[("inv", "2025-03-01", 0)] == pytest.approx({"generation_kwh": 6.4, "readings": 16})  # 16 x 0.4
+    assert pv[("inv", "2025-03-01", 0)] == pytest.approx({"generation_kwh": 6.4, "readings": 16,
+                                                                 "covered_s": 14_400})  # 16 x 0.4; 16 x 900 s
     # a pv_meter sends no generation: its readings are counted on the export field
     assert pv[("pvm", "2025-03-01", 0)] == pytest.approx(
-        {"to_grid_kwh": 1.6, "from_grid_kwh": 0.0, "readings": 16})  # 16 x 0.1 export
-    assert daily(out, "ev_pile")[("ev1", "2025-03-01", 0)] == {"consumption_kwh": 12.0, "readings": 4}  # 4 x 3.0
+        {"to_grid_kwh": 1.6, "from_grid_kwh": 0.0, "readings": 16, "covered_s": 14_400})  # 16 x 0.1 export
+    assert daily(out, "ev_pile")[("ev1", "2025-03-01", 0)] == {"consumption_kwh": 12.0, "readings": 4,
+                                                                     "covered_s": 3_600}  # 4 x 3.0
     assert daily(out, "ev_session")[("ev1", "2025-03-01", 0)] == {"energy_kwh": 12.0, "pv_energy_kwh": 0.0,
                                                                  "readings": 1}  # one stop event
     # tags are kept: the daily series is addressable exactly like the raw one
@@ -121,13 +127,25 @@ def test_daily_sums_readings_and_local_day_boundaries(db, out):
     assert feb[1] == 7.0  # the 00:00 reading of 1 March closes February
     b = out.query(f"SELECT * FROM building_1mo WHERE time = {local_ms(DAY1)}ms")[0]
     got = {k: v for k, v in zip(b["columns"], b["values"][0], strict=True) if v is not None and k != "time"}
+    zero = dict.fromkeys(("lighting_sockets_kwh", "hvac_kwh", "power_kwh", "special_kwh", "unmetered_kwh", "lpg_kg",
+                          "manufactured_gas_m3", "district_heat_kwh", "district_cooling_kwh", "diesel_kg",
+                          "gasoline_kg", "coal_kg", "renewable_heat_kwh", "water_m3", "ev_pv_energy_kwh"), 0.0)
     assert got == pytest.approx({
-        "building_code": B, "main_meter_kwh": 288.0, "natural_gas_m3": 72.0,  # 96 x 0.5 + 96 x 0.25 m3
-        "pv_inverter_generation_kwh": 6.4, "pv_meter_generation_kwh": 0.0, "pv_to_grid_kwh": 1.6,
-        "pv_from_grid_kwh": 0.0, "pv_grid_meters": 1.0,
-        "ev_energy_kwh": 12.0, "ev_session_energy_kwh": 12.0, "ev_pv_energy_kwh": 0.0, "ev_sessions": 1,
+        **zero, "building_code": B, "load_kwh": 288.0, "main_meter_kwh": 288.0,
+        "natural_gas_m3": 72.0,  # 96 x 0.5 + 96 x 0.25 m3
+        # 1 March: the grid meter's import, 0 in this data; 2 March the grid meter sent nothing, so
+        # import = load + EV - PV = 192 + 0 - 0 kWh. Electricity used = 192 + (6.4 - 1.6) kWh.
+        "electricity_from_grid_kwh": 192.0, "electricity_kwh": 196.8,
+        "pv_generation_kwh": 6.4, "pv_to_grid_kwh": 1.6, "pv_self_consumed_kwh": 4.8,  # 6.4 - 1.6
+        "ev_energy_kwh": 12.0, "ev_session_energy_kwh": 12.0, "ev_sessions": 1,
         "readings": 192 + 192 + 16 + 16 + 4,  # main, gas (2 days x 96 each), inverter, grid meter, EV pile
+        # main and gas 2 x 86,400 s each, inverter and grid meter 16 x 900 s each, pile 4 x 900 s
+        "covered_s": 4 * 86_400 + 2 * 14_400 + 3_600,
+        "metered_days": 2,  # 1 and 2 March (3 March has no data yet)
     })
+    # the month is the sum of its days' balances
+    days = out.query(f"SELECT sum(load_kwh), sum(readings) FROM building_1d WHERE time >= {local_ms(DAY1)}ms")
+    assert days[0]["values"][0][1:] == [288.0, 420]
 
 
 def _snapshot(db: InfluxHTTP) -> list:
@@ -197,7 +215,8 @@ def test_rollups_go_to_the_rollup_policy_created_when_missing(db, out):
     assert _policies(db)["autogen"]["default"] is True
     for m in ("meter_1h", "meter_1d", "meter_1mo", "building_1mo", rollup.CHECKPOINT_MEASUREMENT):
         assert db.query(f'SELECT count(*) FROM "{m}"') == [], m  # nothing in the raw data's policy
-    assert daily(out, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96}
+    assert daily(out, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96,
+                                                                 "covered_s": 86_400}
     assert rollup.read_checkpoint(out) == dt.date(2025, 3, 3)
     assert rollup.ensure_rollup_rp(db) is False  # idempotent: already there
 
@@ -207,7 +226,7 @@ def test_an_existing_rollup_policy_is_left_as_it_is(db, out):
                  "SHARD DURATION 4w", epoch=None, post=True)
     rollup.run(db, start=DAY1, now=NOW)
     assert _policies(db)[rollup.ROLLUP_RP]["shardGroupDuration"] == "672h0m0s"  # still 4 x 168 h
-    assert daily(out, "meter")[("main", "2025-03-02", 0)] == {"consumption_kwh": 192.0, "readings": 96}
+    assert daily(out, "meter")[("main", "2025-03-02", 0)] == {"consumption_kwh": 192.0, **DAY_MAIN}
 
 
 def test_an_expiring_rollup_policy_is_refused_before_anything_is_written(db, out):
@@ -222,10 +241,10 @@ def test_a_renamed_policy_and_the_opt_out(db):
     rollup.run(db, start=DAY1, now=NOW, rollup_rp="rollups_b")
     assert "rollups_b" in _policies(db) and rollup.ROLLUP_RP not in _policies(db)
     renamed = rollup.rollup_client(db, "rollups_b")
-    assert daily(renamed, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96}
+    assert daily(renamed, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, **DAY_MAIN}
     with InfluxHTTP(db.url, db.database) as same:
         rollup.run(same, start=DAY1, now=NOW, rollup_rp=None)  # None: the client's own (default) policy
-        assert daily(same, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96}
+        assert daily(same, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, **DAY_MAIN}
 
 
 def test_bad_policy_settings_are_refused(db):
@@ -250,6 +269,6 @@ def test_cli_takes_the_policy_from_ep_rollup_rp_and_refuses_a_bad_one(db):
     assert r.returncode == 0, r.stderr
     assert "by_env" in _policies(db) and rollup.ROLLUP_RP not in _policies(db)
     by_env = rollup.rollup_client(db, "by_env")
-    assert daily(by_env, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, "readings": 96}
+    assert daily(by_env, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, **DAY_MAIN}
     r = cli("rollup", "--shard-duration", "1y", EP_ROLLUP_RP="by_env2")
     assert r.returncode == 2 and "shard_duration '1y'" in r.stderr

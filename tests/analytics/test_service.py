@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from analytics import rollup, service
-from analytics.periods import local_midnight
+from contract.localtime import local_midnight
 from registry import repo
 from registry.db import make_engine, migrate, session_scope
 from registry.fleet import Fleet
@@ -81,6 +81,8 @@ def city(influxd, tmp_path_factory):
     out = rollup.rollup_client(db, rollup.ROLLUP_RP)
     for k in range(0, len(lines), 5000):
         out.write_lines(lines[k:k + 5000])
+    # The job's own steps: each day's building balance from the device days, then the months.
+    rollup.rebuild_balance_days(out, dt.date(YEAR, 1, 1), dt.date(YEAR + 1, 1, 1))
     for month in range(1, 13):  # the job's own month step sums the days into <measurement>_1mo
         rollup.rollup_month(out, dt.date(YEAR, month, 1))
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('reg') / 'r.db'}")
@@ -113,7 +115,9 @@ def test_annual_frame_worked_example(city):
     assert_allclose(a.coverage, 1.0)  # 6 devices x 96 x 365 readings, all present
     assert_allclose(a.carbon_tco2, 3_558_750 * 0.1404 / 1000)  # Sichuan (CN-51) 2022 factor, grid import only
     assert a.grid_factor_source == "CN-51 2022"
-    assert a.quota_status == "above_constraint"  # 366.8 > 110 kWh/(m2.a) (example quota)
+    assert a.quota_status == "no_quota"  # the shipped quota table holds EXAMPLE values only: no standard
+    assert_allclose(a.measured_days, 365.0)  # coverage 1 x 365 days since 1 January
+    assert_allclose(a.period_coverage, 1.0)  # 365 / 365
     assert_allclose(b.energy_tce, 717.736)  # 5,840,000 x 0.1229 / 1000
     assert b.rank_in_type == 1 and b.buildings_in_type == 1
     assert (a.basis, a.table_version) == ("equivalent_gbt2589", "gbt2589-2020.v1")
@@ -134,7 +138,9 @@ def test_audit_list_calendar_year_and_projection(city):
     row = early.loc[B]
     # 1 Jan - 28 Feb = 59 days x 16,000 = 944,000 kWh; x 365 / 59 = 5,840,000 kWh projected
     assert_allclose(row.electricity_kwh, 5_840_000)
-    assert row.projection_basis == "linear_days from 2025-02-28"  # no 2024 data to shape it
+    assert row.projection_basis == "measured_days_rate from 2025-02-28"  # no 2024 data to shape it
+    assert row.verdict == "projected"
+    assert_allclose(row.measured_days, 59.0)  # every reading of the 59 days present
     assert row.triggered_by == "electricity"
 
 

@@ -11,10 +11,10 @@ import pandas as pd
 
 from analytics.baseline import BaselineFit
 from api.alerts.inputs import BuildingInputs, judged_week
+from contract.localtime import local_midnight_ms
 from registry.fleet import BuildingSpec, Fleet
 from registry.repo import building_from_spec
 from registry.weather import StationRef
-from simulators.calendar import local_midnight_ms
 from simulators.fleetsim import FleetSim, Period
 
 TZ = ZoneInfo("Asia/Shanghai")

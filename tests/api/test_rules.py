@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from numpy.testing import assert_allclose
 
 from api.alerts import rules
 from api.alerts.outbox import backoff_s
@@ -18,38 +17,37 @@ P = RuleParams()
 CODE = "510402A001"
 
 
+def _rows(*windows: tuple[str, str, float, float, str]) -> pd.DataFrame:
+    """Rows shaped like analytics.service.audit_frame: (window, verdict, tce, kWh, triggered_by)."""
+    return pd.DataFrame([{"window": w, "verdict": v, "energy_tce": e, "electricity_kwh": k, "triggered_by": by,
+                          "measured_days": 7.0, "coverage": 1.0, "period_coverage": 7 / 334,
+                          "projection_basis": "measured_days_rate from 2026-11-30" if w.startswith("proj") else ""}
+                         for w, v, e, k, by in windows])
+
+
 def test_audit_crossed_by_electricity():
-    f = rules.audit_threshold(building_code=CODE, ytd_electricity_kwh=5_100_000, ytd_energy_tce=626.8,
-                              year_fraction=0.9, params=P)
-    assert f is not None and f.rule is Rule.audit_threshold and f.details["crossed"] is True
+    f = rules.audit_threshold(building_code=CODE, audit_rows=_rows(
+        ("calendar_year", "required", 626.8, 5_100_000, "electricity"),
+        ("projected_year_end", "projected", 700.0, 5_600_000, "electricity")))
+    assert f is not None and f.rule is Rule.audit_threshold
+    assert f.details["verdict"] == "required" and f.message.startswith("audit threshold crossed")
 
 
-def test_audit_projected_by_year_end():
-    # 2,600,000 kWh by 30 June: 2.6e6 / 0.5 = 5.2e6 kWh projected >= 5e6 kWh
-    f = rules.audit_threshold(building_code=CODE, ytd_electricity_kwh=2_600_000, ytd_energy_tce=319.5,
-                              year_fraction=0.5, params=P)
-    assert f is not None and f.details["crossed"] is False
-    assert_allclose(f.details["projected_electricity_kwh"], 5_200_000)
+def test_audit_projected_on_little_data_raises_the_alert():
+    # The late-connected mall: 462,351 kWh in 7 days -> 24,108,302 kWh projected (analytics' verdict).
+    f = rules.audit_threshold(building_code=CODE, audit_rows=_rows(
+        ("calendar_year", "insufficient_data", 56.8, 462_351, "none"),
+        ("projected_year_end", "projected", 2_962.9, 24_108_302, "both")))
+    assert f is not None and f.details["verdict"] == "projected"
+    assert "7.0 days measured" in f.message and "measured_days_rate" in f.message
+    assert f.details["audit_electricity_kwh"] == 5_000_000  # analytics.audit's threshold, copied for the record
 
 
-def test_audit_energy_test_alone():
-    # 1,200,000 kWh (147.5 tce) of electricity plus gas: 600 tce by mid-year -> 1200 tce projected
-    f = rules.audit_threshold(building_code=CODE, ytd_electricity_kwh=1_200_000, ytd_energy_tce=600,
-                              year_fraction=0.5, params=P)
-    assert f is not None and "energy" in f.message
-    assert_allclose(f.details["projected_energy_tce"], 1200)
-
-
-def test_audit_below_both_tests():
-    # 2,000,000 kWh at half year -> 4,000,000 projected < 5e6; 400 tce projected < 1000
-    assert rules.audit_threshold(building_code=CODE, ytd_electricity_kwh=2_000_000, ytd_energy_tce=200,
-                                 year_fraction=0.5, params=P) is None
-
-
-def test_audit_no_projection_in_first_weeks():
-    # 600,000 kWh in the first 2 % of the year would project to 30 GWh: too early to trust
-    assert rules.audit_threshold(building_code=CODE, ytd_electricity_kwh=600_000, ytd_energy_tce=73.7,
-                                 year_fraction=0.02, params=P) is None
+@pytest.mark.parametrize("verdict", ["not_required", "insufficient_data"])
+def test_audit_no_alert_below_both_tests(verdict):
+    assert rules.audit_threshold(building_code=CODE, audit_rows=_rows(
+        ("calendar_year", verdict, 200.0, 2_000_000, "none"),
+        ("projected_year_end", verdict, 400.0, 4_000_000, "none"))) is None
 
 
 def test_eui_over_constraint():

@@ -14,6 +14,7 @@ import time
 import httpx
 
 from analytics import rollup
+from contract.localtime import local_date, local_midnight
 from dashboards import common as c
 from registry.fleet import BuildingSpec, Fleet, MeterSpec, PileSpec, PvSpec
 from storage.influx import InfluxHTTP
@@ -121,22 +122,14 @@ def lines(t_end_ms: int) -> list[str]:
 
 
 def rollup_daily(url: str, db: str, from_ms: int, to_ms: int) -> None:
-    """Daily rollups ``meter_1d`` / ``pv_1d`` as the analytics rollup job defines them (same
-    tags and field names, plus ``readings``, in the rollup retention policy the job creates),
-    here with InfluxQL ``SELECT ... INTO``."""
+    """The analytics rollup job itself over the local days of ``(from_ms, to_ms]``: per-device
+    ``_1d`` rollups and the building energy balance ``building_1d`` the panels read, in the rollup
+    retention policy the job creates."""
+    first = local_date(dt.datetime.fromtimestamp(from_ms / 1000, dt.UTC))
+    last = local_date(dt.datetime.fromtimestamp((to_ms - 1) / 1000, dt.UTC))
     with InfluxHTTP(url, db) as client:
-        rollup.ensure_rollup_rp(client, c.ROLLUP_RP)
-    rng = f"time > {from_ms - 86_400_000}ms AND time <= {to_ms}ms"
-    for q in (
-        'SELECT sum("consumption_kwh") AS "consumption_kwh", sum("consumption_m3") AS "consumption_m3", '
-        f'count("interval_s") AS "readings" INTO {c.METER_1D} FROM "meter" WHERE {rng} GROUP BY time(1d), *',
-        'SELECT sum("generation_kwh") AS "generation_kwh", sum("to_grid_kwh") AS "to_grid_kwh", '
-        f'sum("from_grid_kwh") AS "from_grid_kwh", count("interval_s") AS "readings" INTO {c.PV_1D} FROM "pv" '
-        f'WHERE {rng} GROUP BY time(1d), *',
-    ):
-        r = httpx.post(f"{url}/query", params={"db": db}, data={"q": q}, timeout=60)
-        r.raise_for_status()
-        assert "error" not in r.json()["results"][0], r.text
+        rollup.run(client, start=first, end=last, now=dt.datetime.fromtimestamp(to_ms / 1000, dt.UTC),
+                   rollup_rp=c.ROLLUP_RP, rederive=False)
 
 
 def write(url: str, db: str, text_lines: list[str]) -> None:
@@ -147,5 +140,5 @@ def write(url: str, db: str, text_lines: list[str]) -> None:
 
 
 def day_floor_ms(ms: int) -> int:
-    d = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return int(d.timestamp() * 1000)
+    """Start of the local (China) day holding ``ms``: where the daily rollups are stamped."""
+    return int(local_midnight(local_date(dt.datetime.fromtimestamp(ms / 1000, dt.UTC))).timestamp() * 1000)

@@ -1,19 +1,14 @@
-"""The registry attributes written for the dashboards, and the dashboard coal factors against the
-analytics factor table (the two must never disagree)."""
+"""The registry attributes written for the dashboards, and the coal factors the queries carry (read
+from the analytics factor table, the one home)."""
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import pytest
 
-from contract.vocabulary import Carrier
-from dashboards.attributes import building_point, load_quota
-from dashboards.indicators import COAL_FACTORS
+from analytics.tables import coal_factors
+from dashboards.attributes import DEFAULT_QUOTA_CSV, building_point, load_quota
+from dashboards.indicators import energy_by_building, tce_per_unit
 from tests.dashboards import fleet_data
-
-ANALYTICS_FACTORS = Path(__file__).resolve().parents[2] / "analytics" / "data" / "coal_factors.csv"
 
 
 def test_building_point_carries_registry_attributes_and_quota():
@@ -28,29 +23,25 @@ def test_building_point_carries_registry_attributes_and_quota():
 
 def test_quota_table_errors_name_the_line(tmp_path):
     f = tmp_path / "quota.csv"
-    f.write_text("building_type,climate_zone,metric,constraint_value,guide_value\n"
-                 "office,cold,electricity_kwh_per_m2,110,80\n"
-                 "mall,cold,electricity_kwh_per_m2,lots,180\n")
-    with pytest.raises(ValueError, match=r"line 3: bad quota row"):
+    f.write_text("building_type,climate_zone,metric,constraint_value,guide_value,source,verified\n"
+                 "office,cold,electricity_kwh_per_m2,110,80,City standard,yes\n"
+                 "mall,cold,electricity_kwh_per_m2,lots,180,City standard,yes\n")
+    with pytest.raises(ValueError, match=r"line 3: constraint_value 'lots' is not a number"):
         load_quota(f)
 
 
-def test_coal_factors_match_the_analytics_table_both_ways():
-    # The table ships with the repository: missing is a failure, never a skip.
-    assert ANALYTICS_FACTORS.exists(), f"{ANALYTICS_FACTORS} is missing"
-    with open(ANALYTICS_FACTORS, newline="") as f:
-        rows = list(csv.DictReader(f))
-    national = {r["carrier"]: r for r in rows if r["basis"] in ("*", "equivalent_gbt2589") and r["region"] == "CN"}
-    dashboards = {fac.carrier.value: fac for fac in COAL_FACTORS}
-    # Dashboards -> table: every factor a dashboard query multiplies by is the table's.
-    for carrier, fac in dashboards.items():
-        assert carrier in national, f"{carrier}: in the dashboards, not in {ANALYTICS_FACTORS.name}"
-        assert fac.kgce_per_unit == pytest.approx(float(national[carrier]["factor"]), rel=1e-12), carrier
-        # Same unit: kgce per the unit of the stored field (consumption_kwh -> kgce/kWh).
-        assert national[carrier]["unit"].lower() == "kgce/" + fac.field.rsplit("_", 1)[1], carrier
-    # Table -> dashboards: every metered carrier of the table is converted on the dashboards too,
-    # or the dashboards' tce would leave its energy out. Renewable heat is not a meter carrier
-    # (contract.vocabulary.Carrier): analytics adds it from its own inputs, Grafana cannot.
-    metered = {c.value for c in Carrier}
-    assert {c for c in national if c in metered} == set(dashboards)
-    assert set(national) - metered == {"renewable_heat"}
+def test_example_quota_rows_are_never_synced(tmp_path):
+    assert load_quota(DEFAULT_QUOTA_CSV) == {}  # the shipped table holds EXAMPLE values only
+    f = tmp_path / "quota.csv"
+    f.write_text("building_type,climate_zone,metric,constraint_value,guide_value,source,verified\n"
+                 "office,cold,electricity_kwh_per_m2,110,80,City standard 2026,yes\n"
+                 "mall,cold,electricity_kwh_per_m2,240,180,EXAMPLE VALUE - replace,no\n")
+    assert load_quota(f) == {("office", "cold"): (110.0, 80.0)}
+
+
+def test_queries_carry_the_analytics_factor_table():
+    # GB/T 2589-2020, equivalent basis, analytics/data/coal_factors.csv: 0.1229 kgce/kWh electricity,
+    # 1.2143 kgce/m3 natural gas -> tce per unit 0.0001229 and 0.0012143 in the rendered query
+    q = energy_by_building("building_1d", ()).render()
+    assert 'sum("electricity_kwh") * 0.0001229' in q and 'sum("natural_gas_m3") * 0.0012143' in q
+    assert tce_per_unit()["electricity_kwh"] == pytest.approx(coal_factors().factor("electricity") / 1000)

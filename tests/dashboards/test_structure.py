@@ -112,8 +112,9 @@ def test_every_rollup_read_names_the_rollup_policy(generated):
     queries += [q["model"]["query"] for r in alerts.provisioning_document()["groups"][0]["rules"]
                 for q in r["data"] if "query" in q["model"]]
     names = [n for q in queries for n in _rollup_names(q)]
-    assert len(names) > 20  # the overview, building detail and both alert rules read rollups
-    assert set(names) == {f'"{common.ROLLUP_RP}"."meter_1d"', f'"{common.ROLLUP_RP}"."pv_1d"'}
+    assert len(names) > 10  # the overview, building detail, PV and both alert rules read the balance
+    # every energy figure reads the building energy balance, never re-derives it from device rollups
+    assert set(names) == {f'"{common.ROLLUP_RP}"."building_1d"'}
 
 
 def test_build_with_a_renamed_rollup_policy(tmp_path):
@@ -125,7 +126,7 @@ def test_build_with_a_renamed_rollup_policy(tmp_path):
     assert build.returncode == 0, build.stderr
     text = "".join(f.read_text() for f in tmp_path.rglob("*.*") if f.suffix in (".json", ".yaml"))
     names = set(_rollup_names(text.replace('\\"', '"')))
-    assert names == {'"rollups_b"."meter_1d"', '"rollups_b"."pv_1d"'}
+    assert names == {'"rollups_b"."building_1d"'}
 
 
 def test_generated_files_in_git_are_current():

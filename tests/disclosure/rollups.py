@@ -2,7 +2,8 @@
 rollup retention policy (``rollup``, the default of the rollup job and of the API).
 
 Analytics reads whole local months from ``<measurement>_1mo`` and the edge days from ``_1d``; the
-monthly points are made by analytics' own ``rollup_month`` from the daily ones, never by hand.
+daily building balances and the monthly points are made by analytics' own ``rebuild_balance_days``
+and ``rollup_month`` from the daily ones, never by hand.
 """
 
 from __future__ import annotations
@@ -22,4 +23,7 @@ def write_daily_rollups(db: InfluxHTTP, lines: list[str], months: set[tuple[int,
         for k in range(0, len(lines), 5000):
             out.write_lines(lines[k:k + 5000])
         for year, month in sorted(months):
-            rollup.rollup_month(out, dt.date(year, month, 1))
+            first = dt.date(year, month, 1)
+            # The job's steps: each day's building balance from the device days, then the month.
+            rollup.rebuild_balance_days(out, first, (first + dt.timedelta(days=32)).replace(day=1))
+            rollup.rollup_month(out, first)

@@ -10,8 +10,8 @@ import io
 
 import pytest
 
-from analytics.periods import local_midnight
 from api.disclosure.models import DisclosureRecord, FrozenRecordError
+from contract.localtime import local_midnight
 from registry import repo
 from registry.fleet import BuildingSpec, MeterSpec
 from storage.lineproto import encode_line

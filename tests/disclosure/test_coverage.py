@@ -1,6 +1,6 @@
 """Coverage in the disclosure workflow and on the public pages, over a real uvicorn (and a real
 headless Chromium for the wording): a record below the minimum coverage (0.9, the default
-``EP_DISCLOSURE_MIN_COVERAGE``) is refused until bureau staff override it with a reason kept in the
+``EP_MIN_COVERAGE``) is refused until bureau staff override it with a reason kept in the
 event log; drafts are discarded with an event; the public page says "insufficient data" (数据不足)
 instead of a reassuring verdict and never shows example quota values. Screenshots go to
 test-artifacts/disclosure/.
@@ -99,7 +99,7 @@ def test_command_line_discards_low_coverage_drafts_of_a_year(client, platform):
     full = platform.draft("510402A002", 2004)  # coverage 1.0: kept
     submitted = platform.draft("510402A003", 2004)
     assert _do(client, platform, submitted, "submit", "staff1").status_code == 200
-    env = {**os.environ, "EP_DATABASE_URL": platform.db_url, "EP_DISCLOSURE_MIN_COVERAGE": "0.9"}
+    env = {**os.environ, "EP_DATABASE_URL": platform.db_url, "EP_MIN_COVERAGE": "0.9"}
     run = subprocess.run([sys.executable, "-m", "api.disclosure", "discard", "--year", "2004", "--below-min-coverage",
                           "--reason", "generated from 2.5 % of the year", "--by", "Wang (bureau)"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)

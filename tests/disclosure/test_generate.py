@@ -20,10 +20,10 @@ import pytest
 from numpy.testing import assert_allclose
 from sqlalchemy import select
 
-from analytics.periods import local_midnight
 from api.disclosure.models import DisclosureRecord
 from api.disclosure.service import act
 from api.disclosure.workflow import Action, Actor
+from contract.localtime import local_midnight
 from registry import repo
 from registry.db import make_engine, make_sessionmaker, migrate, session_scope
 from registry.fleet import Fleet
@@ -124,7 +124,8 @@ def test_generate_freezes_the_worked_example(world):
     assert_allclose(a["eui_electricity_kwh_per_m2"], 109.5)  # 1 095 000 kWh / 10 000 m2
     assert_allclose(a["eui_kgce_per_m2"], 17.889745)
     assert_allclose(a["energy_kgce_per_person"], 178_897.45 / 400)
-    assert a["quota_status"] == "above_guide"  # example office quota: guide 80 < 109.5 <= constraint 110
+    # The shipped quota table holds EXAMPLE values only: no standard, and no example value in the record.
+    assert a["quota_status"] == "no_quota" and a["quota_constraint_kwh_per_m2"] is None
     assert_allclose(a["renewable_substitution_rate"], 54_750 * 0.1229 / 1000 / 178.89745)  # 150 kWh x 365 PV
     assert_allclose(a["carbon_tco2"], 146.0511)  # 1 040 250 kWh imported x 0.1404 kgCO2/kWh (Sichuan 2022)
     assert_allclose(a["pv"]["self_consumption"], 0.75)  # (200 - 50) / 200

@@ -192,6 +192,26 @@ def test_unknown_devices_rejected_or_accepted_and_flagged():
         "unknown_device"]
 
 
+def _station(building_code: str) -> Inbound:
+    from contract.topics import device_topic
+
+    msg = {"schema_version": 1, "building_code": building_code, "device_kind": "weather_station", "device_id": "WS-01",
+           "units": {"air_temperature": "degC", "ghi": "W/m2"},
+           "readings": [{"ts_ms": T0_MS, "values": {"air_temperature": 12.5, "ghi": 300.0}}]}
+    return Inbound(1, 1, 1, device_topic(building_code, "weather_station", "WS-01"), json.dumps(msg).encode(), NOW_MS)
+
+
+def test_weather_station_of_a_fleet_building_is_stored_of_an_unknown_one_refused():
+    """The fleet file does not list weather stations (the registry's weather_station table does):
+    a station on a fleet building is stored; on a building the fleet does not know, unknown_device."""
+    b = _fleet_builder()
+    b.add(_station("510402A001"))
+    batch = b.seal()
+    assert batch.deadletters == [] and any(ln.startswith("weather,") for ln in batch.lines)
+    b.add(_station("510402A009"))
+    assert _reasons(b.seal()) == ["unknown_device"]
+
+
 @pytest.mark.servers
 def test_arbitrary_bytes_through_the_whole_pipeline_into_a_real_influxdb(influxd):
     """Decode, checks, conversion, derivation, encoding and the write itself (the Writer that

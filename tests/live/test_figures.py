@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from analytics.periods import local_midnight
 from api.live.figures import live_figures
+from contract.localtime import local_midnight
 from storage.influx import InfluxHTTP
 from storage.lineproto import encode_line
 from tests.disclosure.rollups import write_daily_rollups

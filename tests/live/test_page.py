@@ -11,10 +11,10 @@ import os
 import httpx
 import pytest
 
-from analytics.periods import local_midnight
 from api.db import Alert
 from api.live.figures import quality_findings
 from api.live.routes import WEEKDAY
+from contract.localtime import local_midnight
 from storage.influx import InfluxHTTP
 from storage.lineproto import encode_line
 from tests.disclosure.browser import Browser, chromium_path

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from simulators.calendar import local_midnight_ms
+from contract.localtime import local_midnight_ms
 from simulators.fleetgen import generate_fleet
 from simulators.fleetsim import FleetSim, Period
 from simulators.groundtruth import GroundTruth

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
+from contract.localtime import local_midnight_ms
 from contract.payloads import ContractError, DeviceMessage, decode
 from contract.vocabulary import Carrier
 from registry.fleet import Fleet, MeterSpec
-from simulators.calendar import local_midnight_ms
 from simulators.fleetgen import generate_fleet
 from simulators.fleetsim import FleetSim, Period
 from simulators.groundtruth import GroundTruth

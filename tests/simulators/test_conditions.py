@@ -16,9 +16,9 @@ from collections import defaultdict
 
 import pytest
 
+from contract.localtime import DAY_MS, local_midnight_ms
 from contract.vocabulary import SubItem
 from registry.fleet import Fleet
-from simulators.calendar import DAY_MS, local_midnight_ms
 from simulators.conditions import LATE_UPLOAD_DAYS, Conditions, parse_conditions
 from simulators.fleetgen import generate_fleet
 from simulators.fleetsim import FleetSim, Period

@@ -19,7 +19,7 @@ from collections import defaultdict
 
 import pytest
 
-from simulators.calendar import local_midnight_ms
+from contract.localtime import local_midnight_ms
 from storage.influx import InfluxHTTP
 from tests.ingest.helpers import ROOT, IngestProcess, ingest_argv, wait_until
 from tests.simulators.helpers import small_fleet

@@ -117,7 +117,7 @@ def test_unreachable_broker_is_a_clear_error():
 def test_live_ticks_arrive_at_the_broker(mosquitto):
     import datetime as dt
 
-    from simulators.calendar import local_midnight_ms
+    from contract.localtime import local_midnight_ms
     from simulators.live import run_live
     from tests.simulators.helpers import small_fleet
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from contract.localtime import local_midnight_ms
 from simulators import ev, noise
-from simulators.calendar import calendar, local_day, local_midnight_ms
+from simulators.calendar import calendar, local_day
 from simulators.fleetgen import generate_fleet
 from simulators.fleetsim import Period
 

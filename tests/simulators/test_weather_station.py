@@ -6,8 +6,8 @@ import datetime as dt
 
 import numpy as np
 
+from contract.localtime import local_midnight_ms
 from simulators import weather
-from simulators.calendar import local_midnight_ms
 from simulators.fleetsim import FleetSim, Period
 from simulators.messages import time_ordered
 from tests.simulators.helpers import decoded, readings_by_device, small_fleet
