@@ -15,7 +15,7 @@ import sys
 def _serve(argv: list[str]) -> int:
     from collectors.service import GatewayService
     from collectors.settings import parse_args
-    from ingest import logs
+    from storage import logs
 
     settings = parse_args(argv)
     logs.setup(settings.log_level)

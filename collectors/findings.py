@@ -12,7 +12,7 @@ import logging
 import threading
 from enum import StrEnum
 
-from ingest.logs import OncePer
+from storage.logs import OncePer
 
 log = logging.getLogger("collectors.findings")
 

@@ -9,9 +9,9 @@ import threading
 
 from pydantic import ValidationError
 
-from ingest import logs
 from ingest.service import IngestService
 from ingest.settings import parse_args
+from storage import logs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from contract.quality import MEASUREMENT, FindingCode
 from contract.registers import Step
-from ingest.logs import OncePer
 from storage.lineproto import encode_line
+from storage.logs import OncePer
 
 log = logging.getLogger("ingest.findings")
 

@@ -23,13 +23,13 @@ from contract.registers import Step
 from contract.topics import deadletter_topic
 from ingest.findings import STEP_CODE, Finding, FindingCode, FindingLog, FindingRules
 from ingest.intervals import DerivedUpdate, RegisterReading, RegisterTracker
-from ingest.logs import OncePer
 from ingest.messages import Inbound
 from ingest.metrics import Metrics
 from ingest.registry_check import RegistryCheck
 from ingest.transform import Point, TimeRules, Transformer
 from storage.clip import clip
 from storage.lineproto import encode_line, format_fields
+from storage.logs import OncePer
 from storage.retry import Aborted
 
 log = logging.getLogger("ingest.pipeline")

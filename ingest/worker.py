@@ -34,7 +34,7 @@ import time
 from multiprocessing.connection import Connection
 
 from contract.plausibility import Limits
-from ingest import logs, memory
+from ingest import memory
 from ingest.deliveries import GROUP_MESSAGES, DeliveryLog, Verdict, default_dir
 from ingest.findings import FindingRules
 from ingest.intervals import RegisterTracker
@@ -46,6 +46,7 @@ from ingest.registry_check import FleetIndex, RegistryCheck, UnknownDevices
 from ingest.settings import IngestSettings
 from ingest.transform import TimeRules, Transformer
 from ingest.writer import Writer
+from storage import logs
 from storage.clip import clip
 from storage.influx import InfluxError
 from storage.retry import Aborted

@@ -6,7 +6,8 @@
   read and write through it.
 - ``settings``: the one InfluxDB connection settings class every service builds on.
 - ``schema`` and ``migrations/``: the one Alembic history of the SQL database's tables.
-- ``retry``, ``utc``, ``clip``: backoff and the retry loop, UTC times, error text of a loggable length.
+- ``retry``, ``utc``, ``clip``, ``logs``: backoff and the retry loop, UTC times, error text of a loggable
+  length, structured (JSON) logs and the once-per-cause gate every service logs through.
 
 It knows nothing of MQTT or of the platform's vocabulary.
 """

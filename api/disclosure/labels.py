@@ -5,12 +5,23 @@ Kept as data in one place so the pages, the CSV headers and the tests agree on t
 
 from __future__ import annotations
 
-SUB_ITEM = {
-    "lighting_sockets": ("照明插座", "Lighting & sockets"),
-    "hvac": ("空调", "HVAC"),
-    "power": ("动力", "Power"),
-    "special": ("特殊用电", "Special"),
-}
+from contract.vocabulary import Carrier
+from registry.itemcodes import item_codes
+
+
+def _sub_item_labels() -> dict[str, tuple[str, str]]:
+    """Electricity sub-items named as the MOHURD energy item code table names them (the one home
+    of the codes, registry/data/energy_item_codes.csv), with their code: the reader of a public
+    page can match it to the building's own metering system."""
+    out = {}
+    for c in item_codes().values():
+        if c.level == 2 and c.carrier is Carrier.electricity and c.sub_item is not None:
+            out[c.sub_item.value] = (f"{c.name_zh} {c.code}", f"{c.name_en[:1].upper()}{c.name_en[1:]} ({c.code})")
+    return out
+
+
+#: sub_item -> (zh, en), e.g. hvac -> ("空调用电 01B00", "HVAC (01B00)").
+SUB_ITEM = _sub_item_labels()
 #: Chart colours per sub-item (colour-blind safe, Okabe-Ito).
 SUB_ITEM_COLOUR = {"lighting_sockets": "#E69F00", "hvac": "#0072B2", "power": "#009E73", "special": "#CC79A7"}
 
