@@ -19,13 +19,13 @@ import datetime as dt
 import random
 
 import numpy as np
+from tests.api.test_alerts_weather import _now
 
 from analytics.baseline import fit_baseline
 from api.alerts.context import default_context
 from api.alerts.engine import run_rules
 from simulators.fleetgen import generate_fleet
-from tests.api.simweek import SimulatedBuilding
-from tests.api.test_alerts_weather import _now
+from tests.api.alerts.simweek import SimulatedBuilding
 
 RULES_FOR = {"night_load": ("use_above_expected", "night_base_load"), "pv_failure": ("pv_underperformance",)}
 

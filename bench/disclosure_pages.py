@@ -32,7 +32,7 @@ from api.disclosure import service
 from api.disclosure.workflow import Action, Actor
 from api.settings import Settings
 from deploy.localservers import free_port
-from tests.disclosure.factories import figures
+from tests.api.disclosure.factories import figures
 
 ROOT = Path(__file__).resolve().parents[1]
 TYPES = "ABCDEFGH"

@@ -16,7 +16,7 @@ from ingest.findings import Finding
 from registry.retrofits import add_retrofit
 from storage.influx import InfluxHTTP
 from tests.api.conftest import ELSEWHERE, MINE, OTHER, building
-from tests.disclosure.factories import figures
+from tests.api.disclosure.factories import figures
 
 #: Path parameters the test knows how to fill with "someone else's" value.
 KNOWN_PARAMS = {"building_code", "alert_id", "user_id", "subscription_id", "record_id", "action", "retrofit_id"}

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from api.disclosure import service
 from tests.api.conftest import MINE, OTHER, World
-from tests.disclosure.factories import figures
+from tests.api.disclosure.factories import figures
 
 #: A valid value per parameter name; a required parameter not listed here fails the test, so a
 #: new route cannot be skipped silently.

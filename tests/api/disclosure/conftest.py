@@ -22,9 +22,9 @@ from api.security import create_user
 from api.settings import Settings
 from deploy.localservers import free_port
 from storage.influx import InfluxHTTP
-from tests.disclosure.factories import figures
+from tests.api.disclosure.factories import figures
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "test-artifacts" / "disclosure"
 FM_BUILDING = "510402A001"
 _DISTINCT = itertools.count(1)

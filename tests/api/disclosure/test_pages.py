@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from tests.disclosure.browser import Browser, chromium_path
-from tests.disclosure.conftest import ARTIFACTS
+from tests.api.disclosure.browser import Browser, chromium_path
+from tests.api.disclosure.conftest import ARTIFACTS
 
 # Skipped only on a developer machine without Chromium; in CI bootstrap installs it, so a missing
 # browser must fail loudly instead of hiding the page tests.

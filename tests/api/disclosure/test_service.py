@@ -13,7 +13,7 @@ from api.disclosure.models import DisclosureEvent, DisclosureRecord
 from api.disclosure.service import act, store_draft
 from api.disclosure.workflow import Action, Actor, WorkflowRefusal
 from registry.db import make_engine, make_sessionmaker, migrate
-from tests.disclosure.factories import figures
+from tests.api.disclosure.factories import figures
 
 WANG, LI, ZHAO = (Actor(1, "wang", "bureau_staff"), Actor(2, "li", "bureau_staff"), Actor(3, "zhao", "bureau_staff"))
 

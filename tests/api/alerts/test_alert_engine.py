@@ -1,6 +1,6 @@
 """Alert rules over real InfluxDB data with injected conditions: every injected condition raises
 its alert, nothing else does; re-evaluation neither duplicates nor forgets; cleared conditions
-resolve automatically. Data is built by tests/api/scenario.py (see its docstring for why)."""
+resolve automatically. Data is built by tests/api/alerts/scenario.py (see its docstring for why)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from api.db import Alert, AlertEvent, OutboxMessage
 from registry import db as registry_db
 from registry import repo
 from storage.influx import InfluxHTTP
-from tests.api import scenario
-from tests.api.scenario import INJECTED, NOW, OFFLINE
+from tests.api.alerts import scenario
+from tests.api.alerts.scenario import INJECTED, NOW, OFFLINE
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ from sqlalchemy import select
 
 from api.disclosure import service
 from api.disclosure.models import DisclosureRecord
-from tests.disclosure.browser import Browser, chromium_path
-from tests.disclosure.conftest import ARTIFACTS, ROOT
-from tests.disclosure.factories import figures
+from tests.api.disclosure.browser import Browser, chromium_path
+from tests.api.disclosure.conftest import ARTIFACTS, ROOT
+from tests.api.disclosure.factories import figures
 
 LOW = {"coverage": 876 / 35_040, "readings": 876, "expected_readings": 35_040}
 #: A quota standard the city configured (not the shipped example table).

@@ -9,8 +9,8 @@ import pytest
 
 from api.disclosure import labels
 from api.disclosure.charts import horizontal_bars_svg, monthly_stacked_svg
-from tests.disclosure.browser import Browser, chromium_path
-from tests.disclosure.conftest import ARTIFACTS
+from tests.api.disclosure.browser import Browser, chromium_path
+from tests.api.disclosure.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.skipif(chromium_path() is None and not os.environ.get("CI"),
                                 reason="needs the Debian package chromium (deploy/bootstrap.sh installs it)")

@@ -29,8 +29,8 @@ from registry.db import make_engine, make_sessionmaker, migrate, session_scope
 from registry.fleet import Fleet
 from storage.influx import InfluxHTTP
 from storage.lineproto import encode_line
-from tests.disclosure.conftest import ROOT
-from tests.disclosure.rollups import write_daily_rollups
+from tests.api.disclosure.conftest import ROOT
+from tests.api.disclosure.rollups import write_daily_rollups
 
 pytestmark = pytest.mark.servers
 

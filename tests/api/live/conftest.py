@@ -7,7 +7,7 @@ import pytest
 
 from registry import repo
 from registry.fleet import Fleet
-from tests.disclosure.conftest import FM_BUILDING, client, platform  # noqa: F401 - fixtures used here
+from tests.api.disclosure.conftest import FM_BUILDING, client, platform  # noqa: F401 - fixtures used here
 
 OTHER_BUILDING = "510402A002"  # not assigned to the facility manager "fm"
 EXAMPLE_BUILDING = "510402A003"  # the worked example with a fixed clock (test_figures.py)

@@ -12,7 +12,7 @@ from api.settings import Settings
 from deploy.localservers import free_port
 from registry import repo
 from registry.fleet import Fleet
-from tests.live.conftest import FM_BUILDING, _spec
+from tests.api.live.conftest import FM_BUILDING, _spec
 
 
 def test_page_when_influxdb_does_not_answer(tmp_path):

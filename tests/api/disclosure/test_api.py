@@ -15,7 +15,7 @@ from contract.localtime import local_midnight
 from registry import repo
 from registry.fleet import BuildingSpec, MeterSpec
 from storage.lineproto import encode_line
-from tests.disclosure.rollups import write_daily_rollups
+from tests.api.disclosure.rollups import write_daily_rollups
 
 
 def _state(client, platform, rid: int, who: str = "staff1") -> dict:

@@ -17,9 +17,9 @@ from api.live.routes import WEEKDAY
 from contract.localtime import local_midnight
 from storage.influx import InfluxHTTP
 from storage.lineproto import encode_line
-from tests.disclosure.browser import Browser, chromium_path
-from tests.disclosure.conftest import ROOT
-from tests.live.conftest import FM_BUILDING, OTHER_BUILDING
+from tests.api.disclosure.browser import Browser, chromium_path
+from tests.api.disclosure.conftest import ROOT
+from tests.api.live.conftest import FM_BUILDING, OTHER_BUILDING
 
 ARTIFACTS = ROOT / "test-artifacts" / "live"
 

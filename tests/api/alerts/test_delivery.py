@@ -19,7 +19,7 @@ from api.db import Alert, OutboxMessage, Subscription
 from api.security import Role, create_user
 from deploy.localservers import free_port
 from registry import db as registry_db
-from tests.api.receivers import SmtpReceiver, WebhookReceiver
+from tests.api.alerts.receivers import SmtpReceiver, WebhookReceiver
 
 KEY = "test-signing-key-0123456789"
 T0 = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)

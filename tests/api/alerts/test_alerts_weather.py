@@ -16,7 +16,7 @@ from analytics.baseline import fit_baseline
 from api.alerts.context import default_context
 from api.alerts.engine import run_rules
 from simulators.fleetgen import generate_fleet
-from tests.api.simweek import SimulatedBuilding
+from tests.api.alerts.simweek import SimulatedBuilding
 
 CODE = "511123A001"
 FAULTS_FROM = dt.date(2026, 7, 1)

@@ -11,8 +11,8 @@ from api.live.figures import live_figures
 from contract.localtime import local_midnight
 from storage.influx import InfluxHTTP
 from storage.lineproto import encode_line
-from tests.disclosure.rollups import write_daily_rollups
-from tests.live.conftest import EXAMPLE_BUILDING as B
+from tests.api.disclosure.rollups import write_daily_rollups
+from tests.api.live.conftest import EXAMPLE_BUILDING as B
 
 # 2026-10-15 10:00 in Beijing = 02:00 UTC.
 NOW = dt.datetime(2026, 10, 15, 2, 0, tzinfo=dt.UTC)
