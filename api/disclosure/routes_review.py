@@ -7,7 +7,6 @@ API uses, so a refusal on the page is the same refusal (code and message) as ove
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,11 +14,11 @@ from pydantic import BaseModel
 
 from api.disclosure import service
 from api.disclosure.public_view import public_view
-from api.disclosure.web import KEY_COOKIE, DSession, PageActor, templates
+from api.disclosure.web import DSession, PageActor, templates
 from api.disclosure.workflow import Action, Actor, State, WorkflowRefusal, decide
 from api.errors import APIError
 from api.params import DbId, FilterText, Year, validate_form
-from api.security import authenticate
+from api.web_login import PageLogin
 
 RecordId = Annotated[DbId, Path()]
 
@@ -28,45 +27,10 @@ router = APIRouter(prefix="/disclosures", tags=["disclosures (pages)"], include_
 QUEUE_STATES = (State.submitted.value, State.approved.value, State.returned.value, State.draft.value)
 
 
-def _login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/disclosures/login?next={quote(target, safe='')}", status_code=303)
-
-
-def _safe_next(next_url: str | None) -> str:
-    # Only same-site paths: a crafted link must not bounce a fresh login to another site.
-    if next_url and next_url.startswith("/disclosures") and "//" not in next_url:
-        return next_url
-    return "/disclosures/review"
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query name
-    return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next), "error": None})
-
-
-@router.post("/login", response_class=HTMLResponse)
-def login(request: Request, session: DSession, api_key: Annotated[str, Form(max_length=200)],
-          next: Annotated[str | None, Form()] = None) -> Response:  # noqa: A002
-    settings = request.app.state.settings
-    user = authenticate(session, presented=api_key.strip(), cache_ttl_s=settings.key_cache_ttl_s)
-    if user is None:
-        return templates.TemplateResponse(request, "login.html", {
-            "next": _safe_next(next), "error": "密钥无效 The API key is unknown or revoked (code unauthenticated)"},
-            status_code=401)
-    resp = RedirectResponse(_safe_next(next), status_code=303)
-    # Secure whenever clients reach us over TLS, also when a proxy terminates it and the
-    # request arrives here as http: the key must never be sent back in clear.
-    resp.set_cookie(KEY_COOKIE, api_key.strip(), httponly=True, samesite="strict", path="/disclosures",
-                    secure=request.url.scheme == "https" or settings.serves_tls, max_age=8 * 3600)
-    return resp
-
-
-@router.post("/logout")
-def logout() -> RedirectResponse:
-    resp = RedirectResponse("/disclosures", status_code=303)
-    resp.delete_cookie(KEY_COOKIE, path="/disclosures")
-    return resp
+_login = PageLogin(area="/disclosures", home="/disclosures/review", after_logout="/disclosures",
+                   templates=templates)
+_login.add_routes(router)
+_login_redirect = _login.redirect
 
 
 class QueueFilterIn(BaseModel):

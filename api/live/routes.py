@@ -13,15 +13,15 @@ from pathlib import Path as FsPath
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from api.disclosure import web
-from api.disclosure.web import KEY_COOKIE, DSession, PageActor
+from api.disclosure.web import DSession, PageActor
 from api.live.figures import SUB_ITEMS, live_figures
-from api.security import authenticate
+from api.web_login import PageLogin
 from contract.vocabulary import BUILDING_CODE_RE
 from registry.models import Building
 from storage.influx import InfluxError
@@ -44,42 +44,9 @@ templates.env.globals.update(SUB_ITEM_LABEL=SUB_ITEM_LABEL, WEEKDAY=WEEKDAY, ALE
 LIST_LIMIT = 200
 
 
-def _safe_next(next_url: str | None) -> str:
-    # Only the live pages: a crafted link must not bounce a fresh login to another site.
-    if next_url and next_url.startswith("/live") and "//" not in next_url:
-        return next_url
-    return "/live"
-
-
-def _login_redirect(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/live/login?next={quote(request.url.path, safe='')}", status_code=303)
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query name
-    return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next), "error": None})
-
-
-@router.post("/login", response_class=HTMLResponse)
-def login(request: Request, session: DSession, api_key: Annotated[str, Form(max_length=200)],
-          next: Annotated[str | None, Form()] = None) -> Response:  # noqa: A002
-    settings = request.app.state.settings
-    user = authenticate(session, presented=api_key.strip(), cache_ttl_s=settings.key_cache_ttl_s)
-    if user is None:
-        return templates.TemplateResponse(request, "login.html", {
-            "next": _safe_next(next), "error": "密钥无效 The API key is unknown or revoked (code unauthenticated)"},
-            status_code=401)
-    resp = RedirectResponse(_safe_next(next), status_code=303)
-    resp.set_cookie(KEY_COOKIE, api_key.strip(), httponly=True, samesite="strict", path="/live",
-                    secure=request.url.scheme == "https", max_age=8 * 3600)
-    return resp
-
-
-@router.post("/logout")
-def logout() -> RedirectResponse:
-    resp = RedirectResponse("/live/login", status_code=303)
-    resp.delete_cookie(KEY_COOKIE, path="/live")
-    return resp
+_login = PageLogin(area="/live", home="/live", after_logout="/live/login", templates=templates)
+_login.add_routes(router)
+_login_redirect = _login.redirect
 
 
 @router.get("", response_class=HTMLResponse)
