@@ -26,9 +26,13 @@ TLS_PORT = 8883
 class MqttConnection(BaseModel):
     """Where the broker is and how to prove who we are to it."""
 
+    #: Host name or address of the broker.
     mqtt_host: str = "127.0.0.1"
+    #: Port of the broker: 1883 in clear, 8883 over TLS.
     mqtt_port: int = Field(PLAIN_PORT, ge=1, le=65535)
+    #: MQTT user name (per-device accounts: docs/security.md); None = anonymous.
     mqtt_username: str | None = None
+    #: Password of that user; never logged.
     mqtt_password: str | None = Field(None, repr=False)
     #: Connect over TLS. The broker's certificate is verified (against ``mqtt_ca_file``, else the
     #: system's CAs) and so is its host name: there is no switch to skip either.
@@ -38,6 +42,7 @@ class MqttConnection(BaseModel):
     #: Client certificate and key (PEM) for mutual TLS; the broker may take the certificate's
     #: common name as the MQTT user name (docs/security.md).
     mqtt_cert_file: Path | None = None
+    #: The client certificate's private key (PEM), with ``mqtt_cert_file``.
     mqtt_key_file: Path | None = None
 
     @field_validator("mqtt_username", "mqtt_password", "mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file",

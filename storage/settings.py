@@ -23,6 +23,7 @@ would otherwise show up only as a 401 far from its cause.
 from __future__ import annotations
 
 import difflib
+import inspect
 import logging
 import os
 
@@ -105,12 +106,17 @@ class EnvSettings(BaseSettings):
 class InfluxSettings(EnvSettings):
     """Where the time series live and how to authenticate (see the module docstring)."""
 
+    #: Base URL of InfluxDB (``/write`` and ``/query`` are appended).
     influx_url: str = "http://127.0.0.1:8086"
+    #: Database of the platform's time series.
     influx_db: str = Field("energy", min_length=1)
     #: Retention policy of the raw readings; None = the database's default policy.
     influx_rp: str | None = None
+    #: User for InfluxDB 1.x authentication (with ``influx_password``).
     influx_username: str | None = None
+    #: Password of that user; never logged.
     influx_password: str | None = None
+    #: Token for InfluxDB 2.x/3.x (instead of user and password).
     influx_token: str | None = None
     #: One HTTP request to InfluxDB. [s]
     influx_timeout_s: float = Field(30.0, gt=0)
@@ -131,3 +137,45 @@ class RollupSettings(InfluxSettings):
     def rollups(self) -> InfluxHTTP:
         """A client of the rollup retention policy."""
         return self.influx(self.rollup_rp)
+
+
+def field_help(cls: type, name: str) -> str:
+    """Help text of a settings field for ``--help``: its ``Field(description=)``, else the ``#:``
+    comment written above it in the class (or a base class) that declares it, so the one
+    description next to the field serves both readers of the code and of the command line."""
+    info = cls.model_fields[name]
+    if info.description:
+        return info.description
+    for klass in cls.__mro__:
+        if name not in getattr(klass, "__annotations__", {}):
+            continue
+        try:
+            lines = inspect.getsource(klass).splitlines()
+        except (OSError, TypeError):
+            continue
+        for i, line in enumerate(lines):
+            if line.strip().startswith(f"{name}:"):
+                doc = []
+                j = i - 1
+                while j >= 0 and lines[j].strip().startswith("#:"):
+                    doc.insert(0, lines[j].strip()[2:].strip())
+                    j -= 1
+                if doc:
+                    return " ".join(doc).replace("%", "%%")  # argparse formats help with %
+                break
+        # Declared again without a comment (an alias added, say): the base class may describe it.
+    return ""
+
+
+def field_env(cls: type, name: str) -> str:
+    """The ``EP_`` environment variable(s) a settings field reads, for ``--help``."""
+    alias = cls.model_fields[name].validation_alias
+    named = [c for c in getattr(alias, "choices", [alias]) if isinstance(c, str) and c.startswith("EP_")]
+    return " or ".join(named) if named else f"{PREFIX}{name.upper()}"
+
+
+def option_help(cls: type, name: str) -> str:
+    """``--help`` text of a settings field: what it is, its variable and its default."""
+    default = cls.model_fields[name].get_default(call_default_factory=True)
+    shown = "unset" if default is None else repr(default)
+    return f"{field_help(cls, name)} [{field_env(cls, name)}; default {shown}]".lstrip()
