@@ -104,13 +104,18 @@ def avoided_energy(fit: BaselineFit, reporting: pd.DataFrame, *, retrofit_on: dt
     for _, month in d.groupby(pd.Index([i.year * 12 + i.month - 1 for i in d.index])):
         report.months.append(_period(fit, month))
     report.to_date = _period(fit, d)
-    if fit.guideline14 == "not_assessable":
-        report.guideline14 = "not_assessable"
-    else:
-        t = report.to_date
-        precise = t.avoided > 0 and t.uncertainty < MAX_RELATIVE_UNCERTAINTY * t.avoided
-        report.guideline14 = "meets" if fit.guideline14 == "meets" and precise else "fails"
+    report.guideline14 = guideline14_verdict(fit.guideline14, report.to_date.avoided, report.to_date.uncertainty)
     return report
+
+
+def guideline14_verdict(baseline_verdict: str, avoided: float, uncertainty: float) -> str:
+    """Guideline 14 verdict of a saving: ``meets`` when the baseline meets the fit criteria and the
+    standard uncertainty is below ``MAX_RELATIVE_UNCERTAINTY`` of a positive saving, ``fails``
+    otherwise, ``not_assessable`` when the baseline's verdict is (the disclosure's year reuses it)."""
+    if baseline_verdict == "not_assessable":
+        return "not_assessable"
+    precise = avoided > 0 and uncertainty < MAX_RELATIVE_UNCERTAINTY * avoided
+    return "meets" if baseline_verdict == "meets" and precise else "fails"
 
 
 def savings_for_retrofit(*, influx, rollups, session, building_code: str, carrier: str, retrofit_on: dt.date,
@@ -165,7 +170,9 @@ def write_savings(rollups, *, building_code: str, retrofit_id: int, carrier: str
         start = dt.date.fromisoformat(m.start).replace(day=1)
         fields = {f"{k}_{unit}": getattr(m, k) for k in ("predicted", "measured", "avoided", "uncertainty")}
         fields |= {"avoided_share": m.avoided_share, "days": m.days, "status": report.status,
-                   "guideline14": report.guideline14}
+                   "guideline14": report.guideline14,
+                   # the baseline's own fit verdict, so a part of the period (a disclosure year) gets its own
+                   "baseline_guideline14": str(report.baseline.get("guideline14", "not_assessable"))}
         lines.append(encode_line(SAVINGS_MEASUREMENT, tags, fields, int(local_midnight(start, tz).timestamp() * 1000)))
     if not report.months:
         lines.append(encode_line(SAVINGS_MEASUREMENT, tags, {"status": report.status, "detail": report.detail}, 0))

@@ -15,7 +15,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Bumped when the snapshot's shape changes; stored with every record so old snapshots stay readable.
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: ``retrofits`` (retrofit savings section); version 1 snapshots have none
 
 
 
@@ -70,6 +70,32 @@ class EvFigures(_Frozen):
     #: pv_energy_kwh / energy_kwh; None without charging.
     green_share: float | None = Field(default=None, ge=0, le=1)
     sessions: int = Field(ge=0)
+
+
+class RetrofitSavings(_Frozen):
+    """One retrofit in the disclosure year (api/disclosure/retrofits.py): the avoided energy verified
+    in the year's months (IPMVP Option C, analytics/savings.py), or only its ``status`` when it cannot
+    be verified (``no_baseline``, ``no_reporting_data``, ``retrofit_in_future``, ``not_verified``)."""
+
+    retrofit_id: int
+    completed_on: str = Field(description="local day the works were completed (ISO date)")
+    measures: str
+    carrier: str
+    unit: str = Field(description="base unit of the carrier's figures: kwh, m3 or kg")
+    expected_saving_share: float | None = None
+    status: str = Field(description="ok when the figures below were verified, else why there are none")
+    detail: str = ""
+    months: int = Field(default=0, ge=0, description="reported months of the year")
+    days: int = Field(default=0, ge=0)
+    predicted: float | None = Field(default=None, description="baseline-predicted use in the year's reported days")
+    measured: float | None = None
+    #: predicted - measured, in ``unit``.
+    avoided: float | None = None
+    #: Standard uncertainty (68 %) of ``avoided``: the sum of the monthly ones (an upper bound).
+    uncertainty: float | None = Field(default=None, ge=0)
+    avoided_share: float | None = None
+    #: ``meets``, ``fails`` or ``not_assessable`` (analytics.savings.guideline14_verdict on the year).
+    guideline14: str = "not_assessable"
 
 
 class Figures(_Frozen):
@@ -128,6 +154,9 @@ class Figures(_Frozen):
     previous_energy_tce: float | None = Field(default=None, ge=0)
     #: (energy_tce - previous_energy_tce) / previous_energy_tce; None without a previous year.
     yoy_energy_tce: float | None = None
+
+    #: Retrofits completed by the end of the year and their verified savings in it (snapshot version 2).
+    retrofits: tuple[RetrofitSavings, ...] = ()
 
     @field_validator("monthly_electricity_by_sub_item_kwh")
     @classmethod

@@ -98,6 +98,22 @@ AUDIT_VERDICT = {
     "insufficient_data": ("数据不足", "Insufficient data"),
 }
 
+#: Status of a retrofit in the disclosure's savings section (api/disclosure/retrofits.py).
+RETROFIT_STATUS = {
+    "ok": ("已核验", "Verified"),
+    "no_baseline": ("无可用基线", "No usable baseline"),
+    "no_reporting_data": ("改造后无数据", "No data after the retrofit"),
+    "retrofit_in_future": ("尚未进入核验期", "Reporting period not started"),
+    "not_verified": ("尚未核验", "Not yet verified"),
+}
+
+#: ASHRAE Guideline 14 verdict of a verified saving (analytics.savings.guideline14_verdict).
+GUIDELINE14 = {
+    "meets": ("符合 ASHRAE 指南 14", "Meets ASHRAE Guideline 14"),
+    "fails": ("不符合 ASHRAE 指南 14", "Does not meet ASHRAE Guideline 14"),
+    "not_assessable": ("无法评估", "Not assessable"),
+}
+
 MONTHS = tuple(f"{m}月" for m in range(1, 13))
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 

@@ -181,6 +181,10 @@ class PublicCsvRow(BaseModel):
     coverage: float
     conversion_basis: str
     factor_table_version: str
+    #: Retrofit savings of the year, ``; ``-separated, one per retrofit: ``id=3 status=ok avoided=12000
+    #: uncertainty=2500 unit=kwh guideline14=meets`` or ``id=4 status=no_baseline``; empty without retrofits
+    #: (or in a snapshot older than the section).
+    retrofit_savings: str
 
     @classmethod
     def of(cls, r: DisclosureRecord, min_coverage: float) -> PublicCsvRow:
@@ -203,4 +207,13 @@ class PublicCsvRow(BaseModel):
                    ev_energy_kwh=(f.get("ev") or {}).get("energy_kwh"), carbon_tco2=f["carbon_tco2"],
                    audit_required=v.audit_required, audit_verdict=v.audit, yoy_energy_tce=f.get("yoy_energy_tce"),
                    coverage=r.coverage, conversion_basis=r.conversion_basis,
-                   factor_table_version=r.factor_table_version)
+                   factor_table_version=r.factor_table_version,
+                   retrofit_savings="; ".join(_retrofit_cell(x) for x in f.get("retrofits") or ()))
+
+
+def _retrofit_cell(x: dict) -> str:
+    """One retrofit of the CSV's ``retrofit_savings`` column (figures only when verified)."""
+    if x.get("status") != "ok":
+        return f"id={x.get('retrofit_id')} status={x.get('status')}"
+    return (f"id={x['retrofit_id']} status=ok avoided={x['avoided']:.0f} uncertainty={x['uncertainty']:.0f} "
+            f"unit={x['unit']} guideline14={x['guideline14']}")

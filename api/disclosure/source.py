@@ -2,7 +2,8 @@
 
 One ``analytics.service.annual_frame`` call for the whole registry (so ranks are among all
 buildings of a type), plus twelve monthly ``analytics.reader.read_balance`` reads for the monthly
-sub-item chart and the per-carrier split. Nothing is stored here.
+sub-item chart and the per-carrier split, plus the building's stored retrofit savings of the year
+(api/disclosure/retrofits.py). Nothing is stored here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from analytics.reader import read_balance
 from analytics.tables import DEFAULT_BASIS
 from api.disclosure.assemble import annual_fuels, figures_of, monthly_sub_items
 from api.disclosure.figures import Figures
+from api.disclosure.retrofits import retrofit_section
 from contract.localtime import TZ_NAME, local_midnight
+from registry.retrofits import list_retrofits
 from storage.influx import InfluxHTTP
 
 
@@ -64,8 +67,11 @@ def collect(*, influx: InfluxHTTP, session: Session, year: int, codes: Sequence[
             yield code, LookupError(f"building {code} is not in the registry")
             continue
         try:
-            yield code, figures_of(year=year, building_code=code, row=frame.loc[code],
-                                   fuels=fuels.loc[code] if code in fuels.index else None,
-                                   monthly_kwh=monthly_sub_items(months, code), region=region)
+            figures = figures_of(year=year, building_code=code, row=frame.loc[code],
+                                 fuels=fuels.loc[code] if code in fuels.index else None,
+                                 monthly_kwh=monthly_sub_items(months, code), region=region)
+            retrofits = retrofit_section(rollups=influx, retrofits=list_retrofits(session=session, building_code=code),
+                                         building_code=code, year=year)
+            yield code, figures.model_copy(update={"retrofits": retrofits}) if retrofits else figures
         except (ValueError, KeyError, TypeError) as exc:
             yield code, exc

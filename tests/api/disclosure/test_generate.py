@@ -5,7 +5,9 @@ the freeze: a published disclosure keeps its figures when data arrives later.
 Building A (office, Sichuan 510402, 10 000 m2, 400 people), every day of 2025: main meter 3000 kWh,
 lighting 1000 kWh, HVAC 100 kWh x month number, gas 100 m3, PV 200 kWh generated of which 50 kWh
 exported (grid meter: 2850 kWh imported). Building B (office, 5000 m2): main meter 500 kWh a day,
-January to June only (181 days).
+January to June only (181 days); B has a retrofit completed 2025-03-31 whose stored savings
+(analytics.savings.write_savings, rollup policy) for April 2025 are 15 000 kWh predicted, 13 500
+measured, u 600 kWh.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pytest
 from numpy.testing import assert_allclose
 from sqlalchemy import select
 
+from analytics import rollup
+from analytics.savings import PeriodSavings, SavingsReport, write_savings
 from api.disclosure.models import DisclosureRecord
 from api.disclosure.service import act
 from api.disclosure.workflow import Action, Actor
@@ -27,6 +31,7 @@ from contract.localtime import local_midnight
 from registry import repo
 from registry.db import make_engine, make_sessionmaker, migrate, session_scope
 from registry.fleet import Fleet
+from registry.retrofits import add_retrofit
 from storage.influx import InfluxHTTP
 from storage.lineproto import encode_line
 from tests.api.disclosure.conftest import ROOT
@@ -89,6 +94,12 @@ def world(influxd, tmp_path_factory):
     with session_scope(engine) as s:
         for spec in Fleet.model_validate(FLEET).buildings:
             repo.upsert_building(session=s, spec=spec)
+        rid = add_retrofit(session=s, building_code=B, completed_on=dt.date(YEAR, 3, 31), measures="LED",
+                           expected_saving_share=0.1).id
+    april = PeriodSavings("2025-04-01", "2025-05-01", 30, 15_000.0, 13_500.0, 1_500.0, 600.0, 0.1)
+    with rollup.rollup_client(db, rollup.ROLLUP_RP) as out:
+        write_savings(out, building_code=B, retrofit_id=rid, carrier="electricity",
+                      report=SavingsReport(status="ok", baseline={"guideline14": "meets"}, months=[april]))
     env = {**os.environ, "EP_DATABASE_URL": url, "EP_INFLUX_URL": influxd.url, "EP_INFLUX_DB": name}
     yield db, engine, env
     db.close()
@@ -141,6 +152,11 @@ def test_generate_freezes_the_worked_example(world):
     assert_allclose(b["coverage"], 181 / 365)  # January to June only
     assert_allclose(b["electricity_kwh"], 90_500)  # 500 kWh x 181 days
     assert recs[A].conversion_basis == "equivalent_gbt2589" and recs[A].factor_table_version == "gbt2589-2020.v1"
+    # The retrofit section: A has none; B's stored April: avoided 15 000 - 13 500 = 1 500 kWh, u 600 < 750 (half).
+    assert a["retrofits"] == [] and recs[B].snapshot_version == 2
+    (r,) = b["retrofits"]
+    assert (r["status"], r["completed_on"], r["days"], r["unit"]) == ("ok", "2025-03-31", 30, "kwh")
+    assert (r["avoided"], r["uncertainty"], r["guideline14"]) == (1_500.0, 600.0, "meets")
 
 
 def test_regenerate_is_idempotent_then_versions_and_never_touches_the_published(world):
