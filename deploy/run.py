@@ -27,23 +27,23 @@ import time
 from pathlib import Path
 
 from contract.broker import PLAIN_PORT, TLS_PORT
-from deploy.localservers import Influxd, Mosquitto, free_port
+from deploy.localservers import Influxd, Mosquitto, check_port_free
 from deploy.tls import CertFiles, ensure_server_cert
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
 
-def _port(preferred: int) -> int:
-    """The preferred port when it is free, otherwise any free one (a system broker may hold 1883)."""
-    import socket
+def _port(preferred: int, what: str) -> int:
+    """The fixed port of ``what``, or an error naming it when something else holds it.
 
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            return free_port()
+    A quiet fallback to a random port moved the broker off 1883 after a quick restart (the old
+    socket in TIME_WAIT made a plain bind fail) and every client configured for 1883 lost it; the
+    check binds with SO_REUSEADDR as the servers do (deploy.localservers.check_port_free), so a
+    port in TIME_WAIT is free and a port that is really taken stops the start with its name.
+    """
+    check_port_free(preferred, what)
+    return preferred
 
 
 class Platform:
@@ -57,13 +57,14 @@ class Platform:
         #: The platform CA's server certificate for the broker and the API; None: all in clear.
         self.tls = tls if isinstance(tls, CertFiles) else ensure_server_cert(state / "tls") if tls else None
         if self.tls:
-            self.mq = Mosquitto(state / "mosquitto", tls=self.tls, tls_port=_port(TLS_PORT), plain=False)
+            self.mq = Mosquitto(state / "mosquitto", tls=self.tls, tls_port=_port(TLS_PORT, "MQTT broker (TLS)"),
+                                plain=False)
         else:
-            self.mq = Mosquitto(state / "mosquitto", port=_port(PLAIN_PORT))
-        self.ix = Influxd(state / "influxdb", port=_port(8086))
-        self.api_port = _port(8000)
-        self.metrics_port = _port(9108)
-        self.collectors_port = _port(8808)
+            self.mq = Mosquitto(state / "mosquitto", port=_port(PLAIN_PORT, "MQTT broker"))
+        self.ix = Influxd(state / "influxdb", port=_port(8086, "InfluxDB"))
+        self.api_port = _port(8000, "API")
+        self.metrics_port = _port(9108, "ingest metrics")
+        self.collectors_port = _port(8808, "collector gateway")
         tls_env = {"EP_MQTT_TLS": "true", "EP_MQTT_CA_FILE": str(self.tls.ca)} if self.tls else {}
         self.env = {**os.environ, "EP_ENV": os.environ.get("EP_ENV", "development"), **tls_env,
                     "EP_MQTT_HOST": "127.0.0.1", "EP_MQTT_PORT": str(self.mq.listen_port),
