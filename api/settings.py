@@ -36,7 +36,7 @@ class Settings(RollupSettings, MqttConnection):
 
     env: Environment = Environment.development
     #: The registry's database; the API's own tables (users, keys, alerts, outbox) live beside it.
-    #: None: the registry's own choice (``REGISTRY_DATABASE_URL``, else ``sqlite:///var/registry.db``).
+    #: None: the registry's own choice (``sqlite:///var/registry.db``).
     database_url: str | None = None
     #: Key for the HMAC-SHA256 signature of outgoing webhooks. Required outside development.
     webhook_signing_key: str | None = None

@@ -5,7 +5,10 @@ collector gateway, and a simulated fleet (a generated fleet file imported into t
 backfilled history, then live data; three more buildings report through simulated data collectors
 over TCP to the gateway), prints where each one listens, and stops everything on Ctrl-C or SIGTERM.
 
-State (configs, data, logs, the registry database) lives under ``var/platform/``.
+State (configs, data, logs, the registry database) lives under ``var/platform/``; the platform's
+settings (its ``EP_`` variables) are written to ``var/platform/platform.env`` (mode 0600), where
+every hand-run command line finds them (storage/settings.py; with another ``--state``, point
+``EP_PLATFORM_ENV`` at its ``platform.env``).
 
 By default everything that crosses a socket is encrypted: the broker listens only on MQTT over TLS
 (8883) with a server certificate of the platform's own CA (``var/platform/tls/ca.pem``, made on the
@@ -29,6 +32,7 @@ from pathlib import Path
 from contract.broker import PLAIN_PORT, TLS_PORT
 from deploy.localservers import Influxd, Mosquitto, check_port_free
 from deploy.tls import CertFiles, ensure_server_cert
+from storage.settings import write_platform_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -69,8 +73,7 @@ class Platform:
         self.env = {**os.environ, "EP_ENV": os.environ.get("EP_ENV", "development"), **tls_env,
                     "EP_MQTT_HOST": "127.0.0.1", "EP_MQTT_PORT": str(self.mq.listen_port),
                     "EP_INFLUX_URL": self.ix.url, "EP_INFLUX_DB": "energy",
-                    "EP_DATABASE_URL": f"sqlite:///{state / 'registry.db'}",
-                    "REGISTRY_DATABASE_URL": f"sqlite:///{state / 'registry.db'}"}
+                    "EP_DATABASE_URL": f"sqlite:///{state / 'registry.db'}"}
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.state / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
@@ -108,6 +111,8 @@ class Platform:
         self._spawn("alerts", "api", "alerts")
         self._collectors(start)
         threading.Thread(target=self._rollup_loop, name="rollup", daemon=True).start()
+        # What a hand-run command needs to act on this platform (docs/settings.md).
+        write_platform_env(self.state / "platform.env", {k: v for k, v in self.env.items() if k.startswith("EP_")})
         mqtt_url = f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.mq.listen_port}"
         api_url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.api_port}"
         ca = (f"  TLS              CA certificate {self.tls.ca}\n"
@@ -178,7 +183,7 @@ Press Ctrl-C to stop.""", flush=True)
         hosts = station_hosts(buildings)
         cell = lambda b: (round(b.latitude_deg * 2) / 2, round(b.longitude_deg * 2) / 2)  # noqa: E731
         host_of = {cell(b): b for b in buildings if b.building_code in hosts}
-        engine = make_engine(self.env["REGISTRY_DATABASE_URL"])
+        engine = make_engine(self.env["EP_DATABASE_URL"])
         with session_scope(engine) as s:
             for h in host_of.values():
                 add_station(session=s, host_building_code=h.building_code, device_id=hosts[h.building_code],
