@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -49,7 +50,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     influx = settings.influx()
     rollups = settings.rollups()
 
-    ctx = default_context(rollups=rollups, rollup_rp=settings.rollup_rp)
+    ctx = replace(default_context(rollups=rollups, rollup_rp=settings.rollup_rp),
+                  silence_grace_s=settings.alert_silence_grace_s)
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI):

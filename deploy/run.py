@@ -129,7 +129,8 @@ class Platform:
         self._rollup_once()
         threading.Thread(target=self._rollup_loop, name="rollup", daemon=True).start()
         # What a hand-run command needs to act on this platform (docs/settings.md).
-        write_platform_env(self.state / "platform.env", {k: v for k, v in self.env.items() if k.startswith("EP_")})
+        write_platform_env(self.state / "platform.env", {k: v for k, v in self.env.items()
+                                                       if k.startswith("EP_") and k != "EP_PLATFORM_ENV"})
         mqtt_url = f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.mq.listen_port}"
         api_url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.api_port}"
         ca = (f"  TLS              CA certificate {self.tls.ca}\n"

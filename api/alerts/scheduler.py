@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 
@@ -22,6 +23,9 @@ class AlertScheduler:
 
     def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], influx: InfluxHTTP,
                  ctx: engine.Context, senders: dict | None = None) -> None:
+        # The silence rules count from this start (engine.silence_judged), not from before it.
+        if ctx.watching_since is None:
+            ctx = dataclasses.replace(ctx, watching_since=utcnow())
         self.settings, self.sessions, self.influx, self.ctx = settings, sessions, influx, ctx
         self.senders = senders or default_senders(settings)
         self._stop = threading.Event()
