@@ -23,9 +23,6 @@ class AlertScheduler:
 
     def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], influx: InfluxHTTP,
                  ctx: engine.Context, senders: dict | None = None) -> None:
-        # The silence rules count from this start (engine.silence_judged), not from before it.
-        if ctx.watching_since is None:
-            ctx = dataclasses.replace(ctx, watching_since=utcnow())
         self.settings, self.sessions, self.influx, self.ctx = settings, sessions, influx, ctx
         self.senders = senders or default_senders(settings)
         self._stop = threading.Event()
@@ -49,6 +46,10 @@ class AlertScheduler:
             self._stop.wait(every_s)
 
     def start(self) -> AlertScheduler:
+        # The silence rules of the schedule count from its start (engine.silence_judged); a single
+        # evaluation (--once, POST /alerts/evaluate) judges them at once.
+        if self.ctx.watching_since is None:
+            self.ctx = dataclasses.replace(self.ctx, watching_since=utcnow())
         for job, every in ((self.evaluate_once, self.settings.alert_interval_s),
                            (self.drain_once, self.settings.outbox_interval_s)):
             t = threading.Thread(target=self._loop, args=(job, every), daemon=True, name=f"alerts-{job.__name__}")
