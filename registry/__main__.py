@@ -1,9 +1,9 @@
 """Registry command line.
 
-    python -m registry migrate [--url URL]
-    python -m registry import --fleet fleet.yaml [--prune] [--replace-devices] [--dry-run] [--url URL]
+    python -m registry migrate [--database-url URL]
+    python -m registry import --fleet fleet.yaml [--prune] [--replace-devices] [--dry-run] [--database-url URL]
     python -m registry import --buildings buildings.csv [--devices devices.csv] [...]
-    python -m registry export --fleet out.yaml | --buildings b.csv --devices d.csv [--url URL]
+    python -m registry export --fleet out.yaml | --buildings b.csv --devices d.csv [--database-url URL]
     python -m registry station --host 510402A001 --device WS-01 --lat 29.55 --lon 103.77 \
         [--installed-on 2025-01-01] [--district Shizhong ...] [--building 510402B002 ...]
     python -m registry import --collectors collectors.csv [--points collector_points.csv] [--dry-run]
