@@ -9,8 +9,9 @@
 
 ``report`` prints the audit list and the city indicators with plan-target progress; ``--csv out.csv``
 also writes the audit list to ``out.csv`` and the city indicators and targets to ``out_city.csv``.
-Connection: ``--influx-url``/``--influx-db``/``--registry-url`` or ``EP_INFLUX_URL``, ``EP_INFLUX_DB``,
-``REGISTRY_DATABASE_URL``; credentials ``EP_INFLUX_USERNAME``/``EP_INFLUX_PASSWORD`` or ``EP_INFLUX_TOKEN``
+Connection: ``--influx-url``/``--influx-db``/``--database-url`` or ``EP_INFLUX_URL``, ``EP_INFLUX_DB``,
+``EP_DATABASE_URL`` (environment, else the running platform's var/platform/platform.env);
+credentials ``EP_INFLUX_USERNAME``/``EP_INFLUX_PASSWORD`` or ``EP_INFLUX_TOKEN``
 (docs/settings.md). Raw data is read from ``EP_INFLUX_RP`` (the database's default policy when
 unset); the rollups live in ``--rollup-rp`` / ``EP_ROLLUP_RP`` (default ``rollup``), which ``rollup``
 creates when missing (infinite retention, 52-week shard groups).
@@ -44,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m analytics", description=__doc__.split("\n\n")[0])
     p.add_argument("--influx-url")
     p.add_argument("--influx-db")
-    p.add_argument("--registry-url")
+    p.add_argument("--database-url", "--registry-url", dest="registry_url",
+                   help="registry database, SQLAlchemy URL (default: EP_DATABASE_URL; --registry-url: former name)")
     p.add_argument("--influx-rp", help="retention policy of the raw data (default: the database's default)")
     p.add_argument("--rollup-rp", help="retention policy of the rollups (default: EP_ROLLUP_RP, else 'rollup')")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -129,9 +131,14 @@ AUDIT_COLUMNS = ["name", "district", "building_type", "window", "verdict", "ener
 
 
 def report(args, settings: AnalyticsSettings) -> int:
-    from registry.db import make_engine, session_scope
+    from registry.db import make_engine, no_buildings_message, session_scope
+    from registry.repo import count_buildings
 
     engine = make_engine(settings.registry_url)
+    with session_scope(engine) as session:
+        if not count_buildings(session=session):
+            print(f"report: {no_buildings_message(engine)}", file=sys.stderr)
+            return 1
     with settings.rollups() as db, session_scope(engine) as session:
         audit = service.audit_list(influx=db, session=session, year=args.year, as_of=args.as_of, basis=args.basis,
                                    region=args.region, only_triggered=not args.all, tz=settings.tz)

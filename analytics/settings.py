@@ -14,5 +14,5 @@ class AnalyticsSettings(RollupSettings):
     #: Whole-year queries take longer than one API request. [s]
     influx_timeout_s: float = Field(120.0, gt=0)
     #: Registry database (SQLAlchemy URL); default ``sqlite:///var/registry.db``.
-    registry_url: str | None = Field(None, validation_alias=AliasChoices("registry_url", "REGISTRY_DATABASE_URL"))
+    registry_url: str | None = Field(None, validation_alias=AliasChoices("registry_url", "EP_DATABASE_URL"))
     tz: str = TZ_NAME

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -14,7 +15,7 @@ from api import disclosure, errors, live
 from api.alerts.context import default_context
 from api.alerts.scheduler import AlertScheduler
 from api.errors import ErrorBody
-from api.indicators import FrameCache
+from api.indicators import FrameCache, RollupStamp
 from api.routers import admin, alerts, buildings, health, indicators, item_codes, quality, readings, retrofits
 from api.settings import Settings, get_settings
 from registry import db as registry_db
@@ -49,7 +50,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     influx = settings.influx()
     rollups = settings.rollups()
 
-    ctx = default_context(rollups=rollups, rollup_rp=settings.rollup_rp)
+    ctx = replace(default_context(rollups=rollups, rollup_rp=settings.rollup_rp),
+                  silence_grace_s=settings.alert_silence_grace_s)
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI):
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.influx_rollups = rollups
     app.state.alert_context = ctx
     app.state.indicator_cache = FrameCache(settings.indicator_cache_ttl_s)
+    app.state.rollup_stamp = RollupStamp(rollups)
     errors.install(app)
 
     @app.middleware("http")

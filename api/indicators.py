@@ -5,6 +5,10 @@ whole type (for the rank) and several windows (for the audit). Computing them on
 (year, basis, region, day) and serving every building from the cached frames is what makes
 one building's indicators answer in milliseconds. A lock per key keeps 50 concurrent first
 requests from computing the same frame 50 times.
+
+The key also holds when the rollup job last completed (:class:`RollupStamp`), so the frames are
+recomputed as soon as a rollup lands rather than up to ``indicator_cache_ttl_s`` later: right
+after the platform's start the first rollups change every indicator.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analytics import service
+from analytics.rollup import read_completion
 from analytics.service import clean
 from contract.localtime import TZ_NAME
-from storage.influx import InfluxHTTP
+from storage.influx import InfluxError, InfluxHTTP
 
 
 class FrameCache:
@@ -96,19 +101,39 @@ class CityFrames:
             self.annual_df, self.audit_df, building_code=building_code, year=self.year).model_dump_json().encode())
 
 
+class RollupStamp:
+    """When the rollup job last completed, read from InfluxDB at most every ``ttl_s``: one small
+    query per few seconds instead of one per request on the hot path."""
+
+    def __init__(self, influx: InfluxHTTP, ttl_s: float = 5.0) -> None:
+        self.influx, self.ttl_s = influx, ttl_s
+        self._value: int | None = None
+        self._read_at = -float("inf")
+
+    def get(self) -> int | None:
+        if time.monotonic() - self._read_at >= self.ttl_s:
+            try:
+                self._value = read_completion(self.influx)
+            except InfluxError:
+                pass  # keep the last stamp: the frames' own query reports the outage
+            self._read_at = time.monotonic()
+        return self._value
+
+
 def city_frames(cache: FrameCache, *, influx: InfluxHTTP, session: Session, year: int, basis: str,
-                region: str | None) -> CityFrames:
+                region: str | None, rollup: int | None = None) -> CityFrames:
     """``analytics.service.annual_frame`` and ``audit_frame`` for every building, cached."""
     def compute() -> CityFrames:
         annual_df = service.annual_frame(influx=influx, session=session, year=year, basis=basis, region=region)
         audit_df = service.audit_frame(influx=influx, session=session, year=year, basis=basis, region=region)
         return CityFrames(annual_df, audit_df, year)
 
-    return cache.get(city_key(year=year, basis=basis, region=region), compute)
+    return cache.get(city_key(year=year, basis=basis, region=region, rollup=rollup), compute)
 
 
-def city_key(*, year: int, basis: str, region: str | None) -> tuple:
-    return ("city", year, basis, region, _today(TZ_NAME))
+def city_key(*, year: int, basis: str, region: str | None, rollup: int | None = None) -> tuple:
+    """``rollup``: :meth:`RollupStamp.get`, so a completed rollup is a new key."""
+    return ("city", year, basis, region, _today(TZ_NAME), rollup)
 
 
 #: Attribute columns, as ``analytics.service.building_indicators`` splits them off.

@@ -36,7 +36,7 @@ class Settings(RollupSettings, MqttConnection):
 
     env: Environment = Environment.development
     #: The registry's database; the API's own tables (users, keys, alerts, outbox) live beside it.
-    #: None: the registry's own choice (``REGISTRY_DATABASE_URL``, else ``sqlite:///var/registry.db``).
+    #: None: the registry's own choice (``sqlite:///var/registry.db``).
     database_url: str | None = None
     #: Key for the HMAC-SHA256 signature of outgoing webhooks. Required outside development.
     webhook_signing_key: str | None = None
@@ -54,6 +54,9 @@ class Settings(RollupSettings, MqttConnection):
     run_scheduler: bool = False
     #: How often the scheduler evaluates all alert rules and drains the outbox.
     alert_interval_s: float = Field(default=900, gt=0)
+    #: Wait after the scheduler starts before meter_offline and data_gap judge (a fleet still catching
+    #: up after a start is not offline); unset: their own limit, gap_intervals x interval_s (1 h). [s]
+    alert_silence_grace_s: float | None = Field(default=None, ge=0)
     outbox_interval_s: float = Field(default=10, gt=0)
     #: Capped exponential backoff of the delivery outbox: base * 2**attempts, at most the cap.
     outbox_backoff_base_s: float = Field(default=5, gt=0)

@@ -2,7 +2,7 @@
 
 Gateway options use ``EP_COLLECTORS_...``; the broker and the registry use the platform's
 ``EP_MQTT_*`` (contract/broker.py: host, port, credentials, TLS; docs/security.md) and
-``REGISTRY_DATABASE_URL`` like every other service.
+``EP_DATABASE_URL`` like every other service.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class GatewaySettings(BaseSettings, MqttConnection):
     #: MQTT client id of the gateway's publisher.
     client_id: str = "collectors-1"
     #: Registry database (SQLAlchemy URL) holding the collectors and their points.
-    registry_url: str | None = Field(None, validation_alias=_env("registry_url", "REGISTRY_DATABASE_URL"))
+    registry_url: str | None = Field(None, validation_alias=_env("registry_url", "EP_DATABASE_URL"))
     #: Largest packet payload (encrypted XML) accepted; larger ones close the connection. [bytes]
     max_packet_bytes: int = Field(256 * 1024, ge=1024)
     #: Sustained packets per second per connection, and the burst above it; a faster collector is

@@ -5,7 +5,10 @@ collector gateway, and a simulated fleet (a generated fleet file imported into t
 backfilled history, then live data; three more buildings report through simulated data collectors
 over TCP to the gateway), prints where each one listens, and stops everything on Ctrl-C or SIGTERM.
 
-State (configs, data, logs, the registry database) lives under ``var/platform/``.
+State (configs, data, logs, the registry database) lives under ``var/platform/``; the platform's
+settings (its ``EP_`` variables) are written to ``var/platform/platform.env`` (mode 0600), where
+every hand-run command line finds them (storage/settings.py; with another ``--state``, point
+``EP_PLATFORM_ENV`` at its ``platform.env``).
 
 By default everything that crosses a socket is encrypted: the broker listens only on MQTT over TLS
 (8883) with a server certificate of the platform's own CA (``var/platform/tls/ca.pem``, made on the
@@ -27,49 +30,62 @@ import time
 from pathlib import Path
 
 from contract.broker import PLAIN_PORT, TLS_PORT
-from deploy.localservers import Influxd, Mosquitto, free_port
+from deploy.localservers import Influxd, Mosquitto, check_port_free, free_port
 from deploy.tls import CertFiles, ensure_server_cert
+from storage.settings import write_platform_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+#: The simulated history counts as caught up when its newest reading is at most this old: two of
+#: the simulator's 15-minute intervals (a live tick lands at most one interval after its time). [s]
+CAUGHT_UP_S = 2 * 15 * 60
+#: Fixed ports of the services (the broker's: 1883 in clear, 8883 over TLS); ``--port NAME=N``
+#: changes one, 0 takes any free port.
+DEFAULT_PORTS = {"influx": 8086, "api": 8000, "metrics": 9108, "collectors": 8808}
+#: Longest wait for the catch-up before the banner is printed anyway, with a warning. [s]
+CATCH_UP_TIMEOUT_S = 1800.0
 
 
-def _port(preferred: int) -> int:
-    """The preferred port when it is free, otherwise any free one (a system broker may hold 1883)."""
-    import socket
+def _port(preferred: int, what: str) -> int:
+    """The fixed port of ``what``, or an error naming it when something else holds it.
 
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            return free_port()
+    A quiet fallback to a random port moved the broker off 1883 after a quick restart (the old
+    socket in TIME_WAIT made a plain bind fail) and every client configured for 1883 lost it; the
+    check binds with SO_REUSEADDR as the servers do (deploy.localservers.check_port_free), so a
+    port in TIME_WAIT is free and a port that is really taken stops the start with its name.
+    """
+    if preferred == 0:  # asked for any free port (tests beside other platforms)
+        return free_port()
+    check_port_free(preferred, what)
+    return preferred
 
 
 class Platform:
     def __init__(self, state: Path, *, fleet_size: int, seed: int, backfill_days: int,
-                 rollup_every_s: float = 300, tls: bool | CertFiles = True):
+                 rollup_every_s: float = 300, tls: bool | CertFiles = True, ports: dict[str, int] | None = None):
         self.state = state
         self.rollup_every_s = rollup_every_s
         self._stopping = threading.Event()
+        self._refitted = 0.0  # monotonic time of the last baseline refit; 0: never
         self.fleet_size, self.seed, self.backfill_days = fleet_size, seed, backfill_days
         self.procs: list[tuple[str, subprocess.Popen]] = []
         #: The platform CA's server certificate for the broker and the API; None: all in clear.
         self.tls = tls if isinstance(tls, CertFiles) else ensure_server_cert(state / "tls") if tls else None
+        port = {**DEFAULT_PORTS, "mqtt": TLS_PORT if self.tls else PLAIN_PORT, **(ports or {})}
         if self.tls:
-            self.mq = Mosquitto(state / "mosquitto", tls=self.tls, tls_port=_port(TLS_PORT), plain=False)
+            self.mq = Mosquitto(state / "mosquitto", tls=self.tls, tls_port=_port(port["mqtt"], "MQTT broker (TLS)"),
+                                plain=False)
         else:
-            self.mq = Mosquitto(state / "mosquitto", port=_port(PLAIN_PORT))
-        self.ix = Influxd(state / "influxdb", port=_port(8086))
-        self.api_port = _port(8000)
-        self.metrics_port = _port(9108)
-        self.collectors_port = _port(8808)
+            self.mq = Mosquitto(state / "mosquitto", port=_port(port["mqtt"], "MQTT broker"))
+        self.ix = Influxd(state / "influxdb", port=_port(port["influx"], "InfluxDB"))
+        self.api_port = _port(port["api"], "API")
+        self.metrics_port = _port(port["metrics"], "ingest metrics")
+        self.collectors_port = _port(port["collectors"], "collector gateway")
         tls_env = {"EP_MQTT_TLS": "true", "EP_MQTT_CA_FILE": str(self.tls.ca)} if self.tls else {}
         self.env = {**os.environ, "EP_ENV": os.environ.get("EP_ENV", "development"), **tls_env,
                     "EP_MQTT_HOST": "127.0.0.1", "EP_MQTT_PORT": str(self.mq.listen_port),
                     "EP_INFLUX_URL": self.ix.url, "EP_INFLUX_DB": "energy",
-                    "EP_DATABASE_URL": f"sqlite:///{state / 'registry.db'}",
-                    "REGISTRY_DATABASE_URL": f"sqlite:///{state / 'registry.db'}"}
+                    "EP_DATABASE_URL": f"sqlite:///{state / 'registry.db'}"}
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.state / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
@@ -106,7 +122,15 @@ class Platform:
                     "--start", start.isoformat(), "--weather-stations", *mqtt)
         self._spawn("alerts", "api", "alerts")
         self._collectors(start)
+        # The banner promises indicators: the history must be in and rolled up before it is printed
+        # (a rollup before the data left every indicator zero until the next one, minutes later).
+        self._wait_caught_up()
+        print("  rolling up the history ...", flush=True)
+        self._rollup_once()
         threading.Thread(target=self._rollup_loop, name="rollup", daemon=True).start()
+        # What a hand-run command needs to act on this platform (docs/settings.md).
+        write_platform_env(self.state / "platform.env", {k: v for k, v in self.env.items()
+                                                       if k.startswith("EP_") and k != "EP_PLATFORM_ENV"})
         mqtt_url = f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.mq.listen_port}"
         api_url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.api_port}"
         ca = (f"  TLS              CA certificate {self.tls.ca}\n"
@@ -177,7 +201,7 @@ Press Ctrl-C to stop.""", flush=True)
         hosts = station_hosts(buildings)
         cell = lambda b: (round(b.latitude_deg * 2) / 2, round(b.longitude_deg * 2) / 2)  # noqa: E731
         host_of = {cell(b): b for b in buildings if b.building_code in hosts}
-        engine = make_engine(self.env["REGISTRY_DATABASE_URL"])
+        engine = make_engine(self.env["EP_DATABASE_URL"])
         with session_scope(engine) as s:
             for h in host_of.values():
                 add_station(session=s, host_building_code=h.building_code, device_id=hosts[h.building_code],
@@ -189,26 +213,52 @@ Press Ctrl-C to stop.""", flush=True)
                        building_code=b.building_code)
         engine.dispose()
 
-    def _rollup_loop(self) -> None:
-        # Indicators and dashboards read the rollups, so keep them current while the platform runs;
-        # the baselines are refitted after a rollup (weekly in production, docs/baselines.md; daily here,
-        # where a small fleet's history grows by the hour and a fit costs milliseconds).
-        log = open(self.state / "rollup.log", "ab")  # noqa: SIM115 - lives as long as the loop
-        refitted = 0.0
-        while not self._stopping.is_set():
+    def _wait_caught_up(self) -> None:
+        """Until the simulator's newest reading in InfluxDB is recent (``CAUGHT_UP_S``)."""
+        from storage.influx import InfluxError, InfluxHTTP
+
+        print("  catching up the simulated history ...", flush=True)
+        deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+        with InfluxHTTP(self.ix.url, "energy") as db:
+            while time.monotonic() < deadline:
+                self._check_alive()
+                try:
+                    series = db.query("SELECT * FROM meter ORDER BY time DESC LIMIT 1")
+                except InfluxError:  # ingest has not created the database yet
+                    series = []
+                if series and series[0]["values"]:
+                    age_s = time.time() - int(series[0]["values"][0][0]) / 1000
+                    if age_s <= CAUGHT_UP_S:
+                        return
+                time.sleep(2)
+        print(f"  warning: the history has not caught up after {CATCH_UP_TIMEOUT_S:.0f} s; indicators may be "
+              f"incomplete until it has (see {self.state / 'simulator.log'})", flush=True)
+
+    def _rollup_once(self) -> None:
+        # Indicators and dashboards read the rollups; the baselines are refitted after a rollup (weekly
+        # in production, docs/baselines.md; daily here, where a small fleet's history grows by the hour
+        # and a fit costs milliseconds).
+        with open(self.state / "rollup.log", "ab") as log:
             subprocess.run([PY, "-m", "analytics", "rollup"], cwd=ROOT, env=self.env, stdout=log,
                            stderr=subprocess.STDOUT)
-            if time.monotonic() - refitted > 86_400 or not refitted:
+            if time.monotonic() - self._refitted > 86_400 or not self._refitted:
                 subprocess.run([PY, "-m", "analytics", "baselines"], cwd=ROOT, env=self.env, stdout=log,
                                stderr=subprocess.STDOUT)
-                refitted = time.monotonic()
-            self._stopping.wait(self.rollup_every_s)
+                self._refitted = time.monotonic()
+
+    def _rollup_loop(self) -> None:
+        # Keep the rollups current while the platform runs (the first run was before the banner).
+        while not self._stopping.wait(self.rollup_every_s):
+            self._rollup_once()
+
+    def _check_alive(self) -> None:
+        for name, p in self.procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"{name} exited with {p.returncode}; see {self.state / (name + '.log')}")
 
     def watch(self) -> None:
         while True:
-            for name, p in self.procs:
-                if p.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {p.returncode}; see {self.state / (name + '.log')}")
+            self._check_alive()
             time.sleep(1)
 
     def down(self) -> None:
@@ -237,6 +287,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2025)
     ap.add_argument("--backfill-days", type=int, default=7, help="days of history caught up before going live")
     ap.add_argument("--rollup-every-s", type=float, default=300, help="how often the rollup job runs")
+    ap.add_argument("--port", action="append", default=[], metavar="NAME=N",
+                    help="another port for mqtt, influx, api, metrics or collectors (0: any free port)")
     ap.add_argument("--no-tls", action="store_true", help="MQTT and the API in clear (default: TLS, own CA)")
     city = ap.add_argument_group("a city's own certificates (instead of the platform's CA)")
     city.add_argument("--tls-cert-file", type=Path, help="server certificate (PEM) for the broker and the API")
@@ -246,9 +298,16 @@ def main() -> None:
     own = (args.tls_cert_file, args.tls_key_file, args.tls_ca_file)
     if any(own) and not all(own):
         ap.error("--tls-cert-file, --tls-key-file and --tls-ca-file go together")
+    ports = {}
+    for item in args.port:
+        name, _, number = item.partition("=")
+        if name not in ("mqtt", *DEFAULT_PORTS) or not number.isdigit():
+            ap.error(f"--port {item}: expected NAME=N with NAME one of mqtt, {', '.join(DEFAULT_PORTS)}")
+        ports[name] = int(number)
     tls = False if args.no_tls else CertFiles(*(f.resolve() for f in own)) if all(own) else True
     platform = Platform(args.state.resolve(), fleet_size=args.fleet_size, seed=args.seed,
-                        backfill_days=args.backfill_days, rollup_every_s=args.rollup_every_s, tls=tls)
+                        backfill_days=args.backfill_days, rollup_every_s=args.rollup_every_s, tls=tls,
+                        ports=ports)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         platform.up()

@@ -1,9 +1,9 @@
 """Registry command line.
 
-    python -m registry migrate [--url URL]
-    python -m registry import --fleet fleet.yaml [--prune] [--replace-devices] [--dry-run] [--url URL]
+    python -m registry migrate [--database-url URL]
+    python -m registry import --fleet fleet.yaml [--prune] [--replace-devices] [--dry-run] [--database-url URL]
     python -m registry import --buildings buildings.csv [--devices devices.csv] [...]
-    python -m registry export --fleet out.yaml | --buildings b.csv --devices d.csv [--url URL]
+    python -m registry export --fleet out.yaml | --buildings b.csv --devices d.csv [--database-url URL]
     python -m registry station --host 510402A001 --device WS-01 --lat 29.55 --lon 103.77 \
         [--installed-on 2025-01-01] [--district Shizhong ...] [--building 510402B002 ...]
     python -m registry import --collectors collectors.csv [--points collector_points.csv] [--dry-run]
@@ -17,14 +17,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from registry.db import database_url, make_engine, migrate, session_scope
+from registry.db import database_url, make_engine, migrate, no_buildings_message, session_scope
 from registry.importer import import_into, read_csv_pair, read_fleet_file, write_csv_pair
 from registry.repo import fleet_from_db
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m registry", description=__doc__.split("\n\n")[0])
-    p.add_argument("--url", help="SQLAlchemy URL (default: $REGISTRY_DATABASE_URL or sqlite:///var/registry.db)")
+    p.add_argument("--database-url", "--url", dest="url",
+                   help="SQLAlchemy URL (default: EP_DATABASE_URL, from the environment or the running platform's "
+                        "var/platform/platform.env, else sqlite:///var/registry.db; --url is its former name)")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("migrate", help="create or upgrade every table of the database (registry, API, disclosure)")
     imp = sub.add_parser("import", help="import a fleet file or a buildings/devices CSV pair")
@@ -83,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("export --buildings needs --devices too")
     with session_scope(engine) as session:
         fleet = fleet_from_db(session=session)
+    if not fleet.buildings:
+        print(f"export: {no_buildings_message(engine)}; nothing written", file=sys.stderr)
+        return 1
     if args.fleet:
         fleet.dump(args.fleet)
     else:

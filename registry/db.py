@@ -1,13 +1,15 @@
 """Engine, sessions and migrations of the registry database.
 
 SQLite by default (no server to start); any SQLAlchemy URL (e.g. ``postgresql+psycopg://...``)
-by argument or the ``REGISTRY_DATABASE_URL`` environment variable. The API's and the disclosure's
+by argument or ``EP_DATABASE_URL``, the one name every service and command line reads (from the
+environment, else from the running platform's settings file, storage/settings.py). The API's and the disclosure's
 tables live in the same database; one Alembic history creates and changes all of them
 (``storage/schema.py``): :func:`migrate` here is that one.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,13 +21,32 @@ from sqlalchemy.orm import Session, sessionmaker
 
 # The one migration path of this database, under the name the services have always called.
 from storage.schema import downgrade, migrate  # noqa: F401
+from storage.settings import platform_env
+
+log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///var/registry.db"
 
 
 def database_url(url: str | None = None) -> str:
-    """The explicit ``url``, else ``REGISTRY_DATABASE_URL``, else the SQLite default."""
-    return url or os.environ.get("REGISTRY_DATABASE_URL") or DEFAULT_URL
+    """The explicit ``url``, else ``EP_DATABASE_URL`` (environment, then the platform settings
+    file), else the SQLite default. ``REGISTRY_DATABASE_URL``, its former name, still works
+    from the environment, with a deprecation warning."""
+    if url:
+        return url
+    if os.environ.get("EP_DATABASE_URL"):
+        return os.environ["EP_DATABASE_URL"]
+    if os.environ.get("REGISTRY_DATABASE_URL"):
+        log.warning("REGISTRY_DATABASE_URL is deprecated and will be removed: set EP_DATABASE_URL")
+        return os.environ["REGISTRY_DATABASE_URL"]
+    return platform_env().get("EP_DATABASE_URL") or DEFAULT_URL
+
+
+def no_buildings_message(engine: Engine) -> str:
+    """What a command that needs buildings says on an empty registry (then it exits non-zero):
+    the usual cause is a database other than the running platform's."""
+    return (f"the registry {engine.url.render_as_string(hide_password=True)} has no buildings: import a fleet "
+            "(python -m registry import) or point EP_DATABASE_URL at the platform's database (docs/settings.md)")
 
 
 def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:

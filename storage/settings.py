@@ -18,6 +18,12 @@ service builds it, so tests and command lines can set variables first.
 An ``EP_`` variable that no settings class of the process reads but that looks like one it does
 (``EP_INFLUX_USER`` for ``EP_INFLUX_USERNAME``) is logged as a warning: a misspelt credential
 would otherwise show up only as a 401 far from its cause.
+
+Below the environment, every settings class (and the registry's database URL, registry/db.py)
+reads the running platform's settings file, ``var/platform/platform.env``, which deploy/run.py
+writes at start: a hand-run ``python -m registry export`` or ``python -m analytics report`` then
+acts on the running platform, not on an empty default database. ``EP_PLATFORM_ENV`` names another
+file; set it empty to read none. An ``EP_`` variable in the environment always wins over the file.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ import difflib
 import inspect
 import logging
 import os
+from pathlib import Path
 
+from dotenv import dotenv_values
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from storage.influx import InfluxHTTP
 
@@ -45,6 +53,37 @@ PREFIX = "EP_"
 #: settings of the API) is 0.83 and must not count.
 MISSPELLING_RATIO = 0.85
 _warned: set[str] = set()
+
+#: Where deploy/run.py writes the running platform's ``EP_`` settings (mode 0600: it may hold
+#: credentials); read by every process below its environment (module docstring).
+PLATFORM_ENV_FILE = Path(__file__).resolve().parents[1] / "var" / "platform" / "platform.env"
+
+
+def platform_env_file() -> Path | None:
+    """The platform settings file to read: ``EP_PLATFORM_ENV`` (empty: none), else the default."""
+    named = os.environ.get("EP_PLATFORM_ENV")
+    if named is not None:
+        return Path(named) if named else None
+    return PLATFORM_ENV_FILE
+
+
+def platform_env() -> dict[str, str]:
+    """The variables of the platform settings file; empty when there is none."""
+    path = platform_env_file()
+    if path is None or not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def write_platform_env(path: Path, values: dict[str, str]) -> None:
+    """Write ``values`` as the platform settings file (mode 0600, replaced whole)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file of another mode keeps it through O_TRUNC
+    with os.fdopen(fd, "w") as f:
+        f.write("# Written by deploy/run.py at start: the running platform's settings (docs/settings.md).\n")
+        for k, v in sorted(values.items()):
+            f.write(f"{k}='{v}'\n")
 
 
 def _all_subclasses(cls: type) -> list[type]:
@@ -92,6 +131,15 @@ class EnvSettings(BaseSettings):
     """Base of every service's settings: ``EP_`` environment variables, misspellings warned about."""
 
     model_config = SettingsConfigDict(env_prefix=PREFIX, populate_by_name=True, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource):
+        # Arguments, then the environment, then the running platform's settings file.
+        platform = DotEnvSettingsSource(settings_cls, env_file=platform_env_file())
+        return init_settings, env_settings, platform, file_secret_settings
 
     def model_post_init(self, context: object, /) -> None:
         for var, meant in misspelt_variables(type(self)).items():

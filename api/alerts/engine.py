@@ -52,6 +52,22 @@ class Context:
     #: Retention policy of the stored baselines (analytics' rollups, ``EP_ROLLUP_RP``).
     rollup_rp: str = ROLLUP_RP
     rollups: InfluxHTTP | None = None
+    #: When the evaluating process started watching (the platform's start); None: long ago. The
+    #: silence rules wait their own limit (``gap_intervals`` x ``interval_s``, :func:`silence_judged`)
+    #: after it: a fleet catching up after a start is not offline.
+    watching_since: dt.datetime | None = None
+    #: That wait; None: the silence rules' own limit. [s]
+    silence_grace_s: float | None = None
+
+
+def silence_judged(ctx: Context, now: dt.datetime) -> bool:
+    """Whether ``meter_offline`` and ``data_gap`` judge at ``now``: only once every device could
+    have reported for ``gap_intervals`` intervals since the watch began (before that, an open
+    alert of theirs stays as it was)."""
+    grace_s = ctx.silence_grace_s
+    if grace_s is None:
+        grace_s = ctx.params.gap_intervals * ctx.params.interval_s
+    return ctx.watching_since is None or (now - ctx.watching_since).total_seconds() >= grace_s
 
 
 @dataclass
@@ -108,9 +124,10 @@ def run_rules(inp: BuildingInputs, *, ctx: Context, now: dt.datetime,
         if b.building_type not in p.night_exempt_types and rules.working_hours(last7.index, p.local_tz).any():
             judged.add(Rule.night_base_load)
             found.append(rules.night_base_load(building_code=b.building_code, hourly_kwh=last7, params=p))
-    judged |= {Rule.meter_offline, Rule.data_gap}
-    found.append(rules.meter_offline(building_code=b.building_code, silent_s=inp.silent_s, params=p))
-    found.append(rules.data_gap(building_code=b.building_code, max_interval_s=inp.max_interval_s, params=p))
+    if silence_judged(ctx, now):
+        judged |= {Rule.meter_offline, Rule.data_gap}
+        found.append(rules.meter_offline(building_code=b.building_code, silent_s=inp.silent_s, params=p))
+        found.append(rules.data_gap(building_code=b.building_code, max_interval_s=inp.max_interval_s, params=p))
     # False: not judged (no baseline good enough, no station, too few complete days): an open alert
     # stays open; None: judged, condition absent.
     expected = _use_above_expected(inp, p, now)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 
@@ -45,6 +46,10 @@ class AlertScheduler:
             self._stop.wait(every_s)
 
     def start(self) -> AlertScheduler:
+        # The silence rules of the schedule count from its start (engine.silence_judged); a single
+        # evaluation (--once, POST /alerts/evaluate) judges them at once.
+        if self.ctx.watching_since is None:
+            self.ctx = dataclasses.replace(self.ctx, watching_since=utcnow())
         for job, every in ((self.evaluate_once, self.settings.alert_interval_s),
                            (self.drain_once, self.settings.outbox_interval_s)):
             t = threading.Thread(target=self._loop, args=(job, every), daemon=True, name=f"alerts-{job.__name__}")

@@ -33,6 +33,7 @@ from api.disclosure.source import collect
 from api.disclosure.workflow import SYSTEM_ROLE, Action, Actor, State
 from api.settings import Settings
 from registry import db as registry_db
+from registry.repo import count_buildings
 from storage.influx import InfluxError
 
 
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "discard":
         return _discard(args, registry_db.make_sessionmaker(engine), settings.min_coverage)
+    with registry_db.session_scope(engine) as session:
+        if not count_buildings(session=session):
+            print(f"generate: {registry_db.no_buildings_message(engine)}", file=sys.stderr)
+            return 1
 
     # Only the rollups are read, from their own retention policy (EP_ROLLUP_RP), as the API reads them.
     influx = settings.rollups()

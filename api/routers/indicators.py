@@ -92,7 +92,8 @@ class TargetRow(BaseModel):
 def _frames(request: Request, session, year: int, basis: str, region: str | None) -> ind.CityFrames:
     try:
         return ind.city_frames(request.app.state.indicator_cache, influx=request.app.state.influx_rollups,
-                               session=session, year=year, basis=basis, region=region)
+                               session=session, year=year, basis=basis, region=region,
+                               rollup=request.app.state.rollup_stamp.get())
     except ValueError as e:
         raise _frames_error(e) from None
 
@@ -112,7 +113,8 @@ async def building_indicators(request: Request, building_code: BuildingCodeDep, 
     """Every indicator of one building for a year, with its audit windows and quota comparison."""
     # The hot path stays on the event loop; only building the city frames goes to a thread.
     year = _year(year)
-    frames = request.app.state.indicator_cache.peek(ind.city_key(year=year, basis=basis, region=region))
+    frames = request.app.state.indicator_cache.peek(ind.city_key(year=year, basis=basis, region=region,
+                                                                 rollup=request.app.state.rollup_stamp.get()))
     if frames is None:
         frames = await run_in_threadpool(_frames_own_session, request, year, basis, region)
     if building_code not in frames.annual_df.index:
@@ -187,7 +189,8 @@ async def audit_list(request: Request, scope: ScopeDep, filt: FilterDep, page: P
     """Buildings meeting either audit test (1000 tce or 5 million kWh) in any window, largest
     energy excess first; facility managers see their own buildings only."""
     year = _year(year)
-    frames = request.app.state.indicator_cache.peek(ind.city_key(year=year, basis=basis, region=region))
+    frames = request.app.state.indicator_cache.peek(ind.city_key(year=year, basis=basis, region=region,
+                                                                 rollup=request.app.state.rollup_stamp.get()))
     if frames is None:
         frames = await run_in_threadpool(_frames_own_session, request, year, basis, region)
     key = ("audit", scope, filt.district, filt.building_type, filt.ownership, window, all_buildings, page.limit,

@@ -4,6 +4,7 @@ resolve automatically. Data is built by tests/api/alerts/scenario.py (see its do
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from analytics.baseline_job import write_fits
 from analytics.rollup import ROLLUP_RP, ensure_rollup_rp, rollup_client
 from api.alerts import engine
 from api.alerts.context import default_context
+from api.alerts.rules import Rule
 from api.db import Alert, AlertEvent, OutboxMessage
 from registry import db as registry_db
 from registry import repo
@@ -189,3 +191,16 @@ def test_a_silent_weather_station_is_offline_at_its_host(city):
         a = s.scalar(select(Alert).where(Alert.rule == "meter_offline", Alert.building_code == scenario.NORMAL))
     assert scenario.STATION in a.details["devices"]
     assert a.details["silent_s"][scenario.STATION] == pytest.approx(7200)
+
+
+def test_silence_is_not_judged_within_the_grace_after_a_start(city):
+    sessions, influx = city
+    # Started 5 minutes before NOW: the silence rules' own limit, 4 intervals x 900 s = 1 h, has not passed.
+    just_started = dataclasses.replace(CTX, watching_since=NOW - dt.timedelta(minutes=5))
+    with sessions() as s:
+        r = engine.evaluate(s, influx=influx, ctx=just_started, now=NOW)
+        assert ("meter_offline", OFFLINE) not in _open(s)
+        assert all(Rule.meter_offline not in judged for judged in r.judged.values())
+        # An hour and five minutes after the start the silent HVAC meter (8 h) is offline after all.
+        engine.evaluate(s, influx=influx, ctx=just_started, now=NOW + dt.timedelta(hours=1))
+        assert ("meter_offline", OFFLINE) in _open(s)

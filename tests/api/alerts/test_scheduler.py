@@ -24,7 +24,8 @@ def test_scheduler_evaluates_and_publishes(world, mosquitto):
     sub.loop_start()
     time.sleep(0.3)
     settings = world.app.state.settings.model_copy(update={
-        "run_scheduler": True, "alert_interval_s": 0.5, "outbox_interval_s": 0.2, "mqtt_port": mosquitto.port})
+        "run_scheduler": True, "alert_silence_grace_s": 0,  # judge silence at once
+        "alert_interval_s": 0.5, "outbox_interval_s": 0.2, "mqtt_port": mosquitto.port})
     try:
         with TestClient(create_app(settings, migrate=False)):
             topics = set()
