@@ -19,6 +19,11 @@ from deploy.localservers import Influxd, Mosquitto
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# A platform started by hand in this checkout (deploy/run.sh) leaves var/platform/platform.env,
+# which every settings class reads below the environment (docs/settings.md). Tests, and the
+# processes they start, must not act on that platform's database or servers.
+os.environ["EP_PLATFORM_ENV"] = ""
+
 
 @pytest.fixture(scope="session")
 def state_root() -> Path:
