@@ -203,13 +203,15 @@ def building_to_spec(row: Building) -> BuildingSpec:
         gateway_id=row.gateway_id,
         simulation=row.simulation,
         meters=[MeterSpec(device_id=m.device_id, carrier=m.carrier, sub_item=m.sub_item,
-                          parent_device_id=m.parent_device_id, installed_on=m.installed_on)
+                          parent_device_id=m.parent_device_id, installed_on=m.installed_on,
+                          replaced_on=m.replaced_on)
                 for m in row.meters],
         pv=[PvSpec(device_id=p.device_id, capacity_kwp=p.capacity_kwp, tilt_deg=p.tilt_deg,
-                   azimuth_deg=p.azimuth_deg, has_grid_meter=p.has_grid_meter, installed_on=p.installed_on)
+                   azimuth_deg=p.azimuth_deg, has_grid_meter=p.has_grid_meter, installed_on=p.installed_on,
+                   replaced_on=p.replaced_on)
             for p in row.pv_systems],
         ev_piles=[PileSpec(device_id=c.device_id, pile_kind=c.pile_kind, rated_power_kw=c.rated_power_kw,
-                           installed_on=c.installed_on) for c in row.charging_piles],
+                           installed_on=c.installed_on, replaced_on=c.replaced_on) for c in row.charging_piles],
     )
 
 
