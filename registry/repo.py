@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from contract.localtime import installed_on_ms
 from registry.fleet import BuildingSpec, Fleet, MeterSpec, PileSpec, PvSpec
 from registry.models import Building, ChargingPile, Meter, PvSystem
 
@@ -156,6 +157,18 @@ def replace_fleet(*, session: Session, fleet: Fleet, prune: bool = False, replac
     for spec in specs:
         upsert_building(session=session, spec=spec)
     return plan
+
+
+def replacement_instants_ms(*, session: Session) -> dict[tuple[str, str], int]:
+    """(building_code, device_id) -> local midnight of the recorded replacement day (``replaced_on``)
+    of every device that has one: the reset evidence the rollup's re-derivation applies as ingest
+    does from the fleet file (contract/registers.py). [ms]"""
+    out: dict[tuple[str, str], int] = {}
+    for model in (Meter, PvSystem, ChargingPile):
+        for code, device, day in session.execute(
+                select(model.building_code, model.device_id, model.replaced_on).where(model.replaced_on.is_not(None))):
+            out[(code, device)] = installed_on_ms(day)
+    return out
 
 
 def fleet_from_db(*, session: Session, codes: Iterable[str] | None = None) -> Fleet:

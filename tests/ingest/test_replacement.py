@@ -1,16 +1,22 @@
 """A meter replacement recorded in the fleet (``replaced_on``) is the evidence for a reset: the
 register step across the replacement instant (local midnight of that day) counts zero, the next
-step counts as usual (contract/registers.py). Real Mosquitto + InfluxDB, registry-aware ingest."""
+step counts as usual (contract/registers.py). Real Mosquitto + InfluxDB, registry-aware ingest,
+then the real rollup, whose re-derivation reads the same record from the registry database."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
 
+from analytics import rollup
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
+from registry import repo
+from registry.db import make_engine, migrate, session_scope
 from registry.fleet import Fleet
+from registry.importer import import_into
 from storage.influx import InfluxHTTP
 from tests.ingest.helpers import BUILDING, T0_MS, Publisher, meter_msg, meter_topic, wait_until
 
@@ -62,3 +68,29 @@ def test_recorded_replacement_counts_zero_across_it_and_the_next_step_counts(mos
     assert _consumption(db, "E-U") == [(t1, 1.0), (t2, 0.0), (t3, 1.5)]
     # Without the record 300 -> 37 (not below 10 % of 300) is a backward step: held out, not stored.
     assert _consumption(db, "E-X") == [(t1, 1.0), (t3, 1.5)]
+
+    # The rollup re-derives every interval from the registers: with the registry's record it agrees
+    # with ingest, so the stored values stand and the day sums them.
+    engine = make_engine(f"sqlite:///{tmp_path / 'reg.db'}")
+    migrate(engine)
+    with session_scope(engine) as session:
+        assert import_into(session=session, fleet=fleet, errors=[]).written
+    with session_scope(engine) as session:
+        replaced = repo.replacement_instants_ms(session=session)
+    assert replaced == {(BUILDING, "E-R"): DAY2_MS, (BUILDING, "E-U"): DAY2_MS}
+    day2, now = dt.date(2026, 1, 2), dt.datetime(2026, 1, 4, tzinfo=dt.UTC)
+    stats = rollup.run(db, start=day2, end=day2, lookback_days=0, now=now, rollup_rp=None, replaced_ms=replaced)
+    assert stats.rederive_rewritten == 0  # ingest and the rollup agree on every interval
+    # Day 2 (local): 00:15 counts 0.0 across the replacement, 00:30 counts 1.5 -> 1.5 kWh
+    assert _day_sum(db, "E-R") == 1.5 and _day_sum(db, "E-U") == 1.5
+    assert _day_sum(db, "E-X") == 1.5  # 300 -> 37 held out, 37 -> 38.5
+    # Without the record the re-derivation reads E-U's 30 -> 37 as 7 kWh of consumption: the record
+    # is what makes both agree (this run rewrites the point, so it comes last).
+    stats = rollup.run(db, start=day2, end=day2, lookback_days=0, now=now, rollup_rp=None)
+    assert stats.rederive_rewritten == 1 and _day_sum(db, "E-U") == 7.0 + 1.5
+
+
+def _day_sum(db: InfluxHTTP, device: str) -> float:
+    rows = db.query(f"SELECT consumption_kwh FROM meter_1d WHERE device_id = '{device}'")  # noqa: S608
+    (_t, v), = rows[0]["values"]
+    return v
