@@ -190,6 +190,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _replacements(settings: AnalyticsSettings) -> dict[tuple[str, str], int]:
+    """Recorded device replacements (registry ``replaced_on``) for the re-derivation; none without a
+    registry. [ms]"""
+    if settings.registry_url is None:
+        return {}
+    from registry import repo
+    from registry.db import make_engine, session_scope
+
+    with session_scope(make_engine(settings.registry_url)) as session:
+        return repo.replacement_instants_ms(session=session)
+
+
 def _run(args, settings: AnalyticsSettings) -> int:
     if args.cmd == "rollup":
         with settings.influx() as db:
@@ -199,7 +211,8 @@ def _run(args, settings: AnalyticsSettings) -> int:
                 print(f"rollup: {exc}", file=sys.stderr)
                 return 2
             stats = rollup.run(db, start=args.start, end=args.end, lookback_days=args.lookback_days, tz=settings.tz,
-                               rollup_rp=settings.rollup_rp, rederive=not args.no_rederive)
+                               rollup_rp=settings.rollup_rp, rederive=not args.no_rederive,
+                               replaced_ms=_replacements(settings))
         print(f"rolled up {stats.days} days: {stats.hourly_points} hourly and {stats.daily_points} daily points; "
               f"checkpoint {stats.checkpoint}; re-derived interval values: {stats.rederive_checked} checked, "
               f"{stats.rederive_rewritten} rewritten" + (" (skipped: --no-rederive)" if args.no_rederive else ""))

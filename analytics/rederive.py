@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -111,7 +111,8 @@ def _same(stored: float | None, value: float) -> bool:
 
 
 def fixes_for_device(points: Sequence[StoredPoint], previous: dict[str, tuple[int, float]],
-                     pairs: Iterable[tuple[str, str]]) -> tuple[int, list[tuple[StoredPoint, dict[str, float]]]]:
+                     pairs: Iterable[tuple[str, str]], replaced_ms: int | None = None
+                     ) -> tuple[int, list[tuple[StoredPoint, dict[str, float]]]]:
     """Recompute the interval values of one device's points and list those that differ.
 
     Parameters
@@ -122,6 +123,9 @@ def fixes_for_device(points: Sequence[StoredPoint], previous: dict[str, tuple[in
         Register field -> (time, value) of the last reading before the window. [ms, base unit]
     pairs : iterable of (str, str)
         (register field, interval field) of the measurement.
+    replaced_ms : int, optional
+        The device's recorded replacement instant (registry ``replaced_on``, local midnight): a step
+        across it counts zero, as ingest counts it (contract/registers.py). [ms]
 
     Returns
     -------
@@ -154,7 +158,8 @@ def fixes_for_device(points: Sequence[StoredPoint], previous: dict[str, tuple[in
             stored = p.values.get(ivl)
             if prev is None or prev[0] >= p.ts_ms or (stored is not None and p.values.get("interval_s") is None):
                 continue  # first reading, a duplicate time, or the device's own value
-            iv = interval_between(prev[0], prev[1], p.ts_ms, value, max_rate_per_h=_LIMITS.max_rate_per_h(reg))
+            iv = interval_between(prev[0], prev[1], p.ts_ms, value, max_rate_per_h=_LIMITS.max_rate_per_h(reg),
+                                  replaced=replaced_ms is not None and prev[0] < replaced_ms <= p.ts_ms)
             if iv.delta is None:
                 continue  # held out (backward step, spike), as ingest does: not summed
             derived[ivl] = iv.delta
@@ -226,7 +231,7 @@ def _fetch_chunk(db: InfluxHTTP, measurement: str, pairs: tuple[tuple[str, str],
 
 
 def _fix_chunk(db: InfluxHTTP, measurement: str, pairs: tuple[tuple[str, str], ...], by_id: dict[int, dict],
-               batch_lines: int) -> RederiveStats:
+               batch_lines: int, replaced_ms: Mapping[tuple[str, str], int]) -> RederiveStats:
     points: dict[tuple[str, str], list[StoredPoint]] = defaultdict(list)
     for s in by_id.get(0, {}).get("series", []):
         tags = _tags(s)
@@ -250,7 +255,7 @@ def _fix_chunk(db: InfluxHTTP, measurement: str, pairs: tuple[tuple[str, str], .
     lines: list[str] = []
     for key, pts in points.items():
         pts.sort(key=lambda p: p.ts_ms)
-        checked, fixes = fixes_for_device(pts, previous.get(key, {}), pairs)
+        checked, fixes = fixes_for_device(pts, previous.get(key, {}), pairs, replaced_ms.get(key))
         stats.checked += checked
         for p, fields in fixes:
             lines.append(encode_line(measurement, dict(p.tags), fields, p.ts_ms))
@@ -263,7 +268,8 @@ def _fix_chunk(db: InfluxHTTP, measurement: str, pairs: tuple[tuple[str, str], .
 def rederive_window(db: InfluxHTTP, start_ms: int, end_ms: int, *,
                     max_devices_per_query: int = DEFAULT_MAX_DEVICES_PER_QUERY,
                     previous_lookback_days: float = DEFAULT_PREVIOUS_LOOKBACK_DAYS,
-                    batch_lines: int = 5000) -> RederiveStats:
+                    batch_lines: int = 5000,
+                    replaced_ms: Mapping[tuple[str, str], int] | None = None) -> RederiveStats:
     """Recompute and rewrite the stale interval values of every register point in ``(start_ms, end_ms]``.
 
     Parameters
@@ -278,6 +284,9 @@ def rederive_window(db: InfluxHTTP, start_ms: int, end_ms: int, *,
         How far before ``start_ms`` each device's previous reading is searched. [d]
     batch_lines : int
         Lines per write request. [1]
+    replaced_ms : mapping, optional
+        ``(building_code, device_id) -> recorded replacement instant`` from the registry
+        (:func:`registry.repo.replacement_instants_ms`): the same reset evidence ingest has. [ms]
 
     Returns
     -------
@@ -306,7 +315,7 @@ def rederive_window(db: InfluxHTTP, start_ms: int, end_ms: int, *,
                 by_id = pending.result()
                 pending = pool.submit(_fetch_chunk, db, measurement, used, chunks[i + 1], start_ms, end_ms,
                                       lookback_ms) if i + 1 < len(chunks) else None
-                total.add(_fix_chunk(db, measurement, used, by_id, batch_lines))
+                total.add(_fix_chunk(db, measurement, used, by_id, batch_lines, replaced_ms or {}))
     if total.rewritten:
         log.info("re-derived interval values from registers: %d of %d points rewritten",
                  total.rewritten, total.checked)

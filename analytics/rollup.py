@@ -28,7 +28,7 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -306,7 +306,7 @@ def earliest_day(db: InfluxHTTP, tz: str = TZ_NAME) -> dt.date | None:
 def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = None, lookback_days: int = 1,
         tz: str = TZ_NAME, now: dt.datetime | None = None, job: str = "rollup",
         on_day: Callable[[dt.date], None] | None = None, rollup_rp: str | None = ROLLUP_RP,
-        rederive: bool = True) -> RollupStats:
+        rederive: bool = True, replaced_ms: Mapping[tuple[str, str], int] | None = None) -> RollupStats:
     """Roll up from ``start`` (default: checkpoint - ``lookback_days``, or the oldest data) to
     ``end`` inclusive (default: today, local).
 
@@ -331,6 +331,8 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
         Before summing a day, recompute its interval values from the stored registers and rewrite
         the stale ones (:mod:`analytics.rederive`); off only when a single ingest worker wrote the
         data (its cost: docs/benchmarks/analytics.md).
+    replaced_ms : mapping, optional
+        Recorded device replacements for the re-derivation (:func:`analytics.rederive.rederive_window`). [ms]
     """
     if rollup_rp is not None:
         ensure_rollup_rp(db, rollup_rp)
@@ -356,7 +358,8 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
     while day <= end:
         if rederive:
             r = rederive_mod.rederive_window(db, epoch_ms(local_midnight(day, tz)),
-                                             epoch_ms(local_midnight(day + dt.timedelta(days=1), tz)))
+                                             epoch_ms(local_midnight(day + dt.timedelta(days=1), tz)),
+                                             replaced_ms=replaced_ms)
             stats.rederive_checked += r.checked
             stats.rederive_rewritten += r.rewritten
         h, d = rollup_day(db, day, tz=tz, out=out)

@@ -13,8 +13,13 @@ One function decides for ingest (ingest/intervals.py) and for the rollup's re-de
   the previous value was within ``near_fraction`` of the smallest power of ten above it and the new
   value is below ``(1 - near_fraction)`` of it;
 * **reset**: a new or cleared meter counts from 0, so the new value is what it counted. Only with
-  evidence: the new value is close to zero (below ``reset_fraction`` of the previous one), or the
-  caller knows a replacement (``replaced=True``, e.g. recorded in the registry);
+  evidence: the new value is close to zero (below ``reset_fraction`` of the previous one);
+* **replacement** (``replaced=True``: the registry records a meter replacement, ``replaced_on``,
+  between the two readings): the step crosses two devices, so it counts **zero** (``Step.reset``),
+  whichever way the register moved. The new register starts at its factory or previous-site
+  reading (37 kWh, say), not at 0: counting its first value would book energy this building never
+  used, while counting nothing loses only what flowed between the old meter's last reading and the
+  new one's first (one reporting interval at most). The new register's next step counts as usual;
 * **backward**: any other drop. Without evidence it is neither consumption nor a reset: the
   interval value is **held out** (None) and reported.
 
@@ -93,7 +98,8 @@ def register_delta(previous: float, new: float, display_factor: float = 1.0,
     near_fraction, jitter_shown, reset_fraction : float
         See the module docstring. [1], [displayed unit], [1]
     replaced : bool
-        A meter replacement between the two readings is known: any drop is a reset.
+        A meter replacement between the two readings is recorded: the step counts zero (a reset),
+        see the module docstring.
 
     Returns
     -------
@@ -102,10 +108,10 @@ def register_delta(previous: float, new: float, display_factor: float = 1.0,
     step : Step
         ``normal``, ``jitter``, ``rollover``, ``reset`` or ``backward``.
     """
+    if replaced:
+        return 0.0, Step.reset
     if new >= previous:
         return new - previous, Step.normal
-    if replaced:
-        return new, Step.reset
     prev_shown = previous / display_factor
     new_shown = new / display_factor
     if prev_shown - new_shown <= jitter_shown:
@@ -139,7 +145,7 @@ def interval_between(prev_ts_ms: int, prev_value: float, ts_ms: int, value: floa
     if prev_ts_ms >= ts_ms:
         raise ValueError(f"previous reading at {prev_ts_ms} ms is not before {ts_ms} ms")
     interval_s = (ts_ms - prev_ts_ms) / 1000.0
-    if value >= prev_value:  # the common case, inline (ingest's hot path): register_delta's first rule
+    if value >= prev_value and not replaced:  # the common case, inline (hot path): register_delta's rule
         delta = value - prev_value
         if delta > max_rate_per_h * interval_s / 3600.0:
             return Interval(None, interval_s, Step.spike, delta)

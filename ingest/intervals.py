@@ -42,6 +42,7 @@ class RegisterReading:
     value: float  # [base unit]
     explicit: bool = False  # the reading carries its own interval quantity: do not derive it
     max_rate_per_h: float = _POS_INF  # a step above this rate is a spike, held out [base unit / h]
+    replaced_ms: int | None = None  # recorded replacement of the device: a step across it counts 0 [ms]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ class _Series:
     interval_field: str
     display_factor: float
     max_rate_per_h: float = _POS_INF
+    replaced_ms: int | None = None  # [ms]
     windows: list[Window] = field(default_factory=list)
 
     def window_of(self, ts: int) -> Window | None:
@@ -195,11 +197,13 @@ class RegisterTracker:
         for r in readings:
             s = self._series.get(r.key)
             if s is None:
-                s = self._series[r.key] = _Series(r.series, r.interval_field, r.display_factor, r.max_rate_per_h)
+                s = self._series[r.key] = _Series(r.series, r.interval_field, r.display_factor, r.max_rate_per_h,
+                                                  r.replaced_ms)
             else:
                 self._series.move_to_end(r.key)
                 s.series = r.series
                 s.max_rate_per_h = r.max_rate_per_h
+                s.replaced_ms = r.replaced_ms
             if s.window_of(r.ts_ms) is None:
                 _, lo, hi = missing.get(r.key, (r.interval_field, r.ts_ms, r.ts_ms))
                 missing[r.key] = (r.interval_field, min(lo, r.ts_ms), max(hi, r.ts_ms))
@@ -236,7 +240,9 @@ class RegisterTracker:
         w, i = found
         if i == 0 or w.explicit[i]:
             return None  # first reading (or neighbour unknown), or the device sent its own value
-        iv = interval_between(w.ts[i - 1], w.values[i - 1], ts, w.values[i], s.display_factor, s.max_rate_per_h)
+        rep = s.replaced_ms
+        iv = interval_between(w.ts[i - 1], w.values[i - 1], ts, w.values[i], s.display_factor, s.max_rate_per_h,
+                              replaced=rep is not None and w.ts[i - 1] < rep <= ts)
         if iv.delta is None:  # held out (contract.registers.HELD_OUT)
             return DerivedUpdate(key, s.series, ts, {"interval_s": iv.interval_s}, iv.step, iv.apparent)
         return DerivedUpdate(key, s.series, ts, {s.interval_field: iv.delta, "interval_s": iv.interval_s},  # type: ignore[dict-item]

@@ -41,6 +41,8 @@ class FleetIndex:
 
     devices: dict[tuple[str, str], KnownDevice] = field(default_factory=dict)
     installed_ms: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: (building, device) -> local midnight of the recorded replacement day (fleet ``replaced_on``) [ms]
+    replaced_ms: dict[tuple[str, str], int] = field(default_factory=dict)
     #: (building, device, kind) -> rated power: a PV inverter's kWp, a pile's rated kW [kW]
     rated_kw: dict[tuple[str, str, DeviceKind], float] = field(default_factory=dict)
 
@@ -60,6 +62,8 @@ class FleetIndex:
                 out.rated_kw[(code, e.device_id, DeviceKind.ev_pile)] = e.rated_power_kw
             for d in (*b.meters, *b.pv, *b.ev_piles):
                 out.installed_ms[(code, d.device_id)] = installed_on_ms(d.installed_on)
+                if d.replaced_on is not None:
+                    out.replaced_ms[(code, d.device_id)] = installed_on_ms(d.replaced_on)
         return out
 
 

@@ -52,7 +52,7 @@ class IngestSettings(InfluxSettings, MqttConnection):
     metrics_port: int = Field(9108, ge=0, le=65535)
     #: How often ingest writes its own ``ingest_stats`` point. [s]
     stats_interval_s: float = Field(10.0, gt=0)
-    #: Fleet file (registry/fleet.py): installation dates, registry-aware checks, rated powers.
+    #: Fleet file (registry/fleet.py): installation and replacement dates, registry-aware checks, rated powers.
     fleet_file: Path | None = None
     #: A reading further ahead of the ingest clock than this is ``future_timestamp``. [s]
     future_tolerance_s: float = Field(300.0, ge=0)

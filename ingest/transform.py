@@ -107,17 +107,22 @@ class _Plan:
     quantities: dict[str, _Quantity]
     #: stored register field -> the series key of the interval cache (built once per device)
     register_keys: dict[str, tuple[str, str, str, str]]
+    replaced_ms: int | None = None  # the device's recorded replacement instant [ms]
 
 
 class Transformer:
     """Builds points and register readings from valid device messages (caches series texts)."""
 
     def __init__(self, limits: Limits | None = None,
-                 rated_kw: Mapping[tuple[str, str, DeviceKind], float] | None = None) -> None:
+                 rated_kw: Mapping[tuple[str, str, DeviceKind], float] | None = None,
+                 replaced_ms: Mapping[tuple[str, str], int] | None = None) -> None:
         """``rated_kw``: ``(building_code, device_id, device_kind) -> rated power`` where the fleet
-        knows it (a PV inverter's kWp, a pile's rated kW): that device's ``power_kw`` is bounded by it."""
+        knows it (a PV inverter's kWp, a pile's rated kW): that device's ``power_kw`` is bounded by it.
+        ``replaced_ms``: ``(building_code, device_id) -> recorded replacement instant`` [ms]: a
+        register step across it counts zero (contract/registers.py)."""
         self._limits = limits or Limits()
         self._rated_kw = rated_kw or {}
+        self._replaced_ms = replaced_ms or {}
         self._series: dict[tuple, str] = {}
         self._quantities: dict[tuple, _Quantity | None] = {}
         self._plans: dict[tuple[str, str], _Plan] = {}
@@ -168,7 +173,8 @@ class Transformer:
                 kind, msg.carrier, msg.sub_item, dict(msg.units), self.series_text(measurement, tags),
                 measurement, quantities,
                 {qty.stored: (measurement, msg.building_code, msg.device_id, qty.stored)
-                 for qty in quantities.values() if qty.interval_field is not None})
+                 for qty in quantities.values() if qty.interval_field is not None},
+                self._replaced_ms.get(key))
         return plan
 
     def points(self, msg: DeviceMessage) -> tuple[list[Point], list[RegisterReading]]:
@@ -200,7 +206,8 @@ class Transformer:
                 ts_ms = r.ts_ms
                 for qty, value in regs:
                     registers.append(RegisterReading(reg_keys[qty.stored], series, qty.interval_field, qty.factor,
-                                                     ts_ms, value, qty.interval_field in fields, qty.max_rate_per_h))
+                                                     ts_ms, value, qty.interval_field in fields, qty.max_rate_per_h,
+                                                     plan.replaced_ms))
             points.append(Point(series, fields, r.ts_ms))
         return points, registers
 

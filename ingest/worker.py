@@ -88,7 +88,8 @@ class Worker:
                           installed_ms=fleet.installed_ms if fleet else None)
         self._builder = BatchBuilder(
             rules=rules, tracker=self.tracker, metrics=self.metrics, client_id=s.client_id,
-            transformer=Transformer(Limits(s.plausible_limits), fleet.rated_kw if fleet else None),
+            transformer=Transformer(Limits(s.plausible_limits), fleet.rated_kw if fleet else None,
+                                    fleet.replaced_ms if fleet else None),
             registry=RegistryCheck(fleet, UnknownDevices(s.unknown_devices)) if fleet else None,
             finding_rules=FindingRules(gap_s=s.gap_s, stuck_s=s.stuck_s, clock_skew_s=s.clock_skew_s))
         self.deliveries = DeliveryLog(s.delivery_state_dir or default_dir(s.client_id))

@@ -45,6 +45,9 @@ class MeterSpec(_M):
     sub_item: SubItem | None = None  # electricity only
     parent_device_id: DeviceId | None = None  # main meter of a sub-meter
     installed_on: dt.date = dt.date(2015, 1, 1)
+    #: The device was exchanged for a new one on this local day (same id): a register step across
+    #: its local midnight counts zero (contract/registers.py). None: never replaced.
+    replaced_on: dt.date | None = None
 
     @model_validator(mode="after")
     def _sub_item_rule(self) -> MeterSpec:
@@ -60,6 +63,9 @@ class PvSpec(_M):
     azimuth_deg: float = Field(default=180, ge=0, lt=360)  # 180 = due south
     has_grid_meter: bool = True  # a pv_meter at the grid point reports export/import
     installed_on: dt.date = dt.date(2020, 1, 1)
+    #: The device was exchanged for a new one on this local day (same id): a register step across
+    #: its local midnight counts zero (contract/registers.py). None: never replaced.
+    replaced_on: dt.date | None = None
 
 
 class PileSpec(_M):
@@ -67,6 +73,9 @@ class PileSpec(_M):
     pile_kind: PileKind
     rated_power_kw: float = Field(gt=0)
     installed_on: dt.date = dt.date(2021, 1, 1)
+    #: The device was exchanged for a new one on this local day (same id): a register step across
+    #: its local midnight counts zero (contract/registers.py). None: never replaced.
+    replaced_on: dt.date | None = None
 
 
 class SimulationTargets(_M):

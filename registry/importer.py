@@ -28,7 +28,7 @@ BUILDING_COLUMNS = ["building_code", "name", "floor_area_m2", "district", "clima
                     "latitude_deg", "longitude_deg", "occupants", "year_built", "gateway_id"]
 DEVICE_COLUMNS = ["building_code", "device_kind", "device_id", "carrier", "sub_item", "parent_device_id",
                   "capacity_kwp", "tilt_deg", "azimuth_deg", "has_grid_meter", "pile_kind",
-                  "rated_power_kw", "installed_on"]
+                  "rated_power_kw", "installed_on", "replaced_on"]
 _DEVICE_MODEL: dict[str, tuple[type[BaseModel], str]] = {
     "meter": (MeterSpec, "meters"),
     "pv": (PvSpec, "pv"),

@@ -67,6 +67,8 @@ class _Device:
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     device_id: Mapped[str] = mapped_column(String(64))
     installed_on: Mapped[dt.date] = mapped_column(Date)
+    #: Exchanged for a new device under the same id on this local day (a register reset's evidence).
+    replaced_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True, default=None)
 
 
 class Meter(_Device, Base):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from contract.localtime import installed_on_ms
 from registry.fleet import BuildingSpec, Fleet, MeterSpec, PileSpec, PvSpec
 from registry.models import Building, ChargingPile, Meter, PvSystem
 
@@ -158,6 +159,18 @@ def replace_fleet(*, session: Session, fleet: Fleet, prune: bool = False, replac
     return plan
 
 
+def replacement_instants_ms(*, session: Session) -> dict[tuple[str, str], int]:
+    """(building_code, device_id) -> local midnight of the recorded replacement day (``replaced_on``)
+    of every device that has one: the reset evidence the rollup's re-derivation applies as ingest
+    does from the fleet file (contract/registers.py). [ms]"""
+    out: dict[tuple[str, str], int] = {}
+    for model in (Meter, PvSystem, ChargingPile):
+        for code, device, day in session.execute(
+                select(model.building_code, model.device_id, model.replaced_on).where(model.replaced_on.is_not(None))):
+            out[(code, device)] = installed_on_ms(day)
+    return out
+
+
 def fleet_from_db(*, session: Session, codes: Iterable[str] | None = None) -> Fleet:
     """The registry (or the listed buildings) as a fleet file model."""
     return Fleet(buildings=[building_to_spec(b) for b in list_buildings(session=session, codes=codes)])
@@ -203,13 +216,15 @@ def building_to_spec(row: Building) -> BuildingSpec:
         gateway_id=row.gateway_id,
         simulation=row.simulation,
         meters=[MeterSpec(device_id=m.device_id, carrier=m.carrier, sub_item=m.sub_item,
-                          parent_device_id=m.parent_device_id, installed_on=m.installed_on)
+                          parent_device_id=m.parent_device_id, installed_on=m.installed_on,
+                          replaced_on=m.replaced_on)
                 for m in row.meters],
         pv=[PvSpec(device_id=p.device_id, capacity_kwp=p.capacity_kwp, tilt_deg=p.tilt_deg,
-                   azimuth_deg=p.azimuth_deg, has_grid_meter=p.has_grid_meter, installed_on=p.installed_on)
+                   azimuth_deg=p.azimuth_deg, has_grid_meter=p.has_grid_meter, installed_on=p.installed_on,
+                   replaced_on=p.replaced_on)
             for p in row.pv_systems],
         ev_piles=[PileSpec(device_id=c.device_id, pile_kind=c.pile_kind, rated_power_kw=c.rated_power_kw,
-                           installed_on=c.installed_on) for c in row.charging_piles],
+                           installed_on=c.installed_on, replaced_on=c.replaced_on) for c in row.charging_piles],
     )
 
 

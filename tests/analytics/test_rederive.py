@@ -93,6 +93,16 @@ def test_fixes_for_device_rewrites_only_the_stale_point():
     assert [(p.ts_ms, f) for p, f in fixes] == [(T2, {"consumption_kwh": 15.5, "interval_s": H6_S})]  # 1025.5-1010
 
 
+def test_fixes_for_device_counts_zero_across_a_recorded_replacement():
+    # New register at T2 starts at 37.0 (not near 0): across the replacement (at T2 - 1 h) the step
+    # counts 0.0, the next step 37.0 -> 38.5 counts 1.5; stored values from a replacement-blind run.
+    pts = _pts([(T1, 300.0, 1.0, H6_S), (T2, 37.0, None, H6_S), (T3, 38.5, 1.5, H6_S)])
+    checked, fixes = fixes_for_device(pts, {"register_kwh": (T0, 299.0)}, PAIRS, replaced_ms=T2 - 3_600_000)
+    assert checked == 3 and [(p.ts_ms, f) for p, f in fixes] == [(T2, {"consumption_kwh": 0.0, "interval_s": H6_S})]
+    # Without the record 300 -> 37 is a backward step (37 > 10 % of 300): held out, nothing to write.
+    assert fixes_for_device(pts, {"register_kwh": (T0, 299.0)}, PAIRS)[1] == []
+
+
 def test_fixes_for_device_without_previous_leaves_the_first_reading():
     pts = _pts([(T1, 1010.0, 99.0, H6_S), (T2, 1025.5, 15.5, H6_S)])
     checked, fixes = fixes_for_device(pts, {}, PAIRS)

@@ -51,7 +51,7 @@ def test_register_jitter_of_one_least_significant_digit_is_zero_not_a_reset():
 def test_reset_needs_evidence_near_zero_or_a_recorded_replacement():
     assert register_delta(5230.0, 500.0) == (500.0, Step.reset)  # 500 < 0.1 x 5230 = 523
     assert register_delta(5230.0, 600.0)[1] is Step.backward  # 600 >= 523: no evidence
-    assert register_delta(5230.0, 600.0, replaced=True) == (600.0, Step.reset)  # the registry says so
+    assert register_delta(5230.0, 600.0, replaced=True) == (0.0, Step.reset)  # recorded: counts nothing
 
 
 def test_interval_held_out_for_backward_steps_and_spikes():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +32,9 @@ buildings:
     meters:
       - {device_id: main, carrier: electricity, sub_item: main}
       - {device_id: hvac, carrier: electricity, sub_item: hvac, parent_device_id: main}
-      - {device_id: gas, carrier: natural_gas}
+      - {device_id: gas, carrier: natural_gas, replaced_on: 2025-05-14}  # exchanged: the reset's evidence
     pv:
-      - {device_id: pv1, capacity_kwp: 120, has_grid_meter: false}
+      - {device_id: pv1, capacity_kwp: 120, has_grid_meter: false, replaced_on: 2024-03-01}
     ev_piles:
       - {device_id: ev1, pile_kind: dc_60kw, rated_power_kw: 60}
   - building_code: 510402B002
@@ -71,6 +72,10 @@ def test_import_fleet_roundtrip(engine, fleet_file, tmp_path):
         assert [m.device_id for m in b.meters] == ["main", "hvac", "gas"]
         assert b.pv_systems[0].capacity_kwp == 120 and b.pv_systems[0].has_grid_meter is False
         assert b.charging_piles[0].rated_power_kw == 60
+        # replaced_on is stored (migration 0008) and optional: None where the file has none
+        assert [(m.device_id, m.replaced_on) for m in b.meters] == [
+            ("main", None), ("hvac", None), ("gas", dt.date(2025, 5, 14))]
+        assert (b.pv_systems[0].replaced_on, b.charging_piles[0].replaced_on) == (dt.date(2024, 3, 1), None)
         assert [x.building_code for x in repo.list_buildings(session=s, building_type="B")] == ["510402B002"]
         assert repo.count_buildings(session=s, district="Shizhong") == 2
         assert repo.fleet_from_db(session=s) == fleet
@@ -138,7 +143,7 @@ def test_dry_run_lists_every_deletion_and_writes_nothing(engine, fleet_file, tmp
 
 def test_fleet_import_reports_every_bad_row_with_line(engine, tmp_path):
     bad = FLEET_YAML.replace("floor_area_m2: 30000", "floor_area_m2: -5").replace(
-        "{device_id: gas, carrier: natural_gas}", "{device_id: gas, carrier: petrol}").replace(
+        "{device_id: gas, carrier: natural_gas,", "{device_id: gas, carrier: petrol,").replace(
         "parent_device_id: main", "parent_device_id: nowhere")
     p = tmp_path / "bad.yaml"
     p.write_text(bad)

@@ -23,7 +23,7 @@ REGISTRY = {"building", "meter", "pv_system", "charging_pile", "weather_station"
 API = {"api_user", "api_key", "api_assignment", "api_alert", "api_alert_event", "api_subscription", "api_outbox"}
 DISCLOSURE = {"disclosure_record", "disclosure_event"}
 OLD_VERSION_TABLES = {"alembic_version_registry", "api_schema_version", "alembic_version_disclosure"}
-HEAD = "0007"
+HEAD = "0008"
 
 
 def _all_metadata():
