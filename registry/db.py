@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 DEFAULT_URL = "sqlite:///var/registry.db"
 
 
+#: How long a SQLite connection waits for another process's write lock. [s]
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
 def database_url(url: str | None = None) -> str:
     """The explicit ``url``, else ``EP_DATABASE_URL`` (environment, then the platform settings
     file), else the SQLite default. ``REGISTRY_DATABASE_URL``, its former name, still works
@@ -65,7 +69,10 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo)
+        # Several processes share the embedded database (API, alert scheduler, CLIs, the collector
+        # gateway), and each migrates it at start: wait for another's write lock instead of failing
+        # with "database is locked" after pysqlite's default 5 s on a loaded machine.
+        engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
         # SQLite ignores foreign keys (and so ON DELETE CASCADE) unless asked per connection.
         @event.listens_for(engine, "connect")
