@@ -89,14 +89,19 @@ def device_sums(rows: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
     return acc
 
 
-def derive(raw: dict[str, float]) -> dict[str, float]:
+def derive(raw: dict[str, float], has_main_meter: bool = False) -> dict[str, float]:
     """One building's balance of one day from its raw sums (:func:`device_sums`).
+    ``has_main_meter``: the building's ``main`` meter has reported on this day or before.
 
     Returns every :data:`BALANCE_FIELDS` entry:
 
-    - ``load_kwh``: the ``main`` meter, or the sum of the sub-items without one;
+    - ``load_kwh``: the ``main`` meter, or the sum of the sub-items for a building that has none.
+      A main meter that is silent on a day (offline) still counts, as 0: its register keeps
+      counting, so the reading back carries the missed energy, and counting the sub-items on the
+      silent days would count that energy twice;
     - ``unmetered_kwh``: main meter minus its sub-meters where both exist (else 0), negative
-      when the sub-meters read more;
+      when the sub-meters read more (also on the days a main meter is silent: the reading back
+      evens it out over the period);
     - ``pv_generation_kwh``: inverters, or the grid meter's generation if no inverter reports;
     - ``pv_to_grid_kwh`` / ``electricity_from_grid_kwh``: the grid meter's where there is one,
       else (generation - load - EV)+ and (load + EV - generation)+;
@@ -109,7 +114,8 @@ def derive(raw: dict[str, float]) -> dict[str, float]:
 
     subs = sum(g(f"{s}_kwh") for s in SUB_ITEMS)
     main = g("main_meter_kwh")
-    load = main if main > 0 else subs
+    metered = has_main_meter or main > 0
+    load = main if metered else subs
     gen = g("pv_inverter_generation_kwh") or g("pv_meter_generation_kwh")
     use = load + g("ev_energy_kwh")
     if raw.get("pv_grid_meters"):
@@ -117,16 +123,24 @@ def derive(raw: dict[str, float]) -> dict[str, float]:
     else:
         to_grid, from_grid = max(gen - use, 0.0), max(use - gen, 0.0)
     out = {f: g(f) for f in BALANCE_FIELDS}
-    out.update(load_kwh=load, unmetered_kwh=(main - subs) if main > 0 and subs > 0 else 0.0,
+    out.update(load_kwh=load, unmetered_kwh=(main - subs) if metered and subs > 0 else 0.0,
                pv_generation_kwh=gen, pv_to_grid_kwh=to_grid, pv_self_consumed_kwh=gen - to_grid,
                electricity_from_grid_kwh=from_grid, electricity_kwh=from_grid + gen - to_grid,
                metered_days=1.0 if g("readings") > 0 else 0.0)
     return out
 
 
-def building_days(rows: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
-    """Per-device sums of one local day -> each building's balance of that day."""
-    return {code: derive(raw) for code, raw in device_sums(rows).items()}
+def building_days(rows: dict[str, list[dict]], main_metered: frozenset[str] | set[str] = frozenset()
+                  ) -> dict[str, dict[str, float]]:
+    """Per-device sums of one local day -> each building's balance of that day. ``main_metered``:
+    the buildings whose ``main`` meter has reported on this day or before (:func:`derive`)."""
+    return {code: derive(raw, code in main_metered) for code, raw in device_sums(rows).items()}
+
+
+def main_meter_codes(rows: dict[str, list[dict]]) -> set[str]:
+    """Buildings with a ``main`` electricity meter among one day's per-device sums."""
+    return {r["building_code"] for r in rows.get("meter", [])
+            if r.get("carrier") == "electricity" and (r.get("sub_item") or "") in ("main", "")}
 
 
 def balance_frame(acc: dict[str, dict[str, float]]) -> pd.DataFrame:

@@ -106,7 +106,7 @@ def compute_indicators(balance: pd.DataFrame, *, basis: str = DEFAULT_BASIS, reg
         # The balance's remainder (main meter minus its sub-meters, day by day, where both exist).
         out["unmetered_kwh"] = _col(balance, "unmetered_kwh")
         out["unmetered_share"] = ratio(out["unmetered_kwh"], main)
-    out["unmetered_finding"] = unmetered_finding(out["unmetered_kwh"].where(main > 0, 0.0), main)
+    out["unmetered_finding"] = unmetered_finding(_col(out, "unmetered_kwh").where(main > 0, 0.0), main)
     out["load_kwh"] = _col(balance, "load_kwh")
     out["covered_s"] = _col(balance, "covered_s")
     out["metered_days"] = _col(balance, "metered_days")

@@ -56,10 +56,12 @@ def split_window(start: dt.datetime, end: dt.datetime, tz: str = TZ_NAME
 
 
 def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz: str = TZ_NAME,
-                 use_months: bool = True, codes: list[str] | None = None) -> pd.DataFrame:
+                 use_months: bool = True, codes: list[str] | None = None,
+                 fields: tuple[str, ...] = BALANCE_FIELDS) -> pd.DataFrame:
     """Per-building energy balance (:mod:`analytics.balance`, written by the rollup job) over
     ``[start, end)`` (UTC instants on local-day boundaries): whole months from ``building_1mo``,
-    edge days from ``building_1d`` (:func:`split_window`). Columns: the balance fields;
+    edge days from ``building_1d`` (:func:`split_window`). Columns: ``fields`` (default every
+    balance field; fewer read faster, see :func:`analytics.rollup.read_balance_points`);
     buildings without any balance point are absent (the service adds them from the registry with
     zero readings). ``codes`` (at most :data:`MAX_CODES_IN_QUERY`) restricts the read to those
     buildings, so one building's page does not read the whole city.
@@ -69,17 +71,17 @@ def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz
     if codes is not None and len(codes) > MAX_CODES_IN_QUERY:
         raise ValueError(f"{len(codes)} codes; select at most {MAX_CODES_IN_QUERY} by tag, else read all")
     if codes is not None and not codes:
-        return balance_frame({})
+        return balance_frame({})[list(fields)]
     parts = split_window(start, end, tz) if use_months else [("1d", start, end)]
     # Concurrent: InfluxDB runs each query on one core, and the HTTP client is thread-safe.
     with ThreadPoolExecutor(3) as pool:
         frames = list(pool.map(lambda p: read_balance_points(influx, f"{BALANCE_MEASUREMENT}_{p[0]}", epoch_ms(p[1]),
-                                                             epoch_ms(p[2]), codes), parts))
+                                                             epoch_ms(p[2]), codes, fields), parts))
     if not frames:
-        return balance_frame({})
+        return balance_frame({})[list(fields)]
     total = pd.concat(frames).groupby(level=0).sum()
     total.index.name = "building_code"
-    return total.reindex(columns=list(BALANCE_FIELDS)).fillna(0.0)
+    return total.reindex(columns=list(fields)).fillna(0.0)
 
 
 def registry_frame(*, session: Session, district: str | None = None, building_type: str | None = None,

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from analytics import rederive as rederive_mod
-from analytics.balance import BALANCE_FIELDS, COUNT_FIELDS, NOMINAL_INTERVAL_S, building_days
+from analytics.balance import BALANCE_FIELDS, COUNT_FIELDS, NOMINAL_INTERVAL_S, building_days, main_meter_codes
 
 # The retention policy of the rollups lives in analytics.retention; re-exported for the job's callers.
 from analytics.retention import ROLLUP_RP, ROLLUP_SHARD_DURATION, ensure_rollup_rp, rollup_client  # noqa: F401
@@ -122,11 +122,23 @@ def _write(out: InfluxHTTP, lines: list[str], batch_lines: int) -> None:
         out.write_lines(lines[i:i + batch_lines])
 
 
-def balance_lines(rows: dict[str, list[dict]], resolution: str, stamp_ms: int) -> list[str]:
+def main_metered_before(out: InfluxHTTP, end_ms: int) -> set[str]:
+    """Buildings whose ``main`` electricity meter has a daily rollup before ``end_ms``: from then on
+    a day without its readings is an offline meter, not a building without one
+    (:func:`analytics.balance.derive`). One point per such building."""
+    q = (f'SELECT last("{READINGS}") FROM "{rollup_name("meter", "1d")}" '  # noqa: S608
+         f"WHERE carrier = 'electricity' AND (sub_item = 'main' OR sub_item = '') AND time < {end_ms}ms "
+         "GROUP BY building_code")
+    return {s["tags"]["building_code"] for s in out.query(q) if s.get("tags", {}).get("building_code")}
+
+
+def balance_lines(rows: dict[str, list[dict]], resolution: str, stamp_ms: int,
+                  main_metered: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """``building_<resolution>`` points of each building's balance (:func:`analytics.balance.building_days`)
-    from one day's per-device sums ``rows[measurement]`` (dicts of tags and rollup fields)."""
+    from one day's per-device sums ``rows[measurement]`` (dicts of tags and rollup fields);
+    ``main_metered`` as there."""
     lines = []
-    for code, bal in building_days(rows).items():
+    for code, bal in building_days(rows, main_metered).items():
         fields = {f: (int(v) if f in COUNT_FIELDS else float(v)) for f, v in bal.items()}
         lines.append(encode_line(rollup_name(BALANCE_MEASUREMENT, resolution), {"building_code": code}, fields,
                                  stamp_ms))
@@ -180,7 +192,8 @@ def rollup_day(db: InfluxHTTP, day: dt.date, *, tz: str = TZ_NAME, batch_lines: 
             day_rows[spec.measurement].append({**dict(tags), **fields})
         _write(out, day_lines, batch_lines)
         n_daily += len(day_lines)
-    balance = balance_lines(day_rows, "1d", start_ms)
+    # This day's rows are written above, so a main meter reporting for the first time counts too.
+    balance = balance_lines(day_rows, "1d", start_ms, main_metered_before(out, end_ms) | main_meter_codes(day_rows))
     _write(out, balance, batch_lines)
     return n_hourly, n_daily + len(balance)
 
@@ -201,7 +214,11 @@ def rebuild_balance_days(out: InfluxHTTP, first: dt.date, end: dt.date, *, tz: s
             for row in series["values"]:
                 rec = {k: v for k, v in zip(series["columns"], row, strict=True) if v is not None}
                 by_day[int(rec.pop("time"))][spec.measurement].append({**rec, **tags})
-    lines = [line for t, rows in sorted(by_day.items()) for line in balance_lines(rows, "1d", t)]
+    lines: list[str] = []
+    main_metered = main_metered_before(out, start_ms)
+    for t, rows in sorted(by_day.items()):  # in day order: a main meter counts from its first day
+        main_metered |= main_meter_codes(rows)
+        lines += balance_lines(rows, "1d", t, main_metered)
     _write(out, lines, batch_lines)
     return len(lines)
 
@@ -238,14 +255,21 @@ def rollup_month(out: InfluxHTTP, day: dt.date, *, tz: str = TZ_NAME, batch_line
 
 
 def read_balance_points(db: InfluxHTTP, measurement: str, start_ms: int, end_ms: int,
-                        codes: list[str] | None = None) -> pd.DataFrame:
+                        codes: list[str] | None = None, fields: tuple[str, ...] = BALANCE_FIELDS) -> pd.DataFrame:
     """Balance points (``building_1d`` / ``building_1mo``) in ``[start, end)``, summed per building:
-    index ``building_code``, the :data:`analytics.balance.BALANCE_FIELDS` columns.
+    index ``building_code``, the ``fields`` columns (default every one of
+    :data:`analytics.balance.BALANCE_FIELDS`).
 
     Raw points, summed here: InfluxDB 1.6 spends about twice as long on GROUP BY building_code
     over 10,000 series as on returning their 120,000 monthly points (docs/benchmarks/analytics.md).
+    Each field is its own column in storage, so the read costs about in proportion to the fields
+    asked for: a reader that needs a few (the audit verdict) asks for those only.
     """
-    fields = ", ".join(f'"{f}"' for f in BALANCE_FIELDS)
+    unknown = set(fields) - set(BALANCE_FIELDS)
+    if unknown or not fields:
+        raise ValueError(f"balance fields {sorted(unknown) or '(none)'}: choose from {BALANCE_FIELDS}")
+    wanted = list(fields)
+    fields = ", ".join(f'"{f}"' for f in wanted)
     only = ""
     if codes:
         # quote_literal escapes; codes come from the registry, where they match the code pattern.
@@ -254,10 +278,10 @@ def read_balance_points(db: InfluxHTTP, measurement: str, start_ms: int, end_ms:
          f"WHERE time >= {start_ms}ms AND time < {end_ms}ms{only}")
     frames = [pd.DataFrame(s["values"], columns=s["columns"]) for s in db.query(q)]
     if not frames:
-        return pd.DataFrame(columns=list(BALANCE_FIELDS), index=pd.Index([], name="building_code"), dtype=float)
+        return pd.DataFrame(columns=wanted, index=pd.Index([], name="building_code"), dtype=float)
     df = pd.concat(frames).drop(columns="time")
     summed = df.groupby("building_code").sum(min_count=1)
-    return summed.reindex(columns=list(BALANCE_FIELDS)).astype(float).fillna(0.0)
+    return summed.reindex(columns=wanted).astype(float).fillna(0.0)
 
 
 def read_checkpoint(db: InfluxHTTP, job: str = "rollup") -> dt.date | None:

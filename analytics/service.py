@@ -20,8 +20,10 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from analytics.audit import MIN_COVERAGE, Verdict, audit_verdict, project_to_year_end
+from analytics.balance import BALANCE_FIELDS
 from analytics.compare import rank_within_type, year_on_year
 from analytics.coverage import add_measured_days, group_coverage_columns, reporting_sums
+from analytics.energy import ELECTRICITY_COLUMNS, FUEL_COLUMNS
 from analytics.indicators import aggregate, compute_indicators
 from analytics.intensity import lookup_quota, quota_status
 from analytics.reader import MAX_CODES_IN_QUERY, expected_readings, read_balance, registry_frame
@@ -62,11 +64,12 @@ def _province(code: str) -> str:
 
 def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, start: dt.datetime,
                  end: dt.datetime, basis: str, region: str | None, now: dt.datetime | None = None,
-                 tz: str = TZ_NAME) -> pd.DataFrame:
+                 tz: str = TZ_NAME, fields: tuple[str, ...] = BALANCE_FIELDS) -> pd.DataFrame:
     """Indicators of every registry building over ``[start, end)`` (expected readings stop at
-    ``now``); buildings without rollup data get zeros and coverage 0."""
+    ``now``); buildings without rollup data get zeros and coverage 0. Only the balance ``fields``
+    are read (default all): the indicators of the fields not read come out as zero."""
     few = list(attrs.index) if len(attrs) <= MAX_CODES_IN_QUERY else None
-    balance = read_balance(influx=influx, start=start, end=end, tz=tz, codes=few)
+    balance = read_balance(influx=influx, start=start, end=end, tz=tz, codes=few, fields=fields)
     balance = attrs[["floor_area_m2", "occupants"]].join(balance, how="left")
     stop = min(end, _now(now))
     balance["expected_readings"] = expected_readings(devices, start, stop, tz=tz).reindex(balance.index).fillna(0)
@@ -123,6 +126,13 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
     return df
 
 
+#: The balance fields the audit verdict and its coverage need: energy [tce] and electricity used
+#: (the electricity and fuel columns of :func:`analytics.energy.energy_tce`), readings and covered
+#: time. The audit reads only these: each field read costs about as much as any other
+#: (docs/benchmarks/analytics.md), and the balance has 28.
+AUDIT_FIELDS: tuple[str, ...] = (*ELECTRICITY_COLUMNS, *FUEL_COLUMNS.values(), "readings", "covered_s")
+
+
 def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                 windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
                 now: dt.datetime | None = None, tz: str = TZ_NAME, min_coverage: float | None = None,
@@ -168,7 +178,7 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
         # A complete year's rolling window is the calendar year: read it once.
         if (start, end) not in seen:
             seen[(start, end)] = window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end,
-                                              basis=basis, region=region, now=now, tz=tz)
+                                              basis=basis, region=region, now=now, tz=tz, fields=AUDIT_FIELDS)
         return seen[(start, end)]
 
     ytd_end = local_midnight(as_of + dt.timedelta(days=1), tz)

@@ -93,28 +93,30 @@ def make_fleet(n: int, seed: int) -> tuple[Fleet, dict]:
 
 def lines_for_day(day_ms: int, kinds: dict, measurement_suffix: str = "1d", scale: float = 1.0) -> list[str]:
     """One day's per-device rollup points and, as the rollup job writes them beside those, each
-    building's balance (``building_1d``, :func:`analytics.rollup.balance_lines`)."""
+    building's balance (``building_1d``, :func:`analytics.rollup.balance_lines`). ``scale``: the
+    days one point stands for (energy and readings times it; ``--months-only`` writes months)."""
     out = []
+    r96, r3 = f"{round(96 * scale)}i", f"{round(3 * scale)}i"
     s = measurement_suffix
     for code, (gas, pv, ev, kwh) in kinds.items():
         k = kwh * scale
         m = f"building_code={code},carrier=electricity,device_kind=meter"
-        out.append(f"meter_{s},{m},device_id=main,sub_item=main consumption_kwh={k:.3f},readings=96i {day_ms}")
-        out.append(f"meter_{s},{m},device_id=hvac,sub_item=hvac consumption_kwh={0.4 * k:.3f},readings=96i {day_ms}")
+        out.append(f"meter_{s},{m},device_id=main,sub_item=main consumption_kwh={k:.3f},readings={r96} {day_ms}")
+        out.append(f"meter_{s},{m},device_id=hvac,sub_item=hvac consumption_kwh={0.4 * k:.3f},readings={r96} {day_ms}")
         if gas:
             out.append(f"meter_{s},building_code={code},carrier=natural_gas,device_id=gas,device_kind=meter "
-                       f"consumption_m3={0.05 * k:.3f},readings=96i {day_ms}")
+                       f"consumption_m3={0.05 * k:.3f},readings={r96} {day_ms}")
         if pv:
             out.append(f"pv_{s},building_code={code},device_id=pv1,device_kind=pv_inverter "
-                       f"generation_kwh={400 * scale:.3f},readings=96i {day_ms}")
+                       f"generation_kwh={400 * scale:.3f},readings={r96} {day_ms}")
             out.append(f"pv_{s},building_code={code},device_id=pv1,device_kind=pv_meter "
-                       f"to_grid_kwh={50 * scale:.3f},from_grid_kwh={max(k - 350 * scale, 0):.3f},readings=96i "
+                       f"to_grid_kwh={50 * scale:.3f},from_grid_kwh={max(k - 350 * scale, 0):.3f},readings={r96} "
                        f"{day_ms}")
         if ev:
             out.append(f"ev_pile_{s},building_code={code},device_id=ev1,device_kind=ev_pile "
-                       f"consumption_kwh={60 * scale:.3f},readings=96i {day_ms}")
+                       f"consumption_kwh={60 * scale:.3f},readings={r96} {day_ms}")
             out.append(f"ev_session_{s},building_code={code},device_id=ev1,event=stop "
-                       f"energy_kwh={60 * scale:.3f},pv_energy_kwh={10 * scale:.3f},readings=3i {day_ms}")
+                       f"energy_kwh={60 * scale:.3f},pv_energy_kwh={10 * scale:.3f},readings={r3} {day_ms}")
     return out + rollup.balance_lines(_rows(out), s, day_ms)
 
 
@@ -170,12 +172,21 @@ def main() -> None:
     ap.add_argument("--compare-buildings", type=int, default=1000,
                     help="buildings of the side-by-side shard-duration comparison")
     ap.add_argument("--keep", action="store_true", help="keep var/bench/analytics for inspection")
+    ap.add_argument("--months-only", action="store_true",
+                    help="write the year's _1mo points directly (what a whole-year read touches) instead of "
+                         "the days and the month step; no side-by-side comparison")
+    ap.add_argument("--reuse", action="store_true",
+                    help="time the steps again on the data a --keep run left (skips the 20-minute load)")
     args = ap.parse_args()
     state = ROOT / "var" / "bench" / "analytics"
-    shutil.rmtree(state, ignore_errors=True)
+    if not args.reuse:
+        shutil.rmtree(state, ignore_errors=True)
     influxd = Influxd(state / "influxdb").start()
     try:
-        run(args, influxd, state)
+        if args.reuse:
+            rerun(args, influxd, state)
+        else:
+            run(args, influxd, state)
     finally:
         influxd.stop()
         if not args.keep:
@@ -222,6 +233,23 @@ def city_run(db: InfluxHTTP, engine, year: int, now: dt.datetime) -> list[tuple[
     return results
 
 
+def rerun(args, influxd: Influxd, state: Path) -> None:
+    """The timed steps only, on a kept run's InfluxDB and registry (``--keep``, then ``--reuse``)."""
+    big = rollup.rollup_client(InfluxHTTP(influxd.url, "bench", timeout_s=600), "rollup")
+    now = dt.datetime(args.year + 1, 2, 1, tzinfo=dt.UTC)
+    _print_steps(city_run(big, make_engine(f"sqlite:///{state / 'registry.db'}"), args.year, now))
+
+
+def _print_steps(results) -> None:
+    total = sum(r[1] for r in results)
+    print("| step | wall [s] | reading rollups [s] | windows read | computation + registry [s] |")
+    print("|---|---:|---:|---:|---:|")
+    for name, wall, q, n in results:
+        print(f"| {name} | {wall:.2f} | {q:.2f} | {n} | {wall - q:.2f} |")
+    print(f"| **total** | **{total:.2f}** | {sum(r[2] for r in results):.2f} | {sum(r[3] for r in results)} | "
+          f"{total - sum(r[2] for r in results):.2f} |")
+
+
 def registry_for(state: Path, name: str, fleet: Fleet):
     engine = make_engine(f"sqlite:///{state / name}")
     migrate(engine)
@@ -241,6 +269,16 @@ def run(args, influxd: Influxd, state: Path) -> None:
     fleet, kinds = make_fleet(args.buildings, args.seed)
     engine = registry_for(state, "registry.db", fleet)
     big = rollup.rollup_client(admin, "rollup")
+    if args.months_only:
+        months = sorted({d.replace(day=1) for d in days})
+        t = time.perf_counter()
+        points = write_all(big, (lines_for_day(int(local_midnight(m).timestamp() * 1000), kinds, "1mo",
+                                               scale=sum(d.replace(day=1) == m for d in days)) for m in months))
+        write_s, month_s = time.perf_counter() - t, 0.0
+        print(f"wrote {points:,} monthly rollup points in {write_s:.1f} s (months only)", flush=True)
+        results = city_run(big, engine, year, now)
+        _print_steps(results)
+        return
     points, write_s, month_s = load(big, kinds, days)
     print(f"wrote {points:,} daily rollup points in {write_s:.1f} s ({points / write_s:,.0f} points/s, 2 writers); "
           f"month step for 12 months {month_s:.1f} s", flush=True)

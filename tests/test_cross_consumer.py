@@ -12,10 +12,16 @@ without PV, the load + EV; energy [tce] = electricity used x 0.1229 + natural ga
 district heat [kWh] x 0.122832, / 1000 (GB/T 2589-2020, equivalent basis). Rounding: relative 1e-9
 (float sums in a different order), nothing else.
 
-The window is 2 local days (2-4 March 2026); ground truth puts the interval ending at 00:00 on the
-new day, the rollups on the day before (docs/analytics.md), so only totals over the whole backfill
-are compared. i10b's real-condition scenarios (late joiner, offline meter, replaced meter, late
-collector, unmetered remainder) are to be added to the fleet here.
+The fleet runs every real condition of the simulator (``--conditions all``, docs/simulators.md):
+a building joining mid-period, a main meter offline for three weeks, a sub-meter replaced on a
+new id and one on the same id, a collector uploading 30 days late (its backlog is published after
+the run, so waiting for every message to be acked covers it), a missing sub-meter (unmetered
+remainder). The ground truth is taken after the conditions that change what is metered, so it is
+what the platform must derive; the registry and ingest get ``--fleet-out`` (the new device listed,
+the missing one left out). The window is 30 local days (2 March - 1 April 2026, the shortest period
+``offline_3_weeks`` takes) at 60-minute readings; ground truth puts the interval ending at 00:00 on
+the new day, the rollups on the day before (docs/analytics.md), so only totals over the whole
+backfill are compared.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from dashboards import common as c
 from dashboards import provisioning
 from dashboards.interpolate import Variable
 from registry import db as registry_db
+from registry.fleet import Fleet
+from simulators.conditions import KINDS
 from simulators.fleetgen import generate_fleet
 from storage.influx import InfluxHTTP
 from tests.dashboards.grafana_emulation import run_panel
@@ -51,10 +59,10 @@ from tests.ingest.helpers import ROOT, IngestProcess, ingest_argv, wait_acked, w
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
-FIRST, END = dt.date(2026, 3, 2), dt.date(2026, 3, 4)
+FIRST, END = dt.date(2026, 3, 2), dt.date(2026, 4, 1)
 YEAR = 2026
 #: After the window: the year so far holds only the backfilled days.
-NOW = local_midnight(dt.date(2026, 3, 5))
+NOW = local_midnight(dt.date(2026, 4, 2))
 ALL = {
     "district": Variable(("x",), multi=True, include_all=True, all_value="[0-9]{6}", is_all=True),
     "building_type": Variable(("x",), multi=True, include_all=True, all_value="[A-H]", is_all=True),
@@ -97,9 +105,10 @@ def expected(gt_file, fleet) -> dict[str, dict[str, float]]:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, mosquitto, influxd):
     tmp = tmp_path_factory.mktemp("cross")
-    fleet = generate_fleet(11, 4)
-    fleet_file = tmp / "fleet.yaml"
-    fleet.dump(fleet_file)
+    generate_fleet(11, 8).dump(fleet_file := tmp / "fleet.yaml")
+    registry_file, manifest = tmp / "registry.yaml", tmp / "conditions.json"
+    sim = ("--start", FIRST.isoformat(), "--end", END.isoformat(), "--interval-min", "60", "--seed", "5",
+           "--conditions", "all")
     db_name = f"cross_{uuid.uuid4().hex[:8]}"
     db = InfluxHTTP(influxd.url, db_name, timeout_s=120)
     db.create_database()
@@ -110,36 +119,43 @@ def platform(tmp_path_factory, mosquitto, influxd):
         assert r.returncode == 0, r.stderr[-2000:]
         return r
 
-    run("registry", "--url", url, "import", "--fleet", str(fleet_file))
+    # The registry and ingest must know the replacement device before it sends: a dry run writes it.
+    run("simulators", "generate", "--fleet", str(fleet_file), *sim, "--fleet-out", str(registry_file))
+    fleet = Fleet.load(registry_file)
+    run("registry", "--url", url, "import", "--fleet", str(registry_file))
     argv, metrics_port = with_metrics(ingest_argv(mosquitto.port, influxd.url, db_name, "--share-group",
-                                                  f"cross{uuid.uuid4().hex[:6]}", "--fleet-file", str(fleet_file)))
+                                                  f"cross{uuid.uuid4().hex[:6]}", "--fleet-file", str(registry_file)))
     ingest = IngestProcess(argv, tmp / "ingest.log").start()
     gt_file = tmp / "gt.csv"
     try:
         ingest.wait_connected()
-        res = run("simulators", "backfill", "--fleet", str(fleet_file), "--start", FIRST.isoformat(),
-                  "--end", END.isoformat(), "--ground-truth", str(gt_file), "--mqtt-port", str(mosquitto.port),
-                  "--seed", "5")
-        wait_acked(metrics_port, json.loads(res.stdout.strip().splitlines()[-1])["messages"])
+        res = run("simulators", "backfill", "--fleet", str(fleet_file), *sim, "--ground-truth", str(gt_file),
+                  "--conditions-manifest", str(manifest), "--mqtt-port", str(mosquitto.port))
+        # Every message, the late collector's backlog (published last) included.
+        wait_acked(metrics_port, json.loads(res.stdout.strip().splitlines()[-1])["messages"], timeout_s=600)
     finally:
         ingest.terminate()
     run("analytics", "--influx-url", influxd.url, "--influx-db", db_name, "rollup", "--from", FIRST.isoformat(),
         "--to", END.isoformat())
-    run("dashboards", "sync-buildings", "--fleet", str(fleet_file), "--influx-url", influxd.url, "--db", db_name)
+    run("dashboards", "sync-buildings", "--fleet", str(registry_file), "--influx-url", influxd.url, "--db", db_name)
     engine = registry_db.make_engine(url)
     registry_db.migrate(engine)  # every table, the API's too (one history)
     with registry_db.make_sessionmaker(engine)() as s:
         _, key = create_user(s, name="bureau", role=Role.bureau_staff, email="bureau@example.org")
         s.commit()
     subs: dict = defaultdict(float)
+    main: dict = defaultdict(float)
     n_sessions = 0
     with open(gt_file, encoding="utf-8") as fh:
         for r in csv.DictReader(fh):
             if r["measurement"] == "meter" and r["carrier"] == "electricity" and r["sub_item"] not in ("main", ""):
                 subs[r["building_code"]] += float(r["consumption_kwh"] or 0)
+            if r["measurement"] == "meter" and r["carrier"] == "electricity" and r["sub_item"] == "main":
+                main[r["building_code"]] += float(r["consumption_kwh"] or 0)
             n_sessions += int(float(r.get("sessions") or 0))
-    yield {"fleet": fleet, "want": expected(gt_file, fleet), "sub_items_kwh": subs, "sessions": n_sessions,
-           "db": db, "rollups": rollup.rollup_client(db, c.ROLLUP_RP),
+    conditions = {c["kind"]: c for c in json.loads(manifest.read_text(encoding="utf-8"))["conditions"]}
+    yield {"conditions": conditions, "fleet": fleet, "want": expected(gt_file, fleet), "sub_items_kwh": subs,
+           "main_kwh": main, "sessions": n_sessions, "db": db, "rollups": rollup.rollup_client(db, c.ROLLUP_RP),
            "engine": engine, "url": url, "key": key, "influx_url": influxd.url, "db_name": db_name}
     engine.dispose()
     db.query_raw(f'DROP DATABASE "{db_name}"', post=True)
@@ -189,6 +205,21 @@ def test_every_consumer_gives_the_ground_truth(platform):
     for d, w in district_want.items():
         _check(districts.loc[d], w, who=f"analytics district {d}")
     _check(city.indicators, city_want, who="analytics city")
+
+    # the conditions: each on its own building, every one in the figures checked above
+    conds = platform["conditions"]
+    assert sorted(conds) == sorted(KINDS) and len({x["building_code"] for x in conds.values()}) == len(KINDS)
+    assert conds["late_upload_30_days"]["truth"]["messages_delayed"] > 0
+    joined = conds["joins_mid_year"]["building_code"]
+    assert 0 < frame.loc[joined, "measured_days"] < (END - FIRST).days
+    # Unmetered remainder = main meter - its electricity sub-meters (the missing `special` one is
+    # not in the ground truth), each a sum of 0.001 kWh registers: 1 Wh per device and day at most.
+    rem = conds["unmetered_remainder"]
+    code = rem["building_code"]
+    gt_remainder = platform["main_kwh"][code] - platform["sub_items_kwh"][code]
+    assert_allclose(frame.loc[code, "unmetered_kwh"], gt_remainder, atol=ATOL_KWH)
+    assert_allclose(rem["truth"]["remainder_kwh"], gt_remainder, atol=0.001 * (END - FIRST).days)
+    assert gt_remainder > 0
 
     # the API, over HTTP
     key_cache.clear()

@@ -272,3 +272,41 @@ def test_cli_takes_the_policy_from_ep_rollup_rp_and_refuses_a_bad_one(db):
     assert daily(by_env, "meter")[("main", "2025-03-01", 0)] == {"consumption_kwh": 96.0, **DAY_MAIN}
     r = cli("rollup", "--shard-duration", "1y", EP_ROLLUP_RP="by_env2")
     assert r.returncode == 2 and "shard_duration '1y'" in r.stderr
+
+
+def test_an_offline_main_meter_is_not_replaced_by_its_sub_meters(influxd, fresh_db):
+    """Building C: main + hvac meters. Main reports 1.0 kWh per interval on DAY1, is offline all of
+    DAY2, and its first reading back (00:15 on DAY3) carries DAY2's 96 intervals + its own: 97 kWh.
+    The hvac sub-meter reports 0.5 kWh per interval every day. Building S has only an hvac meter
+    (0.5 kWh per interval): its load is its sub-items."""
+    c, s = "510402C001", "510402S001"
+    db = InfluxHTTP(influxd.url, fresh_db)
+    lines = []
+    for d in range(3):
+        day = DAY1 + dt.timedelta(days=d)
+        for i in range(1, 97):
+            ts = local_ms(day) + i * Q15_MS
+            for code in (c, s):
+                lines.append(encode_line("meter", {"building_code": code, "device_id": "hvac", "device_kind": "meter",
+                                                   "carrier": "electricity", "sub_item": "hvac"},
+                                         {"consumption_kwh": 0.5, "interval_s": 900}, ts))
+            if d == 0 or (d == 2 and i == 1):
+                kwh, interval = (1.0, 900) if d == 0 else (97.0, 97 * 900)
+                lines.append(encode_line("meter", {"building_code": c, "device_id": "main", "device_kind": "meter",
+                                                   "carrier": "electricity", "sub_item": "main"},
+                                         {"consumption_kwh": kwh, "interval_s": interval}, ts))
+    db.write_lines(lines)
+    rollup.ensure_rollup_rp(db, rollup.ROLLUP_RP, rollup.ROLLUP_SHARD_DURATION)
+    out = rollup.rollup_client(db, rollup.ROLLUP_RP)
+    for d in range(3):
+        rollup.rollup_day(db, DAY1 + dt.timedelta(days=d), out=out)
+    got = {(sr["tags"]["building_code"], dt.datetime.fromtimestamp(t / 1000, SH).date().isoformat()): (load, el)
+           for sr in out.query('SELECT load_kwh, electricity_kwh FROM building_1d GROUP BY building_code')
+           for t, load, el in sr["values"]}
+    assert got[(c, "2025-03-01")] == (96.0, 96.0)  # 96 x 1.0
+    assert got[(c, "2025-03-02")] == (0.0, 0.0)  # main offline: not the hvac's 48 kWh
+    assert got[(c, "2025-03-03")] == (97.0, 97.0)  # the reading back
+    # Over the three days: the main meter's 96 + 97 = 193 kWh, counted once.
+    assert sum(v[0] for k, v in got.items() if k[0] == c) == 193.0
+    assert got[(s, "2025-03-02")] == (48.0, 48.0)  # no main meter: 96 x 0.5 of the sub-items
+    db.close()
