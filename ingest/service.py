@@ -86,7 +86,7 @@ class IngestService:
         self._acker: threading.Thread | None = None
         self._metrics_server = None
         self._worker: WorkerProcess | None = None
-        self._recycle = RecyclePolicy(settings.worker_recycle_rss_bytes)
+        self._recycle = RecyclePolicy(settings.worker_recycle_rss_bytes, settings.worker_recycle_min_interval_s)
         self._last_snapshot: dict = {}
         self.client = self._new_client()
         self.newest_written_ms = 0
@@ -251,6 +251,7 @@ class IngestService:
                       extra={"error": str(e)})
             self.failed.set()
             return False
+        self._recycle.replaced()
         self.metrics.recycles.inc()
         log.info("worker recycled", extra={"rss_before_mib": round(rss_before / MIB, 1),
                                            "rss_after_mib": round(self._worker.idle_rss_bytes / MIB, 1),

@@ -85,6 +85,9 @@ class IngestSettings(InfluxSettings, MqttConnection):
     #: its size at start by more than this: what malloc_trim cannot return (fragmented CPython
     #: arenas) comes back only with the process. 0 = never. [B]
     worker_recycle_rss_bytes: int = Field(32 * 1024 * 1024, ge=0)
+    #: Shortest time between two such replacements: each one empties the register cache, so a limit
+    #: below the cache's live size must not cost a cache refill at every idle moment. [s]
+    worker_recycle_min_interval_s: float = Field(300.0, ge=0)
 
     @property
     def subscription(self) -> str:

@@ -79,10 +79,15 @@ class RecyclePolicy:
     Idle: nothing waits for the worker, and every message handed over is settled (written and
     acknowledged, or left to the broker), so the worker holds no open or pending batch."""
 
-    def __init__(self, limit_bytes: int):
+    def __init__(self, limit_bytes: int, min_interval_s: float):
         self.limit_bytes = limit_bytes  # worker_recycle_rss_bytes; 0 = never
+        self.min_interval_s = min_interval_s  # worker_recycle_min_interval_s
         self._idle_since: float | None = None
         self._next_check = 0.0
+        self._replaced_at = float("-inf")
+
+    def replaced(self) -> None:
+        self._replaced_at = time.monotonic()
 
     def busy(self) -> None:
         self._idle_since = None
@@ -95,7 +100,8 @@ class RecyclePolicy:
         now = time.monotonic()
         if self._idle_since is None:
             self._idle_since = now
-        if now - self._idle_since < RECYCLE_IDLE_S or now < self._next_check:
+        if now - self._idle_since < RECYCLE_IDLE_S or now < self._next_check \
+                or now - self._replaced_at < self.min_interval_s:
             return None
         self._next_check = now + RECYCLE_CHECK_S
         try:

@@ -169,9 +169,11 @@ def _publish_bursts(port: int) -> None:
 
 
 def test_recycles_during_continuous_input_lose_nothing(mosquitto, influxd, fresh_db, tmp_path):
-    # 1 byte: replaced at every idle moment, so that many swaps meet arriving messages.
+    # 1 byte, no pause between swaps: replaced at every idle moment, so that many swaps meet
+    # arriving messages.
     argv, port = with_metrics(ingest_argv(mosquitto.port, influxd.url, fresh_db, "--share-group",
                                           f"g{uuid.uuid4().hex[:6]}", "--worker-recycle-rss-bytes", "1",
+                                          "--worker-recycle-min-interval-s", "0",
                                           client_id=f"recc-{uuid.uuid4().hex[:6]}"))
     ingest = IngestProcess(argv, tmp_path / "ingest.log").start()
     ingest.wait_connected()

@@ -26,7 +26,7 @@ def clock(monkeypatch):
 
 
 def test_only_an_idle_worker_above_the_limit_is_replaced(clock):
-    policy = RecyclePolicy(32 * MIB)
+    policy = RecyclePolicy(32 * MIB, 0)
     big = _Worker(50 * MIB, 83 * MIB)  # 33 MiB above its idle size: over a 32 MiB limit
     assert policy.due(big, idle=False) is None
     assert policy.due(big, idle=True) is None  # idle from now on
@@ -39,7 +39,7 @@ def test_only_an_idle_worker_above_the_limit_is_replaced(clock):
 
 
 def test_work_restarts_the_idle_time(clock):
-    policy = RecyclePolicy(MIB)
+    policy = RecyclePolicy(MIB, 0)
     big = _Worker(50 * MIB, 60 * MIB)
     policy.due(big, idle=True)
     clock[0] += RECYCLE_IDLE_S * 0.9
@@ -52,7 +52,20 @@ def test_work_restarts_the_idle_time(clock):
 
 
 def test_a_limit_of_zero_never_replaces(clock):
-    policy = RecyclePolicy(0)
+    policy = RecyclePolicy(0, 0)
     policy.due(_Worker(50 * MIB, 5000 * MIB), idle=True)
     clock[0] += 3600
     assert policy.due(_Worker(50 * MIB, 5000 * MIB), idle=True) is None
+
+
+def test_replacements_are_spaced_by_the_minimum_interval(clock):
+    policy = RecyclePolicy(MIB, 300)
+    big = _Worker(50 * MIB, 60 * MIB)
+    policy.due(big, idle=True)
+    clock[0] += RECYCLE_IDLE_S
+    assert policy.due(big, idle=True) == 60 * MIB  # the first one: no replacement before it
+    policy.replaced()
+    clock[0] += 299
+    assert policy.due(big, idle=True) is None  # the new worker is as large: its cache, say
+    clock[0] += 1
+    assert policy.due(big, idle=True) == 60 * MIB
