@@ -62,7 +62,7 @@ class Stats(NamedTuple):
 
 
 class Stopped(NamedTuple):
-    pass
+    snapshot: dict  # the counters at the end: a recycled worker's last Stats may never be read
 
 
 class Failed(NamedTuple):

@@ -21,6 +21,8 @@ class Metrics:
         self.queue_depth = Gauge("ep_ingest_queue_depth", "messages received and not yet acknowledged",
                                  registry=r)
         self.lag = Gauge("ep_ingest_lag_seconds", "now - newest timestamp written", registry=r)
+        self.recycles = Counter("ep_ingest_worker_recycles", "worker processes replaced by a fresh one after a "
+                                "backlog (memory above its idle size: docs/ingest.md)", registry=r)
         self.connected = Gauge("ep_ingest_mqtt_connected", "1 while connected to the broker", registry=r)
 
     def serve(self, port: int):

@@ -5,9 +5,11 @@ converts, batches and writes, so that paho's network thread and that CPU-heavy w
 one interpreter lock. Threads here:
 
 * paho's network thread appends each message, tagged with the connection generation, to a deque;
-* the feeder sends what accumulated to the worker in chunks;
-* the acker receives "batch written" from the worker, publishes the batch's dead letters, waits for
-  the broker's PUBACK, and acknowledges the batch's messages in arrival order;
+* the feeder sends what accumulated to the worker in chunks, and replaces an idle worker that kept
+  too much memory after a backlog (:meth:`IngestService._replace_worker`);
+* the acker (one per worker process) receives "batch written" from the worker, publishes the
+  batch's dead letters, waits for the broker's PUBACK, and acknowledges the batch's messages in
+  arrival order;
 * the stats thread writes ``ingest_stats`` every ``stats_interval_s``.
 
 Push-back: the broker sends at most ``receive_maximum`` unacknowledged messages (MQTT v5), and
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import multiprocessing
 import pickle
 import threading
 import time
@@ -32,22 +33,22 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from contract.broker import make_client
 from ingest import memory
+from ingest.deadletters import confirm_deadletters
 from ingest.messages import (
     Ack,
     Commit,
     Deliver,
     Failed,
     Inbound,
-    OutboundDeadLetter,
     Ready,
     Stats,
-    Stop,
     Stopped,
     topic_text,
 )
 from ingest.metrics import Metrics
 from ingest.settings import IngestSettings
-from ingest.worker import RELEASE_AFTER_BYTES, worker_main
+from ingest.worker import RELEASE_AFTER_BYTES
+from ingest.workerproc import RecyclePolicy, WorkerProcess
 from storage.clip import clip
 from storage.influx import InfluxError, InfluxHTTP
 from storage.lineproto import encode_line
@@ -55,17 +56,14 @@ from storage.lineproto import encode_line
 log = logging.getLogger("ingest.service")
 
 STATS_MEASUREMENT = "ingest_stats"
-#: How long to wait for the broker to confirm a dead letter before publishing it again. [s]
-DEADLETTER_CONFIRM_S = 30.0
 #: Messages per chunk sent to the worker; the feeder also sends whatever arrived within 2 ms. [1]
 CHUNK_MESSAGES = 2000
-#: How long start() waits for the worker process to report ready. [s]
-WORKER_START_S = 60.0
 #: Share of the memory budget the messages waiting for the worker may take; above it paho's network
 #: thread waits (TCP push-back: the broker keeps the rest). [1]
 QUEUE_BUDGET_SHARE = 0.25
 #: Longest wait of the network thread for room in the queue: keep-alives must still go out. [s]
 QUEUE_WAIT_MAX_S = 5.0
+MIB = 1024 * 1024
 
 
 class IngestService:
@@ -84,9 +82,11 @@ class IngestService:
         self._bytes_out = 0  # feeder thread
         self._queue_budget = int(settings.memory_budget_mib * 1024 * 1024 * QUEUE_BUDGET_SHARE)
         self._room = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads: list[threading.Thread] = []  # feeder and stats; the acker is per worker
+        self._acker: threading.Thread | None = None
         self._metrics_server = None
-        self._worker: multiprocessing.process.BaseProcess | None = None
+        self._worker: WorkerProcess | None = None
+        self._recycle = RecyclePolicy(settings.worker_recycle_rss_bytes, settings.worker_recycle_min_interval_s)
         self._last_snapshot: dict = {}
         self.client = self._new_client()
         self.newest_written_ms = 0
@@ -112,30 +112,25 @@ class IngestService:
         c.max_inflight_messages_set(1000)
         return c
 
+    def _start_worker(self) -> None:
+        """Spawn a worker and its acker thread; return once it reported ready."""
+        self._worker_ready.clear()
+        self._last_snapshot = {}  # a new worker's counters start at 0
+        self._worker = w = WorkerProcess(self.s)
+        self._acker = threading.Thread(target=self._ack_loop, args=(w.outbox,), name="ingest-acker", daemon=True)
+        self._acker.start()
+        w.wait_ready(self._worker_ready, self.failed)
+
     def start(self) -> IngestService:
         s = self.s
-        ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
-        to_worker_r, to_worker_w = ctx.Pipe(duplex=False)
-        from_worker_r, from_worker_w = ctx.Pipe(duplex=False)
-        self._worker = ctx.Process(target=worker_main, args=(s, to_worker_r, from_worker_w),
-                                   name=f"ingest-worker-{s.client_id}", daemon=True)
-        self._worker.start()
-        to_worker_r.close()
-        from_worker_w.close()
-        self._to_worker, self._from_worker = to_worker_w, from_worker_r
         if s.metrics_port:
             self._metrics_server = self.metrics.serve(s.metrics_port)
-        for name, target in (("feeder", self._feed_loop), ("acker", self._ack_loop), ("stats", self._stats_loop)):
+        # Subscribe only once the worker can take messages (and has created the database).
+        self._start_worker()
+        for name, target in (("feeder", self._feed_loop), ("stats", self._stats_loop)):
             t = threading.Thread(target=target, name=f"ingest-{name}", daemon=True)
             t.start()
             self._threads.append(t)
-        # Subscribe only once the worker can take messages (and has created the database).
-        deadline = time.monotonic() + WORKER_START_S
-        while not self._worker_ready.wait(0.05):
-            if self.failed.is_set() or not self._worker.is_alive() or time.monotonic() > deadline:
-                self._worker.kill()
-                raise RuntimeError("the ingest worker process did not start (see its log above); in a script, "
-                                   "start the service under `if __name__ == \"__main__\":` (multiprocessing spawn)")
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = s.session_expiry_s
         props.ReceiveMaximum = s.receive_maximum
@@ -206,7 +201,8 @@ class IngestService:
                     self.metrics.received.inc(len(chunk))
                     data = pickle.dumps(Deliver(chunk), protocol=pickle.HIGHEST_PROTOCOL)
                     del chunk
-                    self._to_worker.send_bytes(data)
+                    self._worker.deliver(data)
+                    self._recycle.busy()
                     del data
                     self._bytes_out += size
                     since_release += size
@@ -219,28 +215,66 @@ class IngestService:
                     since_release = 0
                 if stopping:
                     # Messages arriving after this are not handed over: never acked, redelivered.
-                    self._to_worker.send_bytes(pickle.dumps(Stop()))
+                    self._worker.stop()
+                    return
+                rss = self._recycle.due(self._worker, idle=not arrived and self.unacked == 0)
+                if rss is not None and not self._replace_worker(rss):
                     return
                 time.sleep(0.002)
         except OSError:
             log.error("the worker process is gone")
             self.failed.set()
 
+    def _replace_worker(self, rss_before: int) -> bool:
+        """Swap the idle worker for a fresh one (feeder thread); False when the service failed.
+
+        The feeder is the only sender to the worker, so nothing is handed to the old worker after
+        its Stop: what arrives meanwhile waits in ``_arrived`` (bounded by the queue budget, as any
+        backlog) and goes, in arrival order, to the new one. The old worker writes and commits
+        whatever it still holds before its Stopped, and the old acker acks that before it returns:
+        no message is lost, acked early or written twice. Interval state: the new worker's register
+        cache starts empty and looks up stored neighbours in InfluxDB, as after a crash."""
+        t0 = time.monotonic()
+        old, old_acker = self._worker, self._acker
+        old.stop()
+        old_acker.join()  # returns at Stopped (everything acked), or at the worker's death (failed)
+        if self.failed.is_set():
+            return False
+        old.process.join(10)
+        if old.process.is_alive():  # everything is committed: nothing of value is left in it
+            old.process.kill()
+        old.close()
+        try:
+            self._start_worker()
+        except RuntimeError as e:
+            log.error("the new worker did not start; exiting so that a supervisor restarts us",
+                      extra={"error": str(e)})
+            self.failed.set()
+            return False
+        self._recycle.replaced()
+        self.metrics.recycles.inc()
+        log.info("worker recycled", extra={"rss_before_mib": round(rss_before / MIB, 1),
+                                           "rss_after_mib": round(self._worker.idle_rss_bytes / MIB, 1),
+                                           "swap_s": round(time.monotonic() - t0, 2),
+                                           "held_messages": len(self._arrived)})
+        return True
+
     # -- acker: worker reports -> dead letters, acks -------------------------------------------
 
-    def _ack_loop(self) -> None:
+    def _ack_loop(self, outbox) -> None:
         try:
             while True:
-                msg: Commit | Ready | Stats | Stopped | Failed = pickle.loads(self._from_worker.recv_bytes())
+                msg: Commit | Ready | Stats | Stopped | Failed = pickle.loads(outbox.recv_bytes())
                 if isinstance(msg, Commit):
                     self._apply(msg.snapshot)
-                    self._confirm_deadletters(msg.deadletters)
+                    confirm_deadletters(self.client, msg.deadletters, self.failed)
                     self._ack(msg.acks)
                 elif isinstance(msg, Ready):
                     self._worker_ready.set()
                 elif isinstance(msg, Stats):
                     self._apply(msg.snapshot)
                 elif isinstance(msg, Stopped):
+                    self._apply(msg.snapshot)
                     return
                 elif isinstance(msg, Failed):
                     log.error("worker failed", extra={"error": msg.error})
@@ -256,21 +290,6 @@ class IngestService:
         self._last_snapshot = snap
         self.newest_written_ms = max(self.newest_written_ms, snap.get("newest_ts_ms", 0))
         self.metrics.lag.set(self.lag_s())
-
-    def _confirm_deadletters(self, deadletters: list[OutboundDeadLetter]) -> None:
-        """Publish (QoS 1) and wait for the broker's PUBACK of each; publish again what a lost
-        connection swallowed. A dead letter may so arrive twice, never zero times."""
-        pending: list[list] = [[t, p, None, 0.0] for t, p in deadletters]  # topic, payload, info, sent at
-        while pending:
-            now = time.monotonic()
-            for item in pending:
-                info = item[2]
-                if (info is None or info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS
-                        or now - item[3] > DEADLETTER_CONFIRM_S) and self.client.is_connected():
-                    item[2], item[3] = self.client.publish(item[0], item[1], qos=1), now
-            pending = [i for i in pending if not _published(i[2])]
-            if pending and self.failed.wait(0.005):
-                return
 
     def _ack(self, acks: list[Ack]) -> None:
         gen = self._gen
@@ -328,21 +347,21 @@ class IngestService:
         deadline = time.monotonic() + self.s.close_timeout_s
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        acker = self._acker  # read once the feeder ended: a worker swap in progress replaces it
+        threads = [*self._threads, acker] if acker is not None else list(self._threads)
+        if acker is not None:
+            acker.join(max(0.0, deadline - time.monotonic()))
         if self._worker is not None:
-            if self._worker.is_alive() and any(t.is_alive() for t in self._threads):
+            p = self._worker.process
+            if p.is_alive() and any(t.is_alive() for t in threads):
                 log.warning("shutdown: pending batches left unacknowledged (the broker redelivers them)")
-                self._worker.terminate()
-            self._worker.join(5)
+                p.terminate()
+            p.join(5)
         self.client.disconnect()
         self.client.loop_stop()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
-        for conn in (self._to_worker, self._from_worker):
-            conn.close()
+        if self._worker is not None:
+            self._worker.close()
         log.info("stopped", extra={"received": self.received, "acked": self.acked})
 
-
-def _published(info: mqtt.MQTTMessageInfo | None) -> bool:
-    if info is None or info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-        return False  # never sent (no connection): is_published() would raise
-    return info.is_published()

@@ -81,6 +81,13 @@ class IngestSettings(InfluxSettings, MqttConnection):
     #: Memory budget of the worker's message data (open and sealed batches) and of the service's
     #: queue to the worker. [MiB]
     memory_budget_mib: int = Field(512, ge=16)
+    #: Once idle after a backlog, the worker process is replaced by a fresh one when its RSS exceeds
+    #: its size at start by more than this: what malloc_trim cannot return (fragmented CPython
+    #: arenas) comes back only with the process. 0 = never. [B]
+    worker_recycle_rss_bytes: int = Field(32 * 1024 * 1024, ge=0)
+    #: Shortest time between two such replacements: each one empties the register cache, so a limit
+    #: below the cache's live size must not cost a cache refill at every idle moment. [s]
+    worker_recycle_min_interval_s: float = Field(300.0, ge=0)
 
     @property
     def subscription(self) -> str:

@@ -9,7 +9,7 @@ parent -> worker
 worker -> parent
     ``Commit(acks, deadletters, snapshot)`` once a batch is written: the parent publishes the dead
     letters, waits for the broker, then acks in order; ``Ready()`` once started (and the database
-    created, if InfluxDB answered); ``Stats(snapshot)`` every second; ``Stopped()`` at the end;
+    created, if InfluxDB answered); ``Stats(snapshot)`` every second; ``Stopped(snapshot)`` at the end;
     ``Failed(text)`` on a bug.
 
 Memory: a batch is sealed at ``batch_size_lines`` or when its messages' payloads reach a share of
@@ -120,7 +120,7 @@ class Worker:
         self._process_loop()
         writer.join()
         if not self._abort.is_set():
-            self.send(Stopped())
+            self.send(Stopped(self.snapshot()))
 
     # -- processor: the main thread of the worker ---------------------------------------------
 

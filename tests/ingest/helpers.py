@@ -170,8 +170,8 @@ def with_metrics(argv: list[str]) -> tuple[list[str], int]:
     return [*argv, "--metrics-port", str(port)], port
 
 
-def acked_messages(metrics_port: int) -> float:
-    """Messages ingest has acknowledged: written to InfluxDB or dead-lettered, never before."""
+def metric_value(metrics_port: int, name: str) -> float:
+    """A sample of ingest's Prometheus endpoint, e.g. ``ep_ingest_written_lines_total``; 0 if absent."""
     import httpx
 
     try:
@@ -179,9 +179,14 @@ def acked_messages(metrics_port: int) -> float:
     except httpx.HTTPError:
         return 0.0
     for line in text.splitlines():
-        if line.startswith("ep_ingest_acked_messages_total "):
+        if line.startswith(f"{name} "):
             return float(line.split()[1])
     return 0.0
+
+
+def acked_messages(metrics_port: int) -> float:
+    """Messages ingest has acknowledged: written to InfluxDB or dead-lettered, never before."""
+    return metric_value(metrics_port, "ep_ingest_acked_messages_total")
 
 
 def wait_acked(metrics_port: int, messages: int, timeout_s: float = 180) -> None:
@@ -212,3 +217,20 @@ def wait_until(check, timeout_s: float, what: str, interval_s: float = 0.2):
             return last
         time.sleep(interval_s)
     raise TimeoutError(f"{what}: last value {last!r}")
+
+
+def worker_pid(service_pid: int) -> int:
+    """The worker among the service's children (spawn also starts a resource tracker). Children are
+    listed per thread, and a replacement worker is the feeder thread's child (ingest/workerproc.py)."""
+    children = [c for task in Path(f"/proc/{service_pid}/task").iterdir()
+                for c in (task / "children").read_text().split()]
+    workers = [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    assert len(workers) == 1, children
+    return workers[0]
+
+
+def worker_pid_or_none(service_pid: int) -> int | None:
+    try:
+        return worker_pid(service_pid)
+    except (AssertionError, OSError):
+        return None

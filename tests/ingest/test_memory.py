@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -28,6 +27,8 @@ from tests.ingest.helpers import (
     meter_msg,
     meter_topic,
     wait_until,
+    worker_pid,
+    worker_pid_or_none,
 )
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
@@ -36,21 +37,6 @@ BUDGET_MIB = 64
 MESSAGES = 40
 READINGS = 10_000  # per message, the documented maximum: ~0.8 MB of JSON each, ~32 MB in all
 MIB = 1024 * 1024
-
-
-def _worker_pid(pid: int) -> int:
-    """The worker among the service's children (spawn also starts a resource tracker)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    workers = [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
-    assert len(workers) == 1, children
-    return workers[0]
-
-
-def _worker_pid_or_none(pid: int) -> int | None:
-    try:
-        return _worker_pid(pid)
-    except (AssertionError, OSError):
-        return None
 
 
 class _Peak:
@@ -76,12 +62,14 @@ class _Peak:
 
 def test_backlog_of_large_messages_stays_within_the_memory_budget(mosquitto, influxd, fresh_db, tmp_path):
     argv = ingest_argv(mosquitto.port, influxd.url, fresh_db, "--share-group", f"g{uuid.uuid4().hex[:6]}",
-                       "--memory-budget-mib", str(BUDGET_MIB), client_id=f"mem-{uuid.uuid4().hex[:6]}")
+                       "--memory-budget-mib", str(BUDGET_MIB),
+                       # What the trim alone gives back; replacing the worker: test_recycle.py.
+                       "--worker-recycle-rss-bytes", "0", client_id=f"mem-{uuid.uuid4().hex[:6]}")
     ingest = IngestProcess(argv, tmp_path / "ingest.log").start()
     ingest.wait_connected()
     time.sleep(1)
     # Idle sizes, before any backlog (the second run is the same code with the same settings).
-    idle_worker, idle_service = rss_bytes(_worker_pid(ingest.proc.pid)), rss_bytes(ingest.proc.pid)
+    idle_worker, idle_service = rss_bytes(worker_pid(ingest.proc.pid)), rss_bytes(ingest.proc.pid)
     assert ingest.terminate() == 0  # the persistent session now queues for us while we are away
     pub = Publisher(mosquitto.port)
     for m in range(MESSAGES):
@@ -96,17 +84,17 @@ def test_backlog_of_large_messages_stays_within_the_memory_budget(mosquitto, inf
     service_pid = ingest.proc.pid
     service_peak = _Peak(service_pid)
     # The worker starts before the service connects: its peak is sampled from before the backlog.
-    worker_pid = wait_until(lambda: _worker_pid_or_none(service_pid), 30, "the worker process", interval_s=0.01)
-    worker_peak = _Peak(worker_pid)
+    worker = wait_until(lambda: worker_pid_or_none(service_pid), 30, "the worker process", interval_s=0.01)
+    worker_peak = _Peak(worker)
     ingest.wait_connected()
     db = InfluxHTTP(influxd.url, fresh_db)
     wait_until(lambda: count_and_sum(db, "meter", "register_kwh")[0] >= MESSAGES * READINGS, 300,
                "the backlog to be stored")
     peaks = worker_peak.stop(), service_peak.stop()
     # Idle again, both processes give the backlog's memory back (ingest/memory.py).
-    wait_until(lambda: rss_bytes(worker_pid) <= peaks[0] - 4 * MIB and rss_bytes(service_pid) <= peaks[1] - 4 * MIB,
+    wait_until(lambda: rss_bytes(worker) <= peaks[0] - 4 * MIB and rss_bytes(service_pid) <= peaks[1] - 4 * MIB,
                60, "memory given back")
-    after_worker, after_service = rss_bytes(worker_pid), rss_bytes(service_pid)
+    after_worker, after_service = rss_bytes(worker), rss_bytes(service_pid)
     n, total = count_and_sum(db, "meter", "register_kwh")
     assert (n, total) == (MESSAGES * READINGS, MESSAGES * READINGS * (READINGS - 1) / 2)  # 40 x (0 + ... + 9999)
     growth = {"worker": (peaks[0] - idle_worker) / MIB, "service": (peaks[1] - idle_service) / MIB}
