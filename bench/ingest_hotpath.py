@@ -29,12 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _measure(n_readings: int, per_message: int, batch_lines: int) -> dict:
+    from bench.ingest_ceiling import sealed_batches
     from bench.ingest_throughput import make_messages
     from contract.payloads import decode
-    from ingest.intervals import LookupResult, RegisterTracker
-    from ingest.metrics import Metrics
-    from ingest.pipeline import BatchBuilder, Inbound
-    from ingest.transform import TimeRules
 
     messages = make_messages(n_readings, per_message)
     t0 = time.process_time()
@@ -42,24 +39,13 @@ def _measure(n_readings: int, per_message: int, batch_lines: int) -> dict:
         decode(topic, payload)
     decode_s = time.process_time() - t0
 
-    def no_storage(missing: dict) -> dict:  # every series is new: nothing stored before
-        return {k: LookupResult(None, [], None) for k in missing}
-
-    builder = BatchBuilder(rules=TimeRules(), tracker=RegisterTracker(no_storage), metrics=Metrics(),
-                           client_id="bench")
     digest = hashlib.sha256()
     n_lines = 0
     t0 = time.process_time()
-    for i, (topic, payload) in enumerate(messages):
-        builder.add(Inbound(0, i, 1, topic, payload, 0))
-        if len(builder.batch) >= batch_lines:
-            sealed = builder.seal()
-            digest.update("\n".join(sealed.lines).encode())
-            n_lines += len(sealed.lines)
-    sealed = builder.seal()
+    for lines in sealed_batches(messages, batch_lines):
+        digest.update("\n".join(lines).encode())
+        n_lines += len(lines)
     path_s = time.process_time() - t0
-    digest.update("\n".join(sealed.lines).encode())
-    n_lines += len(sealed.lines)
     return {"decode_us": decode_s / n_readings * 1e6, "path_us": path_s / n_readings * 1e6,
             "lines": n_lines, "sha256": digest.hexdigest()[:16]}
 

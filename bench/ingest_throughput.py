@@ -7,10 +7,12 @@ persistent session, then drained by:
 
 * ceiling (a): a minimal paho subscriber, QoS 1, auto-ack, no parsing (and ``mosquitto_sub``);
 * ingest: :class:`ingest.service.IngestService`, QoS 1, ack after the InfluxDB write;
-* naive (b): paho, QoS 1, per message: decode, convert, one ``/write``, then ack.
+* naive (b): paho, QoS 1, per message: decode, convert, one ``/write``, then ack;
+* InfluxDB's own rate for the lines ingest writes for the same messages, pre-encoded, posted in
+  5000-line batches by 1 writer (ingest's count) and by 2 (bench/ingest_ceiling.py).
 
-Rates are readings per second from the moment the consumer connects until the last message is
-handled (ingest: acknowledged after its write). Results are printed as Markdown.
+Rates are readings (InfluxDB: points, one per reading) per second from the moment the consumer
+connects until the last message is handled (ingest: acknowledged after its write). Results are printed as Markdown.
 
 ``--tls`` measures the cost of MQTT over TLS instead: the broker gets a TLS listener beside the
 plain one (the platform CA's certificate, deploy/tls.py), and the paho ceiling and ingest drain the
@@ -36,6 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from bench.ingest_ceiling import INGEST_WRITERS, encoded_bodies, post_rate
 from contract.broker import MqttConnection, make_client
 from contract.payloads import DeviceMessage, decode
 from contract.topics import INGEST_FILTER, device_topic, gateway_topic
@@ -255,23 +258,32 @@ def run(n_readings: int, naive_messages: int, rounds: int) -> str:
             msgs = make_messages(n_readings, per_message)
             naive_msgs = msgs[:naive_messages]
             size = sum(len(p) for _, p in msgs) / len(msgs)
+            bodies = encoded_bodies(msgs)  # before any clock runs
             res: dict[str, float] = {}
             for _ in range(rounds):
                 for name in ("paho", "mosquitto_sub", "ingest", "naive"):
                     rate = _measure(name, mq, ix, naive_msgs if name == "naive" else msgs, per_message)
                     res[name] = max(res.get(name, 0.0), rate)
+                for writers in sorted({1, INGEST_WRITERS, 2}):
+                    rate, points = post_rate(ix.url, bodies, writers)
+                    assert points == len(msgs) * per_message, "ingest's lines are not one per reading"
+                    print(f"  {per_message:>2} readings/msg InfluxDB x{writers}: {points} points, {rate:,.0f} points/s",
+                          flush=True)
+                    res[f"influx{writers}"] = max(res.get(f"influx{writers}", 0.0), rate)
             rows.append((per_message, size, len(msgs), res))
     finally:
         mq.stop()
         ix.stop()
         shutil.rmtree(state, ignore_errors=True)
     out = ["| readings/msg | bytes/msg | messages | ceiling: paho [readings/s] | mosquitto_sub [readings/s] | "
-           "ingest [readings/s] | naive [readings/s] | ingest / paho ceiling | ingest / naive |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "ingest [readings/s] | naive [readings/s] | InfluxDB 1 writer [points/s] | InfluxDB 2 writers [points/s] | "
+           "ingest / paho ceiling | ingest / naive | ingest / InfluxDB (1 writer) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for per_message, size, n, r in rows:
         out.append(f"| {per_message} | {size:.0f} | {n} | {r['paho']:,.0f} | {r['mosquitto_sub']:,.0f} | "
-                   f"{r['ingest']:,.0f} | {r['naive']:,.0f} | {r['ingest'] / r['paho']:.2f} | "
-                   f"{r['ingest'] / r['naive']:.1f} |")
+                   f"{r['ingest']:,.0f} | {r['naive']:,.0f} | {r['influx1']:,.0f} | {r['influx2']:,.0f} | "
+                   f"{r['ingest'] / r['paho']:.2f} | {r['ingest'] / r['naive']:.1f} | "
+                   f"{r['ingest'] / r[f'influx{INGEST_WRITERS}']:.2f} |")
     return "\n".join(out)
 
 
