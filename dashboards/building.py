@@ -11,7 +11,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from dashboards import common as c
 from dashboards.influxql import INTERVAL, TIME_FILTER, Select, agg, eq, ident, neq
 from dashboards.panels import DATASOURCE, MIN_INTERVAL, Grid, PanelIds, influx, math, reduce_last, thresholds
-from dashboards.variables import THIS_BUILDING, building, building_type, district
+from dashboards.variables import THIS_BUILDING, assigned_building, building, building_type, district
 
 _B = (THIS_BUILDING,)
 
@@ -87,12 +87,22 @@ def _timeseries(ids: PanelIds, title: str, unit: str, pos: dm.GridPos, *, bars: 
     return p
 
 
-def build() -> dm.Dashboard:
+TITLE = "Building energy detail"
+DESCRIPTION = ("One building: sub-item electricity, load profile, base load, other carriers, "
+               "intensity against the quota, PV, EV charging and data coverage.")
+
+
+def build(*, uid: str = c.BUILDING_UID, title: str = TITLE, buildings: list[str] | None = None) -> dm.Dashboard:
+    """The detail dashboard; with ``buildings``, a facility manager's copy: the building choice is
+    that list only (no district or type filter listing the city's codes) and no links to the
+    city-wide dashboards, which their team cannot open (dashboards/access.py)."""
     ids, grid = PanelIds(), Grid()
-    d = c.new_dashboard(c.BUILDING_UID, "Building energy detail",
-                        "One building: sub-item electricity, load profile, base load, other carriers, "
-                        "intensity against the quota, PV, EV charging and data coverage.")
-    d.with_variable(district()).with_variable(building_type()).with_variable(building())
+    d = c.new_dashboard(uid, title, DESCRIPTION)
+    if buildings is None:
+        d.with_variable(district()).with_variable(building_type()).with_variable(building())
+    else:
+        d.with_variable(assigned_building(buildings)).links([]).tags(["energy", "public-buildings",
+                                                                      "facility-manager"])
 
     d.with_panel(_timeseries(ids, "Electricity by sub-item", c.KWH, grid.place(12, 9), bars=True, stacked=True)
                  .description("Interval energy of the sub-meters (MOHURD 2008 sub-items).")
