@@ -144,7 +144,8 @@ The platform is running (state and logs in {self.state}):
   building page    http://127.0.0.1:{self.api_port}/live   (live page per building; log in with an API key)
   ingest metrics   http://127.0.0.1:{self.metrics_port}/metrics
   collector gateway tcp://127.0.0.1:{self.collectors_port}   (MOHURD protocol, profile "default"; docs/collectors.md)
-  Grafana          dashboards as JSON in deploy/grafana/dashboards (docker compose -f deploy/docker-compose.yml up)
+  Grafana          on this platform's InfluxDB: .venv/bin/python -m deploy.grafana_env, then
+                   docker compose -f deploy/grafana-joined.yml up -d (docs/dashboards.md)
 Press Ctrl-C to stop.""", flush=True)
 
     def _collectors(self, start: dt.date) -> None:
