@@ -9,6 +9,7 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 
 from dashboards import common as c
+from dashboards.alerts import open_api_alerts_panel
 from dashboards.influxql import INTERVAL, TIME_FILTER, Select, agg, eq, ident, neq
 from dashboards.panels import DATASOURCE, MIN_INTERVAL, Grid, PanelIds, influx, math, reduce_last, thresholds
 from dashboards.variables import THIS_BUILDING, assigned_building, building, building_type, district
@@ -141,6 +142,7 @@ def build(*, uid: str = c.BUILDING_UID, title: str = TITLE, buildings: list[str]
                               "the API route /buildings/{code}/retrofits/{id}/savings gives the status when "
                               "there are none.")
                  .with_target(influx("A", retrofit_savings_query(), alias="$col retrofit $tag_retrofit_id")))
+    d.with_panel(open_api_alerts_panel(ids(), THIS_BUILDING, grid.place(24, 6)))
     d.with_panel(table.Panel().id(ids()).title("Data coverage per meter").datasource(DATASOURCE).unit(c.SHARE)
                  .description("Readings x nominal interval / time range; 100% = no gap.")
                  .with_target(influx("A", coverage_query(), table=True))

@@ -11,6 +11,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from contract.vocabulary import BuildingType
 from dashboards import common as c
 from dashboards import indicators as ind
+from dashboards.alerts import open_api_alerts_panel
 from dashboards.influxql import Select, agg, col, matches
 from dashboards.panels import (
     DATASOURCE,
@@ -152,6 +153,7 @@ def build() -> dm.Dashboard:
                         "alertInstanceLabelFilter": "", "folder": {"uid": c.FOLDER_UID}, "showInstances": True})
               .grid_pos(grid.place(8, 10)))
     d.with_panel(alerts)
+    d.with_panel(open_api_alerts_panel(ids(), SELECTED_BUILDINGS, grid.place(24, 8)))
     stat_total = (stat.Panel().id(ids()).title("Energy of the selected buildings").datasource(DATASOURCE)
                   .unit(c.TCE).with_target(influx("A", Select((agg("sum", "energy_tce", alias="energy_tce"),),
                                                               (ind.energy_by_building(c.BALANCE_1D, _F),))))
