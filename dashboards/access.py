@@ -72,8 +72,7 @@ class ManagerAccess:
         return f"Facility manager {self.person.name}"
 
     def dashboard(self) -> dict:
-        d = building.build(uid=self.dashboard_uid, title=f"{building.TITLE}: {self.person.name}",
-                           buildings=list(self.buildings))
+        d = building.build(uid=self.dashboard_uid, owner=self.person.name, buildings=list(self.buildings))
         return json.loads(json.dumps(d, cls=JSONEncoder))
 
 

@@ -19,6 +19,7 @@ from dashboards import common as c
 from dashboards import indicators as ind
 from dashboards.influxql import Select, agg, col, neq
 from dashboards.panels import DATASOURCE, DATASOURCE_UID, EXPR_UID, InfluxQLQuery, _Built, influx
+from dashboards.titles import t
 
 YEAR_S = 365 * 86400
 RULE_GROUP = "audit-threshold"
@@ -102,7 +103,7 @@ def open_api_alerts_query(building_filter: str) -> Select:
 
 
 def open_api_alerts_panel(panel_id: int, building_filter: str, pos) -> table.Panel:
-    return (table.Panel().id(panel_id).title("Open alerts (API rules)").datasource(DATASOURCE).unit(c.COUNT)
+    return (table.Panel().id(panel_id).title(t("Open alerts (API rules)")).datasource(DATASOURCE).unit(c.COUNT)
             .description("Alerts of the API's rules (night base load, use above expected, meter offline, data "
                          "gap, PV underperformance, quota, audit) that are open or acknowledged, with the time of "
                          "their last change; acknowledge and resolve them in the API (docs/alerts.md).")

@@ -12,6 +12,7 @@ from dashboards import common as c
 from dashboards.alerts import open_api_alerts_panel
 from dashboards.influxql import INTERVAL, TIME_FILTER, Select, agg, eq, ident, neq
 from dashboards.panels import DATASOURCE, MIN_INTERVAL, Grid, PanelIds, influx, math, reduce_last, thresholds
+from dashboards.titles import t
 from dashboards.variables import THIS_BUILDING, assigned_building, building, building_type, district
 
 _B = (THIS_BUILDING,)
@@ -79,7 +80,7 @@ def coverage_query() -> Select:
 
 def _timeseries(ids: PanelIds, title: str, unit: str, pos: dm.GridPos, *, bars: bool = False,
                 stacked: bool = False) -> timeseries.Panel:
-    p = (timeseries.Panel().id(ids()).title(title).datasource(DATASOURCE).unit(unit).interval(MIN_INTERVAL)
+    p = (timeseries.Panel().id(ids()).title(t(title)).datasource(DATASOURCE).unit(unit).interval(MIN_INTERVAL)
          .grid_pos(pos))
     if bars:
         p = p.draw_style(cm.GraphDrawStyle.BARS).fill_opacity(80)
@@ -93,12 +94,13 @@ DESCRIPTION = ("One building: sub-item electricity, load profile, base load, oth
                "intensity against the quota, PV, EV charging and data coverage.")
 
 
-def build(*, uid: str = c.BUILDING_UID, title: str = TITLE, buildings: list[str] | None = None) -> dm.Dashboard:
-    """The detail dashboard; with ``buildings``, a facility manager's copy: the building choice is
-    that list only (no district or type filter listing the city's codes) and no links to the
-    city-wide dashboards, which their team cannot open (dashboards/access.py)."""
+def build(*, uid: str = c.BUILDING_UID, owner: str | None = None, buildings: list[str] | None = None) -> dm.Dashboard:
+    """The detail dashboard; with ``buildings``, a facility manager's copy (``owner`` in the
+    title): the building choice is that list only (no district or type filter listing the city's
+    codes) and no links to the city-wide dashboards, which their team cannot open
+    (dashboards/access.py)."""
     ids, grid = PanelIds(), Grid()
-    d = c.new_dashboard(uid, title, DESCRIPTION)
+    d = c.new_dashboard(uid, t(TITLE) + (f": {owner}" if owner else ""), DESCRIPTION)
     if buildings is None:
         d.with_variable(district()).with_variable(building_type()).with_variable(building())
     else:
@@ -119,7 +121,7 @@ def build(*, uid: str = c.BUILDING_UID, title: str = TITLE, buildings: list[str]
                                  bars=True)
                      .with_target(influx("A", carrier_query(carrier, field_name), alias="$tag_device_id")))
 
-    eui = (stat.Panel().id(ids()).title("Electricity use intensity, last 12 months, vs quota")
+    eui = (stat.Panel().id(ids()).title(t("Electricity use intensity, last 12 months, vs quota"))
            .description("Electricity used (building energy balance) over the registry floor area (EUI), "
                         "shown beside the quota constraint value of the building's type and climate zone "
                         "(QUOTA), which sync-buildings copies from the quota table (never its EXAMPLE rows).")
@@ -143,7 +145,7 @@ def build(*, uid: str = c.BUILDING_UID, title: str = TITLE, buildings: list[str]
                               "there are none.")
                  .with_target(influx("A", retrofit_savings_query(), alias="$col retrofit $tag_retrofit_id")))
     d.with_panel(open_api_alerts_panel(ids(), THIS_BUILDING, grid.place(24, 6)))
-    d.with_panel(table.Panel().id(ids()).title("Data coverage per meter").datasource(DATASOURCE).unit(c.SHARE)
+    d.with_panel(table.Panel().id(ids()).title(t("Data coverage per meter")).datasource(DATASOURCE).unit(c.SHARE)
                  .description("Readings x nominal interval / time range; 100% = no gap.")
                  .with_target(influx("A", coverage_query(), table=True))
                  .thresholds(thresholds((None, "red"), (0.9, "orange"), (0.98, "green")))
