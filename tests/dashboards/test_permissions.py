@@ -17,7 +17,7 @@ from sqlalchemy import delete
 
 from api.db import Assignment, User
 from api.security import Role, create_user
-from dashboards import common
+from dashboards import common, provisioning
 from registry import db as registry_db
 from tests.dashboards.conftest import GRAFANA_TOKEN, ROOT
 
@@ -109,6 +109,9 @@ def test_permissions_per_facility_manager(grafana, api_db):
     assert var["allowCustomValue"] is False and var["includeAll"] is False
     assert [o["value"] for o in var["options"]] == LI_CODES and var["current"]["value"] == LI_CODES[0]
     assert stored["dashboard"]["links"] == []  # the city-wide dashboards are not theirs to open
+    # The same panels and queries as the city's building detail: only the building choice differs.
+    city_detail = next(d for d in provisioning.dashboards() if d["uid"] == common.BUILDING_UID)
+    assert stored["dashboard"]["panels"] == city_detail["panels"]
     city = _get(grafana, f"/api/dashboards/uid/{common.BUILDING_UID}")
     assert city == 404  # permissions does not publish the city dashboards; push does
 
