@@ -3,7 +3,8 @@
     python -m api [serve] [--host 127.0.0.1] [--port 8000]   run the API with uvicorn
         [--tls-cert-file server.pem --tls-key-file server.key]  ... over HTTPS
     python -m api create-admin --name NAME                   create an administrator, print its key once
-    python -m api alerts [--once]                            evaluate rules and drain the outbox
+    python -m api alerts [--once]                            evaluate rules, drain the outbox, copy the
+                                                             alert events to InfluxDB (for Grafana)
 """
 
 from __future__ import annotations
@@ -62,12 +63,14 @@ def main(argv: list[str] | None = None) -> int:
 
             try:
                 r = sched.evaluate_once()
+                copied = sched.export_once()
             except InfluxError as exc:  # down, or credentials refused: say so, not a traceback
                 print(f"alerts: {exc}", file=sys.stderr)
                 return 1
             d = sched.drain_once()
             print(f"{r.buildings} buildings, {len(r.findings)} findings, opened {len(r.opened)}, "
-                  f"resolved {len(r.resolved)}; delivered {d.delivered}, failed {d.failed}")
+                  f"resolved {len(r.resolved)}; delivered {d.delivered}, failed {d.failed}; "
+                  f"{copied} alert events copied to InfluxDB")
             return 0
         sched.start()
         try:

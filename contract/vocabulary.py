@@ -122,6 +122,8 @@ MEASUREMENT: dict[DeviceKind, str] = {
     DeviceKind.weather_station: "weather",
 }
 SESSION_MEASUREMENT = "ev_session"
+#: The API's alert state changes, copied from its database for Grafana (api/alerts/export.py).
+ALERT_EVENT_MEASUREMENT = "alert_event"
 
 #: Numeric telemetry quantities a device kind may send, with their dimension. ``None`` means
 #: "the carrier's dimension" (a water meter's register is in m3, an electricity meter's in kWh).

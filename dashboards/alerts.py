@@ -1,5 +1,6 @@
 """Grafana-managed alert rules for buildings over the audit threshold, as a file-provisioning
-document (``deploy/grafana/provisioning/alerting/audit.yaml``).
+document (``deploy/grafana/provisioning/alerting/audit.yaml``), and the panel listing the API's
+open alerts.
 
 Two rules, one per test, because the plan's tests are independent ("1000 tce or 5 million
 kWh"): each evaluates the last 365 days of daily rollups per building and fires one alert
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import alerting as ab
 from grafana_foundation_sdk.builders import expr as eb
+from grafana_foundation_sdk.builders import table
 from grafana_foundation_sdk.models import alerting as am
 
+from contract.vocabulary import ALERT_EVENT_MEASUREMENT
 from dashboards import common as c
 from dashboards import indicators as ind
-from dashboards.influxql import Select, agg
-from dashboards.panels import DATASOURCE_UID, EXPR_UID, InfluxQLQuery, _Built
+from dashboards.influxql import Select, agg, col, neq
+from dashboards.panels import DATASOURCE, DATASOURCE_UID, EXPR_UID, InfluxQLQuery, _Built, influx
+from dashboards.titles import t
 
 YEAR_S = 365 * 86400
 RULE_GROUP = "audit-threshold"
@@ -85,3 +89,23 @@ def _to_plain(obj):
     if isinstance(obj, list | tuple):
         return [_to_plain(v) for v in obj]
     return obj
+
+
+def open_api_alerts_query(building_filter: str) -> Select:
+    """The API's alerts whose latest state is not ``resolved``, one row per alert, from the
+    ``alert_event`` copy of their state changes (api/alerts/export.py). No time filter: an alert
+    opened before the dashboard's range is still open."""
+    latest = Select((agg("last", "state", alias="state"), agg("last", "message", alias="message"),
+                     agg("last", "actor", alias="by")), (ALERT_EVENT_MEASUREMENT,), (building_filter,),
+                    group_by=("alert_id", "building_code", "rule"))
+    return Select((col("state"), col("message"), col("by")), (latest,), (neq("state", "resolved"),),
+                  group_by=("alert_id", "building_code", "rule"))
+
+
+def open_api_alerts_panel(panel_id: int, building_filter: str, pos) -> table.Panel:
+    return (table.Panel().id(panel_id).title(t("Open alerts (API rules)")).datasource(DATASOURCE).unit(c.COUNT)
+            .description("Alerts of the API's rules (night base load, use above expected, meter offline, data "
+                         "gap, PV underperformance, quota, audit) that are open or acknowledged, with the time of "
+                         "their last change; acknowledge and resolve them in the API (docs/alerts.md).")
+            .with_target(influx("A", open_api_alerts_query(building_filter), table=True))
+            .grid_pos(pos))

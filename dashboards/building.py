@@ -9,9 +9,11 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 
 from dashboards import common as c
+from dashboards.alerts import open_api_alerts_panel
 from dashboards.influxql import INTERVAL, TIME_FILTER, Select, agg, eq, ident, neq
 from dashboards.panels import DATASOURCE, MIN_INTERVAL, Grid, PanelIds, influx, math, reduce_last, thresholds
-from dashboards.variables import THIS_BUILDING, building, building_type, district
+from dashboards.titles import t
+from dashboards.variables import THIS_BUILDING, assigned_building, building, building_type, district
 
 _B = (THIS_BUILDING,)
 
@@ -78,7 +80,7 @@ def coverage_query() -> Select:
 
 def _timeseries(ids: PanelIds, title: str, unit: str, pos: dm.GridPos, *, bars: bool = False,
                 stacked: bool = False) -> timeseries.Panel:
-    p = (timeseries.Panel().id(ids()).title(title).datasource(DATASOURCE).unit(unit).interval(MIN_INTERVAL)
+    p = (timeseries.Panel().id(ids()).title(t(title)).datasource(DATASOURCE).unit(unit).interval(MIN_INTERVAL)
          .grid_pos(pos))
     if bars:
         p = p.draw_style(cm.GraphDrawStyle.BARS).fill_opacity(80)
@@ -87,12 +89,23 @@ def _timeseries(ids: PanelIds, title: str, unit: str, pos: dm.GridPos, *, bars: 
     return p
 
 
-def build() -> dm.Dashboard:
+TITLE = "Building energy detail"
+DESCRIPTION = ("One building: sub-item electricity, load profile, base load, other carriers, "
+               "intensity against the quota, PV, EV charging and data coverage.")
+
+
+def build(*, uid: str = c.BUILDING_UID, owner: str | None = None, buildings: list[str] | None = None) -> dm.Dashboard:
+    """The detail dashboard; with ``buildings``, a facility manager's copy (``owner`` in the
+    title): the building choice is that list only (no district or type filter listing the city's
+    codes) and no links to the city-wide dashboards, which their team cannot open
+    (dashboards/access.py)."""
     ids, grid = PanelIds(), Grid()
-    d = c.new_dashboard(c.BUILDING_UID, "Building energy detail",
-                        "One building: sub-item electricity, load profile, base load, other carriers, "
-                        "intensity against the quota, PV, EV charging and data coverage.")
-    d.with_variable(district()).with_variable(building_type()).with_variable(building())
+    d = c.new_dashboard(uid, t(TITLE) + (f": {owner}" if owner else ""), DESCRIPTION)
+    if buildings is None:
+        d.with_variable(district()).with_variable(building_type()).with_variable(building())
+    else:
+        d.with_variable(assigned_building(buildings)).links([]).tags(["energy", "public-buildings",
+                                                                      "facility-manager"])
 
     d.with_panel(_timeseries(ids, "Electricity by sub-item", c.KWH, grid.place(12, 9), bars=True, stacked=True)
                  .description("Interval energy of the sub-meters (MOHURD 2008 sub-items).")
@@ -108,7 +121,7 @@ def build() -> dm.Dashboard:
                                  bars=True)
                      .with_target(influx("A", carrier_query(carrier, field_name), alias="$tag_device_id")))
 
-    eui = (stat.Panel().id(ids()).title("Electricity use intensity, last 12 months, vs quota")
+    eui = (stat.Panel().id(ids()).title(t("Electricity use intensity, last 12 months, vs quota"))
            .description("Electricity used (building energy balance) over the registry floor area (EUI), "
                         "shown beside the quota constraint value of the building's type and climate zone "
                         "(QUOTA), which sync-buildings copies from the quota table (never its EXAMPLE rows).")
@@ -131,7 +144,8 @@ def build() -> dm.Dashboard:
                               "the API route /buildings/{code}/retrofits/{id}/savings gives the status when "
                               "there are none.")
                  .with_target(influx("A", retrofit_savings_query(), alias="$col retrofit $tag_retrofit_id")))
-    d.with_panel(table.Panel().id(ids()).title("Data coverage per meter").datasource(DATASOURCE).unit(c.SHARE)
+    d.with_panel(open_api_alerts_panel(ids(), THIS_BUILDING, grid.place(24, 6)))
+    d.with_panel(table.Panel().id(ids()).title(t("Data coverage per meter")).datasource(DATASOURCE).unit(c.SHARE)
                  .description("Readings x nominal interval / time range; 100% = no gap.")
                  .with_target(influx("A", coverage_query(), table=True))
                  .thresholds(thresholds((None, "red"), (0.9, "orange"), (0.98, "green")))

@@ -18,6 +18,7 @@ from dashboards.panels import (
     reduce_last,
     thresholds,
 )
+from dashboards.titles import t
 from dashboards.variables import SELECTED_BUILDINGS, building_type, district
 
 _F = (SELECTED_BUILDINGS,)
@@ -67,21 +68,21 @@ def green_share_query() -> Select:
 
 def build() -> dm.Dashboard:
     ids, grid = PanelIds(), Grid()
-    d = c.new_dashboard(c.EV_UID, "EV charging", "Charging sessions, energy, power, pile utilization and PV share.")
+    d = c.new_dashboard(c.EV_UID, t("EV charging"), "Charging sessions, energy, power, pile utilization and PV share.")
     d.with_variable(district()).with_variable(building_type())
-    d.with_panel(timeseries.Panel().id(ids()).title("Finished charging sessions").datasource(DATASOURCE)
+    d.with_panel(timeseries.Panel().id(ids()).title(t("Finished charging sessions")).datasource(DATASOURCE)
                  .unit(c.COUNT).interval(MIN_INTERVAL).draw_style(cm.GraphDrawStyle.BARS)
                  .with_target(influx("A", sessions_query(), alias="sessions")).grid_pos(grid.place(12, 8)))
-    d.with_panel(timeseries.Panel().id(ids()).title("Charging energy and its PV part").datasource(DATASOURCE)
+    d.with_panel(timeseries.Panel().id(ids()).title(t("Charging energy and its PV part")).datasource(DATASOURCE)
                  .unit(c.KWH).interval(MIN_INTERVAL).draw_style(cm.GraphDrawStyle.BARS)
                  .with_target(influx("A", session_energy_query())).grid_pos(grid.place(12, 8)))
-    d.with_panel(timeseries.Panel().id(ids()).title("Charging power, all piles").datasource(DATASOURCE)
+    d.with_panel(timeseries.Panel().id(ids()).title(t("Charging power, all piles")).datasource(DATASOURCE)
                  .unit(c.KW).interval(MIN_INTERVAL).with_target(influx("A", power_query(), alias="power"))
                  .grid_pos(grid.place(12, 8)))
-    d.with_panel(stat.Panel().id(ids()).title("PV (green) share of charging energy").datasource(DATASOURCE)
+    d.with_panel(stat.Panel().id(ids()).title(t("PV (green) share of charging energy")).datasource(DATASOURCE)
                  .unit(c.SHARE).with_target(influx("A", green_share_query()))
                  .reduce_options(reduce_last()).grid_pos(grid.place(12, 8)))
-    d.with_panel(bargauge.Panel().id(ids()).title("Utilization per pile (share of time charging)")
+    d.with_panel(bargauge.Panel().id(ids()).title(t("Utilization per pile (share of time charging)"))
                  .datasource(DATASOURCE).unit(c.SHARE).min(0).max(1)
                  .with_target(influx("A", utilization_query(), table=True))
                  .thresholds(thresholds((None, "blue"), (0.3, "green"), (0.8, "orange")))

@@ -11,6 +11,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from contract.vocabulary import BuildingType
 from dashboards import common as c
 from dashboards import indicators as ind
+from dashboards.alerts import open_api_alerts_panel
 from dashboards.influxql import Select, agg, col, matches
 from dashboards.panels import (
     DATASOURCE,
@@ -23,6 +24,7 @@ from dashboards.panels import (
     thresholds,
     transformation,
 )
+from dashboards.titles import t
 from dashboards.variables import SELECTED_BUILDINGS, building_type, district
 
 _F = (SELECTED_BUILDINGS,)
@@ -49,13 +51,13 @@ def floor_area_query() -> Select:
 
 def build() -> dm.Dashboard:
     ids, grid = PanelIds(), Grid()
-    d = c.new_dashboard(c.OVERVIEW_UID, "City energy supervision overview",
+    d = c.new_dashboard(c.OVERVIEW_UID, t("City energy supervision overview"),
                         "Public buildings of the selected districts and types: audit list, top consumers, "
                         "electrification and renewable substitution against the plan targets.",
                         time_from="now-1y")
     d.with_variable(district()).with_variable(building_type())
 
-    by_type = (bargauge.Panel().id(ids()).title("Buildings reporting in district $district, by type")
+    by_type = (bargauge.Panel().id(ids()).title(t("Buildings reporting in district $district, by type"))
                .description("Buildings whose main electricity meter reported in the range, per MOHURD type letter.")
                .datasource(DATASOURCE).unit(c.COUNT).repeat("district").repeat_direction("h").max_per_row(4)
                .reduce_options(reduce_last()).grid_pos(grid.place(24, 6)))
@@ -63,8 +65,8 @@ def build() -> dm.Dashboard:
         by_type.with_target(influx(chr(ord("A") + i), buildings_by_type_query(letter), table=True))
     d.with_panel(by_type)
 
-    audit = (table.Panel().id(ids()).title(f"Audit list: electricity >= {ind.AUDIT_ELECTRICITY_KWH:,} kWh or "
-                                           f"energy >= {ind.AUDIT_ENERGY_TCE} tce")
+    audit = (table.Panel().id(ids()).title(t("Audit list: electricity >= {kwh} kWh or energy >= {tce} tce",
+                                             kwh=f"{ind.AUDIT_ELECTRICITY_KWH:,}", tce=ind.AUDIT_ENERGY_TCE))
              .description("Either test triggers an audit (Leshan plan). A red cell marks the test that "
                           "triggered; *_of_threshold says by how much (>= 100 %). The building energy balance "
                           "over the panel's last 12 months; electricity used = grid import + self-consumed "
@@ -91,11 +93,11 @@ def build() -> dm.Dashboard:
     d.with_panel(audit)
 
     by_building = ind.energy_by_building(c.BALANCE_1D, _F)
-    top_kwh = (bargauge.Panel().id(ids()).title("Top 10 by grid electricity").datasource(DATASOURCE).unit(c.KWH)
+    top_kwh = (bargauge.Panel().id(ids()).title(t("Top 10 by grid electricity")).datasource(DATASOURCE).unit(c.KWH)
                .with_target(influx("A", ind.top_by("electricity_from_grid_kwh", by_building), table=True))
                .reduce_options(reduce_all_values()).with_override(*_link_override("building_code"))
                .grid_pos(grid.place(6, 10)))
-    top_tce = (bargauge.Panel().id(ids()).title("Top 10 by energy (tce)").datasource(DATASOURCE).unit(c.TCE)
+    top_tce = (bargauge.Panel().id(ids()).title(t("Top 10 by energy (tce)")).datasource(DATASOURCE).unit(c.TCE)
                .with_target(influx("A", ind.top_by("energy_tce", ind.energy_by_building(c.BALANCE_1D, _F)),
                                    table=True))
                .reduce_options(reduce_all_values()).grid_pos(grid.place(6, 10)))
@@ -103,7 +105,7 @@ def build() -> dm.Dashboard:
 
     kgce = Select((col("energy_tce"), '"energy_tce" * 1000 AS "energy_kgce"'),
                   (ind.energy_by_building(c.BALANCE_1D, _F),), group_by=("building_code",))
-    intensity = (table.Panel().id(ids()).title("Top 10 by energy use intensity")
+    intensity = (table.Panel().id(ids()).title(t("Top 10 by energy use intensity"))
                  .description("Energy [kgce] over floor area [m²] from the building registry, joined in Grafana "
                               "on building_code.")
                  .datasource(DATASOURCE).unit(c.KGCE_PER_M2)
@@ -124,12 +126,13 @@ def build() -> dm.Dashboard:
 
     grid_tce, fuel, pv_self, heat = ind.shares_parts(c.BALANCE_1D, _F)
     for title, expr, target, unit_w in (
-        ("Electrification share (target 65% by 2030)", ind.electrification_expression("A", "B", "C"),
+        ("Electrification share (target {pct}% by 2030)", ind.electrification_expression("A", "B", "C"),
          ind.ELECTRIFICATION_TARGET_2030, 8),
-        ("Renewable substitution rate (target 9% by 2030)", ind.renewable_expression("A", "B", "C", "H"),
+        ("Renewable substitution rate (target {pct}% by 2030)", ind.renewable_expression("A", "B", "C", "H"),
          ind.RENEWABLE_TARGET_2030, 8),
     ):
-        g = (gauge.Panel().id(ids()).title(title)
+        # The plan's target, from the plan table (analytics/data), shown as a whole percent.
+        g = (gauge.Panel().id(ids()).title(t(title, pct=f"{target * 100:g}"))
              .description("From the building energy balance: electricity = grid import + PV self-consumed "
                           "(EV charging included); energy = electricity + gas, heat and fuels, all in tce "
                           "(GB/T 2589-2020 equivalent basis). Exported PV is not counted.")
@@ -143,7 +146,7 @@ def build() -> dm.Dashboard:
              .reduce_options(reduce_last()).grid_pos(grid.place(unit_w, 10)))
         d.with_panel(g)
 
-    alerts = (db.Panel().id(ids()).type("alertlist").title("Open alerts (audit threshold)")
+    alerts = (db.Panel().id(ids()).type("alertlist").title(t("Open alerts (audit threshold)"))
               .description("Grafana alert rules of the energy-supervision folder that are firing or pending.")
               .unit(c.COUNT)
               .options({"viewMode": "list", "groupMode": "default", "maxItems": 20, "sortOrder": 1,
@@ -152,7 +155,8 @@ def build() -> dm.Dashboard:
                         "alertInstanceLabelFilter": "", "folder": {"uid": c.FOLDER_UID}, "showInstances": True})
               .grid_pos(grid.place(8, 10)))
     d.with_panel(alerts)
-    stat_total = (stat.Panel().id(ids()).title("Energy of the selected buildings").datasource(DATASOURCE)
+    d.with_panel(open_api_alerts_panel(ids(), SELECTED_BUILDINGS, grid.place(24, 8)))
+    stat_total = (stat.Panel().id(ids()).title(t("Energy of the selected buildings")).datasource(DATASOURCE)
                   .unit(c.TCE).with_target(influx("A", Select((agg("sum", "energy_tce", alias="energy_tce"),),
                                                               (ind.energy_by_building(c.BALANCE_1D, _F),))))
                   .reduce_options(reduce_last()).grid_pos(grid.place(24, 4)))

@@ -31,6 +31,13 @@ def ensure_folder(api: GrafanaApi, uid: str = common.FOLDER_UID, title: str = co
         api.folder.create_folder(title, uid=uid)
 
 
+def client(url: str, token: str, *, timeout_s: float = 10.0) -> GrafanaApi:
+    """grafana-client on ``url`` with a service-account token (``Authorization: Bearer``)."""
+    if not token:
+        raise ValueError("a Grafana API token is required (--token or GRAFANA_TOKEN)")
+    return GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
+
+
 def push(url: str, token: str, dashboards: list[dict], *, timeout_s: float = 10.0,
          message: str = "python -m dashboards push") -> list[Pushed]:
     """Create or update every dashboard in the energy-supervision folder.
@@ -46,12 +53,10 @@ def push(url: str, token: str, dashboards: list[dict], *, timeout_s: float = 10.
     timeout_s : float
         Per-request timeout. [s]
     """
-    if not token:
-        raise ValueError("a Grafana API token is required (--token or GRAFANA_TOKEN)")
     missing = [d.get("title", "?") for d in dashboards if not d.get("uid")]
     if missing:
         raise ValueError(f"dashboards without a uid cannot be pushed idempotently: {missing}")
-    api = GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
+    api = client(url, token, timeout_s=timeout_s)
     ensure_folder(api)
     out = []
     for d in dashboards:

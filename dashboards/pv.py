@@ -19,6 +19,7 @@ from dashboards.panels import (
     thresholds,
     transformation,
 )
+from dashboards.titles import t
 from dashboards.variables import SELECTED_BUILDINGS, building_type, district
 
 _F = (SELECTED_BUILDINGS,)
@@ -45,16 +46,16 @@ def power_query() -> Select:
 
 def build() -> dm.Dashboard:
     ids, grid = PanelIds(), Grid()
-    d = c.new_dashboard(c.PV_UID, "Rooftop PV", "Generation, self-consumption, export and specific yield.")
+    d = c.new_dashboard(c.PV_UID, t("Rooftop PV"), "Generation, self-consumption, export and specific yield.")
     d.with_variable(district()).with_variable(building_type())
-    d.with_panel(timeseries.Panel().id(ids()).title("PV generation and export").datasource(DATASOURCE)
+    d.with_panel(timeseries.Panel().id(ids()).title(t("PV generation and export")).datasource(DATASOURCE)
                  .unit(c.KWH).interval(MIN_INTERVAL).draw_style(cm.GraphDrawStyle.BARS).fill_opacity(70)
                  .with_target(influx("A", generation_query()))
                  .grid_pos(grid.place(16, 9)))
-    d.with_panel(timeseries.Panel().id(ids()).title("PV inverter power").datasource(DATASOURCE).unit(c.KW)
+    d.with_panel(timeseries.Panel().id(ids()).title(t("PV inverter power")).datasource(DATASOURCE).unit(c.KW)
                  .interval(MIN_INTERVAL).with_target(influx("A", power_query(), alias="power"))
                  .grid_pos(grid.place(8, 9)))
-    d.with_panel(bargauge.Panel().id(ids()).title("Self-consumption by building")
+    d.with_panel(bargauge.Panel().id(ids()).title(t("Self-consumption by building"))
                  .description("(generation - export) / generation from the building energy balance; PV "
                               "without a grid meter is self-consumed up to the building's load that day.")
                  .datasource(DATASOURCE).unit(c.SHARE).min(0).max(1)
@@ -62,7 +63,7 @@ def build() -> dm.Dashboard:
                  .reduce_options(reduce_all_values())
                  .thresholds(thresholds((None, "orange"), (0.5, "green")))
                  .grid_pos(grid.place(12, 10)))
-    d.with_panel(table.Panel().id(ids()).title("Specific yield by building")
+    d.with_panel(table.Panel().id(ids()).title(t("Specific yield by building"))
                  .description("Generation [kWh] over installed capacity [kWp] from the registry, joined in "
                               "Grafana on building_code.")
                  .datasource(DATASOURCE).unit(c.KWH_PER_KWP)

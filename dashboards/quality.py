@@ -10,6 +10,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from dashboards import common as c
 from dashboards.influxql import INTERVAL, TIME_FILTER, Select, agg
 from dashboards.panels import DATASOURCE, Grid, PanelIds, influx, math, reduce_last, thresholds, transformation
+from dashboards.titles import t
 from dashboards.variables import SELECTED_BUILDINGS, building_type, district, gap_threshold
 
 _F = (SELECTED_BUILDINGS,)
@@ -65,10 +66,10 @@ def throughput_query() -> Select:
 
 def build() -> dm.Dashboard:
     ids, grid = PanelIds(), Grid()
-    d = c.new_dashboard(c.QUALITY_UID, "Data quality", "Offline meters, gaps, dead-lettered messages, ingest lag.",
+    d = c.new_dashboard(c.QUALITY_UID, t("Data quality"), "Offline meters, gaps, dead-lettered messages, ingest lag.",
                         time_from="now-24h")
     d.with_variable(district()).with_variable(building_type()).with_variable(gap_threshold())
-    d.with_panel(stat.Panel().id(ids()).title(f"Meters silent for more than {SILENT_AFTER}")
+    d.with_panel(stat.Panel().id(ids()).title(t("Meters silent for more than {silent}", silent=SILENT_AFTER))
                  .description(f"Meters that reported in the last {KNOWN_WINDOW} but not in the last "
                               f"{SILENT_AFTER}.")
                  .datasource(DATASOURCE).unit(c.COUNT)
@@ -77,7 +78,7 @@ def build() -> dm.Dashboard:
                  .with_target(math("C", "$A - $B"))
                  .thresholds(thresholds((None, "green"), (1, "red")))
                  .reduce_options(reduce_last()).grid_pos(grid.place(6, 8)))
-    d.with_panel(table.Panel().id(ids()).title("Last reading per meter (oldest first)").datasource(DATASOURCE)
+    d.with_panel(table.Panel().id(ids()).title(t("Last reading per meter (oldest first)")).datasource(DATASOURCE)
                  .unit(c.SECONDS)
                  .with_target(influx("A", last_reading_query(), table=True))
                  .with_transformation(transformation("sortBy", {"sort": [{"field": "Time", "desc": False}]}))
@@ -86,24 +87,24 @@ def build() -> dm.Dashboard:
                      dm.DynamicConfigValue(id_val="links", value=[{"title": "Open building detail",
                                                                   "url": c.building_detail_url()}])])
                  .grid_pos(grid.place(18, 8)))
-    d.with_panel(table.Panel().id(ids()).title("Gaps longer than the threshold, per meter").datasource(DATASOURCE)
+    d.with_panel(table.Panel().id(ids()).title(t("Gaps longer than the threshold, per meter")).datasource(DATASOURCE)
                  .unit(c.COUNT).with_target(influx("A", gaps_query(), table=True))
                  .override_by_name("longest_gap_s", [dm.DynamicConfigValue(id_val="unit", value=c.SECONDS)])
                  .grid_pos(grid.place(12, 9)))
-    d.with_panel(table.Panel().id(ids()).title("Data-quality findings per device")
+    d.with_panel(table.Panel().id(ids()).title(t("Data-quality findings per device"))
                  .description("Recorded by ingest: register jitter, backward steps and spikes (held out of the "
                               "sums), resets, rollovers, gaps, stuck registers, unknown devices, clock skew "
                               "(GET /data-quality lists each one).")
                  .datasource(DATASOURCE).unit(c.COUNT).with_target(influx("A", findings_query(), table=True))
                  .with_transformation(transformation("sortBy", {"sort": [{"field": "findings", "desc": True}]}))
                  .grid_pos(grid.place(24, 8)))
-    d.with_panel(timeseries.Panel().id(ids()).title("Dead-lettered messages by reason").datasource(DATASOURCE)
+    d.with_panel(timeseries.Panel().id(ids()).title(t("Dead-lettered messages by reason")).datasource(DATASOURCE)
                  .unit(c.COUNT).draw_style(cm.GraphDrawStyle.BARS)
                  .with_target(influx("A", deadletter_query(), alias="$tag_reason")).grid_pos(grid.place(12, 9)))
-    d.with_panel(timeseries.Panel().id(ids()).title("Ingest lag (now - newest reading written)")
+    d.with_panel(timeseries.Panel().id(ids()).title(t("Ingest lag (now - newest reading written)"))
                  .datasource(DATASOURCE).unit(c.SECONDS)
                  .with_target(influx("A", lag_query(), alias="$tag_client_id")).grid_pos(grid.place(12, 8)))
-    d.with_panel(timeseries.Panel().id(ids()).title("Readings written per second, per ingest worker")
+    d.with_panel(timeseries.Panel().id(ids()).title(t("Readings written per second, per ingest worker"))
                  .datasource(DATASOURCE).unit("suffix: readings/s")
                  .with_target(influx("A", throughput_query(), alias="$tag_client_id")).grid_pos(grid.place(12, 8)))
     return d.build()

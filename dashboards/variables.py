@@ -54,6 +54,18 @@ def building() -> db.QueryVariable:
             .refresh(dm.VariableRefresh.ON_DASHBOARD_LOAD).sort(dm.VariableSort.ALPHABETICAL_ASC))
 
 
+def assigned_building(codes: list[str]) -> db.CustomVariable:
+    """The building choice of a facility manager's copy of the detail dashboard: exactly the
+    codes assigned to them (``python -m dashboards permissions``), no free text, no "All".
+    Building codes contain no comma, so Grafana's comma-separated custom list holds them as is."""
+    if not codes:
+        raise ValueError("a facility manager's dashboard needs at least one assigned building")
+    options = [dm.VariableOption(text=code, value=code, selected=(i == 0)) for i, code in enumerate(codes)]
+    return (db.CustomVariable(BUILDING).label("Building").values(",".join(codes)).multi(False)
+            .include_all(False).allow_custom_value(False).options(options)
+            .current(dm.VariableOption(text=codes[0], value=codes[0], selected=True)))
+
+
 def gap_threshold() -> db.CustomVariable:
     options = [dm.VariableOption(text=t, value=v, selected=(v == "1800"))
                for t, v in (("30 min", "1800"), ("1 h", "3600"), ("6 h", "21600"), ("1 day", "86400"))]

@@ -32,10 +32,13 @@ from pathlib import Path
 from contract.broker import PLAIN_PORT, TLS_PORT
 from deploy.localservers import Influxd, Mosquitto, check_port_free, free_port
 from deploy.tls import CertFiles, ensure_server_cert
-from storage.settings import write_platform_env
+from storage.influx import InfluxHTTP
+from storage.settings import InfluxSettings, write_platform_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+#: The platform's database: the services' default (storage/settings.py), so a hand-run command finds it.
+INFLUX_DB = InfluxSettings.model_fields["influx_db"].default
 #: The simulated history counts as caught up when its newest reading is at most this old: two of
 #: the simulator's 15-minute intervals (a live tick lands at most one interval after its time). [s]
 CAUGHT_UP_S = 2 * 15 * 60
@@ -84,7 +87,7 @@ class Platform:
         tls_env = {"EP_MQTT_TLS": "true", "EP_MQTT_CA_FILE": str(self.tls.ca)} if self.tls else {}
         self.env = {**os.environ, "EP_ENV": os.environ.get("EP_ENV", "development"), **tls_env,
                     "EP_MQTT_HOST": "127.0.0.1", "EP_MQTT_PORT": str(self.mq.listen_port),
-                    "EP_INFLUX_URL": self.ix.url, "EP_INFLUX_DB": "energy",
+                    "EP_INFLUX_URL": self.ix.url, "EP_INFLUX_DB": INFLUX_DB,
                     "EP_DATABASE_URL": f"sqlite:///{state / 'registry.db'}"}
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen:
@@ -102,11 +105,14 @@ class Platform:
         self.state.mkdir(parents=True, exist_ok=True)
         self.mq.start()
         self.ix.start()
+        # The attribute sync below writes before ingest (which creates the database) has started.
+        with InfluxHTTP(self.ix.url, INFLUX_DB) as influx:
+            influx.create_database()
         fleet = self.state / "fleet.yaml"
         if not fleet.exists():
             self._run("generating a fleet", "simulators", "fleet", "--seed", str(self.seed),
                       "--size", str(self.fleet_size), "--out", str(fleet))
-        self._run("importing the fleet into the registry", "registry", "import", "--fleet", str(fleet))
+        self._import_buildings("importing the fleet into the registry", fleet)
         self._register_weather_stations(fleet)
         admin_key = self._admin_key()
         self._spawn("ingest", "ingest", "--fleet-file", str(fleet), "--metrics-port", str(self.metrics_port))
@@ -138,13 +144,14 @@ class Platform:
         print(f"""
 The platform is running (state and logs in {self.state}):
 {ca}  MQTT broker      {mqtt_url}   (topics ep/v1/#, dead letters ep/v1/deadletter/#)
-  InfluxDB         {self.ix.url}   (database "energy"; InfluxQL at /query)
+  InfluxDB         {self.ix.url}   (database "{INFLUX_DB}"; InfluxQL at /query)
   API              {api_url}/docs   (public disclosures at /disclosures)
                    administrator key: {admin_key}   (also in {self.state / 'admin-key.txt'})
   building page    http://127.0.0.1:{self.api_port}/live   (live page per building; log in with an API key)
   ingest metrics   http://127.0.0.1:{self.metrics_port}/metrics
   collector gateway tcp://127.0.0.1:{self.collectors_port}   (MOHURD protocol, profile "default"; docs/collectors.md)
-  Grafana          dashboards as JSON in deploy/grafana/dashboards (docker compose -f deploy/docker-compose.yml up)
+  Grafana          on this platform's InfluxDB: .venv/bin/python -m deploy.grafana_env, then
+                   docker compose -f deploy/grafana-joined.yml up -d (docs/dashboards.md)
 Press Ctrl-C to stop.""", flush=True)
 
     def _collectors(self, start: dt.date) -> None:
@@ -158,12 +165,19 @@ Press Ctrl-C to stop.""", flush=True)
             self._run("planning simulated data collectors", "simulators", "collectors", "plan", "--fleet",
                       str(self.state / "fleet.yaml"), "--out", str(plans), "--buildings", "3", "--serial-from", "900",
                       "--seed", str(self.seed))
-        self._run("importing their buildings", "registry", "import", "--fleet", str(plans / "fleet.yaml"))
+        self._import_buildings("importing their buildings", plans / "fleet.yaml")
         self._run("importing the collectors", "registry", "import", "--collectors", str(plans / "collectors.csv"),
                   "--points", str(plans / "collector_points.csv"))
         self._spawn("collectors", "collectors", "serve", "--host", "127.0.0.1", "--port", str(self.collectors_port))
         self._spawn("collector-sim", "simulators", "collectors", "run", "--plans", str(plans), "--port",
                     str(self.collectors_port), "--start", start.isoformat(), "--live", "--seed", str(self.seed))
+
+    def _import_buildings(self, what: str, fleet: Path) -> None:
+        """Import a fleet file into the registry, then copy its buildings' floor area, PV capacity
+        and quota into InfluxDB (measurement ``building``), which the dashboards divide by: every
+        import is followed by the sync, so a changed fleet file changes the panels too."""
+        self._run(what, "registry", "import", "--fleet", str(fleet))
+        self._run("copying their attributes for the dashboards", "dashboards", "sync-buildings", "--fleet", str(fleet))
 
     def _secret(self, name: str, make) -> str:
         """A secret created once and kept (mode 0600) in the state folder for the next start."""

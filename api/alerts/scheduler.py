@@ -1,5 +1,6 @@
-"""Evaluate the rules and drain the outbox on a schedule, in a daemon thread of the API process
-(or alone: ``python -m api alerts``)."""
+"""Evaluate the rules, drain the outbox and copy the alert events to InfluxDB for Grafana
+(api/alerts/export.py) on a schedule, in daemon threads of the API process (or alone:
+``python -m api alerts``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.alerts import engine, outbox
+from api.alerts import engine, export, outbox
 from api.alerts.channels import default_senders
 from api.db import utcnow
 from api.settings import Settings
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class AlertScheduler:
-    """Two periodic jobs; an exception in one round is logged and the next round runs anyway."""
+    """Three periodic jobs; an exception in one round is logged and the next round runs anyway."""
 
     def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], influx: InfluxHTTP,
                  ctx: engine.Context, senders: dict | None = None) -> None:
@@ -37,6 +38,11 @@ class AlertScheduler:
             return outbox.drain(s, senders=self.senders, now=utcnow(), base_s=self.settings.outbox_backoff_base_s,
                                 cap_s=self.settings.outbox_backoff_cap_s)
 
+    def export_once(self) -> int:
+        """Alert events not yet in InfluxDB copied there; returns how many were written."""
+        with self.sessions() as s:
+            return export.export_events(s, self.influx)
+
     def _loop(self, job, every_s: float) -> None:
         while not self._stop.is_set():
             try:
@@ -50,8 +56,10 @@ class AlertScheduler:
         # evaluation (--once, POST /alerts/evaluate) judges them at once.
         if self.ctx.watching_since is None:
             self.ctx = dataclasses.replace(self.ctx, watching_since=utcnow())
+        # The copy for Grafana runs as often as the outbox, so an acknowledgement shows as soon.
         for job, every in ((self.evaluate_once, self.settings.alert_interval_s),
-                           (self.drain_once, self.settings.outbox_interval_s)):
+                           (self.drain_once, self.settings.outbox_interval_s),
+                           (self.export_once, self.settings.outbox_interval_s)):
             t = threading.Thread(target=self._loop, args=(job, every), daemon=True, name=f"alerts-{job.__name__}")
             t.start()
             self._threads.append(t)

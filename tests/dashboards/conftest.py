@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
 from dashboards import attributes, provisioning
+from deploy.localservers import free_port
 from storage.influx import InfluxHTTP
 from tests.dashboards import fleet_data
+
+ROOT = Path(__file__).resolve().parents[2]
+GRAFANA_TOKEN = "glsa_test_token"
 
 
 @dataclass(frozen=True)
@@ -41,3 +49,26 @@ def city(influxd) -> City:
     attributes.sync(fleet_data.fleet(), InfluxHTTP(influxd.url, db), ts_ms=t_end)
     yield City(influxd.url, db, t_end)
     httpx.post(f"{influxd.url}/query", data={"q": f'DROP DATABASE "{db}"'})
+
+
+@pytest.fixture
+def grafana():
+    """A fresh fake Grafana (tests/dashboards/fake_grafana.py) under uvicorn in a subprocess."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.dashboards.fake_grafana", "--port", str(port),
+                             "--token", GRAFANA_TOKEN], cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=0.5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("fake Grafana did not start")
+        time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(10)

@@ -63,6 +63,9 @@ def test_compose_config_resolves_all_services(tmp_path):
     assert Path(mounts["/var/lib/grafana/dashboards/energy"]) == ROOT / "deploy" / "grafana" / "dashboards"
     assert cfg["services"]["influxdb"]["image"] == "influxdb:1.8"
     assert grafana["environment"]["INFLUX_PASSWORD"] == "r-secret"
+    # Viewers (facility managers) get no Explore and no query editing (docs/dashboards.md).
+    assert grafana["environment"]["GF_USERS_VIEWERS_CAN_EDIT"] == "false"
+    assert grafana["environment"]["GF_USERS_AUTO_ASSIGN_ORG_ROLE"] == "Viewer"
     assert "$(hostname)" in " ".join(cfg["services"]["ingest"]["command"])  # a client id per worker
     # The rollup job writes, the API reads, and the generated dashboards query one retention policy.
     svc = cfg["services"]

@@ -29,6 +29,7 @@ from numpy.testing import assert_allclose
 
 from dashboards import common as c
 from dashboards.interpolate import Variable, interpolate
+from dashboards.titles import english
 from tests.dashboards import fleet_data as fd
 from tests.dashboards.grafana_emulation import run_panel, transformed_table
 
@@ -43,7 +44,7 @@ K_EL, K_GAS, K_HEAT = 0.1229e-3, 1.2143e-3, 0.122832e-3  # tce per kWh / m3 / kW
 
 
 def panel(dash: dict, title_start: str) -> dict:
-    found = [p for p in dash["panels"] if p["title"].startswith(title_start)]
+    found = [p for p in dash["panels"] if english(p["title"]).startswith(title_start)]
     assert len(found) == 1, f"{len(found)} panels titled {title_start!r} in {dash['uid']}"
     return found[0]
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,32 +13,8 @@ from grafana_client.client import GrafanaUnauthorizedError
 
 from dashboards import common, provisioning
 from dashboards.push import push
-from deploy.localservers import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "glsa_test_token"
-
-
-@pytest.fixture
-def grafana():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.dashboards.fake_grafana", "--port", str(port),
-                             "--token", TOKEN], cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{url}/api/health", timeout=0.5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("fake Grafana did not start")
-        time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+from tests.dashboards.conftest import GRAFANA_TOKEN as TOKEN
+from tests.dashboards.conftest import ROOT
 
 
 def _search(url: str) -> list[dict]:

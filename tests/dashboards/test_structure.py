@@ -33,6 +33,17 @@ def test_uids_unique_and_fixed(generated):
     assert len({d["title"] for d in generated.values()}) == 5
 
 
+def test_titles_chinese_and_english(generated):
+    """Every dashboard and panel title reads "<Chinese> / <English>" (dashboards/titles.py): the
+    first half has Chinese characters, the second none."""
+    cjk = re.compile("[\u4e00-\u9fff]")
+    titles = [d["title"] for d in generated.values()] + [p["title"] for d in generated.values() for p in d["panels"]]
+    for title in titles:
+        zh, sep, en = title.partition(" / ")
+        assert sep and cjk.search(zh) and en and not cjk.search(en), title
+    assert generated[common.OVERVIEW_UID]["title"] == "城市能耗监管总览 / City energy supervision overview"
+
+
 @pytest.mark.parametrize("uid", [common.OVERVIEW_UID, common.BUILDING_UID, common.PV_UID, common.EV_UID,
                                  common.QUALITY_UID])
 def test_panels_ids_grid_datasource_unit(generated, uid):

@@ -156,6 +156,7 @@ def test_alert_engine_reads_with_credentials_and_exits_clearly_without(world):
     r = _run(["api", "alerts", "--once"], {**world["env"], **world["creds"]})
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.startswith("1 buildings,"), r.stdout  # the one registered building was judged
+    assert "alert events copied to InfluxDB" in r.stdout  # the copy for Grafana writes with them too
     r = _run(["api", "alerts", "--once"], world["env"])
     assert r.returncode == 1 and REFUSED in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
 

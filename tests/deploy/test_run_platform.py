@@ -60,6 +60,14 @@ def test_the_banner_means_running_with_indicators(tmp_path):
         assert r.status_code == 200, r.text
         # Non-zero at the banner: three buildings' day of history is rolled up before it is printed.
         assert r.json()["indicators"]["electricity_kwh"] > 0
+        # Every registered building (the fleet's 3 and the 3 behind simulated data collectors) has its
+        # attributes in InfluxDB for the dashboards' floor-area and kWp panels, synced after each import.
+        auth = {"Authorization": f"Bearer {key}"}
+        buildings = httpx.get(f"{api}/buildings", headers=auth, timeout=60).json()["items"]
+        synced = httpx.get(f"{influx}/query", params={"db": "energy", "q": 'SELECT last("floor_area_m2") FROM '
+                                                      '"building" GROUP BY "building_code"'}, timeout=60).json()
+        areas = {s["tags"]["building_code"]: s["values"][0][1] for s in synced["results"][0]["series"]}
+        assert areas == {b["building_code"]: b["floor_area_m2"] for b in buildings} and len(areas) == 6
         # The settings a hand-run CLI reads (docs/settings.md), private to the user.
         env_file = tmp_path / "platform" / "platform.env"
         assert env_file.stat().st_mode & 0o077 == 0
