@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from analytics import balance_store
 from analytics.balance import BALANCE_FIELDS, balance_frame
 from analytics.rollup import BALANCE_MEASUREMENT, read_balance_points
 from contract.localtime import TZ_NAME, local_midnight
@@ -57,7 +58,7 @@ def split_window(start: dt.datetime, end: dt.datetime, tz: str = TZ_NAME
 
 def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz: str = TZ_NAME,
                  use_months: bool = True, codes: list[str] | None = None,
-                 fields: tuple[str, ...] = BALANCE_FIELDS) -> pd.DataFrame:
+                 fields: tuple[str, ...] = BALANCE_FIELDS, session: Session | None = None) -> pd.DataFrame:
     """Per-building energy balance (:mod:`analytics.balance`, written by the rollup job) over
     ``[start, end)`` (UTC instants on local-day boundaries): whole months from ``building_1mo``,
     edge days from ``building_1d`` (:func:`split_window`). Columns: ``fields`` (default every
@@ -67,16 +68,34 @@ def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz
     buildings, so one building's page does not read the whole city.
 
     ``influx``'s retention policy is where the rollups are read (unqualified names resolve there).
+    With ``session``, the whole months come from the SQL table the same month step writes
+    (:mod:`analytics.balance_store`; a whole year is one row per building), falling back to
+    ``building_1mo`` when the table holds no month of the window.
     """
     if codes is not None and len(codes) > MAX_CODES_IN_QUERY:
         raise ValueError(f"{len(codes)} codes; select at most {MAX_CODES_IN_QUERY} by tag, else read all")
     if codes is not None and not codes:
         return balance_frame({})[list(fields)]
     parts = split_window(start, end, tz) if use_months else [("1d", start, end)]
-    # Concurrent: InfluxDB runs each query on one core, and the HTTP client is thread-safe.
-    with ThreadPoolExecutor(3) as pool:
-        frames = list(pool.map(lambda p: read_balance_points(influx, f"{BALANCE_MEASUREMENT}_{p[0]}", epoch_ms(p[1]),
-                                                             epoch_ms(p[2]), codes, fields), parts))
+    z = ZoneInfo(tz)
+
+    def read(part: tuple[str, dt.datetime, dt.datetime]) -> pd.DataFrame:
+        res, p_start, p_end = part
+        if res == "1mo" and session is not None:
+            stored = balance_store.read_months(session, p_start.astimezone(z).date(), p_end.astimezone(z).date(),
+                                               codes=codes, fields=fields)
+            if stored is not None:
+                return stored
+        return read_balance_points(influx, f"{BALANCE_MEASUREMENT}_{res}", epoch_ms(p_start), epoch_ms(p_end),
+                                   codes, fields)
+
+    if len(parts) == 1:
+        frames = [read(parts[0])]
+    else:
+        # Concurrent: InfluxDB runs each query on one core, and the HTTP client is thread-safe. The
+        # SQL session is not, so at most one part (the months) uses it.
+        with ThreadPoolExecutor(3) as pool:
+            frames = list(pool.map(read, parts))
     if not frames:
         return balance_frame({})[list(fields)]
     total = pd.concat(frames).groupby(level=0).sum()

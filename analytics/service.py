@@ -64,12 +64,14 @@ def _province(code: str) -> str:
 
 def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, start: dt.datetime,
                  end: dt.datetime, basis: str, region: str | None, now: dt.datetime | None = None,
-                 tz: str = TZ_NAME, fields: tuple[str, ...] = BALANCE_FIELDS) -> pd.DataFrame:
+                 tz: str = TZ_NAME, fields: tuple[str, ...] = BALANCE_FIELDS,
+                 session: Session | None = None) -> pd.DataFrame:
     """Indicators of every registry building over ``[start, end)`` (expected readings stop at
     ``now``); buildings without rollup data get zeros and coverage 0. Only the balance ``fields``
-    are read (default all): the indicators of the fields not read come out as zero."""
+    are read (default all): the indicators of the fields not read come out as zero. ``session``:
+    whole months from the SQL balance table (:func:`analytics.reader.read_balance`)."""
     few = list(attrs.index) if len(attrs) <= MAX_CODES_IN_QUERY else None
-    balance = read_balance(influx=influx, start=start, end=end, tz=tz, codes=few, fields=fields)
+    balance = read_balance(influx=influx, start=start, end=end, tz=tz, codes=few, fields=fields, session=session)
     balance = attrs[["floor_area_m2", "occupants"]].join(balance, how="left")
     stop = min(end, _now(now))
     balance["expected_readings"] = expected_readings(devices, start, stop, tz=tz).reindex(balance.index).fillna(0)
@@ -104,7 +106,7 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
     attrs, devices = registry_frame(session=session, district=district, building_type=building_type, codes=codes)
     start, end = year_window(year, tz)
     cur = window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end, basis=basis,
-                       region=region, now=now, tz=tz)
+                       region=region, now=now, tz=tz, session=session)
     df = attrs.join(cur.drop(columns=["floor_area_m2"]))
     q = lookup_quota(quota_table(), df["building_type"], df["climate_zone"])
     df = df.join(q)
@@ -116,7 +118,7 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
     if with_previous:
         p_start, p_end = year_window(year - 1, tz)
         prev = window_frame(influx=influx, attrs=attrs, devices=devices, start=p_start, end=p_end, basis=basis,
-                            region=region, now=now, tz=tz)
+                            region=region, now=now, tz=tz, session=session)
         df["previous_energy_tce"] = prev["energy_tce"].where(prev["coverage"] > 0)
         df["yoy_energy_tce"] = year_on_year(df["energy_tce"], df["previous_energy_tce"])
         df["yoy_eui_electricity"] = year_on_year(df["eui_electricity_kwh_per_m2"],
@@ -178,7 +180,8 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
         # A complete year's rolling window is the calendar year: read it once.
         if (start, end) not in seen:
             seen[(start, end)] = window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end,
-                                              basis=basis, region=region, now=now, tz=tz, fields=AUDIT_FIELDS)
+                                              basis=basis, region=region, now=now, tz=tz, fields=AUDIT_FIELDS,
+                                              session=session)
         return seen[(start, end)]
 
     ytd_end = local_midnight(as_of + dt.timedelta(days=1), tz)

@@ -83,10 +83,10 @@ def city(influxd, tmp_path_factory):
         out.write_lines(lines[k:k + 5000])
     # The job's own steps: each day's building balance from the device days, then the months.
     rollup.rebuild_balance_days(out, dt.date(YEAR, 1, 1), dt.date(YEAR + 1, 1, 1))
-    for month in range(1, 13):  # the job's own month step sums the days into <measurement>_1mo
-        rollup.rollup_month(out, dt.date(YEAR, month, 1))
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('reg') / 'r.db'}")
     migrate(engine)
+    for month in range(1, 13):  # the job's own month step: <measurement>_1mo and the SQL balance table
+        rollup.rollup_month(out, dt.date(YEAR, month, 1), store=engine)
     with session_scope(engine) as s:
         repo.replace_fleet(session=s, fleet=Fleet.model_validate(FLEET))
     yield out, engine
