@@ -119,7 +119,9 @@ def registry_frame(*, session: Session, district: str | None = None, building_ty
             "occupants", "year_built"]
     rows = session.execute(select(*(getattr(Building, c) for c in cols)).where(*conds)
                            .order_by(Building.building_code)).all()
-    attrs = pd.DataFrame(rows, columns=cols).set_index("building_code")
+    # Plain tuples: pandas probes each SQLAlchemy Row for attributes, and every miss raises inside
+    # SQLAlchemy (2.1 of 4.2 s per call at 30,000 buildings, cProfile).
+    attrs = pd.DataFrame([tuple(r) for r in rows], columns=cols).set_index("building_code")
     devices: dict[str, list[dt.date]] = {c: [] for c in attrs.index}
     for code, installed in session.execute(select(Meter.building_code, Meter.installed_on).join(Building)
                                            .where(*conds)):
