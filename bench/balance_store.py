@@ -1,8 +1,8 @@
 """Which store serves a whole year of every building's balance fastest: side by side, one run.
 
-Run: ``python -m bench.balance_store --buildings 10000 100000`` (100,000 buildings: about 5-10
-minutes, most of it writing InfluxDB). For each city size it writes the same synthetic balance
-(every :data:`analytics.balance.BALANCE_FIELDS` field, one year) into
+Run: ``python -m bench.balance_store --buildings 10000 30000`` (10,000 buildings: 75 s writing
+InfluxDB at load average 10; 100,000 failed there with InfluxDB write timeouts). For each city
+size it writes the same synthetic balance (every :data:`analytics.balance.BALANCE_FIELDS` field, one year) into
 
 * (a) InfluxDB ``building_1mo``: 12 points per building, the present layout;
 * (b) InfluxDB ``building_1y``: one year-to-date point per building;
@@ -153,18 +153,17 @@ def main() -> None:
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
     influxd = Influxd(state / "influxdb").start()
-    rows = []
     try:
         for n in args.buildings:
-            rows += run_size(n, influxd, state, args.repeat)
+            # Printed per size: a larger size can fail on the loaded machine (InfluxDB write timeouts).
+            print("\n| buildings | store | fields | best [s] | median [s] | load average (1 min) |")
+            print("|---:|---|---|---:|---:|---:|")
+            for n_, name, label, best, med, load in run_size(n, influxd, state, args.repeat):
+                print(f"| {n_:,} | {name} | {label} | {best:.2f} | {med:.2f} | {load:.1f} |", flush=True)
     finally:
         influxd.stop()
         if not args.keep:
             shutil.rmtree(state, ignore_errors=True)
-    print("\n| buildings | store | fields | best [s] | median [s] | load average (1 min) |")
-    print("|---:|---|---|---:|---:|---:|")
-    for n, name, label, best, med, load in rows:
-        print(f"| {n:,} | {name} | {label} | {best:.2f} | {med:.2f} | {load:.1f} |")
 
 
 if __name__ == "__main__":
