@@ -94,16 +94,20 @@ def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, star
 def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
                  region: str | None = None, district: str | None = None, building_type: str | None = None,
                  codes: list[str] | None = None, now: dt.datetime | None = None, with_previous: bool = True,
-                 tz: str = TZ_NAME, min_coverage: float = MIN_COVERAGE) -> pd.DataFrame:
+                 tz: str = TZ_NAME, min_coverage: float = MIN_COVERAGE,
+                 registry: tuple[pd.DataFrame, dict] | None = None) -> pd.DataFrame:
     """Per-building indicators for calendar ``year`` with registry attributes, quota comparison,
     rank within type (by electricity intensity, 1 = highest) and year-on-year change.
+    ``registry``: :func:`analytics.reader.registry_frame` already read for the same filters (a
+    caller that also builds the audit list reads it once: seconds at province scale).
 
     Returns
     -------
     DataFrame
         Index ``building_code``; see docs/analytics.md for every column and its unit.
     """
-    attrs, devices = registry_frame(session=session, district=district, building_type=building_type, codes=codes)
+    attrs, devices = registry or registry_frame(session=session, district=district, building_type=building_type,
+                                                codes=codes)
     start, end = year_window(year, tz)
     cur = window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end, basis=basis,
                        region=region, now=now, tz=tz, session=session)
@@ -138,12 +142,13 @@ AUDIT_FIELDS: tuple[str, ...] = (*ELECTRICITY_COLUMNS, *FUEL_COLUMNS.values(), "
 def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                 windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
                 now: dt.datetime | None = None, tz: str = TZ_NAME, min_coverage: float | None = None,
-                **filters: Any) -> pd.DataFrame:
+                registry: tuple[pd.DataFrame, dict] | None = None, **filters: Any) -> pd.DataFrame:
     """The audit verdict (:func:`analytics.audit.audit_verdict`) of every building over each
     window (long format, one row per building and window). ``as_of`` (default: today, or 31
     December for a past year) ends the rolling window and the year-to-date of the projection; the
     projection is skipped once the year is complete. ``min_coverage`` (default
-    :data:`analytics.audit.MIN_COVERAGE`) is the coverage a reassuring verdict needs."""
+    :data:`analytics.audit.MIN_COVERAGE`) is the coverage a reassuring verdict needs. ``registry``
+    as in :func:`annual_frame` (read for the same ``filters``)."""
     bad = [w for w in windows if w not in WINDOWS]
     if bad:
         raise ValueError(f"unknown window(s) {bad}; choose from {WINDOWS}")
@@ -155,7 +160,7 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
     min_coverage = MIN_COVERAGE if min_coverage is None else min_coverage
     if as_of < dt.date(year, 1, 1):
         raise ValueError(f"as_of {as_of} is before the year {year} starts")
-    attrs, devices = registry_frame(session=session, **filters)
+    attrs, devices = registry or registry_frame(session=session, **filters)
     frames = []
 
     def one(name, start, end, energy, electricity, f, basis_text="", projected=False, year_fraction=None):
@@ -222,11 +227,12 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
 
 def audit_list(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
-               only_triggered: bool = True, now: dt.datetime | None = None, tz: str = TZ_NAME) -> pd.DataFrame:
+               only_triggered: bool = True, now: dt.datetime | None = None, tz: str = TZ_NAME,
+               registry: tuple[pd.DataFrame, dict] | None = None) -> pd.DataFrame:
     """Buildings that meet either audit test in any window, sorted by energy excess (largest
-    first). Columns: see :func:`audit_frame`."""
+    first). Columns: see :func:`audit_frame`; ``registry`` as there."""
     df = audit_frame(influx=influx, session=session, year=year, as_of=as_of, windows=windows, basis=basis,
-                     region=region, now=now, tz=tz)
+                     region=region, now=now, tz=tz, registry=registry)
     if only_triggered:
         df = df[df["triggered"].astype(bool)]
     return df.sort_values(["window", "energy_excess_tce"], ascending=[True, False])

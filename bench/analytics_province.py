@@ -98,6 +98,7 @@ def main() -> None:
     ap.add_argument("--buildings", type=int, default=100_000)
     ap.add_argument("--year", type=int, default=2025)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--one-building", action="store_true", help="also time service.building_indicators")
     args = ap.parse_args()
     state = ROOT / "var" / "bench" / "analytics_province"
     shutil.rmtree(state, ignore_errors=True)
@@ -118,11 +119,14 @@ def main() -> None:
         db = InfluxHTTP(influxd.url, "bench", timeout_s=600)
         db.create_database()
         now = dt.datetime(args.year + 1, 2, 1, tzinfo=dt.UTC)
-        for run in (1, 2):
+        # Side by side: each step reading the registry itself, and the registry read once and shared.
+        for run, share in ((1, False), (2, True), (3, False), (4, True)):
             load = os.getloadavg()
-            print(f"\nrun {run}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-            _print_steps(city_run(db, engine, args.year, now))
-        one_building(db, engine, args.year, now, [b.building_code for b in fleet.buildings])
+            print(f"\nrun {run}, registry {'read once, shared' if share else 'read by each step'}, "
+                  f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+            _print_steps(city_run(db, engine, args.year, now, share_registry=share))
+        if args.one_building:
+            one_building(db, engine, args.year, now, [b.building_code for b in fleet.buildings])
     finally:
         influxd.stop()
         shutil.rmtree(state, ignore_errors=True)
