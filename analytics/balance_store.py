@@ -10,9 +10,10 @@ One definition: the balance is computed once (:mod:`analytics.balance`) and the 
 month step (:func:`analytics.rollup.rollup_month`) writes the month it has just summed into
 ``building_1mo`` here too, from the same frame, and re-sums the year's months into
 ``balance_year`` in the same transaction, so the year row is always the sum of the stored months.
-A database whose months were rolled up before this table existed has none of them: the readers
-fall back to InfluxDB for a window with no month here (re-roll the past with
-``python -m analytics rollup --from <first day>`` to fill it).
+A database whose months were rolled up before this table existed lacks them: the readers take
+each month of a window that is not here from InfluxDB (:func:`stored_months`), so a year read
+after an upgrade in July is still the whole year; re-rolling the past with
+``python -m analytics rollup --from <first day>`` fills the table and makes those reads fast.
 """
 
 from __future__ import annotations
@@ -86,31 +87,45 @@ def write_month(engine: Engine, month: dt.date, frame: pd.DataFrame) -> int:
     return len(values)
 
 
-def read_months(session: Session, first: dt.date, end: dt.date, *, codes: list[str] | None = None,
-                fields: tuple[str, ...] = BALANCE_FIELDS) -> pd.DataFrame | None:
-    """Each building's balance summed over the local months ``[first, end)`` (both first days of a
-    month): index ``building_code``, the ``fields`` columns; only ``codes`` when given. A whole
-    calendar year reads its one ``balance_year`` row per building. None when no month of the window
-    is stored (the caller reads InfluxDB instead); buildings without a row are absent, as there."""
+def month_starts(first: dt.date, end: dt.date) -> list[dt.date]:
+    """First days of the local months in ``[first, end)`` (both first days of a month)."""
+    out, m = [], first.replace(day=1)
+    while m < end:
+        out.append(m)
+        m = (m + dt.timedelta(days=32)).replace(day=1)
+    return out
+
+
+def stored_months(session: Session, months: list[dt.date]) -> list[dt.date]:
+    """Those of ``months`` the month step has written here (one index seek each). A month is written
+    whole (every building of it in one transaction), so a month with a row is complete; a month
+    without one was rolled up before the table existed, or has no data yet."""
+    m = balance_month.c
+    return [d for d in months if session.execute(select(m.month).where(m.month == d).limit(1)).first()]
+
+
+def read_months(session: Session, months: list[dt.date], *, codes: list[str] | None = None,
+                fields: tuple[str, ...] = BALANCE_FIELDS) -> pd.DataFrame:
+    """Each building's balance summed over ``months`` (first days, all stored: :func:`stored_months`):
+    index ``building_code``, the ``fields`` columns; only ``codes`` when given. The twelve months of
+    a calendar year read its one ``balance_year`` row per building. Buildings without a row are
+    absent, as in InfluxDB."""
     m = balance_month.c
     if codes is not None and len(codes) > MAX_CODES_IN_SQL:
-        df = read_months(session, first, end, fields=fields)
-        return None if df is None else df[df.index.isin(codes)]
-    if (first.month, first.day, end.month, end.day) == (1, 1, 1, 1) and end.year == first.year + 1:
+        df = read_months(session, months, fields=fields)
+        return df[df.index.isin(codes)]
+    years = {d.year for d in months}
+    if len(months) == 12 and len(years) == 1:
         y = balance_year.c
-        q = select(y.building_code, *(y[f] for f in fields)).where(y.year == first.year)
+        q = select(y.building_code, *(y[f] for f in fields)).where(y.year == years.pop())
         if codes is not None:
             q = q.where(y.building_code.in_(codes))
     else:
         q = (select(m.building_code, *(func.sum(m[f]) for f in fields))
-             .where(m.month >= first, m.month < end).group_by(m.building_code))
+             .where(m.month.in_(months)).group_by(m.building_code))
         if codes is not None:
             q = q.where(m.building_code.in_(codes))
     rows = session.execute(q).all()
-    if not rows:
-        any_month = session.execute(select(m.month).where(m.month >= first, m.month < end).limit(1)).first()
-        if any_month is None:
-            return None
     # Plain tuples: pandas probes each SQLAlchemy Row for attributes, and every miss raises inside
     # SQLAlchemy (most of the read at 30,000 buildings, cProfile).
     df = pd.DataFrame([tuple(r) for r in rows], columns=["building_code", *fields]).set_index("building_code")

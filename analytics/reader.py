@@ -69,8 +69,8 @@ def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz
 
     ``influx``'s retention policy is where the rollups are read (unqualified names resolve there).
     With ``session``, the whole months come from the SQL table the same month step writes
-    (:mod:`analytics.balance_store`; a whole year is one row per building), falling back to
-    ``building_1mo`` when the table holds no month of the window.
+    (:mod:`analytics.balance_store`; a whole year is one row per building), and each month the
+    table does not hold from ``building_1mo``.
     """
     if codes is not None and len(codes) > MAX_CODES_IN_QUERY:
         raise ValueError(f"{len(codes)} codes; select at most {MAX_CODES_IN_QUERY} by tag, else read all")
@@ -79,28 +79,47 @@ def read_balance(*, influx: InfluxHTTP, start: dt.datetime, end: dt.datetime, tz
     parts = split_window(start, end, tz) if use_months else [("1d", start, end)]
     z = ZoneInfo(tz)
 
-    def read(part: tuple[str, dt.datetime, dt.datetime]) -> pd.DataFrame:
-        res, p_start, p_end = part
-        if res == "1mo" and session is not None:
-            stored = balance_store.read_months(session, p_start.astimezone(z).date(), p_end.astimezone(z).date(),
-                                               codes=codes, fields=fields)
-            if stored is not None:
-                return stored
+    def influx_part(res: str, p_start: dt.datetime, p_end: dt.datetime) -> pd.DataFrame:
         return read_balance_points(influx, f"{BALANCE_MEASUREMENT}_{res}", epoch_ms(p_start), epoch_ms(p_end),
                                    codes, fields)
 
+    def read(part: tuple[str, dt.datetime, dt.datetime]) -> list[pd.DataFrame]:
+        res, p_start, p_end = part
+        if res != "1mo" or session is None:
+            return [influx_part(res, p_start, p_end)]
+        months = balance_store.month_starts(p_start.astimezone(z).date(), p_end.astimezone(z).date())
+        stored = balance_store.stored_months(session, months)
+        out = [balance_store.read_months(session, stored, codes=codes, fields=fields)] if stored else []
+        # Months not in the table (rolled up before it existed, or not yet): from building_1mo, so
+        # a window is never silently shorter than asked.
+        for m0, m1 in _runs([m for m in months if m not in stored]):
+            nxt = (m1 + dt.timedelta(days=32)).replace(day=1)
+            out.append(influx_part("1mo", local_midnight(m0, tz), local_midnight(nxt, tz)))
+        return out
+
     if len(parts) == 1:
-        frames = [read(parts[0])]
+        frames = read(parts[0])
     else:
         # Concurrent: InfluxDB runs each query on one core, and the HTTP client is thread-safe. The
         # SQL session is not, so at most one part (the months) uses it.
         with ThreadPoolExecutor(3) as pool:
-            frames = list(pool.map(read, parts))
+            frames = [f for fs in pool.map(read, parts) for f in fs]
     if not frames:
         return balance_frame({})[list(fields)]
     total = pd.concat(frames).groupby(level=0).sum()
     total.index.name = "building_code"
     return total.reindex(columns=list(fields)).fillna(0.0)
+
+
+def _runs(months: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive months as (first month, last month) runs."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for m in months:
+        if runs and (runs[-1][1] + dt.timedelta(days=32)).replace(day=1) == m:
+            runs[-1] = (runs[-1][0], m)
+        else:
+            runs.append((m, m))
+    return runs
 
 
 def registry_frame(*, session: Session, district: str | None = None, building_type: str | None = None,
