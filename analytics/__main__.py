@@ -202,6 +202,18 @@ def _replacements(settings: AnalyticsSettings) -> dict[tuple[str, str], int]:
         return repo.replacement_instants_ms(session=session)
 
 
+def _balance_store(settings: AnalyticsSettings):
+    """The SQL database the month step writes the balance to (analytics.balance_store): the
+    registry's, migrated; None without a registry (InfluxDB only)."""
+    if settings.registry_url is None:
+        return None
+    from registry.db import make_engine, migrate
+
+    engine = make_engine(settings.registry_url)
+    migrate(engine)
+    return engine
+
+
 def _run(args, settings: AnalyticsSettings) -> int:
     if args.cmd == "rollup":
         with settings.influx() as db:
@@ -212,7 +224,7 @@ def _run(args, settings: AnalyticsSettings) -> int:
                 return 2
             stats = rollup.run(db, start=args.start, end=args.end, lookback_days=args.lookback_days, tz=settings.tz,
                                rollup_rp=settings.rollup_rp, rederive=not args.no_rederive,
-                               replaced_ms=_replacements(settings))
+                               replaced_ms=_replacements(settings), store=_balance_store(settings))
         print(f"rolled up {stats.days} days: {stats.hourly_points} hourly and {stats.daily_points} daily points; "
               f"checkpoint {stats.checkpoint}; re-derived interval values: {stats.rederive_checked} checked, "
               f"{stats.rederive_rewritten} rewritten" + (" (skipped: --no-rederive)" if args.no_rederive else ""))

@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from sqlalchemy import Engine
 
+from analytics import balance_store
 from analytics import rederive as rederive_mod
 from analytics.balance import BALANCE_FIELDS, COUNT_FIELDS, NOMINAL_INTERVAL_S, building_days, main_meter_codes
 
@@ -223,10 +225,12 @@ def rebuild_balance_days(out: InfluxHTTP, first: dt.date, end: dt.date, *, tz: s
     return len(lines)
 
 
-def rollup_month(out: InfluxHTTP, day: dt.date, *, tz: str = TZ_NAME, batch_lines: int = 5000) -> int:
+def rollup_month(out: InfluxHTTP, day: dt.date, *, tz: str = TZ_NAME, batch_lines: int = 5000,
+                 store: Engine | None = None) -> int:
     """Re-sum the daily rollups of ``day``'s local month into ``<measurement>_1mo`` per device and
     the daily balances ``building_1d`` into ``building_1mo`` per building, stamped at the month's
-    first local midnight; returns points written.
+    first local midnight; returns points written. ``store``: the SQL database that also gets the
+    month's balance and its year (:mod:`analytics.balance_store`), from the same frame.
 
     Why the building level: an annual query then reads one series per building with 12 points,
     instead of one per device with 365 (docs/benchmarks/analytics.md)."""
@@ -251,6 +255,8 @@ def rollup_month(out: InfluxHTTP, day: dt.date, *, tz: str = TZ_NAME, batch_line
         lines.append(encode_line(rollup_name(BALANCE_MEASUREMENT, "1mo"), {"building_code": str(code)}, fields,
                                  start_ms))
     _write(out, lines, batch_lines)
+    if store is not None:
+        balance_store.write_month(store, first, month)
     return len(lines)
 
 
@@ -330,7 +336,8 @@ def earliest_day(db: InfluxHTTP, tz: str = TZ_NAME) -> dt.date | None:
 def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = None, lookback_days: int = 1,
         tz: str = TZ_NAME, now: dt.datetime | None = None, job: str = "rollup",
         on_day: Callable[[dt.date], None] | None = None, rollup_rp: str | None = ROLLUP_RP,
-        rederive: bool = True, replaced_ms: Mapping[tuple[str, str], int] | None = None) -> RollupStats:
+        rederive: bool = True, replaced_ms: Mapping[tuple[str, str], int] | None = None,
+        store: Engine | None = None) -> RollupStats:
     """Roll up from ``start`` (default: checkpoint - ``lookback_days``, or the oldest data) to
     ``end`` inclusive (default: today, local).
 
@@ -357,6 +364,9 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
         data (its cost: docs/benchmarks/analytics.md).
     replaced_ms : mapping, optional
         Recorded device replacements for the re-derivation (:func:`analytics.rederive.rederive_window`). [ms]
+    store : Engine, optional
+        SQL database (migrated) that the month step also writes the balance to
+        (:mod:`analytics.balance_store`, what the annual readers read); None: InfluxDB only.
     """
     if rollup_rp is not None:
         ensure_rollup_rp(db, rollup_rp)
@@ -377,7 +387,7 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
                 return stats
     if start.day == 1 and start <= end:
         # The previous month may have been left stale by a crash right after its last day.
-        stats.monthly_points += rollup_month(out, start - dt.timedelta(days=1), tz=tz)
+        stats.monthly_points += rollup_month(out, start - dt.timedelta(days=1), tz=tz, store=store)
     day = start
     while day <= end:
         if rederive:
@@ -391,7 +401,7 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
         # costs seconds. A crash before that leaves it stale only until the next run, which
         # touches that month again (it starts at the checkpoint minus the lookback, see below).
         if day == end or (day + dt.timedelta(days=1)).day == 1:
-            stats.monthly_points += rollup_month(out, day, tz=tz)
+            stats.monthly_points += rollup_month(out, day, tz=tz, store=store)
         stats.days += 1
         stats.hourly_points += h
         stats.daily_points += d

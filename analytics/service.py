@@ -64,12 +64,14 @@ def _province(code: str) -> str:
 
 def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, start: dt.datetime,
                  end: dt.datetime, basis: str, region: str | None, now: dt.datetime | None = None,
-                 tz: str = TZ_NAME, fields: tuple[str, ...] = BALANCE_FIELDS) -> pd.DataFrame:
+                 tz: str = TZ_NAME, fields: tuple[str, ...] = BALANCE_FIELDS,
+                 session: Session | None = None) -> pd.DataFrame:
     """Indicators of every registry building over ``[start, end)`` (expected readings stop at
     ``now``); buildings without rollup data get zeros and coverage 0. Only the balance ``fields``
-    are read (default all): the indicators of the fields not read come out as zero."""
+    are read (default all): the indicators of the fields not read come out as zero. ``session``:
+    whole months from the SQL balance table (:func:`analytics.reader.read_balance`)."""
     few = list(attrs.index) if len(attrs) <= MAX_CODES_IN_QUERY else None
-    balance = read_balance(influx=influx, start=start, end=end, tz=tz, codes=few, fields=fields)
+    balance = read_balance(influx=influx, start=start, end=end, tz=tz, codes=few, fields=fields, session=session)
     balance = attrs[["floor_area_m2", "occupants"]].join(balance, how="left")
     stop = min(end, _now(now))
     balance["expected_readings"] = expected_readings(devices, start, stop, tz=tz).reindex(balance.index).fillna(0)
@@ -92,19 +94,23 @@ def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, star
 def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,
                  region: str | None = None, district: str | None = None, building_type: str | None = None,
                  codes: list[str] | None = None, now: dt.datetime | None = None, with_previous: bool = True,
-                 tz: str = TZ_NAME, min_coverage: float = MIN_COVERAGE) -> pd.DataFrame:
+                 tz: str = TZ_NAME, min_coverage: float = MIN_COVERAGE,
+                 registry: tuple[pd.DataFrame, dict] | None = None) -> pd.DataFrame:
     """Per-building indicators for calendar ``year`` with registry attributes, quota comparison,
     rank within type (by electricity intensity, 1 = highest) and year-on-year change.
+    ``registry``: :func:`analytics.reader.registry_frame` already read for the same filters (a
+    caller that also builds the audit list reads it once: seconds at province scale).
 
     Returns
     -------
     DataFrame
         Index ``building_code``; see docs/analytics.md for every column and its unit.
     """
-    attrs, devices = registry_frame(session=session, district=district, building_type=building_type, codes=codes)
+    attrs, devices = registry or registry_frame(session=session, district=district, building_type=building_type,
+                                                codes=codes)
     start, end = year_window(year, tz)
     cur = window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end, basis=basis,
-                       region=region, now=now, tz=tz)
+                       region=region, now=now, tz=tz, session=session)
     df = attrs.join(cur.drop(columns=["floor_area_m2"]))
     q = lookup_quota(quota_table(), df["building_type"], df["climate_zone"])
     df = df.join(q)
@@ -116,7 +122,7 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
     if with_previous:
         p_start, p_end = year_window(year - 1, tz)
         prev = window_frame(influx=influx, attrs=attrs, devices=devices, start=p_start, end=p_end, basis=basis,
-                            region=region, now=now, tz=tz)
+                            region=region, now=now, tz=tz, session=session)
         df["previous_energy_tce"] = prev["energy_tce"].where(prev["coverage"] > 0)
         df["yoy_energy_tce"] = year_on_year(df["energy_tce"], df["previous_energy_tce"])
         df["yoy_eui_electricity"] = year_on_year(df["eui_electricity_kwh_per_m2"],
@@ -136,12 +142,13 @@ AUDIT_FIELDS: tuple[str, ...] = (*ELECTRICITY_COLUMNS, *FUEL_COLUMNS.values(), "
 def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                 windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
                 now: dt.datetime | None = None, tz: str = TZ_NAME, min_coverage: float | None = None,
-                **filters: Any) -> pd.DataFrame:
+                registry: tuple[pd.DataFrame, dict] | None = None, **filters: Any) -> pd.DataFrame:
     """The audit verdict (:func:`analytics.audit.audit_verdict`) of every building over each
     window (long format, one row per building and window). ``as_of`` (default: today, or 31
     December for a past year) ends the rolling window and the year-to-date of the projection; the
     projection is skipped once the year is complete. ``min_coverage`` (default
-    :data:`analytics.audit.MIN_COVERAGE`) is the coverage a reassuring verdict needs."""
+    :data:`analytics.audit.MIN_COVERAGE`) is the coverage a reassuring verdict needs. ``registry``
+    as in :func:`annual_frame` (read for the same ``filters``)."""
     bad = [w for w in windows if w not in WINDOWS]
     if bad:
         raise ValueError(f"unknown window(s) {bad}; choose from {WINDOWS}")
@@ -153,7 +160,7 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
     min_coverage = MIN_COVERAGE if min_coverage is None else min_coverage
     if as_of < dt.date(year, 1, 1):
         raise ValueError(f"as_of {as_of} is before the year {year} starts")
-    attrs, devices = registry_frame(session=session, **filters)
+    attrs, devices = registry or registry_frame(session=session, **filters)
     frames = []
 
     def one(name, start, end, energy, electricity, f, basis_text="", projected=False, year_fraction=None):
@@ -178,7 +185,8 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
         # A complete year's rolling window is the calendar year: read it once.
         if (start, end) not in seen:
             seen[(start, end)] = window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end,
-                                              basis=basis, region=region, now=now, tz=tz, fields=AUDIT_FIELDS)
+                                              basis=basis, region=region, now=now, tz=tz, fields=AUDIT_FIELDS,
+                                              session=session)
         return seen[(start, end)]
 
     ytd_end = local_midnight(as_of + dt.timedelta(days=1), tz)
@@ -219,11 +227,12 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
 
 def audit_list(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
-               only_triggered: bool = True, now: dt.datetime | None = None, tz: str = TZ_NAME) -> pd.DataFrame:
+               only_triggered: bool = True, now: dt.datetime | None = None, tz: str = TZ_NAME,
+               registry: tuple[pd.DataFrame, dict] | None = None) -> pd.DataFrame:
     """Buildings that meet either audit test in any window, sorted by energy excess (largest
-    first). Columns: see :func:`audit_frame`."""
+    first). Columns: see :func:`audit_frame`; ``registry`` as there."""
     df = audit_frame(influx=influx, session=session, year=year, as_of=as_of, windows=windows, basis=basis,
-                     region=region, now=now, tz=tz)
+                     region=region, now=now, tz=tz, registry=registry)
     if only_triggered:
         df = df[df["triggered"].astype(bool)]
     return df.sort_values(["window", "energy_excess_tce"], ascending=[True, False])

@@ -212,9 +212,11 @@ def read_once(db: InfluxHTTP, year: int, use_months: bool) -> float:
     return time.perf_counter() - t
 
 
-def city_run(db: InfluxHTTP, engine, year: int, now: dt.datetime) -> list[tuple[str, float, float, int]]:
-    """The timed steps: (name, wall s, rollup-read s, windows read)."""
-    results = []
+def city_run(db: InfluxHTTP, engine, year: int, now: dt.datetime,
+             share_registry: bool = False) -> list[tuple[str, float, float, int]]:
+    """The timed steps: (name, wall s, rollup-read s, windows read); ``share_registry``: the
+    registry is read once, in the first step, and handed to the audit list."""
+    results, reg = [], {}
     with session_scope(engine) as s, QueryTimer() as qt:
         def timed(name, fn):
             qt.seconds, qt.calls = 0.0, 0
@@ -223,13 +225,19 @@ def city_run(db: InfluxHTTP, engine, year: int, now: dt.datetime) -> list[tuple[
             results.append((name, time.perf_counter() - t0, qt.seconds, qt.calls))
             return out
 
-        frame = timed("annual indicators, every building", lambda: service.annual_frame(
-            influx=db, session=s, year=year, now=now, with_previous=False))
+        def annual():
+            if share_registry:
+                reg["r"] = reader.registry_frame(session=s)
+            return service.annual_frame(influx=db, session=s, year=year, now=now, with_previous=False,
+                                        registry=reg.get("r"))
+
+        frame = timed("annual indicators, every building", annual)
         timed("city + district roll-ups and plan targets", lambda: (
             service.city_indicators(influx=db, session=s, year=year, now=now, frame=frame),
             service.district_indicators(influx=db, session=s, year=year, now=now, frame=frame)))
         timed("audit list (calendar year + rolling 12 months)", lambda: service.audit_list(
-            influx=db, session=s, year=year, now=now, windows=("calendar_year", "rolling_12_months")))
+            influx=db, session=s, year=year, now=now, windows=("calendar_year", "rolling_12_months"),
+            registry=reg.get("r")))
     return results
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from analytics import reader, rollup, service
+from analytics import balance_store, reader, rollup, service
 from analytics.energy import energy_tce
 from contract.localtime import local_midnight
 from registry.db import make_engine, session_scope
@@ -69,7 +69,9 @@ def pipeline(mosquitto, influxd, tmp_path_factory):
         wait_acked(metrics_port, messages)
     finally:
         ingest.terminate()
-    rollup.run(db, start=START - dt.timedelta(days=1), end=END, now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    # The month step also writes the SQL balance table the annual readers read (analytics.balance_store).
+    rollup.run(db, start=START - dt.timedelta(days=1), end=END, now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+               store=make_engine(url))
     # The tests read the rollups, from the retention policy the job created for them.
     yield (rollup.rollup_client(db, rollup.ROLLUP_RP), make_engine(url),
            pd.read_csv(gt, dtype={"building_code": str, "carrier": str, "sub_item": str}))
@@ -159,3 +161,45 @@ def test_month_path_equals_day_path(pipeline):
     assert len(days) >= 4
     pd.testing.assert_frame_equal(months.sort_index()[sorted(days.columns)], days.sort_index()[sorted(days.columns)],
                                   check_dtype=False, rtol=1e-12)
+
+
+def test_sql_balance_equals_influx_balance(pipeline):
+    """The month step writes the simulator's buildings' balance to the SQL table from the same frame
+    as ``building_1mo``: July and the whole year 2025 read from the table equal the InfluxDB reads."""
+    db, engine, gt = pipeline
+    for first, end in ((dt.date(2025, 7, 1), dt.date(2025, 8, 1)), (dt.date(2025, 1, 1), dt.date(2026, 1, 1))):
+        from_influx = reader.read_balance(influx=db, start=local_midnight(first), end=local_midnight(end))
+        with session_scope(engine) as s:
+            months = balance_store.month_starts(first, end)
+            assert balance_store.stored_months(s, months) == [dt.date(2025, 7, 1)]  # the simulated month
+            stored = balance_store.read_months(s, balance_store.stored_months(s, months))
+            via_reader = reader.read_balance(influx=db, start=local_midnight(first), end=local_midnight(end), session=s)
+        assert set(stored.index) == set(gt.building_code)
+        pd.testing.assert_frame_equal(stored.sort_index(), from_influx.sort_index(), check_dtype=False, rtol=1e-12)
+        pd.testing.assert_frame_equal(via_reader.sort_index(), from_influx.sort_index(), check_dtype=False,
+                                      rtol=1e-12)
+
+
+def test_months_missing_from_the_table_come_from_influxdb(pipeline, tmp_path):
+    """A database upgraded mid-year holds only the months rolled up since the upgrade: a window read
+    takes the other months from ``building_1mo``, never silently fewer months. Here a fresh table
+    holds a made-up August only (1,000 kWh of load for one building) and not July, which InfluxDB
+    has: July-August must be InfluxDB's July plus that August."""
+    db, _, gt = pipeline
+    store = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    balance_store.metadata.create_all(store)
+    code = sorted(gt.building_code.unique())[0]
+    august = pd.DataFrame({f: [0.0] for f in balance_store.BALANCE_FIELDS},
+                          index=pd.Index([code], name="building_code"))
+    august["load_kwh"] = 1000.0
+    balance_store.write_month(store, dt.date(2025, 8, 1), august)
+    first, end = local_midnight(dt.date(2025, 7, 1)), local_midnight(dt.date(2025, 9, 1))
+    july = reader.read_balance(influx=db, start=first, end=end)  # InfluxDB only: July's data, no August
+    with session_scope(store) as s:
+        assert balance_store.stored_months(s, balance_store.month_starts(dt.date(2025, 7, 1), dt.date(2025, 9, 1))) \
+            == [dt.date(2025, 8, 1)]
+        mixed = reader.read_balance(influx=db, start=first, end=end, session=s)
+    assert set(mixed.index) == set(july.index) and july.loc[code, "load_kwh"] > 0
+    expected = july.copy()
+    expected.loc[code, "load_kwh"] += 1000.0  # July from InfluxDB + August from the table
+    pd.testing.assert_frame_equal(mixed.sort_index(), expected.sort_index(), check_dtype=False, rtol=1e-12)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from analytics import rollup, service
+from analytics import reader, rollup, service
 from contract.localtime import local_midnight
 from registry import repo
 from registry.db import make_engine, migrate, session_scope
@@ -83,10 +84,10 @@ def city(influxd, tmp_path_factory):
         out.write_lines(lines[k:k + 5000])
     # The job's own steps: each day's building balance from the device days, then the months.
     rollup.rebuild_balance_days(out, dt.date(YEAR, 1, 1), dt.date(YEAR + 1, 1, 1))
-    for month in range(1, 13):  # the job's own month step sums the days into <measurement>_1mo
-        rollup.rollup_month(out, dt.date(YEAR, month, 1))
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('reg') / 'r.db'}")
     migrate(engine)
+    for month in range(1, 13):  # the job's own month step: <measurement>_1mo and the SQL balance table
+        rollup.rollup_month(out, dt.date(YEAR, month, 1), store=engine)
     with session_scope(engine) as s:
         repo.replace_fleet(session=s, fleet=Fleet.model_validate(FLEET))
     yield out, engine
@@ -220,3 +221,15 @@ def test_rolling_window_mixes_months_and_edge_days(city):
     # from meter_1d (15 days) = 166 days x 16,000 kWh = 2,656,000 kWh
     assert_allclose(r.loc[B, "electricity_kwh"], 2_656_000)
     assert_allclose(r.loc[B, "coverage"], 166 / 365, rtol=1e-3)  # expected readings from the registry's install dates
+
+
+def test_registry_read_once_gives_the_same_frames(city):
+    """A caller building both the annual frame and the audit list may read the registry once and
+    hand it to both: the same frames as each reading its own."""
+    db, engine = city
+    with session_scope(engine) as s:
+        reg = reader.registry_frame(session=s)
+        pd.testing.assert_frame_equal(service.annual_frame(influx=db, session=s, year=YEAR, now=AFTER, registry=reg),
+                                      service.annual_frame(influx=db, session=s, year=YEAR, now=AFTER))
+        pd.testing.assert_frame_equal(service.audit_list(influx=db, session=s, year=YEAR, now=AFTER, registry=reg),
+                                      service.audit_list(influx=db, session=s, year=YEAR, now=AFTER))

@@ -22,16 +22,18 @@ REGISTRY = {"building", "meter", "pv_system", "charging_pile", "weather_station"
             "collector", "collector_point"}
 API = {"api_user", "api_key", "api_assignment", "api_alert", "api_alert_event", "api_subscription", "api_outbox"}
 DISCLOSURE = {"disclosure_record", "disclosure_event"}
+ANALYTICS = {"balance_month", "balance_year"}
 OLD_VERSION_TABLES = {"alembic_version_registry", "api_schema_version", "alembic_version_disclosure"}
-HEAD = "0008"
+HEAD = "0009"
 
 
 def _all_metadata():
+    from analytics.balance_store import metadata as analytics_metadata
     from api.db import Base as ApiBase
     from api.disclosure.models import Base as DisclosureBase
     from registry.models import Base as RegistryBase
 
-    return [RegistryBase.metadata, ApiBase.metadata, DisclosureBase.metadata]
+    return [RegistryBase.metadata, ApiBase.metadata, DisclosureBase.metadata, analytics_metadata]
 
 
 def _differences(engine) -> list:
@@ -57,7 +59,7 @@ def test_one_history_creates_every_table_with_one_version_table(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path}/new.db")
     migrate(engine)
     migrate(engine)  # a second run is a no-op
-    assert set(inspect(engine).get_table_names()) == REGISTRY | API | DISCLOSURE | {"alembic_version"}
+    assert set(inspect(engine).get_table_names()) == REGISTRY | API | DISCLOSURE | ANALYTICS | {"alembic_version"}
     assert _versions(engine) == [HEAD]
     downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
@@ -85,7 +87,7 @@ def test_a_database_made_the_old_way_upgrades_in_place(tmp_path, without_disclos
     assert OLD_VERSION_TABLES - ({"alembic_version_disclosure"} if without_disclosure else set()) \
         <= set(inspect(engine).get_table_names())
     migrate(engine)
-    assert set(inspect(engine).get_table_names()) == REGISTRY | API | DISCLOSURE | {"alembic_version"}
+    assert set(inspect(engine).get_table_names()) == REGISTRY | API | DISCLOSURE | ANALYTICS | {"alembic_version"}
     assert _versions(engine) == [HEAD]
     # The rows the old code wrote are still there, and the models read them.
     from api.db import User
