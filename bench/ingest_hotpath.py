@@ -33,7 +33,13 @@ def _measure(n_readings: int, per_message: int, batch_lines: int) -> dict:
     from bench.ingest_throughput import make_messages
     from contract.payloads import decode
 
+    try:  # the worker process's collector policy, as worker_main sets it
+        from ingest.memory import tune_gc
+    except ImportError:  # a revision before it: its worker ran with CPython's defaults
+        tune_gc = None
     messages = make_messages(n_readings, per_message)
+    if tune_gc is not None:
+        tune_gc()
     t0 = time.process_time()
     for topic, payload in messages:
         decode(topic, payload)

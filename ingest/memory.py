@@ -29,6 +29,23 @@ def release() -> None:
         _libc.malloc_trim(0)
 
 
+#: Container allocations between young-generation collections in the worker process (CPython's
+#: default is 700). A reading allocates some ten tracked objects (its decoded model, dicts, point,
+#: register reading, interval update), so the default ran a collection every ~70 readings and a
+#: full one, which walks the whole interval cache, every few thousand: a quarter of the hot path's
+#: CPU on gateway batches (docs/benchmarks/ingest.md, "Issue 13"). Nearly all of it is freed by
+#: reference counting; the rare cycles wait a little longer, and an idle worker collects anyway
+#: (:func:`release`). [1]
+WORKER_GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def tune_gc() -> None:
+    """The worker process's collector policy: fewer collections, startup objects left out of them."""
+    # Modules, pydantic schemas and the fleet index live as long as the process: never scan them.
+    gc.freeze()
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)
+
+
 def rss_bytes(pid: int | str = "self") -> int:
     """Resident set size of a process (Linux ``/proc``). [B]"""
     with open(f"/proc/{pid}/statm") as f:

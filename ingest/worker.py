@@ -285,6 +285,7 @@ def worker_main(settings: IngestSettings, inbox: Connection, outbox: Connection)
     logs.setup(settings.log_level)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     worker = Worker(settings, inbox, outbox)
+    memory.tune_gc()
 
     def _terminated(signum, frame) -> None:
         # The service stops us while writes are pending (SIGTERM after its close timeout): an
