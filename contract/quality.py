@@ -22,6 +22,6 @@ class FindingCode(StrEnum):
     register_rollover = "register_rollover"  # passed its capacity: counted across it
     spike = "spike"  # a step above the plausible rate: held out
     gap = "gap"  # no reading for longer than the gap threshold
-    stuck_register = "stuck_register"  # did not move for longer than the stuck threshold
+    stuck_register = "stuck_register"  # did not move for longer than the stuck threshold while power flowed
     unknown_device = "unknown_device"  # not in the fleet / registry (accepted and flagged)
     clock_skew = "clock_skew"  # timestamps ahead of the ingest clock (within the tolerance)

@@ -53,6 +53,20 @@ class Step(StrEnum):
 #: Steps whose interval value is held out (None): not consumption, not summed.
 HELD_OUT = frozenset({Step.backward, Step.spike})
 
+#: The sign of a device's own power reading that says energy flows through one of its registers,
+#: by (device kind, register quantity). A register that stays still is a fault only while its
+#: device says energy flows through it: PV at night, an idle charging pile or a circuit switched
+#: off leave a register still for hours, and are not stuck. A pv_meter's power is the grid exchange
+#: (positive = import), so it speaks for its grid registers, not its generation register; registers
+#: not listed here, and devices that send no power, are not judged.
+FLOW_SIGN: dict[tuple[str, str], int] = {
+    ("meter", "register"): 1,
+    ("ev_pile", "register"): 1,
+    ("pv_inverter", "generation_register"): 1,  # an inverter's power is what it generates
+    ("pv_meter", "from_grid_register"): 1,
+    ("pv_meter", "to_grid_register"): -1,
+}
+
 
 class Interval(NamedTuple):
     """The quantity counted between two register readings and how it was found.

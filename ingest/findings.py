@@ -65,5 +65,5 @@ class FindingRules:
     """Thresholds of the findings ingest derives while it stores (settings: docs/ingest.md)."""
 
     gap_s: float = 3600.0  # a register reading more than this after the one before closes a gap [s]
-    stuck_s: float = 6 * 3600.0  # a register unchanged this long is stuck (cache: 48 readings) [s]
+    stuck_s: float = 6 * 3600.0  # a register still this long while power flows through it is stuck [s]
     clock_skew_s: float = 60.0  # a timestamp this far ahead of the ingest clock is skewed [s]

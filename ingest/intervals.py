@@ -248,19 +248,6 @@ class RegisterTracker:
         return DerivedUpdate(key, s.series, ts, {s.interval_field: iv.delta, "interval_s": iv.interval_s},  # type: ignore[dict-item]
                              iv.step, iv.apparent)
 
-    def unchanged_since(self, key: Hashable, ts: int) -> int | None:
-        """Earliest cached time since which the register at ``ts`` has not moved (for the
-        stuck-register finding); None when ``ts`` is not cached."""
-        s = self._series.get(key)
-        found = s.index_of(ts) if s is not None else None
-        if found is None:
-            return None
-        w, i = found
-        v = w.values[i]
-        while i > 0 and w.values[i - 1] == v:
-            i -= 1
-        return w.ts[i]
-
     def forget(self, keys: set[Hashable]) -> None:
         """Drop the cached readings of ``keys`` (they are looked up in storage when next needed):
         after a failed batch the cache may hold readings that were never stored."""

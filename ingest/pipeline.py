@@ -19,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from contract.payloads import ContractError, DeviceMessage, decode
-from contract.registers import Step
+from contract.registers import FLOW_SIGN, Step
 from contract.topics import deadletter_topic
+from contract.units import Dimension
+from contract.vocabulary import field_name
 from ingest.findings import STEP_CODE, Finding, FindingCode, FindingLog, FindingRules
 from ingest.intervals import DerivedUpdate, RegisterReading, RegisterTracker
 from ingest.messages import Inbound
@@ -35,6 +37,8 @@ from storage.retry import Aborted
 log = logging.getLogger("ingest.pipeline")
 
 DEADLETTER_MEASUREMENT = "ingest_deadletter"
+#: The stored power field every device kind with power telemetry uses (kW).
+POWER_FIELD = field_name("power", Dimension.power)
 #: Reason of lines InfluxDB refused one by one (e.g. a field stored earlier with another type).
 WRITE_REJECTED = "write_rejected"
 #: Reason of input that made ingest itself fail (a bug): kept for the fix, the stream goes on.
@@ -105,6 +109,9 @@ class BatchBuilder:
         self._findings = FindingLog()
         self._once = OncePer()
         self._last_dl_ts = 0
+        #: Register series standing still while their device reports power through them:
+        #: key -> [first such reading's ts_ms, reported]. Dropped when the register moves.
+        self._flowing: dict = {}
         self.batch = Batch()
 
     def add(self, m: Inbound) -> None:
@@ -200,12 +207,17 @@ class BatchBuilder:
         extra: list[tuple[str, dict, int]] = []
         by_key = b.points
         normal, gap_s = Step.normal, self._frules.gap_s  # hot loop: locals
+        flowing = self._flowing
         for u in derived:
+            p = by_key.get((u.series, u.ts_ms))
             if u.step is not normal or u.fields["interval_s"] > gap_s:
                 self._step_findings(u, b)
+                if flowing:
+                    flowing.pop(u.key, None)
             elif u.apparent == 0.0:
-                self._stuck_finding(u, b)
-            p = by_key.get((u.series, u.ts_ms))
+                self._stuck_finding(u, b, p)
+            elif flowing:
+                flowing.pop(u.key, None)
             if p is not None:
                 fields = p.fields
                 for k, v in u.fields.items():
@@ -296,18 +308,27 @@ class BatchBuilder:
             self._finding(Finding(FindingCode.gap, building, device, start, u.ts_ms,
                                   f"{reg_field}: no reading for {interval_s:.0f} s", interval_s), b)
 
-    def _stuck_finding(self, u: DerivedUpdate, b: Batch) -> None:
+    def _stuck_finding(self, u: DerivedUpdate, b: Batch, p: Point | None) -> None:
+        """A register that has not moved for ``stuck_s`` while every reading of its device said
+        energy flowed through it (contract.registers.FLOW_SIGN): once per episode."""
         key = u.key
         if not (isinstance(key, tuple) and len(key) == 4):
             return
-        since = self._tracker.unchanged_since(key, u.ts_ms)
-        if since is None:
+        _m, building, device, reg_field = key
+        if p is None:  # a stored neighbour re-derived by a late reading: no power to judge by
             return
-        stuck_ms = self._frules.stuck_s * 1000
-        prev_ts = u.ts_ms - int(u.fields.get("interval_s", 0.0) * 1000)
-        # Once per episode: at the reading that first makes it longer than the threshold.
-        if u.ts_ms - since >= stuck_ms > prev_ts - since:
-            _m, building, device, reg_field = key
-            self._finding(Finding(FindingCode.stuck_register, building, device, since, u.ts_ms,
-                                  f"{reg_field} unchanged for {(u.ts_ms - since) / 1000:.0f} s",
-                                  (u.ts_ms - since) / 1000), b)
+        # The kind from the series' own tag (a pv_inverter and a pv_meter share the measurement).
+        kind = p.series.partition(",device_kind=")[2].partition(",")[0]
+        sign = FLOW_SIGN.get((kind, reg_field.rsplit("_", 1)[0]))
+        power = p.fields.get(POWER_FIELD)
+        if sign is None or not isinstance(power, int | float) or power * sign <= 0.0:
+            self._flowing.pop(key, None)  # no flow: a still register is expected (PV at night)
+            return
+        episode = self._flowing.setdefault(key, [u.ts_ms, False])
+        episode[0] = min(episode[0], u.ts_ms)  # late readings may come first
+        if not episode[1] and u.ts_ms - episode[0] >= self._frules.stuck_s * 1000:
+            episode[1] = True
+            still_s = (u.ts_ms - episode[0]) / 1000
+            self._finding(Finding(FindingCode.stuck_register, building, device, episode[0], u.ts_ms,
+                                  f"{reg_field} unchanged for {still_s:.0f} s while power was {power:.6g} kW",
+                                  still_s), b)

@@ -71,7 +71,8 @@ class IngestSettings(InfluxSettings, MqttConnection):
     plausible_limits: dict[str, float] = Field(default_factory=dict)
     #: Silence longer than this is a ``gap`` finding. [s]
     gap_s: float = Field(3600.0, gt=0)
-    #: A register that does not move for this long is a ``stuck_register`` finding. [s]
+    #: A register that does not move for this long while its device reports power through it is a
+    #: ``stuck_register`` finding. [s]
     stuck_s: float = Field(6 * 3600.0, gt=0)
     #: A device clock off by more than this is a ``clock_skew`` finding. [s]
     clock_skew_s: float = Field(60.0, ge=0)

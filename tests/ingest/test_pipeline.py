@@ -251,3 +251,46 @@ def test_arbitrary_bytes_through_the_whole_pipeline_into_a_real_influxdb(influxd
     counts = {s["tags"]["device_id"]: s["values"][0][1] for s in rows}
     assert counts["E-A"] == 2 and counts["E-B"] == 2  # the same two readings each time, overwritten in place
     assert any(seen)  # hypothesis did produce rejected input
+
+
+def _findings(batch, code: str) -> list[str]:
+    return [ln for ln in batch.lines if ln.startswith("data_quality,") and f",code={code}," in ln]
+
+
+def _pv_night(hours: int) -> Inbound:
+    from contract.topics import device_topic
+
+    msg = {"schema_version": 1, "building_code": "510402A001", "device_kind": "pv_inverter", "device_id": "PV-N",
+           "units": {"generation_register": "kWh", "power": "kW"},
+           "readings": [{"ts_ms": T0_MS + i * 900_000, "values": {"generation_register": 812.5, "power": 0.0}}
+                        for i in range(hours * 4 + 1)]}
+    return Inbound(1, 1, 1, device_topic("510402A001", "pv_inverter", "PV-N"), json.dumps(msg).encode(), NOW_MS)
+
+
+def test_a_still_register_is_stuck_only_while_its_device_reports_power_through_it():
+    """Default threshold 6 h (21,600 s), readings every 15 min (900 s).
+    - A meter at 5 kW whose register stays at 100 kWh: the first still interval ends at T0 + 900 s,
+      the episode reaches 21,600 s at T0 + 900 + 21,600 = T0 + 22,500 s (reading 25): one finding
+      there, not one per reading after it.
+    - The same register with 0 kW (a circuit switched off) and a PV inverter through a 14-hour
+      night (0 kW, register still): nothing is stuck."""
+    b = _builder()
+    running = [(T0_MS + i * 900_000, {"register": 100.0, "power": 5.0}) for i in range(29)]
+    off = [(T0_MS + i * 900_000, {"register": 100.0, "power": 0.0}) for i in range(29)]
+    for dev, readings in (("E-RUN", running), ("E-OFF", off)):
+        b.add(Inbound(1, 1, 1, meter_topic(dev), json.dumps(meter_msg(dev, readings)).encode(), NOW_MS))
+    b.add(_pv_night(14))
+    stuck = _findings(b.seal(), "stuck_register")
+    assert len(stuck) == 1 and "device_id=E-RUN" in stuck[0]
+    assert stuck[0].endswith(f" {T0_MS + 22_500_000}")  # stamped at the reading that made it 6 h
+    assert "value=21600" in stuck[0]
+
+
+def test_a_still_register_episode_restarts_when_the_register_moves():
+    """Still for 5 h at 5 kW (under the 6 h threshold), one step of 1 kWh, then still for 5 h again:
+    no finding, because neither still stretch reaches 6 h on its own."""
+    b = _builder()
+    regs = [100.0] * 21 + [101.0] * 21  # 20 still intervals (5 h), the step, 20 still intervals
+    readings = [(T0_MS + i * 900_000, {"register": v, "power": 5.0}) for i, v in enumerate(regs)]
+    b.add(Inbound(1, 1, 1, meter_topic("E-S"), json.dumps(meter_msg("E-S", readings)).encode(), NOW_MS))
+    assert _findings(b.seal(), "stuck_register") == []
