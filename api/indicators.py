@@ -24,6 +24,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analytics import service
+from analytics.reader import registry_frame
 from analytics.rollup import read_completion
 from analytics.service import clean
 from contract.localtime import TZ_NAME
@@ -124,8 +125,12 @@ def city_frames(cache: FrameCache, *, influx: InfluxHTTP, session: Session, year
                 region: str | None, rollup: int | None = None) -> CityFrames:
     """``analytics.service.annual_frame`` and ``audit_frame`` for every building, cached."""
     def compute() -> CityFrames:
-        annual_df = service.annual_frame(influx=influx, session=session, year=year, basis=basis, region=region)
-        audit_df = service.audit_frame(influx=influx, session=session, year=year, basis=basis, region=region)
+        # One registry read for both frames (seconds at province scale, docs/benchmarks/analytics.md).
+        registry = registry_frame(session=session)
+        annual_df = service.annual_frame(influx=influx, session=session, year=year, basis=basis, region=region,
+                                         registry=registry)
+        audit_df = service.audit_frame(influx=influx, session=session, year=year, basis=basis, region=region,
+                                       registry=registry)
         return CityFrames(annual_df, audit_df, year)
 
     return cache.get(city_key(year=year, basis=basis, region=region, rollup=rollup), compute)
