@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from analytics.baseline import BaselineFit, fit_baseline, sum_uncertainty
+from analytics.baseline import BaselineFit, fit_baseline
 from analytics.baseline_job import HISTORY_DAYS, daily_use
+from analytics.opendsm_baseline import sum_uncertainty  # either model kind
 from analytics.weather import daily_weather
 from contract.localtime import TZ_NAME
 
