@@ -18,8 +18,8 @@ The fit reports ASHRAE Guideline 14 metrics: CV(RMSE) and NMBE of the daily resi
 calendar-month sums, which are judged against the monthly criteria (CV(RMSE) <= 15 %, |NMBE| <= 5 %).
 See docs/baselines.md for the choices and their sources.
 
-OpenDSM's daily model is not used: opendsm 1.2.7 requires pandas < 3, and this platform runs
-pandas 3 (docs/baselines.md).
+Where the history meets OpenDSM's own sufficiency check, analytics/opendsm_baseline.py fits
+OpenDSM's daily model instead and falls back to this one otherwise (docs/baselines.md).
 """
 
 from __future__ import annotations
@@ -85,6 +85,13 @@ class BaselineFit:
     guideline14: str = "not_assessable"
     #: What the fit was made from (meters, station), recorded by the caller that read them.
     inputs: dict = field(default_factory=dict)
+    #: ``change_point`` (this module) or ``opendsm_daily`` (analytics/opendsm_baseline.py); fits stored
+    #: before OpenDSM was added have no key and are change-point fits.
+    model_kind: str = "change_point"
+    #: Why this model: e.g. the OpenDSM sufficiency criteria a short history failed.
+    model_reason: str = ""
+    #: OpenDSM's own serialisation of its model (``DailyModel.to_dict()``), for predictions.
+    opendsm: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -223,21 +230,21 @@ def fit_baseline(daily: pd.DataFrame, *, start: dt.date, end: dt.date) -> Baseli
         heat_balance_degc=None if math.isnan(th) else th, cool_balance_degc=None if math.isnan(tc) else tc,
         holiday_intercept=holiday, terms=names, coefficients={k: float(b) for k, b in zip(names, beta, strict=True)},
         cov_unscaled=np.linalg.pinv(X.T @ X).tolist(), sigma=math.sqrt(var), mean_daily_use=mean)
-    fit.rho = _lag1(resid)
+    fit.rho = lag1_autocorrelation(resid)
     if mean > 0:
         fit.cv_rmse_daily = math.sqrt(var) / mean  # Guideline 14: sqrt(SSE / (n - p)) / mean
         fit.nmbe_daily = float(resid.sum()) / ((n - p) * mean)
-    _monthly_metrics(fit, d.index, y, y - resid)
+    monthly_metrics(fit, d.index, y, y - resid)
     return fit
 
 
-def _lag1(resid: np.ndarray) -> float:
+def lag1_autocorrelation(resid: np.ndarray) -> float:
     r = resid - resid.mean()
     den = float(r @ r)
     return float(r[1:] @ r[:-1]) / den if den > 0 and len(r) > 2 else 0.0
 
 
-def _monthly_metrics(fit: BaselineFit, dates: pd.Index, y: np.ndarray, yhat: np.ndarray) -> None:
+def monthly_metrics(fit: BaselineFit, dates: pd.Index, y: np.ndarray, yhat: np.ndarray) -> None:
     """Guideline 14 monthly metrics from calendar-month sums of the daily model.
 
     The parameters were fitted to days, so a month sum is a prediction with one degree of freedom
@@ -286,6 +293,8 @@ def expected_daily(fit: BaselineFit, dates: pd.Index, temperature_mean_degc: np.
     """
     if not fit.ok:
         raise ValueError(f"no baseline to predict from: {fit.status} ({fit.detail})")
+    if fit.model_kind != "change_point":
+        raise ValueError(f"a {fit.model_kind} fit: predict with analytics.opendsm_baseline")
     X, kinds = _x(fit, dates, temperature_mean_degc)
     beta = np.array([fit.coefficients[t] for t in fit.terms])
     cov = np.array(fit.cov_unscaled)
@@ -332,10 +341,17 @@ def sum_uncertainty(fit: BaselineFit, dates: pd.Index, temperature_mean_degc: np
 
     for ``m`` predicted days.
     """
+    if fit.model_kind != "change_point":
+        raise ValueError(f"a {fit.model_kind} fit: predict with analytics.opendsm_baseline")
     X, _ = _x(fit, dates, temperature_mean_degc)
     beta = np.array([fit.coefficients[t] for t in fit.terms])
     s = X.sum(axis=0)
-    rho = min(max(fit.rho, 0.0), 0.95)  # negative autocorrelation is not credited
-    inflation = (1 + rho) / (1 - rho)
-    var = inflation * fit.sigma**2 * (len(dates) + float(s @ np.array(fit.cov_unscaled) @ s))
+    var = autocorrelation_inflation(fit.rho) * fit.sigma**2 * (len(dates) + float(s @ np.array(fit.cov_unscaled) @ s))
     return float(X.sum(axis=0) @ beta), math.sqrt(var)
+
+
+def autocorrelation_inflation(rho: float) -> float:
+    """n / n' = (1 + rho) / (1 - rho): how much autocorrelated daily residuals inflate the variance of a
+    sum (ASHRAE Guideline 14); negative autocorrelation is not credited, rho is capped at 0.95. [-]"""
+    rho = min(max(rho, 0.0), 0.95)
+    return (1 + rho) / (1 - rho)

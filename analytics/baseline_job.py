@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from analytics.baseline import BaselineFit, fit_baseline
+from analytics.baseline import BaselineFit
+from analytics.opendsm_baseline import fit_daily_baseline
 from analytics.weather import daily_weather
 from contract.localtime import TZ_NAME, local_midnight
 from registry import repo
@@ -105,7 +106,8 @@ def refit(*, influx: InfluxHTTP, rollups: InfluxHTTP, session: Session, end: dt.
                                                        start=start, end=end, tz=tz)
                 first = series.first_valid_index()  # history starts with the first metered day
                 df = pd.DataFrame({"use": series}).join(weather_cache[key][["temperature_mean_degc"]])
-                fit = fit_baseline(df, start=first, end=end)
+                # OpenDSM's daily model where its sufficiency check passes, else the change-point model.
+                fit = fit_daily_baseline(df, start=first, end=end, electricity=carrier == "electricity", tz=tz)
             fit.inputs = {"carrier": carrier, "use": "meter_1d consumption of the top-level meters",
                           "meters": sorted(m.device_id for m in b.meters
                                            if m.carrier == carrier and m.parent_device_id is None),

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from analytics.baseline import BaselineFit, fit_baseline, sum_uncertainty
+from analytics.baseline import BaselineFit
 from analytics.baseline_job import HISTORY_DAYS, daily_use
+from analytics.opendsm_baseline import fit_daily_baseline, sum_uncertainty  # either model kind
 from analytics.weather import daily_weather
 from contract.localtime import TZ_NAME
 
@@ -146,7 +147,7 @@ def savings_for_retrofit(*, influx, rollups, session, building_code: str, carrie
     if first is None:
         return SavingsReport(status="no_baseline", detail="no use before the retrofit",
                              expected_saving_share=expected_saving_share)
-    fit = fit_baseline(before, start=first, end=base_end)
+    fit = fit_daily_baseline(before, start=first, end=base_end, electricity=carrier == "electricity", tz=tz)
     return avoided_energy(fit, df, retrofit_on=retrofit_on, today=today, expected_saving_share=expected_saving_share)
 
 

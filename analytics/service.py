@@ -347,7 +347,9 @@ def city_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: s
     group_coverage_columns(city_df, sums, df)
     city = city_df.iloc[0]
     public = df["ownership"].isin(PUBLIC_INSTITUTION)
-    new_public = public & (df["year_built"].fillna(0) >= new_since_year)
+    # to_numeric first: year_built is an object column (ints and None), and pandas 2 warns that
+    # fillna on it silently downcasts (FutureWarning); a float column behaves the same on pandas 2 and 3.
+    new_public = public & (pd.to_numeric(df["year_built"], errors="coerce").fillna(0) >= new_since_year)
     actual = {
         "renewable_substitution_rate": float(city["renewable_substitution_rate"]),
         "electrification_share": float(city["electrification_share"]),

@@ -70,6 +70,7 @@ class Platform:
         self.rollup_every_s = rollup_every_s
         self._stopping = threading.Event()
         self._refitted = 0.0  # monotonic time of the last baseline refit; 0: never
+        self._refit_proc: subprocess.Popen | None = None
         self.fleet_size, self.seed, self.backfill_days = fleet_size, seed, backfill_days
         self.procs: list[tuple[str, subprocess.Popen]] = []
         #: The platform CA's server certificate for the broker and the API; None: all in clear.
@@ -250,14 +251,16 @@ Press Ctrl-C to stop.""", flush=True)
 
     def _rollup_once(self) -> None:
         # Indicators and dashboards read the rollups; the baselines are refitted after a rollup (weekly
-        # in production, docs/baselines.md; daily here, where a small fleet's history grows by the hour
-        # and a fit costs milliseconds).
+        # in production, docs/baselines.md; daily here, where a small fleet's history grows by the hour).
         with open(self.state / "rollup.log", "ab") as log:
             subprocess.run([PY, "-m", "analytics", "rollup"], cwd=ROOT, env=self.env, stdout=log,
                            stderr=subprocess.STDOUT)
-            if time.monotonic() - self._refitted > 86_400 or not self._refitted:
-                subprocess.run([PY, "-m", "analytics", "baselines"], cwd=ROOT, env=self.env, stdout=log,
-                               stderr=subprocess.STDOUT)
+            # In the background: an OpenDSM fit costs ~12 s of CPU (docs/benchmarks/baselines.md), and
+            # the rollups must not wait for the baselines; one refit at a time.
+            idle = self._refit_proc is None or self._refit_proc.poll() is not None
+            if idle and (time.monotonic() - self._refitted > 86_400 or not self._refitted):
+                self._refit_proc = subprocess.Popen([PY, "-m", "analytics", "baselines"], cwd=ROOT, env=self.env,
+                                                    stdout=log, stderr=subprocess.STDOUT)
                 self._refitted = time.monotonic()
 
     def _rollup_loop(self) -> None:
@@ -277,6 +280,8 @@ Press Ctrl-C to stop.""", flush=True)
 
     def down(self) -> None:
         self._stopping.set()
+        if self._refit_proc is not None and self._refit_proc.poll() is None:
+            self._refit_proc.terminate()  # redone at the next start (each fit is its own point)
         for _, p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

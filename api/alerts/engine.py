@@ -21,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics import service
-from analytics.baseline import BaselineFit, expected_daily, sum_uncertainty
+from analytics.baseline import BaselineFit
+from analytics.opendsm_baseline import expected_daily, sum_uncertainty  # either model kind
 from analytics.rollup import ROLLUP_RP
 from api.alerts import rules
 from api.alerts.inputs import BuildingInputs, gather, judged_week

@@ -68,6 +68,10 @@ def test_refit_stores_fits_and_statuses(world):
     stored = db.query(f"SELECT count(status) FROM {FIT_MEASUREMENT}")
     assert stored[0]["values"][0][1] == len(fits)
     got = read_fits(db, carrier="electricity", not_after=local_midnight(dt.date(2026, 1, 8)))
+    # A year of history passes OpenDSM's sufficiency check: its model, stored as OpenDSM serialises
+    # it, reads back whole (the change-point coefficients are empty for such a fit).
+    assert by[(mall, "electricity")].model_kind == got[mall].model_kind == "opendsm_daily"
+    assert got[mall].opendsm and got[mall].opendsm == by[(mall, "electricity")].opendsm
     assert got[mall].coefficients == pytest.approx(by[(mall, "electricity")].coefficients)
     assert got[mall].inputs == by[(mall, "electricity")].inputs  # stored with the fit
     assert got[office].status == "no_weather_station"
