@@ -4,7 +4,7 @@
     python -m analytics report --year 2025 [--as-of 2025-06-30] [--basis equal_value --region CN-31]
                                [--baseline-year 2020] [--csv out.csv]
 
-    python -m analytics baselines [--end 2026-01-25]
+    python -m analytics baselines [--end 2026-01-25] [--part 3/7]
     python -m analytics import-weather --csv history.csv --station 510402A001/WS-01 [--dry-run]
 
 ``report`` prints the audit list and the city indicators with plan-target progress; ``--csv out.csv``
@@ -69,14 +69,24 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--baseline-year", type=int, help="base year of the energy-per-m2 target")
     rep.add_argument("--all", action="store_true", help="list every building, not only triggered ones")
     rep.add_argument("--csv", type=Path, help="write the audit list here and the city table to <stem>_city.csv")
-    bl = sub.add_parser("baselines", help="fit and store every building's baselines (run weekly, after rollup)")
+    bl = sub.add_parser("baselines", help="fit and store every building's baselines (weekly; --part nightly)")
     bl.add_argument("--end", type=_date, help="first local day after the fit period (default: today)")
+    bl.add_argument("--part", type=_part, metavar="K/N",
+                    help="fit only part K of N of the buildings (0 <= K < N, a stable hash of the code); "
+                         "e.g. `--part $(( $(date +%%u) %% 7 ))/7` nightly refits every building once a week")
     w = sub.add_parser("import-weather", help="import a station's historical weather from CSV (all or nothing)")
     w.add_argument("--csv", type=Path, required=True,
                    help="columns time, air_temperature_degc, ghi_w_per_m2 (docs/analytics.md)")
     w.add_argument("--station", required=True, help="host building code / device id, e.g. 510402A001/WS-01")
     w.add_argument("--dry-run", action="store_true", help="check the file, write nothing")
     return p
+
+
+def _part(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 0 <= int(k) < int(n)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not K/N with 0 <= K < N, e.g. 3/7")
+    return int(k), int(n)
 
 
 def baselines(args, settings: AnalyticsSettings) -> int:
@@ -89,7 +99,8 @@ def baselines(args, settings: AnalyticsSettings) -> int:
     end = args.end or dt.date.today()
     engine = make_engine(settings.registry_url)
     with settings.influx() as db, settings.rollups() as rdb, session_scope(engine) as session:
-        fits = refit(influx=db, rollups=rdb, session=session, end=end, tz=settings.tz)
+        fits = refit(influx=db, rollups=rdb, session=session, end=end, tz=settings.tz, part=args.part,
+                     progress=True)
         savings = refresh_savings(influx=db, rollups=rdb, session=session, today=end, tz=settings.tz)
     statuses = Counter(f.status for _, _, f in fits)
     verdicts = Counter(f.guideline14 for _, _, f in fits if f.ok)

@@ -112,3 +112,30 @@ def test_refresh_savings_stores_monthly_figures_or_a_status(world):
     assert all(abs(r[1]) <= 2 * r[2] for r in rows)
     status = db.query(f"SELECT status, detail FROM {SAVINGS_MEASUREMENT} WHERE building_code = '{office}'")
     assert status[0]["values"][0][1] == "no_baseline" and "no weather station" in status[0]["values"][0][2]
+
+
+def test_parts_cover_every_building_once(world):
+    """Seven nightly parts fit each building exactly once between them (the schedule in
+    docs/baselines.md), and the CLI refuses a part that is not K/N with K < N."""
+    import argparse
+
+    from analytics.__main__ import _part
+    from analytics.baseline_job import in_part
+
+    codes = [f"510402{t}{i:03d}" for t in "ABCDEFGH" for i in range(125)]  # 1,000 codes
+    counts = [sum(in_part(c, (k, 7)) for k in range(7)) for c in codes]
+    assert counts == [1] * len(codes)
+    sizes = [sum(in_part(c, (k, 7)) for c in codes) for k in range(7)]
+    assert min(sizes) > 100  # about 1000 / 7 = 143 each: a night is not left with most of the city
+    assert _part("3/7") == (3, 7)
+    for bad in ("7/7", "3", "a/7", "-1/7"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _part(bad)
+    eng, db, fleet = world
+    parts_of: dict[str, set[int]] = {}
+    with session_scope(eng) as s:
+        for k in range(3):
+            for code, _, _ in refit(influx=db, rollups=db, session=s, end=dt.date(2026, 1, 1), part=(k, 3)):
+                parts_of.setdefault(code, set()).add(k)
+    assert sorted(parts_of) == sorted(b.building_code for b in fleet.buildings)
+    assert all(len(ks) == 1 for ks in parts_of.values())
