@@ -210,14 +210,19 @@ class BatchBuilder:
         flowing = self._flowing
         for u in derived:
             p = by_key.get((u.series, u.ts_ms))
-            if u.step is not normal or u.fields["interval_s"] > gap_s:
-                self._step_findings(u, b)
-                if flowing:
+            try:  # free in CPython 3.11 unless it raises
+                if u.step is not normal or u.fields["interval_s"] > gap_s:
+                    self._step_findings(u, b)
+                    if flowing:
+                        flowing.pop(u.key, None)
+                elif u.apparent == 0.0:
+                    self._stuck_finding(u, b, p)
+                elif flowing:
                     flowing.pop(u.key, None)
-            elif u.apparent == 0.0:
-                self._stuck_finding(u, b, p)
-            elif flowing:
-                flowing.pop(u.key, None)
+            except Exception as e:  # noqa: BLE001 - a finding is advice: its failure must not stop the stream
+                if self._once.first(("finding_failed", type(e).__name__)):
+                    log.exception("data-quality finding failed; the readings are stored without it",
+                                  extra={"series": clip(u.series)})
             if p is not None:
                 fields = p.fields
                 for k, v in u.fields.items():

@@ -294,3 +294,19 @@ def test_a_still_register_episode_restarts_when_the_register_moves():
     readings = [(T0_MS + i * 900_000, {"register": v, "power": 5.0}) for i, v in enumerate(regs)]
     b.add(Inbound(1, 1, 1, meter_topic("E-S"), json.dumps(meter_msg("E-S", readings)).encode(), NOW_MS))
     assert _findings(b.seal(), "stuck_register") == []
+
+
+def test_a_failing_finding_costs_the_finding_not_the_readings(monkeypatch):
+    """The findings run after the per-message guard of decoding: if one raised, the batch must
+    still be sealed with every reading (a raise there would stop the worker at every redelivery)."""
+    b = _builder()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("bug in a finding")
+
+    monkeypatch.setattr(b, "_stuck_finding", boom)
+    monkeypatch.setattr(b, "_step_findings", boom)
+    readings = [(T0_MS + i * 900_000, {"register": v, "power": 1.0}) for i, v in enumerate([5.0, 5.0, 4.0, 6.0])]
+    b.add(Inbound(1, 1, 1, meter_topic("E-F"), json.dumps(meter_msg("E-F", readings)).encode(), NOW_MS))
+    batch = b.seal()
+    assert len(_stored(batch, "E-F")) == 4 and not batch.deadletters
