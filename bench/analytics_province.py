@@ -25,25 +25,13 @@ from sqlalchemy import insert
 
 from analytics import balance_store, service
 from analytics.balance import BALANCE_FIELDS
-from bench import analytics_city
 from bench.analytics_city import _print_steps, _rows, city_run, lines_for_day, make_fleet
 from deploy.localservers import Influxd
 from registry.db import make_engine, migrate, session_scope
-from registry.fleet import BuildingSpec, Fleet
 from registry.models import Building, ChargingPile, Meter, PvSystem
 from storage.influx import InfluxHTTP
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class _FleetUnchecked:
-    """``make_fleet``'s ``Fleet.model_validate`` with each building validated but not the fleet:
-    ``Fleet``'s duplicate-code check is quadratic (``list.count`` per code) and did not finish for
-    100,000 buildings in 15 minutes; the bench's codes are unique by construction."""
-
-    @staticmethod
-    def model_validate(data: dict) -> Fleet:
-        return Fleet.model_construct(buildings=[BuildingSpec.model_validate(b) for b in data["buildings"]])
 
 
 def _plain(d: dict) -> dict:
@@ -106,7 +94,6 @@ def main() -> None:
     influxd = Influxd(state / "influxdb").start()
     try:
         t = time.perf_counter()
-        analytics_city.Fleet = _FleetUnchecked
         fleet, kinds = make_fleet(args.buildings, args.seed)
         engine = bulk_registry(state / "registry.db", fleet)
         t_registry = time.perf_counter() - t
