@@ -22,7 +22,6 @@ Other lines of an existing file (the full stack's settings) are kept. The file i
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from storage.influx import InfluxError, InfluxHTTP, quote_ident, quote_literal
+from storage.private import write_private
 from storage.settings import InfluxSettings
 
 DEFAULT_OUT = Path(__file__).resolve().parent / ".env"
@@ -86,10 +86,7 @@ def write_env(path: Path, values: dict[str, str]) -> None:
             lines[i] = f"{key}={values[key]}"
             done.add(key)
     lines += [f"{k}={v}" for k, v in values.items() if k not in done]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an older file of another mode keeps it through O_TRUNC
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_private(path, ("\n".join(lines) + "\n").encode())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,9 +32,10 @@ from pathlib import Path
 import httpx
 
 from contract.broker import MqttConnection
-from deploy.tls import CertFiles, ensure_server_cert, write_private
+from deploy.tls import CertFiles, ensure_server_cert
 from storage.clip import clip
 from storage.influx import quote_ident, quote_literal
+from storage.private import write_private
 
 
 def free_port() -> int:

@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.topics import GATEWAY, PREFIX, deadletter_topic, gateway_topic
-from deploy.tls import issue_client_cert, write_private
+from deploy.tls import issue_client_cert
 from registry.fleet import Fleet
+from storage.private import write_private
 
 INGEST_USER = "svc-ingest"
 API_USER = "svc-api"

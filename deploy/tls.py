@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from storage.private import write_private
+
 CA_DAYS = 3650
 #: Leaf certificates live shorter than the CA so a leaked one expires on its own. [days]
 LEAF_DAYS = 825
@@ -41,16 +43,6 @@ class CertFiles:
     cert: Path
     key: Path
     ca: Path
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` so that only the owner can ever read it (mode 0600 from creation on, not a
-    chmod after the fact), replacing ``path`` atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:

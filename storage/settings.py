@@ -39,6 +39,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from storage.influx import InfluxHTTP
+from storage.private import write_private
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +79,8 @@ def platform_env() -> dict[str, str]:
 def write_platform_env(path: Path, values: dict[str, str]) -> None:
     """Write ``values`` as the platform settings file (mode 0600, replaced whole)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an older file of another mode keeps it through O_TRUNC
-    with os.fdopen(fd, "w") as f:
-        f.write("# Written by deploy/run.py at start: the running platform's settings (docs/settings.md).\n")
-        for k, v in sorted(values.items()):
-            f.write(f"{k}='{v}'\n")
+    text = "# Written by deploy/run.py at start: the running platform's settings (docs/settings.md).\n"
+    write_private(path, (text + "".join(f"{k}='{v}'\n" for k, v in sorted(values.items()))).encode())
 
 
 def _all_subclasses(cls: type) -> list[type]:
