@@ -22,19 +22,18 @@ assignments); this module is the one place outside ``api/`` that imports them.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db import Assignment, User
 from api.security import Role
 from dashboards import building, common
+from dashboards.provisioning import as_json
 from dashboards.push import ensure_folder
 
 FM_PREFIX = "energy-fm-"
@@ -73,7 +72,7 @@ class ManagerAccess:
 
     def dashboard(self) -> dict:
         d = building.build(uid=self.dashboard_uid, owner=self.person.name, buildings=list(self.buildings))
-        return json.loads(json.dumps(d, cls=JSONEncoder))
+        return as_json(d)
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,14 @@ BUILDERS: tuple[Callable[[], dm.Dashboard], ...] = (overview.build, building.bui
                                                      quality.build)
 
 
+def as_json(d: dm.Dashboard) -> dict:
+    """A dashboard as the JSON model Grafana stores (plain dicts)."""
+    return json.loads(json.dumps(d, cls=JSONEncoder))
+
+
 def dashboards() -> list[dict]:
     """Every dashboard as the JSON model Grafana stores (plain dicts)."""
-    return [json.loads(json.dumps(b(), cls=JSONEncoder)) for b in BUILDERS]
+    return [as_json(b()) for b in BUILDERS]
 
 
 def datasource_document() -> dict:
