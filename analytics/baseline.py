@@ -33,6 +33,8 @@ import pandas as pd
 
 from contract.cncalendar import day_types, year_known
 
+#: ``BaselineFit.model_kind`` of this module's model (OpenDSM's: analytics/opendsm_baseline.py).
+CHANGE_POINT = "change_point"
 #: Fewer days with use and temperature than this: no model (p is up to 7; 3 weeks give >= 14
 #: degrees of freedom and every weekday three times). [d]
 MIN_DAYS = 21
@@ -87,7 +89,7 @@ class BaselineFit:
     inputs: dict = field(default_factory=dict)
     #: ``change_point`` (this module) or ``opendsm_daily`` (analytics/opendsm_baseline.py); fits stored
     #: before OpenDSM was added have no key and are change-point fits.
-    model_kind: str = "change_point"
+    model_kind: str = CHANGE_POINT
     #: Why this model: e.g. the OpenDSM sufficiency criteria a short history failed.
     model_reason: str = ""
     #: OpenDSM's own serialisation of its model (``DailyModel.to_dict()``), for predictions.
@@ -293,7 +295,7 @@ def expected_daily(fit: BaselineFit, dates: pd.Index, temperature_mean_degc: np.
     """
     if not fit.ok:
         raise ValueError(f"no baseline to predict from: {fit.status} ({fit.detail})")
-    if fit.model_kind != "change_point":
+    if fit.model_kind != CHANGE_POINT:
         raise ValueError(f"a {fit.model_kind} fit: predict with analytics.opendsm_baseline")
     X, kinds = _x(fit, dates, temperature_mean_degc)
     beta = np.array([fit.coefficients[t] for t in fit.terms])
@@ -341,7 +343,7 @@ def sum_uncertainty(fit: BaselineFit, dates: pd.Index, temperature_mean_degc: np
 
     for ``m`` predicted days.
     """
-    if fit.model_kind != "change_point":
+    if fit.model_kind != CHANGE_POINT:
         raise ValueError(f"a {fit.model_kind} fit: predict with analytics.opendsm_baseline")
     X, _ = _x(fit, dates, temperature_mean_degc)
     beta = np.array([fit.coefficients[t] for t in fit.terms])

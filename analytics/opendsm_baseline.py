@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.baseline import (
+    CHANGE_POINT,
     BaselineFit,
     day_numbers,
     fit_baseline,
@@ -44,7 +45,6 @@ from contract.cncalendar import day_types, year_known
 from contract.localtime import TZ_NAME
 
 OPENDSM = "opendsm_daily"
-CHANGE_POINT = "change_point"
 #: Coverage of a standard (one sigma, 68.27 %) uncertainty: OpenDSM's per-day ``predicted_unc`` and
 #: its Guideline 14 savings uncertainty are asked for at this level, as the change-point model reports.
 STANDARD_COVERAGE = 0.6827
