@@ -39,7 +39,7 @@ import pytest
 from fastapi.testclient import TestClient
 from numpy.testing import assert_allclose
 
-from analytics import rollup, service
+from analytics import balance_store, rollup, service
 from api.alerts import engine as alert_engine
 from api.app import create_app
 from api.disclosure.source import collect
@@ -136,8 +136,10 @@ def platform(tmp_path_factory, mosquitto, influxd):
         wait_acked(metrics_port, json.loads(res.stdout.strip().splitlines()[-1])["messages"], timeout_s=600)
     finally:
         ingest.terminate()
-    run("analytics", "--influx-url", influxd.url, "--influx-db", db_name, "rollup", "--from", FIRST.isoformat(),
-        "--to", END.isoformat())
+    # With the registry's database: the month step also writes the SQL balance table, which the
+    # annual indicators and the audit read, while Grafana reads building_1mo; both are held below.
+    run("analytics", "--influx-url", influxd.url, "--influx-db", db_name, "--database-url", url, "rollup",
+        "--from", FIRST.isoformat(), "--to", END.isoformat())
     run("dashboards", "sync-buildings", "--fleet", str(registry_file), "--influx-url", influxd.url, "--db", db_name)
     engine = registry_db.make_engine(url)
     registry_db.migrate(engine)  # every table, the API's too (one history)
@@ -195,8 +197,11 @@ def test_every_consumer_gives_the_ground_truth(platform):
     district_want, city_want = _groups(want)
     sessions = registry_db.make_sessionmaker(platform["engine"])
 
-    # analytics
+    # analytics: the year's March from the SQL balance table (the month the rollup wrote), the
+    # other months from building_1mo (nothing there): the store Grafana does not read
     with sessions() as s:
+        year_months = balance_store.month_starts(dt.date(YEAR, 1, 1), dt.date(YEAR + 1, 1, 1))
+        assert balance_store.stored_months(s, year_months) == [dt.date(YEAR, 3, 1)]
         frame = service.annual_frame(influx=platform["rollups"], session=s, year=YEAR, now=NOW, with_previous=False)
         districts = service.district_indicators(influx=platform["rollups"], session=s, year=YEAR, frame=frame)
         city = service.city_indicators(influx=platform["rollups"], session=s, year=YEAR, frame=frame)
