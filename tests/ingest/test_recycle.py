@@ -184,11 +184,14 @@ def test_recycles_during_continuous_input_lose_nothing(mosquitto, influxd, fresh
     try:
         publisher.join(300)
         wait_acked(port, BURSTS * CONT_DEVICES)
-        recycles = _recycles(ingest.log_path)
         written = metric_value(port, "ep_ingest_written_lines_total")
         recycles_metric = metric_value(port, "ep_ingest_worker_recycles_total")
     finally:
         assert ingest.terminate() == 0
+    # Read after the stop: swaps go on at every idle moment, so a log read while it runs can miss
+    # one the metric (read later) counts. Each swap logs after it counts, so the log holds at least
+    # as many as the metric showed, and more only for swaps between that read and the stop.
+    recycles = _recycles(ingest.log_path)
     last = per_device - 1
     # 20 devices x 400 readings, each once; intervals across every swap: the steps add up.
     assert count_and_sum(influx, "meter", "register_kwh") == (
@@ -196,6 +199,6 @@ def test_recycles_during_continuous_input_lose_nothing(mosquitto, influxd, fresh
     assert count_and_sum(influx, "meter", "consumption_kwh") == (CONT_DEVICES * last, CONT_DEVICES * _register(last))
     held = [r["held_messages"] for r in recycles]
     print(f"{len(recycles)} recycles, messages held during each: {held}, swap_s: {[r['swap_s'] for r in recycles]}")
-    assert len(recycles) == recycles_metric >= 2 and sum(held) > 0, recycles
+    assert len(recycles) >= recycles_metric >= 2 and sum(held) > 0, recycles
     # In order, no finding, no dead letter: one line per reading, so a line written twice shows.
     assert written == CONT_DEVICES * per_device
