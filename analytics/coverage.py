@@ -37,14 +37,14 @@ def add_measured_days(out: pd.DataFrame, devices: dict, start: dt.datetime, end:
 def metered_span_days(devices: dict, start: dt.datetime, stop: dt.datetime, *, tz: str = TZ_NAME) -> pd.Series:
     """Per building, days from ``start`` (or its first device's installation, if later) to ``stop``. [d]"""
     z = ZoneInfo(tz)
-    out = {}
-    for code, dates in devices.items():
-        if not dates:
-            out[code] = 0.0
-            continue
-        first = max(start, dt.datetime.combine(min(dates), dt.time(), z))
-        out[code] = max(days_between(first, stop), 0.0)
-    return pd.Series(out, dtype=float)
+    per_date: dict[dt.date, float] = {}  # a fleet has few installation dates and many buildings
+
+    def span(d: dt.date) -> float:
+        if d not in per_date:
+            per_date[d] = max(days_between(max(start, dt.datetime.combine(d, dt.time(), z)), stop), 0.0)
+        return per_date[d]
+
+    return pd.Series({code: span(min(dates)) if dates else 0.0 for code, dates in devices.items()}, dtype=float)
 
 
 def reporting_sums(df: pd.DataFrame) -> pd.DataFrame:

@@ -62,6 +62,18 @@ def _province(code: str) -> str:
     return f"CN-{code[:2]}"
 
 
+#: Window frames already computed, for a caller that builds the annual frame and then the audit
+#: frame from the same registry read (the API's city frames, the snapshot, the province bench): the
+#: audit's calendar year and previous year are the annual frame's own windows, and at province
+#: scale each costs seconds (docs/benchmarks/analytics.md). Keyed by everything a window depends on.
+WindowFrames = dict[tuple, pd.DataFrame]
+
+
+def _window_key(start: dt.datetime, end: dt.datetime, basis: str, region: str | None, now: dt.datetime,
+                tz: str) -> tuple:
+    return (start, end, basis, region, now, tz)
+
+
 def window_frame(*, influx: InfluxHTTP, attrs: pd.DataFrame, devices: dict, start: dt.datetime,
                  end: dt.datetime, basis: str, region: str | None, now: dt.datetime | None = None,
                  tz: str = TZ_NAME, fields: tuple[str, ...] = BALANCE_FIELDS,
@@ -95,11 +107,14 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
                  region: str | None = None, district: str | None = None, building_type: str | None = None,
                  codes: list[str] | None = None, now: dt.datetime | None = None, with_previous: bool = True,
                  tz: str = TZ_NAME, min_coverage: float = MIN_COVERAGE,
-                 registry: tuple[pd.DataFrame, dict] | None = None) -> pd.DataFrame:
+                 registry: tuple[pd.DataFrame, dict] | None = None,
+                 window_frames: WindowFrames | None = None) -> pd.DataFrame:
     """Per-building indicators for calendar ``year`` with registry attributes, quota comparison,
     rank within type (by electricity intensity, 1 = highest) and year-on-year change.
     ``registry``: :func:`analytics.reader.registry_frame` already read for the same filters (a
     caller that also builds the audit list reads it once: seconds at province scale).
+    ``window_frames``: filled with this year's and the previous year's window frames, for
+    :func:`audit_frame` called with the same registry and ``window_frames``.
 
     Returns
     -------
@@ -109,8 +124,11 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
     attrs, devices = registry or registry_frame(session=session, district=district, building_type=building_type,
                                                 codes=codes)
     start, end = year_window(year, tz)
+    now = _now(now)
+    shared = window_frames if window_frames is not None else {}
     cur = window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end, basis=basis,
                        region=region, now=now, tz=tz, session=session)
+    shared[_window_key(start, end, basis, region, now, tz)] = cur
     df = attrs.join(cur.drop(columns=["floor_area_m2"]))
     q = lookup_quota(quota_table(), df["building_type"], df["climate_zone"])
     df = df.join(q)
@@ -123,6 +141,7 @@ def annual_frame(*, influx: InfluxHTTP, session: Session, year: int, basis: str 
         p_start, p_end = year_window(year - 1, tz)
         prev = window_frame(influx=influx, attrs=attrs, devices=devices, start=p_start, end=p_end, basis=basis,
                             region=region, now=now, tz=tz, session=session)
+        shared[_window_key(p_start, p_end, basis, region, now, tz)] = prev
         df["previous_energy_tce"] = prev["energy_tce"].where(prev["coverage"] > 0)
         df["yoy_energy_tce"] = year_on_year(df["energy_tce"], df["previous_energy_tce"])
         df["yoy_eui_electricity"] = year_on_year(df["eui_electricity_kwh_per_m2"],
@@ -142,13 +161,15 @@ AUDIT_FIELDS: tuple[str, ...] = (*ELECTRICITY_COLUMNS, *FUEL_COLUMNS.values(), "
 def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                 windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
                 now: dt.datetime | None = None, tz: str = TZ_NAME, min_coverage: float | None = None,
-                registry: tuple[pd.DataFrame, dict] | None = None, **filters: Any) -> pd.DataFrame:
+                registry: tuple[pd.DataFrame, dict] | None = None,
+                window_frames: WindowFrames | None = None, **filters: Any) -> pd.DataFrame:
     """The audit verdict (:func:`analytics.audit.audit_verdict`) of every building over each
     window (long format, one row per building and window). ``as_of`` (default: today, or 31
     December for a past year) ends the rolling window and the year-to-date of the projection; the
     projection is skipped once the year is complete. ``min_coverage`` (default
     :data:`analytics.audit.MIN_COVERAGE`) is the coverage a reassuring verdict needs. ``registry``
-    as in :func:`annual_frame` (read for the same ``filters``)."""
+    as in :func:`annual_frame` (read for the same ``filters``); ``window_frames``: the window frames
+    :func:`annual_frame` computed with that registry (their fields are a superset of the audit's)."""
     bad = [w for w in windows if w not in WINDOWS]
     if bad:
         raise ValueError(f"unknown window(s) {bad}; choose from {WINDOWS}")
@@ -179,15 +200,17 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
             "projection_basis": basis_text,
         }))
 
-    seen: dict[tuple, pd.DataFrame] = {}
+    # Audit-only frames stay local: they hold only AUDIT_FIELDS, which an annual frame must not reuse.
+    seen: WindowFrames = dict(window_frames or {})
 
     def wf(start, end):
         # A complete year's rolling window is the calendar year: read it once.
-        if (start, end) not in seen:
-            seen[(start, end)] = window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end,
-                                              basis=basis, region=region, now=now, tz=tz, fields=AUDIT_FIELDS,
-                                              session=session)
-        return seen[(start, end)]
+        key = _window_key(start, end, basis, region, now, tz)
+        if key not in seen:
+            seen[key] = window_frame(influx=influx, attrs=attrs, devices=devices, start=start, end=end,
+                                     basis=basis, region=region, now=now, tz=tz, fields=AUDIT_FIELDS,
+                                     session=session)
+        return seen[key]
 
     ytd_end = local_midnight(as_of + dt.timedelta(days=1), tz)
     ytd_stop = min(ytd_end, now)
@@ -228,11 +251,12 @@ def audit_frame(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.da
 def audit_list(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.date | None = None,
                windows: tuple[str, ...] = WINDOWS, basis: str = DEFAULT_BASIS, region: str | None = None,
                only_triggered: bool = True, now: dt.datetime | None = None, tz: str = TZ_NAME,
-               registry: tuple[pd.DataFrame, dict] | None = None) -> pd.DataFrame:
+               registry: tuple[pd.DataFrame, dict] | None = None,
+               window_frames: WindowFrames | None = None) -> pd.DataFrame:
     """Buildings that meet either audit test in any window, sorted by energy excess (largest
-    first). Columns: see :func:`audit_frame`; ``registry`` as there."""
+    first). Columns: see :func:`audit_frame`; ``registry`` and ``window_frames`` as there."""
     df = audit_frame(influx=influx, session=session, year=year, as_of=as_of, windows=windows, basis=basis,
-                     region=region, now=now, tz=tz, registry=registry)
+                     region=region, now=now, tz=tz, registry=registry, window_frames=window_frames)
     if only_triggered:
         df = df[df["triggered"].astype(bool)]
     return df.sort_values(["window", "energy_excess_tce"], ascending=[True, False])

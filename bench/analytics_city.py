@@ -215,8 +215,10 @@ def read_once(db: InfluxHTTP, year: int, use_months: bool) -> float:
 def city_run(db: InfluxHTTP, engine, year: int, now: dt.datetime,
              share_registry: bool = False) -> list[tuple[str, float, float, int]]:
     """The timed steps: (name, wall s, rollup-read s, windows read); ``share_registry``: the
-    registry is read once, in the first step, and handed to the audit list."""
+    registry is read once, in the first step, and handed to the audit list with the annual
+    frame's window (the calendar year), as the API's city frames do."""
     results, reg = [], {}
+    windows: service.WindowFrames | None = {} if share_registry else None
     with session_scope(engine) as s, QueryTimer() as qt:
         def timed(name, fn):
             qt.seconds, qt.calls = 0.0, 0
@@ -229,7 +231,7 @@ def city_run(db: InfluxHTTP, engine, year: int, now: dt.datetime,
             if share_registry:
                 reg["r"] = reader.registry_frame(session=s)
             return service.annual_frame(influx=db, session=s, year=year, now=now, with_previous=False,
-                                        registry=reg.get("r"))
+                                        registry=reg.get("r"), window_frames=windows)
 
         frame = timed("annual indicators, every building", annual)
         timed("city + district roll-ups and plan targets", lambda: (
@@ -237,7 +239,7 @@ def city_run(db: InfluxHTTP, engine, year: int, now: dt.datetime,
             service.district_indicators(influx=db, session=s, year=year, now=now, frame=frame)))
         timed("audit list (calendar year + rolling 12 months)", lambda: service.audit_list(
             influx=db, session=s, year=year, now=now, windows=("calendar_year", "rolling_12_months"),
-            registry=reg.get("r")))
+            registry=reg.get("r"), window_frames=windows))
     return results
 
 

@@ -233,3 +233,35 @@ def test_registry_read_once_gives_the_same_frames(city):
                                       service.annual_frame(influx=db, session=s, year=YEAR, now=AFTER))
         pd.testing.assert_frame_equal(service.audit_list(influx=db, session=s, year=YEAR, now=AFTER, registry=reg),
                                       service.audit_list(influx=db, session=s, year=YEAR, now=AFTER))
+
+
+@pytest.mark.parametrize("now, as_of", [(AFTER, None), (AFTER, dt.date(2025, 6, 15))])
+def test_audit_reuses_the_annual_windows(city, monkeypatch, now, as_of):
+    """The audit handed the annual frame's windows computes only the windows the annual frame did
+    not (the rolling 12 months and the projection's year-to-date), and gives the same frame."""
+    db, engine = city
+    computed = []
+    window_frame = service.window_frame
+
+    def counting(**kw):
+        computed.append((kw["start"], kw["end"]))
+        return window_frame(**kw)
+
+    with session_scope(engine) as s:
+        reg = reader.registry_frame(session=s)
+        expected = service.audit_frame(influx=db, session=s, year=YEAR, as_of=as_of, now=now, registry=reg)
+        monkeypatch.setattr(service, "window_frame", counting)
+        frames: service.WindowFrames = {}
+        service.annual_frame(influx=db, session=s, year=YEAR, now=now, registry=reg, window_frames=frames)
+        annual_windows = list(computed)
+        got = service.audit_frame(influx=db, session=s, year=YEAR, as_of=as_of, now=now, registry=reg,
+                                  window_frames=frames)
+    pd.testing.assert_frame_equal(got, expected)
+    # The annual frame computes 2025 and 2024; the audit adds only what is not a calendar year.
+    assert annual_windows == [service.year_window(y, service.TZ_NAME) for y in (YEAR, YEAR - 1)]
+    audit_windows = computed[len(annual_windows):]
+    assert all((st, en) not in annual_windows for st, en in audit_windows)
+    # as_of None: 2025 is complete, its rolling 12 months are the calendar year: nothing new.
+    # as_of 15 June: rolling 12 months, the year to date and 2024 to 15 June are new; 2024 whole
+    # (the projection's last-year total) is the annual frame's previous year: 3, not 4.
+    assert len(audit_windows) == (0 if as_of is None else 3)
