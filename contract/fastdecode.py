@@ -41,10 +41,10 @@ _PATTERNS = {BUILDING_CODE_PATTERN: BUILDING_CODE_RE, DEVICE_ID_PATTERN: DEVICE_
 #: Identifiers known to match their pattern: a fleet repeats a few thousand, and msgspec's own
 #: ``Meta(pattern=...)`` (Python's ``re`` per value) cost about 1 us a device message per field.
 _MATCHED: set[tuple[object, str]] = set()
-_MATCHED_MAX = 200_000  # bounded: senders choose the texts
+_MATCHED_MAX = 50_000  # bounded: senders choose the texts
 #: Valid topics and their addresses: one per device, parsed once (~1.5 us each with its regexes).
 _TOPICS: dict[str, TopicAddress] = {}
-_TOPICS_MAX = 200_000
+_TOPICS_MAX = 50_000
 #: ``allow_inf_nan=False``: JSON has no NaN/Infinity tokens, but 1e400 overflows to inf.
 _FINITE = msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)
 _BOUNDS = {Ge: "ge", Gt: "gt", Le: "le", Lt: "lt"}
