@@ -127,11 +127,18 @@ numbers = st.floats(-1e9, 1e9, allow_nan=False) | st.integers(-(2**70), 2**70) |
 
 
 def _set_or_delete(draw, target: dict, keys) -> None:
-    key = draw(st.sampled_from(sorted({*target, *keys})))
+    # Identifiers weigh more: only a valid-looking one reaches the fast path's pattern checks.
+    ident = [k for k in ("device_id", "gateway_id", "building_code") if k in target]
+    key = draw(st.sampled_from(sorted({*target, *keys}) + ident * 3))
     if key in target and draw(st.integers(0, 3)) == 3:
         del target[key]
     else:
-        target[key] = draw(near if not isinstance(target.get(key), float) else numbers | near)
+        old = target.get(key)
+        if isinstance(old, str) and (BUILDING_CODE_RE.match(old) or DEVICE_ID_RE.match(old)):
+            # an identifier: mostly another valid one or the same with a newline (a pattern's edge)
+            target[key] = draw(st.sampled_from([old + "\n", "\n" + old, old + " "]) | codes | ids | near)
+        else:
+            target[key] = draw(near if not isinstance(old, float) else numbers | near)
 
 
 def _mutate(draw, topic: str, doc: dict, ops: list[str]) -> str:
