@@ -104,6 +104,14 @@ def _type_of(tp: Any, finite: bool) -> Any:
     raise TypeError(f"fast decoder: no msgspec type for {tp!r} (contract/fastdecode.py)")
 
 
+def _models_in(tp: Any):
+    """The pydantic models anywhere in an annotation."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        yield tp
+    for arg in get_args(tp):
+        yield from _models_in(arg)
+
+
 _STRUCTS: dict[type[BaseModel], type[msgspec.Struct]] = {}
 #: Struct type -> the model's after-validators (plain functions of ``self``, reading attributes).
 _AFTER: dict[type, tuple] = {}
@@ -155,9 +163,12 @@ def _struct_of(model: type[BaseModel]) -> type[msgspec.Struct]:
         sub = f.annotation
         is_list = get_origin(sub) is list
         sub = get_args(sub)[0] if is_list else sub
-        if isinstance(sub, type) and issubclass(sub, BaseModel):
-            s = _struct_of(sub)
+        direct = isinstance(sub, type) and issubclass(sub, BaseModel)
+        for inner in _models_in(f.annotation):
+            s = _struct_of(inner)
             if _AFTER[s] or _NESTED[s] or _CHECKS[s]:
+                if not direct:  # _validate walks a model or a list of models, nothing else
+                    raise TypeError(f"fast decoder: {model.__name__}.{name} nests checked models in {f.annotation}")
                 nested.append((name, is_list))
     # gc=False: decoded payloads hold no reference cycles, and untracked objects spare the worker's
     # collector (docs/benchmarks/ingest.md, "the worker's garbage collector").

@@ -17,7 +17,7 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from contract import fastdecode
 from contract.payloads import MAX_READINGS, ContractError, decode
@@ -274,7 +274,21 @@ def test_a_constraint_the_translator_does_not_know_fails_at_import():
         def _n(cls, v):
             return v
 
-    for model in (Odd, Checked):
+    class Ruled(BaseModel):
+        model_config = {"extra": "forbid", "frozen": True}
+        n: int
+
+        @model_validator(mode="after")
+        def _rule(self):
+            return self
+
+    class Holder(BaseModel):  # a model with a rule inside a dict: not walked by the fast path's checks
+        model_config = {"extra": "forbid", "frozen": True}
+        by_name: dict[str, Ruled]
+
+    fastdecode._struct_of(Ruled)  # alone it translates
+
+    for model in (Odd, Checked, Holder):
         with pytest.raises(TypeError, match="fast decoder"):
             fastdecode._struct_of(model)
 
