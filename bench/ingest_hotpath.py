@@ -3,7 +3,8 @@
 Feeds gateway-batch payloads (the messages of bench/ingest_throughput.py) through
 ``BatchBuilder.add`` and ``seal``, exactly as the worker's processor thread does, and reports
 CPU microseconds per reading (process time: on a shared machine, time spent descheduled would
-otherwise dominate the spread) for ``contract.payloads.decode`` alone and for the whole path.
+otherwise dominate the spread) for ingest's decoder alone (``contract.fastdecode.decode``, or
+``contract.payloads.decode`` in revisions before it) and for the whole path.
 
 ``--ref REV`` also runs the ``contract/`` and ``ingest/`` of git revision ``REV`` (extracted with
 ``git archive`` into a temporary directory, nothing in the working tree is touched) in alternating
@@ -31,7 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def _measure(n_readings: int, per_message: int, batch_lines: int) -> dict:
     from bench.ingest_ceiling import sealed_batches
     from bench.ingest_throughput import make_messages
-    from contract.payloads import decode
+    try:  # the decoder ingest uses
+        from contract.fastdecode import decode
+    except ImportError:  # a revision before the fast path
+        from contract.payloads import decode
 
     try:  # the worker process's collector policy, as worker_main sets it
         from ingest.memory import tune_gc

@@ -18,7 +18,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from contract.payloads import ContractError, DeviceMessage, decode
+from contract.fastdecode import decode  # the contract's verdicts, fast for accepted messages
+from contract.payloads import ContractError, DeviceMessage
 from contract.registers import FLOW_SIGN, Step
 from contract.topics import deadletter_topic
 from contract.units import Dimension
