@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
@@ -58,6 +58,8 @@ MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
 # Any int64 millisecond: the plausible window (installation/floor .. clock + tolerance) is ingest's
 # to check, so that a client gets `timestamp_before_device` / `future_timestamp`, not a schema error.
 TsMs = Annotated[int, Field(ge=-(2**63), lt=2**63)]
+#: Strict: a lax ``Literal[1]`` took JSON ``true`` and ``1.0`` as version 1 (``true == 1`` in Python).
+SchemaVersion = Annotated[int, Strict(), Field(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
 
 
 class RejectReason(StrEnum):
@@ -97,7 +99,7 @@ class Reading(_Strict):
 
 
 class DeviceMessage(_Strict):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     building_code: BuildingCode
     device_kind: DeviceKind
     device_id: DeviceId
@@ -131,7 +133,7 @@ class SessionRecord(_Strict):
 
 
 class GatewayBatch(_Strict):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     building_code: BuildingCode
     gateway_id: DeviceId
     messages: list[DeviceMessage] = Field(min_length=1, max_length=MAX_BATCH_MESSAGES)

@@ -53,6 +53,9 @@ def test_decode_roundtrips_a_model_built_message():
     [
         (b"{not json", RejectReason.malformed_json),
         (json.dumps(meter_msg(schema_version=2)).encode(), RejectReason.unsupported_schema_version),
+        # JSON true is not version 1 (a lax Literal[1] stored such a message: true == 1 in Python).
+        (json.dumps(meter_msg(schema_version=True)).encode(), RejectReason.unsupported_schema_version),
+        (json.dumps(meter_msg(schema_version=1.0)).encode(), RejectReason.schema_violation),
         (json.dumps(meter_msg(readings=[])).encode(), RejectReason.schema_violation),
         (json.dumps(meter_msg(units={"register": "kVAh", "power": "kW"})).encode(), RejectReason.unknown_unit),
         # A volume unit on an electricity register is the wrong dimension, not just unknown.
