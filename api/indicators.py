@@ -155,13 +155,16 @@ def building_result(annual_df: pd.DataFrame, audit_df: pd.DataFrame, *, building
                           building_code=building_code, year=year)
 
 
-def building_model(row: dict, audit: list[dict], *, building_code: str, year: int) -> service.BuildingIndicators:
+def building_model(row: dict, audit: list[dict], *, building_code: str, year: int,
+                   cleaned: bool = False) -> service.BuildingIndicators:
     """``BuildingIndicators`` from one building's annual row and audit rows: from the frames
-    (:func:`building_result`) or from the snapshot's stored rows (:func:`snapshot_building_json`)."""
-    row = clean(row)
+    (:func:`building_result`) or from the snapshot's stored rows (:func:`snapshot_building_json`;
+    ``cleaned``: read from JSON, so already plain values: a tenth of a millisecond per row saved)."""
+    row = dict(row) if cleaned else clean(row)
     return service.BuildingIndicators(
         building_code=building_code, year=year, basis=row.pop("basis"), table_version=row.pop("table_version"),
-        attributes={k: row.pop(k) for k in ATTRIBUTE_COLUMNS}, indicators=row, audit=[clean(r) for r in audit])
+        attributes={k: row.pop(k) for k in ATTRIBUTE_COLUMNS}, indicators=row,
+        audit=audit if cleaned else [clean(r) for r in audit])
 
 
 def snapshot_usable(session: Session, *, year: int, basis: str, stamp_ms: int | None) -> bool:
@@ -180,4 +183,5 @@ def snapshot_building_json(session: Session, *, year: int, basis: str, building_
     as_of_day, rollup_ms, row, audit = hit
     if not snapshot.usable(as_of_day, rollup_ms, today=_today(TZ_NAME), stamp_ms=stamp_ms):
         return None
-    return building_model(row, audit, building_code=building_code, year=year).model_dump_json().encode()
+    return building_model(row, audit, building_code=building_code, year=year,
+                          cleaned=True).model_dump_json().encode()

@@ -9,8 +9,8 @@ from 1 January of last year, this year's figures). Province: bench/analytics_pro
 1. :func:`analytics.snapshot.refresh`, timed: computing the city frames (what one request of the
    present no-cache path costs) and writing the snapshot;
 2. the API (``python -m api``, one uvicorn worker, ``EP_INDICATOR_CACHE_TTL_S=0``) driven from a
-   second process (bench/api_load.py's httpx client): one random building's indicators at 50
-   clients, the audit list (first page of 100) at 50 clients;
+   second process (wrk when installed, repeated; and bench/api_load.py's httpx client): one random
+   building's indicators at 50 clients, the audit list (first page of 100) at 50 clients;
 3. in the same server, the snapshot deleted: the present no-cache path (each request builds the
    city's frames) at 5 clients at city scale, 1 client at province scale (a few requests).
 
@@ -31,7 +31,7 @@ from sqlalchemy import delete
 from analytics import rollup, snapshot
 from analytics.balance_store import write_month
 from api.security import Role, create_user
-from bench.api_load import _drive, _serve, city_setup
+from bench.api_load import _drive, _drive_wrk, _serve, city_setup
 from deploy.localservers import Influxd, free_port
 from registry.db import session_scope
 from storage.influx import InfluxHTTP
@@ -83,12 +83,18 @@ def measure(name: str, setup: dict, state: Path, influx_url: str, args, uncached
     url = f"http://127.0.0.1:{port}"
     ind_paths = [f"/buildings/{c}/indicators?year={year}" for c in codes]
     try:
-        for label, paths, clients, max_requests in (
-                ("building indicators, snapshot", ind_paths, args.concurrency, None),
-                ("audit list, page of 100, snapshot", [f"/audit?year={year}&limit=100"], args.concurrency, None)):
-            before = _load()
-            r = _drive(url, key, paths, state, clients, args.duration, max_requests)
-            rows.append((name, label, clients, r, before, _load()))
+        # wrk (C) when installed: the httpx client saturates its own core near 300-400 req/s
+        # (docs/benchmarks/api.md), so its latencies are mostly its own queue. Interleaved repeats.
+        tools = ["wrk"] * args.repeats if shutil.which("wrk") else []
+        for tool in [*tools, "httpx"]:
+            for label, paths in (("building indicators, snapshot", ind_paths),
+                                 ("audit list, page of 100, snapshot", [f"/audit?year={year}&limit=100"])):
+                before = _load()
+                if tool == "wrk":
+                    r = _drive_wrk(url, key, paths, state, args.concurrency, args.duration)
+                else:
+                    r = _drive(url, key, paths, state, args.concurrency, args.duration)
+                rows.append((name, f"{label}, {tool}", args.concurrency, r, before, _load()))
         with engine.begin() as c:  # no snapshot: every request builds the city's frames, as before
             for table in (snapshot.snapshot_building, snapshot.snapshot_audit):
                 c.execute(delete(table))
@@ -112,6 +118,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--duration", type=float, default=20, help="seconds of load per snapshot row")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=2, help="wrk runs per snapshot row")
     args = ap.parse_args()
     rows = []
     for scale in ("city", "province") if args.scale == "both" else (args.scale,):
@@ -129,7 +136,7 @@ def main() -> None:
         finally:
             influxd.stop()
             shutil.rmtree(state, ignore_errors=True)
-    print(f"\nAPI: one uvicorn worker, EP_INDICATOR_CACHE_TTL_S=0; load from a second process (httpx asyncio); "
+    print(f"\nAPI: one uvicorn worker, EP_INDICATOR_CACHE_TTL_S=0; load from a second process (wrk -t2 or httpx); "
           f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n")
     print("| city | endpoint | clients | requests | errors | p50 [ms] | p95 [ms] | p99 [ms] | req/s | load before "
           "| load after |")
