@@ -11,8 +11,10 @@ query (api/indicators.py, api/routers/indicators.py).
 One definition: the rows hold what ``analytics.service.annual_frame`` and ``audit_frame``
 computed, serialized as JSON; nothing is recomputed in SQL. The audit table also carries, as
 columns, the values the audit list filters and sorts on (``triggered``, ``window``,
-``energy_excess_tce``, ``district``, ``building_type``, ``ownership``) and the row's place in
-the frame (``position``: pandas' stable sort keeps that order among ties).
+``energy_excess_tce``, ``district``, ``building_type``, ``ownership``), the row's place in the
+frame (``position``, a building's page lists its windows in that order) and in the whole audit
+list as ``analytics.service.sort_audit_list`` orders it (``list_order``: that sort is stable, so
+any filtered list is in this order too, and a page is an index range instead of a sort).
 
 Freshness: a snapshot holds the local day it was computed on (``as_of_day``) and the rollup
 stamp the run is about to write (:func:`analytics.rollup.write_completion`); the API uses it
@@ -75,9 +77,10 @@ snapshot_audit = Table(
     Column("position", Integer, nullable=False), Column("triggered", Boolean, nullable=False),
     Column("energy_excess_tce", Float, nullable=True), Column("district", String(100), nullable=False),
     Column("building_type", String(20), nullable=False), Column("ownership", String(40), nullable=False),
-    Column("row_json", Text, nullable=False),
-    # The audit list's query: a year's triggered rows in window order (docs/benchmarks/api.md).
-    Index("ix_indicator_snapshot_audit_list", "year", "basis", "triggered", "window", "energy_excess_tce"))
+    Column("list_order", Integer, nullable=False), Column("row_json", Text, nullable=False),
+    # The audit list's queries read a page in index order and stop: triggered rows, or all rows.
+    Index("ix_indicator_snapshot_audit_list", "year", "basis", "triggered", "list_order"),
+    Index("ix_indicator_snapshot_audit_all", "year", "basis", "list_order"))
 
 
 def city_frames(*, influx: InfluxHTTP, session: Session, year: int, basis: str,
@@ -105,15 +108,17 @@ def write(engine: Engine, annual_df: pd.DataFrame, audit_df: pd.DataFrame, *, ye
     day_value = day(as_of_day) if day else as_of_day
     buildings = [(year, basis, str(code), day_value, rollup_ms, _json(r))
                  for code, r in zip(annual_df.index, annual_df.to_dict(orient="records"), strict=True)]
-    records = audit_df.reset_index().to_dict(orient="records")
+    flat = audit_df.reset_index()  # index: the row's position in the frame
+    list_order = pd.Series(range(len(flat)), index=service.sort_audit_list(flat).index).sort_index().tolist()
+    records = flat.to_dict(orient="records")
     # The audit list's own test of a triggered row (api/routers/indicators.py _audit_body).
     triggered = audit_df["triggered"].astype(bool).tolist()
     audits = []
-    for i, (r, trig) in enumerate(zip(records, triggered, strict=True)):
+    for i, (r, trig, order) in enumerate(zip(records, triggered, list_order, strict=True)):
         excess = r["energy_excess_tce"]
         audits.append((year, basis, str(r["building_code"]), r["window"], i, bool(trig),
                        None if excess is None or pd.isna(excess) else float(excess),
-                       r["district"], r["building_type"], r["ownership"], _json(r)))
+                       r["district"], r["building_type"], r["ownership"], order, _json(r)))
     with engine.begin() as c:  # one transaction: a reader sees the old snapshot or the new one
         for table in (snapshot_building, snapshot_audit):
             c.execute(delete(table).where(table.c.year == year, table.c.basis == basis))
@@ -182,12 +187,12 @@ def read_stamp(session: Session, *, year: int, basis: str) -> tuple[dt.date, int
 def read_audit(session: Session, *, year: int, basis: str, window: str | None, triggered_only: bool,
                codes: list[str] | None, district: str | None, building_type: str | None, ownership: str | None,
                limit: int | None, offset: int) -> tuple[int, list[dict]]:
-    """(rows matching, the page of them): the audit list's filters and sort (window ascending,
-    energy excess descending with missing ones last, as pandas sorts) in SQL."""
+    """(rows matching, the page of them): the audit list's filters in SQL, in ``list_order``
+    (:func:`analytics.service.sort_audit_list`'s order), read from an index range."""
     a = snapshot_audit.c
     where = [a.year == year, a.basis == basis]
     if triggered_only:
-        where.append(a.triggered.is_(True))
+        where.append(a.triggered == True)  # noqa: E712 - "= 1" uses the index, "IS 1" does not
     for col, value in ((a.window, window), (a.district, district), (a.building_type, building_type),
                        (a.ownership, ownership)):
         if value is not None:
@@ -195,14 +200,8 @@ def read_audit(session: Session, *, year: int, basis: str, window: str | None, t
     if codes is not None:
         where.append(a.building_code.in_(codes))
     cond = and_(*where)
-    # The total beside each row, in the page's own statement (one consistent read).
-    q = (select(a.row_json, func.count().over().label("total")).where(cond)
-         .order_by(a.window, a.energy_excess_tce.is_(None), a.energy_excess_tce.desc(), a.position)
-         .offset(offset))
+    total = session.execute(select(func.count()).select_from(snapshot_audit).where(cond)).scalar_one()
+    q = select(a.row_json).where(cond).order_by(a.list_order).offset(offset)
     if limit is not None:
         q = q.limit(limit)
-    rows = session.execute(q).all()
-    if rows:
-        return rows[0].total, [json.loads(r.row_json) for r in rows]
-    # A page past the end: count on its own.
-    return session.execute(select(func.count()).select_from(snapshot_audit).where(cond)).scalar_one(), []
+    return total, [json.loads(r) for (r,) in session.execute(q)]

@@ -227,7 +227,7 @@ def _audit_body(df: pd.DataFrame, scope, filt, page, year: int, window: str | No
         df = df[df["window"] == window]
     if scope is not None:
         df = df[df.index.isin(list(scope))]
-    df = _filtered(df, filt).sort_values(["window", "energy_excess_tce"], ascending=[True, False])
+    df = service.sort_audit_list(_filtered(df, filt))
     rows = [AuditRow(**ind.clean(r)) for r in df.reset_index().to_dict(orient="records")]
     out = respond(rows, AuditRow, page, f"audit-{year}")
     return out.body if isinstance(out, Response) else out.model_dump_json().encode()

@@ -34,14 +34,17 @@ def upgrade() -> None:
                     sa.Column("district", sa.String(100), nullable=False),
                     sa.Column("building_type", sa.String(20), nullable=False),
                     sa.Column("ownership", sa.String(40), nullable=False),
+                    sa.Column("list_order", sa.Integer(), nullable=False),
                     sa.Column("row_json", sa.Text(), nullable=False),
                     sa.PrimaryKeyConstraint("year", "basis", "building_code", "window",
                                             name=op.f("pk_indicator_snapshot_audit")))
     op.create_index("ix_indicator_snapshot_audit_list", "indicator_snapshot_audit",
-                    ["year", "basis", "triggered", "window", "energy_excess_tce"])
+                    ["year", "basis", "triggered", "list_order"])
+    op.create_index("ix_indicator_snapshot_audit_all", "indicator_snapshot_audit", ["year", "basis", "list_order"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_indicator_snapshot_audit_all", table_name="indicator_snapshot_audit")
     op.drop_index("ix_indicator_snapshot_audit_list", table_name="indicator_snapshot_audit")
     op.drop_table("indicator_snapshot_audit")
     op.drop_table("indicator_snapshot_building")
