@@ -225,6 +225,21 @@ def _balance_store(settings: AnalyticsSettings):
     return engine
 
 
+def _snapshot(store, settings: AnalyticsSettings):
+    """The rollup's last step: the indicator snapshot the API serves (analytics/snapshot.py). A
+    failure is logged, not fatal: the rollups are written, and the API does not use a snapshot
+    older than the completed rollup (it builds the frames itself)."""
+    from analytics import snapshot
+
+    def step(rollups, stamp_ms: int) -> None:
+        try:
+            snapshot.refresh(store, rollups, rollup_ms=stamp_ms, tz=settings.tz)
+        except Exception:  # noqa: BLE001 - any failure: the run's rollups stand, the API falls back
+            logging.getLogger("analytics.snapshot").exception("indicator snapshot not written")
+
+    return step
+
+
 def _run(args, settings: AnalyticsSettings) -> int:
     if args.cmd == "rollup":
         with settings.influx() as db:
@@ -235,7 +250,8 @@ def _run(args, settings: AnalyticsSettings) -> int:
                 return 2
             stats = rollup.run(db, start=args.start, end=args.end, lookback_days=args.lookback_days, tz=settings.tz,
                                rollup_rp=settings.rollup_rp, rederive=not args.no_rederive,
-                               replaced_ms=_replacements(settings), store=_balance_store(settings))
+                               replaced_ms=_replacements(settings), store=(store := _balance_store(settings)),
+                               before_completion=None if store is None else _snapshot(store, settings))
         print(f"rolled up {stats.days} days: {stats.hourly_points} hourly and {stats.daily_points} daily points; "
               f"checkpoint {stats.checkpoint}; re-derived interval values: {stats.rederive_checked} checked, "
               f"{stats.rederive_rewritten} rewritten" + (" (skipped: --no-rederive)" if args.no_rederive else ""))

@@ -304,11 +304,12 @@ def write_checkpoint(db: InfluxHTTP, day: dt.date, job: str = "rollup") -> None:
     db.write_lines([encode_line(CHECKPOINT_MEASUREMENT, {"job": job}, {"done_until": day.isoformat()}, 0)])
 
 
-def write_completion(db: InfluxHTTP, job: str = "rollup") -> None:
-    """Stamp the end of a run (wall-clock ms) on the checkpoint's point: the API keys its indicator
-    cache on it, so a completed rollup shows at once instead of after the cache's lifetime."""
-    db.write_lines([encode_line(CHECKPOINT_MEASUREMENT, {"job": job}, {"completed_at_ms": int(time.time() * 1000)},
-                                0)])
+def write_completion(db: InfluxHTTP, job: str = "rollup", at_ms: int | None = None) -> None:
+    """Stamp the end of a run (``at_ms``, default now; wall-clock ms) on the checkpoint's point: the
+    API keys its indicator cache on it, so a completed rollup shows at once instead of after the
+    cache's lifetime."""
+    at_ms = int(time.time() * 1000) if at_ms is None else at_ms
+    db.write_lines([encode_line(CHECKPOINT_MEASUREMENT, {"job": job}, {"completed_at_ms": at_ms}, 0)])
 
 
 def read_completion(db: InfluxHTTP, job: str = "rollup") -> int | None:
@@ -337,7 +338,8 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
         tz: str = TZ_NAME, now: dt.datetime | None = None, job: str = "rollup",
         on_day: Callable[[dt.date], None] | None = None, rollup_rp: str | None = ROLLUP_RP,
         rederive: bool = True, replaced_ms: Mapping[tuple[str, str], int] | None = None,
-        store: Engine | None = None) -> RollupStats:
+        store: Engine | None = None, before_completion: Callable[[InfluxHTTP, int], None] | None = None,
+        ) -> RollupStats:
     """Roll up from ``start`` (default: checkpoint - ``lookback_days``, or the oldest data) to
     ``end`` inclusive (default: today, local).
 
@@ -367,6 +369,10 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
     store : Engine, optional
         SQL database (migrated) that the month step also writes the balance to
         (:mod:`analytics.balance_store`, what the annual readers read); None: InfluxDB only.
+    before_completion : callable, optional
+        Called with the rollups' client and the completion stamp about to be written, after the
+        last day: the indicator snapshot (:func:`analytics.snapshot.refresh`) lands before the
+        stamp, so a reader that sees the stamp finds its snapshot.
     """
     if rollup_rp is not None:
         ensure_rollup_rp(db, rollup_rp)
@@ -414,5 +420,8 @@ def run(db: InfluxHTTP, *, start: dt.date | None = None, end: dt.date | None = N
         if on_day is not None:
             on_day(day)
         day = nxt
-    write_completion(out, job)
+    stamp_ms = int(time.time() * 1000)
+    if before_completion is not None:
+        before_completion(out, stamp_ms)
+    write_completion(out, job, stamp_ms)
     return stats

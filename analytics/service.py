@@ -259,6 +259,12 @@ def audit_list(*, influx: InfluxHTTP, session: Session, year: int, as_of: dt.dat
                      region=region, now=now, tz=tz, registry=registry, window_frames=window_frames)
     if only_triggered:
         df = df[df["triggered"].astype(bool)]
+    return sort_audit_list(df)
+
+
+def sort_audit_list(df: pd.DataFrame) -> pd.DataFrame:
+    """The audit list's order: by window, then largest energy excess first (missing last); ties
+    keep their order (a stable sort, so a filtered list is in the same order as the whole one)."""
     return df.sort_values(["window", "energy_excess_tce"], ascending=[True, False])
 
 

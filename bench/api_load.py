@@ -145,41 +145,52 @@ def _first(url: str, key: str, path: str) -> float:
     return time.perf_counter() - t0
 
 
-def run(args) -> None:
+def city_setup(state: Path, buildings: int, seed: int, influx_url: str) -> dict:
+    """The 1,000-building city this bench serves: daily rollups from 1 January of last year to
+    yesterday in InfluxDB at ``influx_url`` (database ``bench``, policy ``rollup``), a SQLite
+    registry with the fleet and an auditor; returns what the API and the load need."""
     from analytics import rollup
     from api.security import Role, create_user
     from bench.analytics_city import lines_for_day, make_fleet, write_all
     from contract.localtime import local_midnight
-    from deploy.localservers import Influxd, free_port
     from registry import db as registry_db
     from registry import repo
     from storage.influx import InfluxHTTP
+
+    today = dt.date.today()
+    year = today.year
+    days = [dt.date(year - 1, 1, 1) + dt.timedelta(days=i) for i in range((today - dt.date(year - 1, 1, 1)).days)]
+    admin_db = InfluxHTTP(influx_url, "bench", timeout_s=600)
+    admin_db.create_database()
+    rollup.ensure_rollup_rp(admin_db, "rollup", "52w")
+    fleet, kinds = make_fleet(buildings, seed)
+    t0 = time.perf_counter()
+    points = write_all(InfluxHTTP(influx_url, "bench", retention_policy="rollup", timeout_s=600),
+                       (lines_for_day(int(local_midnight(d).timestamp() * 1000), kinds) for d in days))
+    write_s = time.perf_counter() - t0
+    engine = registry_db.make_engine(f"sqlite:///{state / 'registry.db'}")
+    registry_db.migrate(engine)
+    with registry_db.session_scope(engine) as s:
+        repo.replace_fleet(session=s, fleet=fleet)
+        _, key = create_user(s, name="bench-auditor", role=Role.auditor)
+    env = {**os.environ, "EP_ENV": "development", "EP_DATABASE_URL": f"sqlite:///{state / 'registry.db'}",
+           "EP_INFLUX_URL": influx_url, "EP_INFLUX_DB": "bench", "EP_ROLLUP_RP": "rollup",
+           "EP_WEBHOOK_SIGNING_KEY": "bench-signing-key"}
+    return {"year": year, "days": days, "points": points, "write_s": write_s, "engine": engine, "key": key,
+            "codes": [b.building_code for b in fleet.buildings], "env": env}
+
+
+def run(args) -> None:
+    from deploy.localservers import Influxd, free_port
 
     state = ROOT / "var" / "bench" / "api_load"
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
     influxd = Influxd(state / "influxdb").start()
     try:
-        today = dt.date.today()
-        year = today.year
-        days = [dt.date(year - 1, 1, 1) + dt.timedelta(days=i) for i in range((today - dt.date(year - 1, 1, 1)).days)]
-        admin_db = InfluxHTTP(influxd.url, "bench", timeout_s=600)
-        admin_db.create_database()
-        rollup.ensure_rollup_rp(admin_db, "rollup", "52w")
-        fleet, kinds = make_fleet(args.buildings, args.seed)
-        t0 = time.perf_counter()
-        points = write_all(InfluxHTTP(influxd.url, "bench", retention_policy="rollup", timeout_s=600),
-                           (lines_for_day(int(local_midnight(d).timestamp() * 1000), kinds) for d in days))
-        write_s = time.perf_counter() - t0
-        engine = registry_db.make_engine(f"sqlite:///{state / 'registry.db'}")
-        registry_db.migrate(engine)
-        with registry_db.session_scope(engine) as s:
-            repo.replace_fleet(session=s, fleet=fleet)
-            _, key = create_user(s, name="bench-auditor", role=Role.auditor)
-        codes = [b.building_code for b in fleet.buildings]
-        env = {**os.environ, "EP_ENV": "development", "EP_DATABASE_URL": f"sqlite:///{state / 'registry.db'}",
-               "EP_INFLUX_URL": influxd.url, "EP_INFLUX_DB": "bench", "EP_ROLLUP_RP": "rollup",
-               "EP_WEBHOOK_SIGNING_KEY": "bench-signing-key"}
+        city = city_setup(state, args.buildings, args.seed, influxd.url)
+        year, days, points, write_s = city["year"], city["days"], city["points"], city["write_s"]
+        key, codes, env = city["key"], city["codes"], city["env"]
         ind_paths = [f"/buildings/{c}/indicators?year={year}" for c in codes]
         audit_paths = [f"/audit?year={year}&limit=100"]
         rows = []

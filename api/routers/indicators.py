@@ -11,7 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
-from analytics import service
+from analytics import service, snapshot
+from analytics.balance_store import MAX_CODES_IN_SQL
 from api import indicators as ind
 from api import params
 from api.deps import BuildingCodeDep, CityWideUser, ScopeDep, SessionDep
@@ -115,6 +116,10 @@ async def building_indicators(request: Request, building_code: BuildingCodeDep, 
     year = _year(year)
     frames = request.app.state.indicator_cache.peek(ind.city_key(year=year, basis=basis, region=region,
                                                                  rollup=request.app.state.rollup_stamp.get()))
+    if frames is None and region is None:
+        body = await run_in_threadpool(_snapshot_building, request, year, basis, building_code)
+        if body is not None:
+            return Response(body, media_type="application/json")
     if frames is None:
         frames = await run_in_threadpool(_frames_own_session, request, year, basis, region)
     if building_code not in frames.annual_df.index:
@@ -123,6 +128,12 @@ async def building_indicators(request: Request, building_code: BuildingCodeDep, 
     if body is None:  # first request for this building: render off the event loop
         body = await run_in_threadpool(frames.building_json, building_code)
     return Response(body, media_type="application/json")
+
+
+def _snapshot_building(request: Request, year: int, basis: str, building_code: str) -> bytes | None:
+    with request.app.state.sessions() as session:
+        return ind.snapshot_building_json(session, year=year, basis=basis, building_code=building_code,
+                                          stamp_ms=request.app.state.rollup_stamp.get())
 
 
 @router.get("/districts/indicators", response_model=Page[DistrictRow], responses=CSV_RESPONSES)
@@ -191,6 +202,13 @@ async def audit_list(request: Request, scope: ScopeDep, filt: FilterDep, page: P
     year = _year(year)
     frames = request.app.state.indicator_cache.peek(ind.city_key(year=year, basis=basis, region=region,
                                                                  rollup=request.app.state.rollup_stamp.get()))
+    media = "text/csv; charset=utf-8" if page.format == "csv" else "application/json"
+    headers = {"Content-Disposition": f'attachment; filename="audit-{year}.csv"'} if page.format == "csv" else None
+    if frames is None and region is None and (scope is None or len(scope) <= MAX_CODES_IN_SQL):
+        body = await run_in_threadpool(_snapshot_audit, request, scope, filt, page, year, basis, window,
+                                       all_buildings)
+        if body is not None:
+            return Response(body, media_type=media, headers=headers)
     if frames is None:
         frames = await run_in_threadpool(_frames_own_session, request, year, basis, region)
     key = ("audit", scope, filt.district, filt.building_type, filt.ownership, window, all_buildings, page.limit,
@@ -199,8 +217,6 @@ async def audit_list(request: Request, scope: ScopeDep, filt: FilterDep, page: P
     if body is None:
         body = await run_in_threadpool(frames.body, key, lambda: _audit_body(
             frames.audit_df, scope, filt, page, year, window, all_buildings))
-    media = "text/csv; charset=utf-8" if page.format == "csv" else "application/json"
-    headers = {"Content-Disposition": f'attachment; filename="audit-{year}.csv"'} if page.format == "csv" else None
     return Response(body, media_type=media, headers=headers)
 
 
@@ -211,8 +227,28 @@ def _audit_body(df: pd.DataFrame, scope, filt, page, year: int, window: str | No
         df = df[df["window"] == window]
     if scope is not None:
         df = df[df.index.isin(list(scope))]
-    df = _filtered(df, filt).sort_values(["window", "energy_excess_tce"], ascending=[True, False])
+    df = service.sort_audit_list(_filtered(df, filt))
     rows = [AuditRow(**ind.clean(r)) for r in df.reset_index().to_dict(orient="records")]
     out = respond(rows, AuditRow, page, f"audit-{year}")
     return out.body if isinstance(out, Response) else out.model_dump_json().encode()
 
+
+
+def _snapshot_audit(request: Request, scope, filt, page, year: int, basis: str, window: str | None,
+                    all_buildings: bool) -> bytes | None:
+    """:func:`_audit_body` from the rollup job's snapshot, filtered, sorted and paged in SQL; None
+    when there is no usable snapshot (tests/api/test_snapshot.py compares the two bodies)."""
+    csv = page.format == "csv"
+    with request.app.state.sessions() as session:
+        if not ind.snapshot_usable(session, year=year, basis=basis, stamp_ms=request.app.state.rollup_stamp.get()):
+            return None
+        total, rows = snapshot.read_audit(
+            session, year=year, basis=basis, window=window, triggered_only=not all_buildings,
+            codes=None if scope is None else sorted(scope), district=filt.district,
+            building_type=None if filt.building_type is None else filt.building_type.value,
+            ownership=None if filt.ownership is None else filt.ownership.value,
+            limit=None if csv else page.limit, offset=0 if csv else page.offset)
+    items = [AuditRow(**r) for r in rows]
+    if csv:  # the whole filtered list, as respond() writes it
+        return respond(items, AuditRow, page, f"audit-{year}").body
+    return Page[AuditRow](items=items, total=total, limit=page.limit, offset=page.offset).model_dump_json().encode()

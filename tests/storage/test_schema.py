@@ -22,9 +22,9 @@ REGISTRY = {"building", "meter", "pv_system", "charging_pile", "weather_station"
             "collector", "collector_point"}
 API = {"api_user", "api_key", "api_assignment", "api_alert", "api_alert_event", "api_subscription", "api_outbox"}
 DISCLOSURE = {"disclosure_record", "disclosure_event"}
-ANALYTICS = {"balance_month", "balance_year"}
+ANALYTICS = {"balance_month", "balance_year", "indicator_snapshot_building", "indicator_snapshot_audit"}
 OLD_VERSION_TABLES = {"alembic_version_registry", "api_schema_version", "alembic_version_disclosure"}
-HEAD = "0009"
+HEAD = "0010"
 
 
 def _all_metadata():

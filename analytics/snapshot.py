@@ -1,0 +1,207 @@
+"""The city's indicator and audit frames, computed once by the rollup job and stored in SQL rows,
+so one building's page reads that building's rows instead of building the whole city's frames.
+
+Why: without the API's in-process frame cache, each request for one building's indicators built
+every building's frames (p95 about 1 s at 1,000 buildings, growing with the city,
+docs/benchmarks/api.md). The frames change only when the rollups do, so the rollup job computes
+them at the end of each run (:func:`refresh`, the same :func:`city_frames` the API's cache uses)
+and stores them here; the API serves a building by primary key and the audit list by an indexed
+query (api/indicators.py, api/routers/indicators.py).
+
+One definition: the rows hold what ``analytics.service.annual_frame`` and ``audit_frame``
+computed, serialized as JSON; nothing is recomputed in SQL. The audit table also carries, as
+columns, the values the audit list filters and sorts on (``triggered``, ``window``,
+``energy_excess_tce``, ``district``, ``building_type``, ``ownership``), the row's place in the
+frame (``position``, a building's page lists its windows in that order) and in the whole audit
+list as ``analytics.service.sort_audit_list`` orders it (``list_order``: that sort is stable, so
+any filtered list is in this order too, and a page is an index range instead of a sort).
+
+Freshness: a snapshot holds the local day it was computed on (``as_of_day``) and the rollup
+stamp the run is about to write (:func:`analytics.rollup.write_completion`); the API uses it
+only on that day and only if no later rollup has completed since, else it builds the frames
+itself as before. A (year, basis) snapshot is replaced in one transaction: a reader sees the old
+one or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pydantic_core
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from analytics import service
+from analytics.balance_store import executemany_rows, metadata
+from analytics.reader import registry_frame
+from analytics.tables import DEFAULT_BASIS
+from contract.localtime import TZ_NAME
+from storage.influx import InfluxHTTP
+
+log = logging.getLogger(__name__)
+
+#: One row per building: its ``annual_frame`` row (``row_json``), as of ``as_of_day`` (local).
+snapshot_building = Table(
+    "indicator_snapshot_building", metadata,
+    Column("year", Integer, primary_key=True), Column("basis", String(32), primary_key=True),
+    Column("building_code", String(32), primary_key=True),
+    Column("as_of_day", Date, nullable=False), Column("rollup_ms", BigInteger, nullable=False),
+    Column("row_json", Text, nullable=False))
+#: One row per building and audit window: its ``audit_frame`` row, and the columns the list uses.
+snapshot_audit = Table(
+    "indicator_snapshot_audit", metadata,
+    Column("year", Integer, primary_key=True), Column("basis", String(32), primary_key=True),
+    Column("building_code", String(32), primary_key=True), Column("window", String(32), primary_key=True),
+    Column("position", Integer, nullable=False), Column("triggered", Boolean, nullable=False),
+    Column("energy_excess_tce", Float, nullable=True), Column("district", String(100), nullable=False),
+    Column("building_type", String(20), nullable=False), Column("ownership", String(40), nullable=False),
+    Column("list_order", Integer, nullable=False), Column("row_json", Text, nullable=False),
+    # The audit list's queries read a page in index order and stop: triggered rows, or all rows.
+    Index("ix_indicator_snapshot_audit_list", "year", "basis", "triggered", "list_order"),
+    Index("ix_indicator_snapshot_audit_all", "year", "basis", "list_order"))
+
+
+def city_frames(*, influx: InfluxHTTP, session: Session, year: int, basis: str,
+                region: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``analytics.service.annual_frame`` and ``audit_frame`` of every building, the registry read
+    once for both (seconds at province scale, docs/benchmarks/analytics.md)."""
+    registry = registry_frame(session=session)
+    annual_df = service.annual_frame(influx=influx, session=session, year=year, basis=basis, region=region,
+                                     registry=registry)
+    audit_df = service.audit_frame(influx=influx, session=session, year=year, basis=basis, region=region,
+                                   registry=registry)
+    return annual_df, audit_df
+
+
+def _json(row: dict) -> str:
+    # pydantic's own serializer: the API's body is a pydantic model of these values, so a value
+    # read back from this text serializes to the same bytes (tests/api/test_snapshot.py).
+    return pydantic_core.to_json(service.clean(row)).decode()
+
+
+def write(engine: Engine, annual_df: pd.DataFrame, audit_df: pd.DataFrame, *, year: int, basis: str,
+          as_of_day: dt.date, rollup_ms: int) -> tuple[int, int]:
+    """Replace the (year, basis) snapshot with these frames; returns (buildings, audit rows)."""
+    day = Date().bind_processor(engine.dialect)
+    day_value = day(as_of_day) if day else as_of_day
+    buildings = [(year, basis, str(code), day_value, rollup_ms, _json(r))
+                 for code, r in zip(annual_df.index, annual_df.to_dict(orient="records"), strict=True)]
+    flat = audit_df.reset_index()  # index: the row's position in the frame
+    list_order = pd.Series(range(len(flat)), index=service.sort_audit_list(flat).index).sort_index().tolist()
+    records = flat.to_dict(orient="records")
+    # The audit list's own test of a triggered row (api/routers/indicators.py _audit_body).
+    triggered = audit_df["triggered"].astype(bool).tolist()
+    audits = []
+    for i, (r, trig, order) in enumerate(zip(records, triggered, list_order, strict=True)):
+        excess = r["energy_excess_tce"]
+        audits.append((year, basis, str(r["building_code"]), r["window"], i, bool(trig),
+                       None if excess is None or pd.isna(excess) else float(excess),
+                       r["district"], r["building_type"], r["ownership"], order, _json(r)))
+    with engine.begin() as c:  # one transaction: a reader sees the old snapshot or the new one
+        for table in (snapshot_building, snapshot_audit):
+            c.execute(delete(table).where(table.c.year == year, table.c.basis == basis))
+        executemany_rows(c, snapshot_building, buildings)
+        executemany_rows(c, snapshot_audit, audits)
+    return len(buildings), len(audits)
+
+
+@dataclass(frozen=True)
+class RefreshStats:
+    year: int
+    buildings: int
+    audit_rows: int
+    frames_s: float
+    write_s: float
+
+
+def refresh(engine: Engine, influx: InfluxHTTP, *, rollup_ms: int, basis: str = DEFAULT_BASIS,
+            tz: str = TZ_NAME, now: dt.datetime | None = None, year: int | None = None) -> RefreshStats:
+    """Compute the city frames for ``year`` (default: the current local year) with the API's
+    defaults (``basis``, no region) and store them as the snapshot of ``rollup_ms``."""
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(tz)).date()
+    year = today.year if year is None else year
+    t0 = time.perf_counter()
+    with Session(engine) as session:
+        annual_df, audit_df = city_frames(influx=influx, session=session, year=year, basis=basis, region=None)
+    t1 = time.perf_counter()
+    log.info("indicator snapshot %d: frames of %d buildings in %.1f s; writing", year, len(annual_df), t1 - t0)
+    n_b, n_a = write(engine, annual_df, audit_df, year=year, basis=basis, as_of_day=today, rollup_ms=rollup_ms)
+    t2 = time.perf_counter()
+    log.info("indicator snapshot %d: %d buildings and %d audit rows written in %.1f s", year, n_b, n_a, t2 - t1)
+    return RefreshStats(year, n_b, n_a, t1 - t0, t2 - t1)
+
+
+# --------------------------------------------------------------------------- readers (the API's)
+def usable(as_of_day: dt.date, rollup_ms: int, *, today: dt.date, stamp_ms: int | None) -> bool:
+    """A snapshot serves requests on the day it was computed, until a later rollup completes
+    (``stamp_ms``: :func:`analytics.rollup.read_completion`) without writing a newer one."""
+    return as_of_day == today and (stamp_ms is None or rollup_ms >= stamp_ms)
+
+
+def read_building(session: Session, *, year: int, basis: str,
+                  building_code: str) -> tuple[dt.date, int, dict, list[dict]] | None:
+    """(as_of_day, rollup_ms, annual row, audit rows in frame order) of one building, or None."""
+    b, a = snapshot_building.c, snapshot_audit.c
+    # One statement: a snapshot replaced meanwhile cannot mix its building row with the old audit rows.
+    on = and_(a.year == b.year, a.basis == b.basis, a.building_code == b.building_code)
+    rows = session.execute(
+        select(b.as_of_day, b.rollup_ms, b.row_json, a.row_json.label("audit_json"))
+        .select_from(snapshot_building.outerjoin(snapshot_audit, on))
+        .where(b.year == year, b.basis == basis, b.building_code == building_code).order_by(a.position)).all()
+    if not rows:
+        return None
+    first = rows[0]
+    audit = [json.loads(r.audit_json) for r in rows if r.audit_json is not None]
+    return first.as_of_day, first.rollup_ms, json.loads(first.row_json), audit
+
+
+def read_stamp(session: Session, *, year: int, basis: str) -> tuple[dt.date, int] | None:
+    """(as_of_day, rollup_ms) of the (year, basis) snapshot, or None (no snapshot, or no buildings)."""
+    b = snapshot_building.c
+    hit = session.execute(select(b.as_of_day, b.rollup_ms).where(b.year == year, b.basis == basis).limit(1)).first()
+    return None if hit is None else (hit.as_of_day, hit.rollup_ms)
+
+
+def read_audit(session: Session, *, year: int, basis: str, window: str | None, triggered_only: bool,
+               codes: list[str] | None, district: str | None, building_type: str | None, ownership: str | None,
+               limit: int | None, offset: int) -> tuple[int, list[dict]]:
+    """(rows matching, the page of them): the audit list's filters in SQL, in ``list_order``
+    (:func:`analytics.service.sort_audit_list`'s order), read from an index range."""
+    a = snapshot_audit.c
+    where = [a.year == year, a.basis == basis]
+    if triggered_only:
+        where.append(a.triggered == True)  # noqa: E712 - "= 1" uses the index, "IS 1" does not
+    for col, value in ((a.window, window), (a.district, district), (a.building_type, building_type),
+                       (a.ownership, ownership)):
+        if value is not None:
+            where.append(col == value)
+    if codes is not None:
+        where.append(a.building_code.in_(codes))
+    cond = and_(*where)
+    total = session.execute(select(func.count()).select_from(snapshot_audit).where(cond)).scalar_one()
+    q = select(a.row_json).where(cond).order_by(a.list_order).offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    return total, [json.loads(r) for (r,) in session.execute(q)]
