@@ -86,12 +86,14 @@ snapshot_audit = Table(
 def city_frames(*, influx: InfluxHTTP, session: Session, year: int, basis: str,
                 region: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``analytics.service.annual_frame`` and ``audit_frame`` of every building, the registry read
-    once for both (seconds at province scale, docs/benchmarks/analytics.md)."""
+    once for both and the audit taking the annual frame's year windows (seconds each at province
+    scale, docs/benchmarks/analytics.md)."""
     registry = registry_frame(session=session)
+    windows: service.WindowFrames = {}
     annual_df = service.annual_frame(influx=influx, session=session, year=year, basis=basis, region=region,
-                                     registry=registry)
+                                     registry=registry, window_frames=windows)
     audit_df = service.audit_frame(influx=influx, session=session, year=year, basis=basis, region=region,
-                                   registry=registry)
+                                   registry=registry, window_frames=windows)
     return annual_df, audit_df
 
 
