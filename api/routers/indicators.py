@@ -18,6 +18,7 @@ from api import params
 from api.deps import BuildingCodeDep, CityWideUser, ScopeDep, SessionDep
 from api.errors import APIError, not_found
 from api.listing import CSV_RESPONSES, FilterDep, Page, PageDep, respond
+from contract import localtime
 
 router = APIRouter(tags=["indicators"])
 
@@ -28,8 +29,10 @@ Basis = Annotated[Literal["equivalent_gbt2589", "equal_value"],
 Region = Annotated[str | None, Query(pattern=r"^CN-[0-9]{2}$", description="province for equal_value, e.g. CN-51")]
 
 
-def _year(year: int | None) -> int:
-    return year if year is not None else dt.datetime.now(dt.UTC).year
+def _year(year: int | None, now: dt.datetime | None = None) -> int:
+    """The year asked, else this local year: the snapshot, the windows and the query's own
+    description are local; the UTC year lags it from 00:00 to 08:00 on 1 January."""
+    return year if year is not None else localtime.today(now).year
 
 
 def _frames_error(e: ValueError) -> APIError:

@@ -119,3 +119,13 @@ def test_a_completed_rollup_shows_at_once_despite_the_cache(world, data, influxd
     second = world.client.get(path, headers=world.as_("auditor")).json()
     # 11 d x 24 h x 100 kWh = 26,400 kWh, long before the cache's 300 s lifetime is over
     assert second["indicators"]["electricity_kwh"] == pytest.approx(26_400)
+
+
+def test_default_year_is_the_local_year():
+    """17:00 UTC on 31 December 2026 is 01:00 on 1 January 2027 in Beijing (UTC+8): the default
+    year is 2027, the local year the snapshot and the windows use, not the UTC year 2026."""
+    from api.routers.indicators import _year
+
+    assert _year(None, now=dt.datetime(2026, 12, 31, 17, tzinfo=dt.UTC)) == 2027
+    assert _year(None, now=dt.datetime(2026, 12, 31, 15, tzinfo=dt.UTC)) == 2026  # 23:00 local
+    assert _year(2025, now=dt.datetime(2026, 12, 31, 17, tzinfo=dt.UTC)) == 2025
