@@ -238,6 +238,14 @@ def test_every_consumer_gives_the_ground_truth(platform):
             r = client.get(f"/buildings/{code}/indicators?year={YEAR}", headers=h)
             assert r.status_code == 200, r.text
             _check(r.json()["indicators"], w, who=f"API {code}")
+            # its audit window: the audit frame built with the annual frame's year (WindowFrames)
+            cal_api = next(a for a in r.json()["audit"] if a["window"] == "calendar_year")
+            _check(cal_api, w, who=f"API audit {code}")
+        listed = client.get(f"/audit?year={YEAR}&window=calendar_year&all_buildings=true&limit=1000", headers=h)
+        assert listed.status_code == 200, listed.text
+        by_code = {a["building_code"]: a for a in listed.json()["items"]}
+        for code, w in want.items():
+            _check(by_code[code], w, who=f"API audit list {code}")
         rows = {d["district"]: d for d in client.get(f"/districts/indicators?year={YEAR}", headers=h).json()["items"]}
         for d, w in district_want.items():
             _check(rows[d], w, who=f"API district {d}")

@@ -236,7 +236,6 @@ def _audit_body(df: pd.DataFrame, scope, filt, page, year: int, window: str | No
     return out.body if isinstance(out, Response) else out.model_dump_json().encode()
 
 
-
 def _snapshot_audit(request: Request, scope, filt, page, year: int, basis: str, window: str | None,
                     all_buildings: bool) -> bytes | None:
     """:func:`_audit_body` from the rollup job's snapshot, filtered, sorted and paged in SQL; None
