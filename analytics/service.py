@@ -280,6 +280,36 @@ class BuildingIndicators(BaseModel):
     audit: list[dict[str, Any]]
 
 
+class AuditRow(BaseModel):
+    """One row of the audit list: a building in one audit window (the columns of :func:`audit_frame`
+    the list shows), as the API serves it and the indicator snapshot stores it finished."""
+
+    building_code: str
+    name: str
+    district: str
+    building_type: str
+    ownership: str
+    window: str
+    window_start: str
+    window_end: str
+    energy_tce: float | None
+    electricity_kwh: float | None
+    verdict: str
+    triggered: bool
+    triggered_by: str
+    energy_excess_tce: float | None
+    electricity_excess_kwh: float | None
+    coverage: float | None
+    readings: float | None
+    expected_readings: float | None
+    measured_days: float | None
+    period_coverage: float | None
+    min_coverage: float
+    projection_basis: str
+    basis: str
+    table_version: str
+
+
 def clean(d: dict) -> dict:
     """JSON-safe values: numpy scalars to Python, NaN to None (the API serves these dicts)."""
     out = {}
@@ -309,16 +339,25 @@ def building_indicators(*, influx: InfluxHTTP, session: Session, building_code: 
         raise BuildingNotFound(f"building {building_code!r} is not in the registry")
     df = annual_frame(influx=influx, session=session, year=year, basis=basis, region=region,
                       building_type=b.building_type, now=now, tz=tz)
-    row = clean(df.loc[building_code].to_dict())
-    attr_cols = ["name", "building_type", "district", "ownership", "climate_zone", "floor_area_m2", "occupants",
-                 "year_built", "has_pv", "pv_capacity_kwp", "ev_piles"]
     audit = audit_frame(influx=influx, session=session, year=year, as_of=as_of, basis=basis, region=region,
                         now=now, tz=tz, codes=[building_code])
+    return building_result(df.loc[building_code].to_dict(), audit.reset_index().to_dict(orient="records"),
+                           building_code=building_code, year=year)
+
+
+#: Registry attributes of a building, which its indicators list apart from the figures.
+ATTRIBUTE_COLUMNS = ("name", "building_type", "district", "ownership", "climate_zone", "floor_area_m2", "occupants",
+                     "year_built", "has_pv", "pv_capacity_kwp", "ev_piles")
+
+
+def building_result(row: dict, audit: list[dict], *, building_code: str, year: int) -> BuildingIndicators:
+    """One building's :class:`BuildingIndicators` from its :func:`annual_frame` row and its
+    :func:`audit_frame` rows (frame order): the one shape of a building's page, whether the API
+    builds it per request or the rollup job stores it finished (analytics/snapshot.py)."""
+    row = clean(row)
     return BuildingIndicators(
         building_code=building_code, year=year, basis=row.pop("basis"), table_version=row.pop("table_version"),
-        attributes={k: row.pop(k) for k in attr_cols},
-        indicators=row,
-        audit=[clean(r) for r in audit.reset_index().to_dict(orient="records")])
+        attributes={k: row.pop(k) for k in ATTRIBUTE_COLUMNS}, indicators=row, audit=[clean(r) for r in audit])
 
 
 def district_indicators(*, influx: InfluxHTTP, session: Session, year: int, basis: str = DEFAULT_BASIS,

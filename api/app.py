@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -9,6 +10,8 @@ from dataclasses import replace
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from analytics.rollup import ensure_rollup_rp
 from api import disclosure, errors, live
@@ -42,6 +45,30 @@ def _ensure_rollup_rp(influx: InfluxHTTP, rollup_rp: str) -> None:
         log.warning("could not check the rollup retention policy %r (the rollup job creates it): %s", rollup_rp, exc)
 
 
+class HSTSMiddleware:
+    """``Strict-Transport-Security`` on every answer over TLS, as plain ASGI: starlette's
+    ``BaseHTTPMiddleware`` (``@app.middleware("http")``) costs a task and a stream per request,
+    about a fifth of a snapshot request's time (docs/benchmarks/api.md)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Over TLS only (or behind a TLS proxy, whose X-Forwarded-Proto uvicorn turns into the
+        # scheme): browsers ignore it over HTTP, and it would lock a development instance on
+        # plain HTTP out of the browser for a year.
+        if scope["type"] != "http" or scope.get("scheme") != "https":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Strict-Transport-Security"] = f"max-age={HSTS_MAX_AGE_S}"
+            await send(message)
+
+        await self.app(scope, receive, send_with_hsts)
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     settings = settings or get_settings()
     engine = registry_db.make_engine(settings.database_url)
@@ -59,6 +86,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         if problem:  # served by some other way than `python -m api serve`, which checks first
             raise RuntimeError(problem)
         _ensure_rollup_rp(influx, settings.rollup_rp)
+        app_.state.rollup_stamp.get()  # the one read that waits: here, not in the first request
+        # The ~230,000 objects of the loaded libraries never die; the collector would walk them all at
+        # every full collection, a 130 ms stall of every request in flight (the p95 at 50 clients,
+        # docs/benchmarks/api.md). Frozen, a full collection walks only what requests made.
+        gc.collect()
+        gc.freeze()
         scheduler = None
         if settings.run_scheduler:
             scheduler = AlertScheduler(settings=settings, sessions=app_.state.sessions, influx=influx,
@@ -78,6 +111,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = registry_db.make_sessionmaker(engine)
+    # Reads made on the event loop (a building's snapshot): SQLite only, where a primary-key read is
+    # cheaper than the hop to a worker thread, and with no busy wait, so that meeting a lock sends
+    # the read to a thread instead of stalling the loop (api/routers/indicators.py).
+    app.state.loop_reads = (registry_db.make_engine(settings.database_url, busy_timeout_s=0)
+                            if engine.dialect.name == "sqlite" else None)
     app.state.influx = influx
     app.state.influx_rollups = rollups
     app.state.alert_context = ctx
@@ -85,14 +123,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.rollup_stamp = RollupStamp(rollups)
     errors.install(app)
 
-    @app.middleware("http")
-    async def _hsts(request: Request, call_next):
-        response = await call_next(request)
-        if request.url.scheme == "https":
-            # Over TLS only: browsers ignore it over HTTP, and it would lock a development
-            # instance on plain HTTP out of the browser for a year.
-            response.headers["Strict-Transport-Security"] = f"max-age={HSTS_MAX_AGE_S}"
-        return response
+    app.add_middleware(HSTSMiddleware)
 
     @app.exception_handler(InfluxError)
     async def _influx_failed(_: Request, exc: InfluxError) -> JSONResponse:

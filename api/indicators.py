@@ -26,11 +26,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from analytics import service, snapshot
 from analytics.rollup import read_completion
-from analytics.service import clean
 from contract.localtime import TZ_NAME
 from storage.influx import InfluxError, InfluxHTTP
 
@@ -107,22 +107,38 @@ class CityFrames:
 
 
 class RollupStamp:
-    """When the rollup job last completed, read from InfluxDB at most every ``ttl_s``: one small
-    query per few seconds instead of one per request on the hot path."""
+    """When the rollup job last completed, from InfluxDB, re-read at most every ``ttl_s``: one small
+    query per few seconds instead of one per request on the hot path.
+
+    The routes call :meth:`get` on the event loop, so once a stamp is known it is re-read in a
+    background thread and :meth:`get` returns the last one meanwhile: an InfluxDB that is slow or
+    down (30 s client timeout) must not stall every request of the server each ``ttl_s``. Only
+    the very first read, and every read with ``ttl_s`` 0 (tests), waits for the answer.
+    """
 
     def __init__(self, influx: InfluxHTTP, ttl_s: float = 5.0) -> None:
         self.influx, self.ttl_s = influx, ttl_s
         self._value: int | None = None
         self._read_at = -float("inf")
+        self._reading = threading.Lock()  # one read at a time
 
     def get(self) -> int | None:
-        if time.monotonic() - self._read_at >= self.ttl_s:
-            try:
-                self._value = read_completion(self.influx)
-            except InfluxError:
-                pass  # keep the last stamp: the frames' own query reports the outage
-            self._read_at = time.monotonic()
+        if time.monotonic() - self._read_at < self.ttl_s or not self._reading.acquire(blocking=False):
+            return self._value
+        if self.ttl_s <= 0 or self._read_at == -float("inf"):
+            self._read_and_release()
+        else:
+            threading.Thread(target=self._read_and_release, name="rollup-stamp", daemon=True).start()
         return self._value
+
+    def _read_and_release(self) -> None:
+        try:
+            self._value = read_completion(self.influx)
+        except InfluxError:
+            pass  # keep the last stamp: the frames' own query reports the outage
+        finally:
+            self._read_at = time.monotonic()
+            self._reading.release()
 
 
 def city_frames(cache: FrameCache, *, influx: InfluxHTTP, session: Session, year: int, basis: str,
@@ -141,47 +157,27 @@ def city_key(*, year: int, basis: str, region: str | None, rollup: int | None = 
     return ("city", year, basis, region, _today(TZ_NAME), rollup)
 
 
-#: Attribute columns, as ``analytics.service.building_indicators`` splits them off.
-ATTRIBUTE_COLUMNS = ["name", "building_type", "district", "ownership", "climate_zone", "floor_area_m2", "occupants",
-                     "year_built", "has_pv", "pv_capacity_kwp", "ev_piles"]
-
-
 def building_result(annual_df: pd.DataFrame, audit_df: pd.DataFrame, *, building_code: str,
                     year: int) -> service.BuildingIndicators:
     """One building's ``BuildingIndicators`` from the city frames: the same shape and values as
     ``analytics.service.building_indicators`` (tests/api/test_indicators.py compares them)."""
     rows = audit_df.loc[[building_code]] if building_code in audit_df.index else audit_df.iloc[0:0]
-    return building_model(annual_df.loc[building_code].to_dict(), rows.reset_index().to_dict(orient="records"),
-                          building_code=building_code, year=year)
+    return service.building_result(annual_df.loc[building_code].to_dict(), rows.reset_index().to_dict(orient="records"),
+                                   building_code=building_code, year=year)
 
 
-def building_model(row: dict, audit: list[dict], *, building_code: str, year: int,
-                   cleaned: bool = False) -> service.BuildingIndicators:
-    """``BuildingIndicators`` from one building's annual row and audit rows: from the frames
-    (:func:`building_result`) or from the snapshot's stored rows (:func:`snapshot_building_json`;
-    ``cleaned``: read from JSON, so already plain values: a tenth of a millisecond per row saved)."""
-    row = dict(row) if cleaned else clean(row)
-    return service.BuildingIndicators(
-        building_code=building_code, year=year, basis=row.pop("basis"), table_version=row.pop("table_version"),
-        attributes={k: row.pop(k) for k in ATTRIBUTE_COLUMNS}, indicators=row,
-        audit=audit if cleaned else [clean(r) for r in audit])
-
-
-def snapshot_usable(session: Session, *, year: int, basis: str, stamp_ms: int | None) -> bool:
+def snapshot_usable(conn: Session | Connection, *, year: int, basis: str, stamp_ms: int | None) -> bool:
     """Whether the rollup job's (year, basis) snapshot may answer now (:func:`analytics.snapshot.usable`)."""
-    hit = snapshot.read_stamp(session, year=year, basis=basis)
+    hit = snapshot.read_stamp(conn, year=year, basis=basis)
     return hit is not None and snapshot.usable(*hit, today=_today(TZ_NAME), stamp_ms=stamp_ms)
 
 
-def snapshot_building_json(session: Session, *, year: int, basis: str, building_code: str,
+def snapshot_building_json(conn: Session | Connection, *, year: int, basis: str, building_code: str,
                            stamp_ms: int | None) -> bytes | None:
-    """One building's body from the rollup job's snapshot (two primary-key reads), or None when
-    the snapshot is missing, stale or lacks the building: the caller builds the frames instead."""
-    hit = snapshot.read_building(session, year=year, basis=basis, building_code=building_code)
+    """One building's body, stored finished by the rollup job (one primary-key read), or None
+    when the snapshot is missing, stale or lacks the building: the caller builds the frames instead."""
+    hit = snapshot.read_building(conn, year=year, basis=basis, building_code=building_code)
     if hit is None:
         return None
-    as_of_day, rollup_ms, row, audit = hit
-    if not snapshot.usable(as_of_day, rollup_ms, today=_today(TZ_NAME), stamp_ms=stamp_ms):
-        return None
-    return building_model(row, audit, building_code=building_code, year=year,
-                          cleaned=True).model_dump_json().encode()
+    as_of_day, rollup_ms, body = hit
+    return body if snapshot.usable(as_of_day, rollup_ms, today=_today(TZ_NAME), stamp_ms=stamp_ms) else None

@@ -105,3 +105,11 @@ def respond(items: Sequence[T], model: type[T], params: PageParams, name: str) -
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     page = list(items[params.offset: params.offset + params.limit])
     return Page[model](items=page, total=len(items), limit=params.limit, offset=params.offset)
+
+
+def page_json(items_json: Sequence[str], *, total: int, params: PageParams) -> bytes:
+    """``Page[T](...).model_dump_json()`` for items already serialized by ``T.model_dump_json()``:
+    the same bytes without parsing and validating every item again (the audit list from the
+    indicator snapshot; tests/api/test_snapshot.py compares the two)."""
+    return (f'{{"items":[{",".join(items_json)}],"total":{int(total)},"limit":{int(params.limit)},'
+            f'"offset":{int(params.offset)}}}').encode()

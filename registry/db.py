@@ -30,6 +30,11 @@ DEFAULT_URL = "sqlite:///var/registry.db"
 
 #: How long a SQLite connection waits for another process's write lock. [s]
 SQLITE_BUSY_TIMEOUT_S = 30.0
+#: Connections a SQLite engine keeps open: anyio's default worker-thread limit, the most reads the
+#: API runs at once. With SQLAlchemy's default of 5, every read beyond the fifth opened and closed
+#: a connection (with its PRAGMA): a third of a snapshot request's CPU at 50 clients
+#: (docs/benchmarks/api.md). An idle connection holds no page cache until it reads.
+SQLITE_POOL_SIZE = 40
 
 
 def database_url(url: str | None = None) -> str:
@@ -53,7 +58,8 @@ def no_buildings_message(engine: Engine) -> str:
             "(python -m registry import) or point EP_DATABASE_URL at the platform's database (docs/settings.md)")
 
 
-def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
+def make_engine(url: str | None = None, *, echo: bool = False,
+                busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> Engine:
     """Create an engine for the registry.
 
     Parameters
@@ -63,6 +69,9 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
         parent folder is created.
     echo : bool
         Log SQL statements.
+    busy_timeout_s : float
+        SQLite: how long a statement waits for another connection's lock before it fails. 0 for
+        reads that must never wait (the API's reads on its event loop, api/routers/indicators.py).
     """
     url = database_url(url)
     parsed = make_url(url)
@@ -72,13 +81,20 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
         # Several processes share the embedded database (API, alert scheduler, CLIs, the collector
         # gateway), and each migrates it at start: wait for another's write lock instead of failing
         # with "database is locked" after pysqlite's default 5 s on a loaded machine.
-        engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout_s},
+                               pool_size=SQLITE_POOL_SIZE)
 
-        # SQLite ignores foreign keys (and so ON DELETE CASCADE) unless asked per connection.
         @event.listens_for(engine, "connect")
-        def _fk_on(dbapi_conn, _record) -> None:
+        def _on_connect(dbapi_conn, _record) -> None:
             cur = dbapi_conn.cursor()
+            # SQLite ignores foreign keys (and so ON DELETE CASCADE) unless asked per connection.
             cur.execute("PRAGMA foreign_keys=ON")
+            # Write-ahead log: readers never wait for a writer. The rollup job replaces the indicator
+            # snapshot in one transaction (30 s at 100,000 buildings); with the rollback journal
+            # every API read of the registry waited for it. Kept in the file once set (a no-op after);
+            # an in-memory database answers "memory" and stays so. synchronous stays FULL: a
+            # committed API key or disclosure survives a power cut.
+            cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
 
         return engine

@@ -10,14 +10,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from analytics import service, snapshot
 from analytics.balance_store import MAX_CODES_IN_SQL
+from analytics.service import AuditRow
 from api import indicators as ind
 from api import params
 from api.deps import BuildingCodeDep, CityWideUser, ScopeDep, SessionDep
 from api.errors import APIError, not_found
-from api.listing import CSV_RESPONSES, FilterDep, Page, PageDep, respond
+from api.listing import CSV_RESPONSES, FilterDep, Page, PageDep, page_json, respond
 from contract import localtime
 
 router = APIRouter(tags=["indicators"])
@@ -50,33 +53,6 @@ class DistrictRow(BaseModel):
     buildings: int
     buildings_reporting: int
     floor_area_reporting_m2: float | None
-
-
-class AuditRow(BaseModel):
-    building_code: str
-    name: str
-    district: str
-    building_type: str
-    ownership: str
-    window: str
-    window_start: str
-    window_end: str
-    energy_tce: float | None
-    electricity_kwh: float | None
-    verdict: str
-    triggered: bool
-    triggered_by: str
-    energy_excess_tce: float | None
-    electricity_excess_kwh: float | None
-    coverage: float | None
-    readings: float | None
-    expected_readings: float | None
-    measured_days: float | None
-    period_coverage: float | None
-    min_coverage: float
-    projection_basis: str
-    basis: str
-    table_version: str
 
 
 class TargetRow(BaseModel):
@@ -120,7 +96,9 @@ async def building_indicators(request: Request, building_code: BuildingCodeDep, 
     frames = request.app.state.indicator_cache.peek(ind.city_key(year=year, basis=basis, region=region,
                                                                  rollup=request.app.state.rollup_stamp.get()))
     if frames is None and region is None:
-        body = await run_in_threadpool(_snapshot_building, request, year, basis, building_code)
+        body = _snapshot_building_on_loop(request, year, basis, building_code)
+        if body is _UNREAD:
+            body = await run_in_threadpool(_snapshot_building, request, year, basis, building_code)
         if body is not None:
             return Response(body, media_type="application/json")
     if frames is None:
@@ -133,10 +111,29 @@ async def building_indicators(request: Request, building_code: BuildingCodeDep, 
     return Response(body, media_type="application/json")
 
 
-def _snapshot_building(request: Request, year: int, basis: str, building_code: str) -> bytes | None:
-    with request.app.state.sessions() as session:
-        return ind.snapshot_building_json(session, year=year, basis=basis, building_code=building_code,
+def _snapshot_building(request: Request, year: int, basis: str, building_code: str,
+                       engine: Engine | None = None) -> bytes | None:
+    # A Core connection, not an ORM session: one primary-key read needs no unit of work.
+    with (engine or request.app.state.engine).connect() as conn:
+        return ind.snapshot_building_json(conn, year=year, basis=basis, building_code=building_code,
                                           stamp_ms=request.app.state.rollup_stamp.get())
+
+
+_UNREAD = object()
+
+
+def _snapshot_building_on_loop(request: Request, year: int, basis: str, building_code: str) -> bytes | None | object:
+    """:func:`_snapshot_building` on the event loop where the registry is SQLite: a primary-key read
+    in its write-ahead log costs tens of microseconds, less than the hop to a worker thread (1.6 x
+    the requests per second at 50 clients, docs/benchmarks/api.md). ``_UNREAD`` when it may not
+    run here (another database) or met a lock (its engine does not wait): read in a thread then."""
+    engine = request.app.state.loop_reads
+    if engine is None:
+        return _UNREAD
+    try:
+        return _snapshot_building(request, year, basis, building_code, engine)
+    except OperationalError:
+        return _UNREAD
 
 
 @router.get("/districts/indicators", response_model=Page[DistrictRow], responses=CSV_RESPONSES)
@@ -151,7 +148,7 @@ def district_indicators(request: Request, session: SessionDep, _: CityWideUser, 
         return respond([], DistrictRow, page, "district-indicators")
     out = service.district_indicators(influx=request.app.state.influx_rollups, session=session, year=year, basis=basis,
                                       region=region, frame=df)
-    rows = [DistrictRow(district=d, **ind.clean({**r, "buildings": int(r["buildings"]),
+    rows = [DistrictRow(district=d, **service.clean({**r, "buildings": int(r["buildings"]),
                                                  "buildings_reporting": int(r["buildings_reporting"])}))
             for d, r in out.to_dict(orient="index").items()]
     return respond(rows, DistrictRow, page, "district-indicators")
@@ -190,7 +187,7 @@ def target_progress(request: Request, session: SessionDep, user: CityWideUser, p
     """Progress of the city against every plan target, for a year."""
     city = city_indicators(request, session, user, year=year, basis="equivalent_gbt2589", region=None,
                            baseline_year=baseline_year)
-    rows = [TargetRow(**ind.clean(r)) for r in city.plan_progress]
+    rows = [TargetRow(**service.clean(r)) for r in city.plan_progress]
     return respond(rows, TargetRow, page, "plan-targets")
 
 
@@ -231,7 +228,7 @@ def _audit_body(df: pd.DataFrame, scope, filt, page, year: int, window: str | No
     if scope is not None:
         df = df[df.index.isin(list(scope))]
     df = service.sort_audit_list(_filtered(df, filt))
-    rows = [AuditRow(**ind.clean(r)) for r in df.reset_index().to_dict(orient="records")]
+    rows = [AuditRow(**service.clean(r)) for r in df.reset_index().to_dict(orient="records")]
     out = respond(rows, AuditRow, page, f"audit-{year}")
     return out.body if isinstance(out, Response) else out.model_dump_json().encode()
 
@@ -241,16 +238,15 @@ def _snapshot_audit(request: Request, scope, filt, page, year: int, basis: str, 
     """:func:`_audit_body` from the rollup job's snapshot, filtered, sorted and paged in SQL; None
     when there is no usable snapshot (tests/api/test_snapshot.py compares the two bodies)."""
     csv = page.format == "csv"
-    with request.app.state.sessions() as session:
-        if not ind.snapshot_usable(session, year=year, basis=basis, stamp_ms=request.app.state.rollup_stamp.get()):
+    with request.app.state.engine.connect() as conn:  # Core: reads only, no unit of work
+        if not ind.snapshot_usable(conn, year=year, basis=basis, stamp_ms=request.app.state.rollup_stamp.get()):
             return None
         total, rows = snapshot.read_audit(
-            session, year=year, basis=basis, window=window, triggered_only=not all_buildings,
+            conn, year=year, basis=basis, window=window, triggered_only=not all_buildings,
             codes=None if scope is None else sorted(scope), district=filt.district,
             building_type=None if filt.building_type is None else filt.building_type.value,
             ownership=None if filt.ownership is None else filt.ownership.value,
             limit=None if csv else page.limit, offset=0 if csv else page.offset)
-    items = [AuditRow(**r) for r in rows]
     if csv:  # the whole filtered list, as respond() writes it
-        return respond(items, AuditRow, page, f"audit-{year}").body
-    return Page[AuditRow](items=items, total=total, limit=page.limit, offset=page.offset).model_dump_json().encode()
+        return respond([AuditRow.model_validate_json(r) for r in rows], AuditRow, page, f"audit-{year}").body
+    return page_json(rows, total=total, params=page)

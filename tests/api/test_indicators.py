@@ -129,3 +129,30 @@ def test_default_year_is_the_local_year():
     assert _year(None, now=dt.datetime(2026, 12, 31, 17, tzinfo=dt.UTC)) == 2027
     assert _year(None, now=dt.datetime(2026, 12, 31, 15, tzinfo=dt.UTC)) == 2026  # 23:00 local
     assert _year(2025, now=dt.datetime(2026, 12, 31, 17, tzinfo=dt.UTC)) == 2025
+
+
+def test_the_rollup_stamp_does_not_wait_for_a_silent_influxdb_once_read():
+    """The routes read the rollup stamp on the event loop: after the first read, a re-read goes to a
+    background thread, so an InfluxDB that accepts connections and never answers (here a bare
+    socket; the client gives up after 1 s) costs the first read its timeout and later ones nothing."""
+    import socket
+    import time
+
+    from api.indicators import RollupStamp
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    client = InfluxHTTP(f"http://127.0.0.1:{silent.getsockname()[1]}", "energy", timeout_s=1)
+    stamp = RollupStamp(client, ttl_s=0.1)
+    try:
+        t0 = time.monotonic()
+        assert stamp.get() is None
+        assert time.monotonic() - t0 >= 0.9  # the first read waited for the client's timeout
+        time.sleep(0.2)  # stale now: the next get starts a re-read
+        t0 = time.monotonic()
+        assert stamp.get() is None
+        assert time.monotonic() - t0 < 0.5  # ... in the background; the caller did not wait 1 s
+    finally:
+        client.close()
+        silent.close()

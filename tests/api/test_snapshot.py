@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
+import sqlite3
+import threading
+import time
 
 import pytest
 
@@ -13,7 +17,7 @@ from analytics import rollup, snapshot
 from analytics.tables import DEFAULT_BASIS
 from api import indicators as ind
 from api.listing import BuildingFilter, PageParams
-from api.routers.indicators import _audit_body, _snapshot_audit
+from api.routers.indicators import _UNREAD, _audit_body, _snapshot_audit, _snapshot_building_on_loop
 from contract.localtime import TZ_NAME
 from registry import repo
 from storage.influx import InfluxHTTP
@@ -95,6 +99,37 @@ def test_building_body_from_the_snapshot_is_the_frames_body(world, frames):
         assert r.status_code == 200 and r.content == want, code
 
 
+def test_a_locked_registry_moves_the_building_read_off_the_event_loop(world, frames):
+    """A building's snapshot is read on the event loop by an engine that never waits for a lock;
+    when the registry is locked, that read gives up at once and a worker thread (whose engine
+    waits) reads it, so a lock held elsewhere cannot stall every request of the server."""
+    annual_df, audit_df, stamp = frames
+    _write(world, annual_df, audit_df, stamp_ms=stamp)
+    want = ind.building_result(annual_df, audit_df, building_code=MINE, year=YEAR).model_dump_json().encode()
+    req, state = _Req(world.app), world.app.state
+    assert _snapshot_building_on_loop(req, YEAR, DEFAULT_BASIS, MINE) == want  # read on the loop
+    state.loop_reads.dispose()
+    state.engine.dispose()
+    locker = sqlite3.connect(state.engine.url.database, timeout=0, isolation_level=None)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")  # what a long write elsewhere can hold
+    answer = {}
+    try:
+        t0 = time.monotonic()
+        assert _snapshot_building_on_loop(req, YEAR, DEFAULT_BASIS, MINE) is _UNREAD
+        assert time.monotonic() - t0 < 1.0  # gave up at once (the worker threads' engine waits 30 s)
+        asking = threading.Thread(target=lambda: answer.update(r=world.client.get(
+            f"/buildings/{MINE}/indicators?year={YEAR}", headers=world.as_("auditor"))))
+        asking.start()
+        time.sleep(0.5)
+        assert asking.is_alive()  # the request waits for the lock in a worker thread, it did not fail
+    finally:
+        locker.execute("COMMIT")
+        locker.close()
+    asking.join(30)
+    assert answer["r"].status_code == 200 and answer["r"].content == want
+
+
 class _Req:
     """What ``_snapshot_audit`` reads of a request: the app's state."""
 
@@ -158,5 +193,8 @@ def test_the_rollup_job_writes_the_snapshot_with_its_stamp(world, frames, influx
         # The stamp the run completed with is the snapshot's: the API takes it as current.
         assert snapshot.read_stamp(s, year=year, basis=DEFAULT_BASIS) == (ind._today(TZ_NAME), stamp)
         hit = snapshot.read_building(s, year=year, basis=DEFAULT_BASIS, building_code=MINE)
-    # The current local year's frames (the API's default year), every audit window of MINE.
-    assert hit is not None and hit[2]["year"] == year and hit[3] and {a["building_code"] for a in hit[3]} == {MINE}
+    # The current local year's body (the API's default year), with every audit window of MINE.
+    assert hit is not None
+    body = json.loads(hit[2])
+    assert body["building_code"] == MINE and body["year"] == year
+    assert body["audit"] and {a["building_code"] for a in body["audit"]} == {MINE}

@@ -24,7 +24,7 @@ API = {"api_user", "api_key", "api_assignment", "api_alert", "api_alert_event", 
 DISCLOSURE = {"disclosure_record", "disclosure_event"}
 ANALYTICS = {"balance_month", "balance_year", "indicator_snapshot_building", "indicator_snapshot_audit"}
 OLD_VERSION_TABLES = {"alembic_version_registry", "api_schema_version", "alembic_version_disclosure"}
-HEAD = "0010"
+HEAD = "0011"
 
 
 def _all_metadata():
