@@ -18,7 +18,7 @@ from api import disclosure, errors, live
 from api.alerts.context import default_context
 from api.alerts.scheduler import AlertScheduler
 from api.errors import ErrorBody
-from api.indicators import FrameCache, RollupStamp
+from api.indicators import AuditTotals, FrameCache, RollupStamp
 from api.routers import admin, alerts, buildings, health, indicators, item_codes, quality, readings, retrofits
 from api.settings import Settings, get_settings
 from registry import db as registry_db
@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.alert_context = ctx
     app.state.indicator_cache = FrameCache(settings.indicator_cache_ttl_s)
     app.state.rollup_stamp = RollupStamp(rollups)
+    app.state.audit_totals = AuditTotals()
     errors.install(app)
 
     app.add_middleware(HSTSMiddleware)

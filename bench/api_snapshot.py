@@ -8,9 +8,10 @@ from 1 January of last year, this year's figures). Province: bench/analytics_pro
 
 1. :func:`analytics.snapshot.refresh`, timed: computing the city frames (what one request of the
    present no-cache path costs) and writing the snapshot;
-2. the API (``python -m api``, one uvicorn worker, ``EP_INDICATOR_CACHE_TTL_S=0``) driven from a
-   second process (wrk when installed, repeated; and bench/api_load.py's httpx client): one random
-   building's indicators at 50 clients, the audit list (first page of 100) at 50 clients;
+2. the API (``python -m api``, one and then two uvicorn workers (``--workers``),
+   ``EP_INDICATOR_CACHE_TTL_S=0``) driven from a second process (wrk when installed, repeated;
+   and bench/api_load.py's httpx client): one random building's indicators at 50 clients, the
+   audit list (first page of 100) at 50 clients;
 3. in the same server, the snapshot deleted: the present no-cache path (each request builds the
    city's frames) at 5 clients at city scale, 1 client at province scale (a few requests).
 
@@ -78,23 +79,32 @@ def measure(name: str, setup: dict, state: Path, influx_url: str, args, uncached
           f"{stats.frames_s:.1f} s, write {stats.write_s:.1f} s (load average {load_before} -> {_load()})",
           flush=True)
     rows = []
+    ind_paths = [f"/buildings/{c}/indicators?year={year}" for c in codes]
+    # wrk (C) when installed: the httpx client saturates its own core near 300-400 req/s
+    # (docs/benchmarks/api.md), so its latencies are mostly its own queue. Interleaved repeats.
+    tools = ["wrk"] * args.repeats if shutil.which("wrk") else []
+    for workers in args.workers:
+        port = free_port()
+        proc = _serve({**setup["env"], "EP_INDICATOR_CACHE_TTL_S": "0"}, port, state / "api.log", workers=workers)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for tool in [*tools, "httpx"]:
+                for label, paths in (("building indicators, snapshot", ind_paths),
+                                     ("audit list, page of 100, snapshot", [f"/audit?year={year}&limit=100"])):
+                    before = _load()
+                    if tool == "wrk":
+                        r = _drive_wrk(url, key, paths, state, args.concurrency, args.duration)
+                    else:
+                        r = _drive(url, key, paths, state, args.concurrency, args.duration)
+                    rows.append((name, f"{label}, {tool}, {workers} worker{'s' if workers > 1 else ''}",
+                                 args.concurrency, r, before, _load()))
+        finally:
+            proc.terminate()
+            proc.wait(30)
     port = free_port()
     proc = _serve({**setup["env"], "EP_INDICATOR_CACHE_TTL_S": "0"}, port, state / "api.log")
     url = f"http://127.0.0.1:{port}"
-    ind_paths = [f"/buildings/{c}/indicators?year={year}" for c in codes]
     try:
-        # wrk (C) when installed: the httpx client saturates its own core near 300-400 req/s
-        # (docs/benchmarks/api.md), so its latencies are mostly its own queue. Interleaved repeats.
-        tools = ["wrk"] * args.repeats if shutil.which("wrk") else []
-        for tool in [*tools, "httpx"]:
-            for label, paths in (("building indicators, snapshot", ind_paths),
-                                 ("audit list, page of 100, snapshot", [f"/audit?year={year}&limit=100"])):
-                before = _load()
-                if tool == "wrk":
-                    r = _drive_wrk(url, key, paths, state, args.concurrency, args.duration)
-                else:
-                    r = _drive(url, key, paths, state, args.concurrency, args.duration)
-                rows.append((name, f"{label}, {tool}", args.concurrency, r, before, _load()))
         with engine.begin() as c:  # no snapshot: every request builds the city's frames, as before
             for table in (snapshot.snapshot_building, snapshot.snapshot_audit):
                 c.execute(delete(table))
@@ -119,6 +129,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20, help="seconds of load per snapshot row")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeats", type=int, default=2, help="wrk runs per snapshot row")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="uvicorn workers, one server each")
     args = ap.parse_args()
     rows = []
     for scale in ("city", "province") if args.scale == "both" else (args.scale,):
@@ -136,7 +147,8 @@ def main() -> None:
         finally:
             influxd.stop()
             shutil.rmtree(state, ignore_errors=True)
-    print(f"\nAPI: one uvicorn worker, EP_INDICATOR_CACHE_TTL_S=0; load from a second process (wrk -t2 or httpx); "
+    print(f"\nAPI: uvicorn workers as named, EP_INDICATOR_CACHE_TTL_S=0; load from a second process "
+          f"(wrk -t2 or httpx); "
           f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n")
     print("| city | endpoint | clients | requests | errors | p50 [ms] | p95 [ms] | p99 [ms] | req/s | load before "
           "| load after |")
