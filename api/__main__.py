@@ -106,6 +106,12 @@ def _serve(args) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if args.workers > 1 and settings.run_scheduler:
+        # Each worker runs the app's lifespan: N workers would evaluate every rule N times.
+        print(f"error: --workers {args.workers} with EP_RUN_SCHEDULER=true would run {args.workers} alert "
+              "schedulers; run the workers with EP_RUN_SCHEDULER=false and one `python -m api alerts`",
+              file=sys.stderr)
+        return 2
     tls = {}
     if settings.tls_cert_file:
         tls = {"ssl_certfile": str(settings.tls_cert_file), "ssl_keyfile": str(settings.tls_key_file)}

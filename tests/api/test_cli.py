@@ -61,3 +61,9 @@ def test_production_refuses_to_start_without_secret(env):
     env.pop("EP_WEBHOOK_SIGNING_KEY")
     out = _run(env, "create-admin", "--name", "x")
     assert out.returncode != 0 and "EP_WEBHOOK_SIGNING_KEY" in out.stderr
+
+
+def test_several_workers_refuse_the_in_process_scheduler(env):
+    # Each uvicorn worker runs the lifespan that starts the scheduler: two workers, two schedulers.
+    out = _run({**env, "EP_RUN_SCHEDULER": "true"}, "--workers", "2", "--port", str(free_port()))
+    assert out.returncode == 2 and "2 alert schedulers" in out.stderr, out.stderr
