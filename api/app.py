@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.indicator_cache = FrameCache(settings.indicator_cache_ttl_s)
     app.state.rollup_stamp = RollupStamp(rollups)
     app.state.audit_totals = AuditTotals()
+    app.state.key_checks = {}  # key digest -> the one verification in flight (api/deps.py)
     errors.install(app)
 
     app.add_middleware(HSTSMiddleware)

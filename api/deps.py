@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from api.db import Assignment
 from api.errors import APIError
 from api.params import BuildingCode
-from api.security import Principal, Role, authenticate, cached_principal
+from api.security import Principal, Role, authenticate, cached_principal, key_digest
 from api.settings import Settings
 from contract.vocabulary import BUILDING_CODE_RE
 
@@ -40,6 +41,24 @@ def _authenticate_blocking(request: Request, presented: str, ttl_s: float) -> Pr
         return authenticate(session, presented=presented, cache_ttl_s=ttl_s)
 
 
+async def _verify_once(request: Request, presented: str, ttl_s: float) -> Principal | None:
+    """Verify a key in a worker thread, once however many requests present it meanwhile.
+
+    When a busy key's cache entry expires (or at start), every request in flight misses at once:
+    50 clients meant 50 scrypt checks of 41 ms on two cores, about a second in which the server
+    answered nothing (docs/benchmarks/api.md). The later requests await the first one's check.
+    ``app.state.key_checks`` is touched only on the event loop, so it needs no lock."""
+    checks: dict[str, asyncio.Future] = request.app.state.key_checks
+    digest = key_digest(presented)
+    check = checks.get(digest)
+    if check is None:
+        check = asyncio.ensure_future(run_in_threadpool(_authenticate_blocking, request, presented, ttl_s))
+        checks[digest] = check
+        check.add_done_callback(lambda _: checks.pop(digest, None))
+    # shield: a client that disconnects cancels its own wait, not the check the others await
+    return await asyncio.shield(check)
+
+
 # Async, so that a request whose key was verified recently costs no thread hop and no database
 # round trip; only an unverified key goes to a worker thread for the database and scrypt.
 async def current_user(request: Request,
@@ -52,7 +71,7 @@ async def current_user(request: Request,
     ttl_s = request.app.state.settings.key_cache_ttl_s
     principal = cached_principal(presented, cache_ttl_s=ttl_s)
     if principal is None:
-        principal = await run_in_threadpool(_authenticate_blocking, request, presented, ttl_s)
+        principal = await _verify_once(request, presented, ttl_s)
     if principal is None:
         raise APIError(401, "unauthenticated", "the API key is unknown or revoked", "Authorization",
                        headers={"WWW-Authenticate": "Bearer"})

@@ -92,19 +92,19 @@ class _KeyCache:
 key_cache = _KeyCache()
 
 
-def _digest(presented: str) -> str:
+def key_digest(presented: str) -> str:
     # The cache is keyed by a hash of the whole key so the clear key is never held in memory.
     return hashlib.sha256(presented.encode()).hexdigest()
 
 
 def cached_principal(presented: str, *, cache_ttl_s: float) -> Principal | None:
     """The principal of a key verified within the last ``cache_ttl_s`` (no database, no scrypt)."""
-    return key_cache.get(_digest(presented), cache_ttl_s) if cache_ttl_s > 0 else None
+    return key_cache.get(key_digest(presented), cache_ttl_s) if cache_ttl_s > 0 else None
 
 
 def authenticate(session: Session, *, presented: str, cache_ttl_s: float) -> Principal | None:
     """The principal for a presented key, or None when it is unknown, wrong or revoked."""
-    digest = _digest(presented)
+    digest = key_digest(presented)
     if cache_ttl_s > 0 and (hit := key_cache.get(digest, cache_ttl_s)) is not None:
         return hit
     parts = presented.split("_", 2)

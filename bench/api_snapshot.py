@@ -10,7 +10,8 @@ from 1 January of last year, this year's figures). Province: bench/analytics_pro
    present no-cache path costs) and writing the snapshot;
 2. the API (``python -m api``, one and then two uvicorn workers (``--workers``),
    ``EP_INDICATOR_CACHE_TTL_S=0``) driven from a second process (wrk when installed, repeated;
-   and bench/api_load.py's httpx client): one random building's indicators at 50 clients, the
+   bench/api_load.py's bare-asyncio client, which keeps up with one worker, and its httpx
+   client, which does not): one random building's indicators at 50 clients, the
    audit list (first page of 100) at 50 clients;
 3. in the same server, the snapshot deleted: the present no-cache path (each request builds the
    city's frames) at 5 clients at city scale, 1 client at province scale (a few requests).
@@ -88,14 +89,14 @@ def measure(name: str, setup: dict, state: Path, influx_url: str, args, uncached
         proc = _serve({**setup["env"], "EP_INDICATOR_CACHE_TTL_S": "0"}, port, state / "api.log", workers=workers)
         url = f"http://127.0.0.1:{port}"
         try:
-            for tool in [*tools, "httpx"]:
+            for tool in [*tools, "asyncio", "httpx"]:
                 for label, paths in (("building indicators, snapshot", ind_paths),
                                      ("audit list, page of 100, snapshot", [f"/audit?year={year}&limit=100"])):
                     before = _load()
                     if tool == "wrk":
                         r = _drive_wrk(url, key, paths, state, args.concurrency, args.duration)
                     else:
-                        r = _drive(url, key, paths, state, args.concurrency, args.duration)
+                        r = _drive(url, key, paths, state, args.concurrency, args.duration, raw=tool == "asyncio")
                     rows.append((name, f"{label}, {tool}, {workers} worker{'s' if workers > 1 else ''}",
                                  args.concurrency, r, before, _load()))
         finally:
