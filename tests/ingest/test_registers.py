@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contract.registers import Step, capacity_above, interval_between, register_delta
 from ingest.intervals import LookupResult, RegisterReading, RegisterTracker
@@ -199,3 +203,37 @@ def test_tracker_cache_is_bounded_and_stays_correct():
     assert len(storage.calls) == calls + 1  # looked up again
     assert u[MIN15_MS + 1]["consumption_kwh"] == pytest.approx(0.5)  # 101.5 - 101
     assert u[2 * MIN15_MS]["consumption_kwh"] == pytest.approx(0.5)  # 102 - 101.5
+
+
+@settings(max_examples=300, deadline=None)
+@given(increments=st.lists(st.integers(0, 50), min_size=24, max_size=24),
+       arrivals=st.lists(st.tuples(st.sampled_from(["E-1", "E-2"]), st.integers(0, 23)), min_size=1, max_size=60),
+       cuts=st.lists(st.integers(1, 8), min_size=60, max_size=60), max_points=st.integers(2, 8))
+def test_tracker_agrees_with_the_whole_history_whatever_the_order_batches_and_cache_size(
+        increments, arrivals, cuts, max_points):
+    """Readings arrive in any order, in batches of any size, again and again, through a cache too
+    small to hold them: once every update is stored, each reading's interval is what the whole
+    sorted history gives (its value minus the one before it), and the first reading has none."""
+    value = {slot: 1000.0 + sum(increments[:slot + 1]) for slot in range(24)}  # a growing register
+    storage = FakeStorage()
+    tracker = RegisterTracker(storage, max_points=max_points)
+    stored: dict[tuple[str, int], dict] = {}
+    batches, at = [], 0
+    for cut in cuts:
+        if at < len(arrivals):
+            batches.append(arrivals[at:at + cut])
+            at += cut
+    for batch in batches:
+        readings = [_reading(slot * MIN15_MS, value[slot], key=key) for key, slot in batch]
+        for u in tracker.apply(readings):
+            stored.setdefault((u.key, u.ts_ms), {}).update(u.fields)
+        for r in readings:  # written: storage answers later lookups with it
+            storage.points.setdefault(r.key, {})[r.ts_ms] = r.value
+    for key in ("E-1", "E-2"):
+        slots = sorted({slot for k, slot in arrivals if k == key})
+        if slots:
+            assert (key, slots[0] * MIN15_MS) not in stored  # the first reading: no interval
+        for before, slot in pairwise(slots):
+            assert stored[(key, slot * MIN15_MS)] == {
+                "consumption_kwh": value[slot] - value[before],  # e.g. 1012 - 1005 = 7 kWh
+                "interval_s": (slot - before) * 900.0}  # 15-minute slots apart x 900 s
