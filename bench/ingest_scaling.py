@@ -8,6 +8,11 @@ messages (bench/ingest_throughput.py) are published, and the rate is readings pe
 first publish until every message is acknowledged (after its write) by some member of the group.
 Every reading is checked to be stored once (count query). Each N runs ``--rounds`` times,
 interleaved; the best round is kept (the machine is shared).
+
+In the same rounds, InfluxDB's own rate for the lines ingest writes for these messages
+(bench/ingest_ceiling.py: pre-encoded 5000-line batches into a fresh database) is measured with 1
+writer and with N writers, so that N ingest processes (N writers) are compared with what InfluxDB
+takes from as many writers (goal 1 of issue 13, docs/benchmarks/ingest.md).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import shutil
 import time
 import uuid
 
+from bench.ingest_ceiling import encoded_bodies, post_rate
 from bench.ingest_throughput import ROOT, make_messages, publish_all
 from deploy.localservers import Influxd, Mosquitto
 from storage.influx import InfluxHTTP
@@ -74,10 +80,12 @@ def main() -> None:
     args = ap.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
     msgs = make_messages(args.readings, args.per_message)
+    bodies = encoded_bodies(msgs)
     state = ROOT / "var" / "bench" / f"scaling-{uuid.uuid4().hex[:6]}"
     mq = Mosquitto(state / "mosquitto").start()
     ix = Influxd(state / "influxdb").start()
     best: dict[int, float] = {}
+    ceiling: dict[int, float] = {}  # writers -> InfluxDB's best points/s for the same lines
     try:
         for _ in range(args.rounds):
             for n in counts:
@@ -86,14 +94,21 @@ def main() -> None:
                 rate = run_once(mq, ix, msgs, args.readings, n)
                 print(f"  {n} worker(s): {rate:,.0f} readings/s (load {load})", flush=True)
                 best[n] = max(best.get(n, 0.0), rate)
+            for n in sorted({1, *counts}):
+                rate, points = post_rate(ix.url, bodies, n)
+                assert points == args.readings, "every line is one reading"
+                print(f"  InfluxDB, {n} writer(s): {rate:,.0f} points/s", flush=True)
+                ceiling[n] = max(ceiling.get(n, 0.0), rate)
     finally:
         mq.stop()
         ix.stop()
         shutil.rmtree(state, ignore_errors=True)
     print(f"\n{args.readings} readings, {args.per_message} per message, best of {args.rounds}\n")
-    print("| ingest processes | readings/s | x one process |\n|---|---|---|")
+    print("| ingest processes | readings/s | x one process | InfluxDB, as many writers [points/s] | "
+          "ingest / InfluxDB (as many writers) | ingest / InfluxDB (1 writer) |\n|---|---|---|---|---|---|")
     for n in counts:
-        print(f"| {n} | {best[n]:,.0f} | {best[n] / best[counts[0]]:.2f} |")
+        print(f"| {n} | {best[n]:,.0f} | {best[n] / best[counts[0]]:.2f} | {ceiling[n]:,.0f} | "
+              f"{best[n] / ceiling[n]:.2f} | {best[n] / ceiling[1]:.2f} |")
 
 
 if __name__ == "__main__":
