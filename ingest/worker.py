@@ -80,9 +80,9 @@ class Worker:
         self._batches: queue.Queue = queue.Queue(maxsize=2)
         self._writer_busy = False
         self._influx = s.influx()
-        lookup = InfluxLookup(s.influx(), self._abort,
-                              initial_ms=s.retry_initial_ms, max_ms=s.retry_max_ms, on_retry=self.metrics.retries.inc)
-        self.tracker = RegisterTracker(lookup, max_points=s.register_cache_points)
+        self._lookup = InfluxLookup(s.influx(), self._abort, initial_ms=s.retry_initial_ms, max_ms=s.retry_max_ms,
+                                    on_retry=self.metrics.retries.inc)
+        self.tracker = RegisterTracker(self._lookup_written, max_points=s.register_cache_points)
         fleet = fleet_index(s)
         rules = TimeRules(future_tolerance_ms=int(s.future_tolerance_s * 1000), floor_ms=s.ts_floor_ms,
                           installed_ms=fleet.installed_ms if fleet else None)
@@ -200,6 +200,18 @@ class Worker:
         elif len(b.batch.delivery_keys) >= GROUP_MESSAGES or len(b.batch) >= self.s.batch_size_lines \
                 or b.batch.payload_bytes >= self._batch_bytes:
             self._seal(b)
+
+    def _lookup_written(self, missing: dict) -> dict:
+        """The interval cache's storage lookup, asked once every batch sealed before is written.
+
+        The cache keeps the last ``register_cache_points`` readings of a series, pending ones too; a
+        reading before those is looked up in InfluxDB. Its neighbours may sit in a sealed batch the
+        writer has not stored yet (a collector's day of 96 readings, InfluxDB slow or down): read
+        then, storage would hand back an older neighbour and the interval would count that stretch
+        twice. Lookups are rare once a series is cached (first contact, late data), so waiting for
+        the writer then costs little."""
+        self._wait_written()
+        return self._lookup(missing)
 
     def _wait_written(self) -> None:
         while self._batches.unfinished_tasks and not self._abort.is_set():
