@@ -12,7 +12,7 @@ interleaved; the best round is kept (the machine is shared).
 In the same rounds, InfluxDB's own rate for the lines ingest writes for these messages
 (bench/ingest_ceiling.py: pre-encoded 5000-line batches into a fresh database) is measured with 1
 writer and with N writers, so that N ingest processes (N writers) are compared with what InfluxDB
-takes from as many writers (goal 1 of issue 13, docs/benchmarks/ingest.md).
+takes from as many writers (goal 1 of issue 13, docs/benchmarks/ingest-issue13.md).
 """
 
 from __future__ import annotations

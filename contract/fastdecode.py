@@ -11,7 +11,7 @@ tests/contract/test_fastdecode.py shows with random valid and invalid payloads t
 fast path accepts the reference accepts too, with equal fields and values.
 
 Why: pydantic's validation and model construction were a fifth of the worker's CPU per reading
-(docs/benchmarks/ingest.md, issue 13); msgspec decodes straight into slotted Structs.
+(docs/benchmarks/ingest-issue13.md); msgspec decodes straight into slotted Structs.
 
 Accepted messages are Structs, not pydantic models: ingest reads their attributes only (the same
 names, enum members and value types). A contract change the translator does not understand (a new
@@ -171,7 +171,7 @@ def _struct_of(model: type[BaseModel]) -> type[msgspec.Struct]:
                     raise TypeError(f"fast decoder: {model.__name__}.{name} nests checked models in {f.annotation}")
                 nested.append((name, is_list))
     # gc=False: decoded payloads hold no reference cycles, and untracked objects spare the worker's
-    # collector (docs/benchmarks/ingest.md, "the worker's garbage collector").
+    # collector (docs/benchmarks/ingest-issue13.md, "the worker's garbage collector").
     struct = msgspec.defstruct(model.__name__, fields, kw_only=True, frozen=True, forbid_unknown_fields=True,
                                gc=False, module=__name__)
     _STRUCTS[model] = struct

@@ -33,7 +33,7 @@ def release() -> None:
 #: default is 700). A reading allocates some ten tracked objects (its decoded model, dicts, point,
 #: register reading, interval update), so the default ran a collection every ~70 readings and a
 #: full one, which walks the whole interval cache, every few thousand: a quarter of the hot path's
-#: CPU on gateway batches (docs/benchmarks/ingest.md, "Issue 13"). Nearly all of it is freed by
+#: CPU on gateway batches (docs/benchmarks/ingest-issue13.md). Nearly all of it is freed by
 #: reference counting; the rare cycles wait a little longer, and an idle worker collects anyway
 #: (:func:`release`). [1]
 WORKER_GC_THRESHOLDS = (10_000, 10, 10)
