@@ -1,4 +1,4 @@
-"""Building detail: electricity by sub-item, load profile and night base load, gas, water and
+"""Building detail: electricity by sub-item, load profile and base load, gas, water and
 heat, intensity against the quota, the building's PV and EV charging, retrofit savings, and data coverage."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def load_profile_query() -> Select:
 
 
 def base_load_query() -> Select:
-    """Night base load, taken as the lowest hourly mean of the main meter's power in each local day:
+    """Base load, taken as the lowest hourly mean of the main meter's power in each local day:
     one spiky or missing reading moves only its hour's mean, and the lowest hour is found without
     knowing the building's opening hours. Not the day's 5th percentile: InfluxDB 1.6 returns no
     percentile(5) for fewer than 10 readings and then drops the panel's whole series, so a range
@@ -116,7 +116,7 @@ def build(*, uid: str = c.BUILDING_UID, owner: str | None = None, buildings: lis
                  .with_target(influx("A", sub_item_query(), alias="$tag_sub_item")))
     d.with_panel(_timeseries(ids, "Load profile (main meter)", c.KW, grid.place(12, 9))
                  .with_target(influx("A", load_profile_query(), alias="power")))
-    d.with_panel(_timeseries(ids, "Night base load (lowest hourly mean power of the day)", c.KW, grid.place(8, 8),
+    d.with_panel(_timeseries(ids, "Base load (lowest hourly mean power of the day)", c.KW, grid.place(8, 8),
                              bars=True).with_target(influx("A", base_load_query(), alias="base load")))
     for title, carrier, field_name, unit in (("Natural gas", "natural_gas", "consumption_m3", c.M3),
                                              ("Water", "water", "consumption_m3", c.M3),

@@ -33,7 +33,7 @@ ZH: dict[str, str] = {
     # building detail
     "Electricity by sub-item": "分项用电量",
     "Load profile (main meter)": "负荷曲线（总表）",
-    "Night base load (lowest hourly mean power of the day)": "夜间基础负荷（每日最低小时平均功率）",
+    "Base load (lowest hourly mean power of the day)": "基础负荷（每日最低小时平均功率）",
     "Natural gas": "天然气",
     "Water": "用水",
     "District heat": "集中供热",

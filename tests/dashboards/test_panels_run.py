@@ -143,7 +143,7 @@ def test_building_detail(city, generated):
     by_item = {s["tags"]["sub_item"]: sum(x[1] for x in s["values"]) for s in r.series["A"]}
     assert by_item == {"lighting_sockets": 4 * 192, "hvac": 6 * 192}  # 768 + 1152 = 1920 kWh = main
     assert_allclose([x[1] for x in run(city, dash, "Load profile", v).series["A"][0]["values"] if x[1]], 40.0)
-    base = [x[1] for x in run(city, dash, "Night base load", v).series["A"][0]["values"]]
+    base = [x[1] for x in run(city, dash, "Base load", v).series["A"][0]["values"]]
     assert base and all(b == 40.0 for b in base)  # constant 40 kW load: every hour's mean is 40
     gas = run(city, dash, "Natural gas", v)
     assert sum(x[1] for x in gas.series["A"][0]["values"]) == 192  # the gap's energy arrives with the closer
@@ -166,7 +166,7 @@ def test_base_load_of_a_range_that_starts_late_in_the_evening(city, generated):
     # InfluxDB 1.6's percentile(5) of fewer than 10 values is null, and a null first bucket emptied
     # the whole panel (CI at 21:30 local). The lowest hourly mean has a value for any hour with a
     # reading: 2 hours (22:00-24:00) of a constant 40 kW -> 40, then today's hours up to the end -> 40.
-    panel_ = panel(generated[c.BUILDING_UID], "Night base load")
+    panel_ = panel(generated[c.BUILDING_UID], "Base load")
     from_ms = fd.day_floor_ms(city.t_end_ms) - 2 * 3_600_000  # 22:00 local, inside the 2 days of data
     r = run_panel(panel_, {**ALL, "building": Variable(fd.A001)}, from_ms=from_ms, to_ms=city.t_end_ms,
                   url=city.url, db=city.db)
