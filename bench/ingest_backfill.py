@@ -25,15 +25,20 @@ import time
 import uuid
 
 from bench.ingest_ceiling import INGEST_WRITERS, encoded_bodies, post_rate
-from bench.ingest_throughput import ROOT, drain_ingest, prepare_session, publish_all
+from bench.ingest_throughput import ROOT, drain_ingest_counted, prepare_session, publish_all
 from contract.localtime import local_midnight_ms
 from contract.payloads import GatewayBatch
 from contract.topics import INGEST_FILTER
+from contract.units import Dimension
+from contract.vocabulary import MEASUREMENT, DeviceKind, field_name
 from deploy.localservers import Influxd, Mosquitto
 from simulators.fleetgen import generate_fleet
 from simulators.fleetsim import FleetSim, Period
 from simulators.messages import time_ordered
-from storage.influx import InfluxHTTP
+from storage.influx import InfluxHTTP, quote_ident
+
+METER = MEASUREMENT[DeviceKind.meter]
+CONSUMPTION = field_name("consumption", Dimension.energy)
 
 
 def simulated(buildings: int, start: dt.date, days: int, per_message: int) -> tuple[list[tuple[str, bytes]], int]:
@@ -54,7 +59,8 @@ def _load() -> str:
         return " ".join(fh.read().split()[:3])
 
 
-def run(buildings: int, start: dt.date, days: int, per_message: int = 1) -> dict:
+def run(buildings: int, start: dt.date, days: int, per_message: int = 1, cache_mib: int | None = None) -> dict:
+    """``cache_mib``: ingest's ``register_cache_mib`` (None: its default)."""
     t0 = time.perf_counter()
     msgs, readings = simulated(buildings, start, days, per_message)
     sim_s = time.perf_counter() - t0
@@ -69,8 +75,13 @@ def run(buildings: int, start: dt.date, days: int, per_message: int = 1) -> dict
         prepare_session(mq.port, cid, INGEST_FILTER)
         publish_all(mq.port, msgs)
         load_ingest = _load()
-        ingest_s = drain_ingest(mq.port, ix.url, db, cid, len(msgs))
+        extra = {} if cache_mib is None else {"register_cache_mib": cache_mib}
+        ingest_s, counters = drain_ingest_counted(mq.port, ix.url, db, cid, len(msgs), **extra)
         shown = InfluxHTTP(ix.url, db).query("SHOW MEASUREMENTS")
+        # The interval values ingest derived, summed: equal across cache sizes when none is wrong.
+        summed = InfluxHTTP(ix.url, db).query(
+            f"SELECT SUM({quote_ident(CONSUMPTION)}) FROM {quote_ident(METER)}")  # noqa: S608 - quoted
+        consumption = summed[0]["values"][0][1] if summed and summed[0].get("values") else None
         measurements = {v[0] for s in shown for v in s.get("values", [])}
         assert "ingest_deadletter" not in measurements, "ingest dead-lettered simulated messages"
         load_influx = _load()
@@ -82,8 +93,11 @@ def run(buildings: int, start: dt.date, days: int, per_message: int = 1) -> dict
     influx_s = posted / rate
     year = 365 / days
     return {"machine_cpus": os.cpu_count(), "buildings": buildings, "start": start.isoformat(), "days": days,
-            "readings_per_message": per_message, "messages": len(msgs), "readings": readings, "lines": points,
+            "readings_per_message": per_message, "register_cache_mib": cache_mib or "default",
+            "messages": len(msgs), "readings": readings, "lines": points,
+            "stored_consumption_kwh": round(consumption, 3) if consumption is not None else None,
             "simulate_and_encode_s": round(sim_s, 1),
+            "register_lookups": counters["lookups"], "register_cache_evictions": counters["evictions"],
             "ingest_s": round(ingest_s, 2), "ingest_readings_per_s": round(readings / ingest_s),
             "load_at_ingest": load_ingest, "influx_1_writer_s": round(influx_s, 2),
             "influx_points_per_s": round(rate), "load_at_influx": load_influx,
@@ -98,11 +112,15 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=1)
     ap.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2025, 7, 7))
     ap.add_argument("--readings-per-message", type=int, default=1)
+    ap.add_argument("--register-cache-mib", type=int, default=None,
+                    help="ingest's register cache budget (default: ingest's own); small to measure a cache "
+                         "that cannot hold the fleet")
     args = ap.parse_args()
     # The simulator's registers stand still at night (PV, idle piles): stuck_register findings are
     # expected, and their warnings (once per device) would bury the report.
     logging.getLogger("ingest.findings").setLevel(logging.ERROR)
-    print(json.dumps(run(args.buildings, args.start, args.days, args.readings_per_message), indent=2))
+    print(json.dumps(run(args.buildings, args.start, args.days, args.readings_per_message,
+                         args.register_cache_mib), indent=2))
 
 
 if __name__ == "__main__":

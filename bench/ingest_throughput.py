@@ -161,8 +161,16 @@ def drain_mosquitto_sub(port: int, client_id: str, n_messages: int) -> float | N
 
 
 def drain_ingest(port: int | MqttConnection, influx_url: str, db: str, client_id: str, n_messages: int) -> float:
+    """Seconds for IngestService to drain ``n_messages`` queued messages."""
+    return drain_ingest_counted(port, influx_url, db, client_id, n_messages)[0]
+
+
+def drain_ingest_counted(port: int | MqttConnection, influx_url: str, db: str, client_id: str, n_messages: int,
+                         **settings) -> tuple[float, dict]:
+    """As :func:`drain_ingest`, with the service's counters at the end (``lookups``, ``evictions``,
+    ...); ``settings``: other IngestSettings fields (e.g. ``register_cache_mib``)."""
     s = IngestSettings(**_conn(port).model_dump(), influx_url=influx_url, influx_db=db, client_id=client_id,
-                       share_group="", metrics_port=0, session_expiry_s=3600)
+                       share_group="", metrics_port=0, session_expiry_s=3600, **settings)
     svc = IngestService(s)
     svc.start()  # spawns the worker process, then connects
     while svc.acked < n_messages:
@@ -170,7 +178,7 @@ def drain_ingest(port: int | MqttConnection, influx_url: str, db: str, client_id
     # From the MQTT connect, as for the other consumers: the worker's start-up is a one-off.
     dt = time.perf_counter() - svc.connecting_at_s
     svc.stop()
-    return dt
+    return dt, svc.metrics.snapshot()
 
 
 def drain_naive(port: int, influx_url: str, db: str, client_id: str, n_messages: int) -> float:

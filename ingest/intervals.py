@@ -24,8 +24,16 @@ from contract.registers import Step, interval_between
 
 #: Readings kept per register series; 48 covers half a day of 15-minute data out of order. [1]
 DEFAULT_MAX_POINTS = 48
-#: Series kept (least recently used are forgotten and looked up again when needed). [1]
-DEFAULT_MAX_SERIES = 200_000
+#: Memory the cache may use; least recently used series are forgotten beyond it and looked up
+#: in storage again when they next report. At 48 readings a series costs ~5.3 kB, so 512 MiB
+#: holds ~100,000 register series (some 10,000 buildings). [B]
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+#: Upper estimates of the cache's memory, CPython 3.11 on 64 bit: a series (its record, windows,
+#: lists, and its key and series text when nothing else holds them) and each cached reading (a
+#: timestamp, a value and a flag in three lists). tests/ingest/test_register_cache.py measures
+#: them with tracemalloc and fails when the estimate is below the truth or far above it. [B]
+SERIES_BYTES = 1_000
+READING_BYTES = 90
 _NEG_INF = float("-inf")
 _POS_INF = float("inf")
 
@@ -111,6 +119,7 @@ class _Series:
     max_rate_per_h: float = _POS_INF
     replaced_ms: int | None = None  # [ms]
     windows: list[Window] = field(default_factory=list)
+    points: int = 0  # readings in its windows, as of the last trim [1]
 
     def window_of(self, ts: int) -> Window | None:
         for w in self.windows:
@@ -174,20 +183,28 @@ class RegisterTracker:
         reads storage for series whose readings fall outside the cache (one call per batch).
     max_points : int
         Readings kept per window. [1]
-    max_series : int
-        Series kept, least recently used forgotten first. [1]
+    max_bytes : int
+        Memory the cache may use (:attr:`cache_bytes`); least recently used series are forgotten
+        first. [B]
     """
 
     def __init__(self, lookup: Lookup, max_points: int = DEFAULT_MAX_POINTS,
-                 max_series: int = DEFAULT_MAX_SERIES):
+                 max_bytes: int = DEFAULT_MAX_BYTES):
         self._lookup = lookup
         self._max_points = max_points
-        self._max_series = max_series
+        self._max_bytes = max_bytes
         self._series: OrderedDict[Hashable, _Series] = OrderedDict()
+        self._points = 0  # readings cached over all series [1]
         self.lookups = 0  # series looked up in storage, for the metrics
+        self.evictions = 0  # series forgotten to stay within max_bytes, for the metrics
 
     def __len__(self) -> int:
         return len(self._series)
+
+    @property
+    def cache_bytes(self) -> int:
+        """Upper estimate of the cache's memory (:data:`SERIES_BYTES`, :data:`READING_BYTES`). [B]"""
+        return len(self._series) * SERIES_BYTES + self._points * READING_BYTES
 
     def apply(self, readings: list[RegisterReading]) -> list[DerivedUpdate]:
         """Take a batch of readings (arrival order) and return the updates it implies."""
@@ -252,7 +269,9 @@ class RegisterTracker:
         """Drop the cached readings of ``keys`` (they are looked up in storage when next needed):
         after a failed batch the cache may hold readings that were never stored."""
         for key in keys:
-            self._series.pop(key, None)
+            s = self._series.pop(key, None)
+            if s is not None:
+                self._points -= s.points
 
     def _trim(self, keys: set[Hashable]) -> None:
         for key in keys:
@@ -262,7 +281,13 @@ class RegisterTracker:
                 tail = [w for w in s.windows if w.open_end][-1:]
                 others = [w for w in s.windows if not w.open_end][-1:]
                 s.windows = others + tail
+            n = 0
             for w in s.windows:
                 w.trim(self._max_points)
-        while len(self._series) > self._max_series:
-            self._series.popitem(last=False)
+                n += len(w.ts)
+            self._points += n - s.points
+            s.points = n
+        while self._series and self.cache_bytes > self._max_bytes:
+            _key, s = self._series.popitem(last=False)
+            self._points -= s.points
+            self.evictions += 1

@@ -18,6 +18,10 @@ class Metrics:
         self.retries = Counter("ep_ingest_write_retries", "InfluxDB write attempts retried", registry=r)
         self.lookups = Counter("ep_ingest_register_lookups", "register series looked up in InfluxDB",
                                registry=r)
+        self.evictions = Counter("ep_ingest_register_cache_evictions", "register series forgotten to keep the "
+                                 "register cache within --register-cache-mib", registry=r)
+        self.cache_bytes = Gauge("ep_ingest_register_cache_bytes", "the worker's register cache (upper estimate)",
+                                 registry=r)
         self.queue_depth = Gauge("ep_ingest_queue_depth", "messages received and not yet acknowledged",
                                  registry=r)
         self.lag = Gauge("ep_ingest_lag_seconds", "now - newest timestamp written", registry=r)
@@ -41,12 +45,13 @@ class Metrics:
                 if s.name.endswith("_total"):
                     rejected[s.labels["reason"]] = s.value
         return {"readings": self.readings._value.get(), "written": self.written._value.get(),
-                "retries": self.retries._value.get(), "lookups": self.lookups._value.get(), "rejected": rejected}
+                "retries": self.retries._value.get(), "lookups": self.lookups._value.get(),
+                "evictions": self.evictions._value.get(), "rejected": rejected}
 
     def apply_snapshot(self, snap: dict, last: dict) -> None:
         """Advance this process's counters to a worker's ``snap``, given the one before (``last``)."""
-        for name in ("readings", "written", "retries", "lookups"):
-            delta = snap[name] - last.get(name, 0)
+        for name in ("readings", "written", "retries", "lookups", "evictions"):
+            delta = snap.get(name, 0) - last.get(name, 0)
             if delta > 0:
                 getattr(self, name).inc(delta)
         before = last.get("rejected", {})

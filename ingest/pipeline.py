@@ -270,7 +270,7 @@ class BatchBuilder:
         """Interval updates of the batch, all series in one storage lookup; when that fails, again
         message by message, so that only the failing message is lost to ``internal_error``."""
         tracker = self._tracker
-        before = tracker.lookups
+        before, evicted = tracker.lookups, tracker.evictions
         try:
             return tracker.apply(b.registers)
         except Aborted:
@@ -281,12 +281,13 @@ class BatchBuilder:
             tracker.forget({r.key for r in b.registers})
         finally:
             self._metrics.lookups.inc(tracker.lookups - before)
+            self._note_evictions(tracker.evictions - evicted)
         groups: dict[int, list[RegisterReading]] = defaultdict(list)
         for r, o in zip(b.registers, b.register_origin, strict=True):
             groups[o].append(r)
         out: list[DerivedUpdate] = []
         for index, regs in groups.items():
-            before = tracker.lookups
+            before, evicted = tracker.lookups, tracker.evictions
             try:
                 out.extend(tracker.apply(regs))
             except Aborted:
@@ -296,7 +297,18 @@ class BatchBuilder:
                 bad[index] = f"interval derivation: {type(e).__name__}: {e}"
             finally:
                 self._metrics.lookups.inc(tracker.lookups - before)
+                self._note_evictions(tracker.evictions - evicted)
         return out
+
+    def _note_evictions(self, n: int) -> None:
+        if not n:
+            return
+        self._metrics.evictions.inc(n)
+        if self._once.first("register_cache_full"):
+            log.warning("register cache full: least recently used series are forgotten and looked up in "
+                        "InfluxDB when they next report; if ep_ingest_register_lookups_total keeps rising, "
+                        "raise --register-cache-mib or partition buildings across more workers",
+                        extra={"series": len(self._tracker), "cache_bytes": self._tracker.cache_bytes})
 
     def _step_findings(self, u: DerivedUpdate, b: Batch) -> None:
         key = u.key

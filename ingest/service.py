@@ -117,7 +117,7 @@ class IngestService:
         self._worker_ready.clear()
         self._last_snapshot = {}  # a new worker's counters start at 0
         self._worker = w = WorkerProcess(self.s)
-        self._acker = threading.Thread(target=self._ack_loop, args=(w.outbox,), name="ingest-acker", daemon=True)
+        self._acker = threading.Thread(target=self._ack_loop, args=(w,), name="ingest-acker", daemon=True)
         self._acker.start()
         w.wait_ready(self._worker_ready, self.failed)
 
@@ -261,7 +261,8 @@ class IngestService:
 
     # -- acker: worker reports -> dead letters, acks -------------------------------------------
 
-    def _ack_loop(self, outbox) -> None:
+    def _ack_loop(self, worker: WorkerProcess) -> None:
+        outbox = worker.outbox
         try:
             while True:
                 msg: Commit | Ready | Stats | Stopped | Failed = pickle.loads(outbox.recv_bytes())
@@ -273,6 +274,9 @@ class IngestService:
                     self._worker_ready.set()
                 elif isinstance(msg, Stats):
                     self._apply(msg.snapshot)
+                    # Live data the worker keeps on purpose, not what a backlog left (RecyclePolicy).
+                    worker.cache_bytes = msg.snapshot.get("cache_bytes", 0)
+                    self.metrics.cache_bytes.set(worker.cache_bytes)
                 elif isinstance(msg, Stopped):
                     self._apply(msg.snapshot)
                     return

@@ -60,6 +60,10 @@ class IngestSettings(InfluxSettings, MqttConnection):
     ts_floor_ms: int = Field(1_262_304_000_000, ge=0)
     #: Register readings kept per device for interval derivation. [1]
     register_cache_points: int = Field(48, ge=2)
+    #: Memory the register cache may use (~5.3 kB per series at 48 readings, ingest/intervals.py);
+    #: beyond it the least recently used series are forgotten and looked up in InfluxDB when they
+    #: next report. Not part of ``memory_budget_mib``. [MiB]
+    register_cache_mib: int = Field(512, ge=1)
     #: Python log level of the JSON logs.
     log_level: str = "INFO"
 

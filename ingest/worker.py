@@ -82,7 +82,8 @@ class Worker:
         self._influx = s.influx()
         self._lookup = InfluxLookup(s.influx(), self._abort, initial_ms=s.retry_initial_ms, max_ms=s.retry_max_ms,
                                     on_retry=self.metrics.retries.inc)
-        self.tracker = RegisterTracker(self._lookup_written, max_points=s.register_cache_points)
+        self.tracker = RegisterTracker(self._lookup_written, max_points=s.register_cache_points,
+                                       max_bytes=s.register_cache_mib * 1024 * 1024)
         fleet = fleet_index(s)
         rules = TimeRules(future_tolerance_ms=int(s.future_tolerance_s * 1000), floor_ms=s.ts_floor_ms,
                           installed_ms=fleet.installed_ms if fleet else None)
@@ -105,7 +106,8 @@ class Worker:
             self._out.send_bytes(data)
 
     def snapshot(self) -> dict:
-        return {**self.metrics.snapshot(), "newest_ts_ms": self.newest_ts_ms}
+        return {**self.metrics.snapshot(), "newest_ts_ms": self.newest_ts_ms,
+                "cache_bytes": self.tracker.cache_bytes}
 
     def run(self) -> None:
         try:

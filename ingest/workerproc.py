@@ -42,6 +42,8 @@ class WorkerProcess:
         self.inbox, self.outbox = to_worker_w, from_worker_r  # the worker's inbox, its outbox
         #: RSS when it reported ready: the size it returns to only as a new process. [B]
         self.idle_rss_bytes = 0
+        #: Its register cache as it last reported it (upper estimate, ingest/intervals.py). [B]
+        self.cache_bytes = 0
 
     @property
     def pid(self) -> int | None:
@@ -108,5 +110,7 @@ class RecyclePolicy:
             rss = worker.rss_bytes()
         except OSError:  # it exited: the acker reports that
             return None
-        return rss if rss - worker.idle_rss_bytes > self.limit_bytes else None
+        # The register cache is live data, bounded by its own budget: only growth beyond it is
+        # what a backlog left behind and a new process would give back.
+        return rss if rss - worker.idle_rss_bytes - worker.cache_bytes > self.limit_bytes else None
 

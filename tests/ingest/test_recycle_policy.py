@@ -11,8 +11,8 @@ MIB = 1024 * 1024
 
 
 class _Worker:
-    def __init__(self, idle_rss: int, rss: int):
-        self.idle_rss_bytes, self.rss = idle_rss, rss
+    def __init__(self, idle_rss: int, rss: int, cache_bytes: int = 0):
+        self.idle_rss_bytes, self.rss, self.cache_bytes = idle_rss, rss, cache_bytes
 
     def rss_bytes(self) -> int:
         return self.rss
@@ -69,3 +69,16 @@ def test_replacements_are_spaced_by_the_minimum_interval(clock):
     assert policy.due(big, idle=True) is None  # the new worker is as large: its cache, say
     clock[0] += 1
     assert policy.due(big, idle=True) == 60 * MIB
+
+
+def test_the_register_cache_is_live_data_not_backlog_leftovers(clock):
+    """A province-sized cache (200 MiB, within its own --register-cache-mib) is not a reason to
+    replace the worker at every idle moment: only growth beyond it counts against the limit."""
+    policy = RecyclePolicy(32 * MIB, 0)
+    cached = _Worker(50 * MIB, 270 * MIB, cache_bytes=200 * MIB)  # 220 above idle - 200 cache = 20 MiB
+    policy.due(cached, idle=True)
+    clock[0] += RECYCLE_IDLE_S
+    assert policy.due(cached, idle=True) is None  # 20 MiB <= 32 MiB
+    clock[0] += RECYCLE_CHECK_S
+    leaky = _Worker(50 * MIB, 283 * MIB, cache_bytes=200 * MIB)  # 233 - 200 = 33 MiB left by a backlog
+    assert policy.due(leaky, idle=True) == 283 * MIB

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contract.registers import Step, capacity_above, interval_between, register_delta
-from ingest.intervals import LookupResult, RegisterReading, RegisterTracker
+from ingest.intervals import READING_BYTES, SERIES_BYTES, LookupResult, RegisterReading, RegisterTracker
 
 MIN15_MS = 900_000
 
@@ -208,15 +208,19 @@ def test_tracker_cache_is_bounded_and_stays_correct():
 @settings(max_examples=300, deadline=None)
 @given(increments=st.lists(st.integers(0, 50), min_size=24, max_size=24),
        arrivals=st.lists(st.tuples(st.sampled_from(["E-1", "E-2"]), st.integers(0, 23)), min_size=1, max_size=60),
-       cuts=st.lists(st.integers(1, 8), min_size=60, max_size=60), max_points=st.integers(2, 8))
+       cuts=st.lists(st.integers(1, 8), min_size=60, max_size=60), max_points=st.integers(2, 8),
+       series_fit=st.integers(1, 3))
 def test_tracker_agrees_with_the_whole_history_whatever_the_order_batches_and_cache_size(
-        increments, arrivals, cuts, max_points):
+        increments, arrivals, cuts, max_points, series_fit):
     """Readings arrive in any order, in batches of any size, again and again, through a cache too
-    small to hold them: once every update is stored, each reading's interval is what the whole
-    sorted history gives (its value minus the one before it), and the first reading has none."""
+    small to hold them (too few readings per series, and with ``series_fit`` 1 a byte budget that
+    holds one of the two series: each switch forgets the other): once every update is stored, each
+    reading's interval is what the whole sorted history gives (its value minus the one before
+    it), and the first reading has none."""
     value = {slot: 1000.0 + sum(increments[:slot + 1]) for slot in range(24)}  # a growing register
     storage = FakeStorage()
-    tracker = RegisterTracker(storage, max_points=max_points)
+    tracker = RegisterTracker(storage, max_points=max_points,
+                              max_bytes=series_fit * (SERIES_BYTES + max_points * READING_BYTES))
     stored: dict[tuple[str, int], dict] = {}
     batches, at = [], 0
     for cut in cuts:
@@ -229,6 +233,7 @@ def test_tracker_agrees_with_the_whole_history_whatever_the_order_batches_and_ca
             stored.setdefault((u.key, u.ts_ms), {}).update(u.fields)
         for r in readings:  # written: storage answers later lookups with it
             storage.points.setdefault(r.key, {})[r.ts_ms] = r.value
+        assert tracker.cache_bytes <= series_fit * (SERIES_BYTES + max_points * READING_BYTES)
     for key in ("E-1", "E-2"):
         slots = sorted({slot for k, slot in arrivals if k == key})
         if slots:
