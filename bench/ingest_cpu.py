@@ -8,6 +8,9 @@ influxd and Mosquitto used over the drain (the service figure includes this
 benchmark's own polling loop, a sleep of 5 ms per check); then the lines ingest wrote for the same messages
 (bench/ingest_ceiling.py) are posted by one writer, with influxd's CPU for them alone. CPU time is
 far less disturbed by a loaded machine than wall time, so it says which process bounds the rate.
+
+``--acks both`` alternates rounds that acknowledge a batch with one joined write (ingest/acks.py)
+and rounds that ack message by message through paho's ``Client.ack``: the two side by side.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ from bench.ingest_ceiling import encoded_bodies, post_rate
 from bench.ingest_throughput import ROOT, make_messages, prepare_session, publish_all
 from contract.topics import INGEST_FILTER
 from deploy.localservers import Influxd, Mosquitto
+from ingest import acks
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from storage.influx import InfluxHTTP
+
+JOINED_AVAILABLE = acks.JOINED
 
 
 def cpu_s(pid: int) -> float:
@@ -39,6 +45,8 @@ def main() -> None:
     ap.add_argument("--readings", type=int, default=200_000)
     ap.add_argument("--per-message", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--acks", choices=("joined", "per-message", "both"), default="joined",
+                    help="how the service acknowledges a batch (both: alternating rounds)")
     args = ap.parse_args()
     n = args.readings
     msgs = make_messages(n, args.per_message)
@@ -46,10 +54,12 @@ def main() -> None:
     state = ROOT / "var" / "bench" / f"cpu-{uuid.uuid4().hex[:6]}"
     mq = Mosquitto(state / "mosquitto").start()
     ix = Influxd(state / "influxdb").start()
-    print("| round | load | ingest [readings/s] | worker CPU [us/reading] | service | influxd | mosquitto | "
-          "InfluxDB alone [points/s] | influxd CPU alone [us/point] |\n|---|---|---|---|---|---|---|---|---|")
+    print("| round | acks | load | ingest [readings/s] | worker CPU [us/reading] | service | influxd | mosquitto | "
+          "InfluxDB alone [points/s] | influxd CPU alone [us/point] |\n|---|---|---|---|---|---|---|---|---|---|")
     try:
         for r in range(args.rounds):
+            mode = args.acks if args.acks != "both" else ("joined", "per-message")[r % 2]
+            acks.JOINED = mode == "joined" and JOINED_AVAILABLE
             cid, db = f"cpu-{uuid.uuid4().hex[:6]}", f"cpu_{uuid.uuid4().hex[:6]}"
             InfluxHTTP(ix.url, db).create_database()
             prepare_session(mq.port, cid, INGEST_FILTER)
@@ -70,7 +80,7 @@ def main() -> None:
             influx0 = cpu_s(ix.proc.pid)
             rate, points = post_rate(ix.url, bodies, 1)
             alone = (cpu_s(ix.proc.pid) - influx0) / points * 1e6
-            print(f"| {r + 1} | {load} | {n / dt:,.0f} | {used['worker']:.1f} | {used['service']:.1f} | "
+            print(f"| {r + 1} | {mode} | {load} | {n / dt:,.0f} | {used['worker']:.1f} | {used['service']:.1f} | "
                   f"{used['influxd']:.1f} | {used['mosquitto']:.1f} | {rate:,.0f} | {alone:.1f} |", flush=True)
     finally:
         mq.stop()

@@ -33,6 +33,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from contract.broker import make_client
 from ingest import memory
+from ingest.acks import ack_qos1, flush
 from ingest.deadletters import confirm_deadletters
 from ingest.messages import (
     Ack,
@@ -64,6 +65,9 @@ QUEUE_BUDGET_SHARE = 0.25
 #: Longest wait of the network thread for room in the queue: keep-alives must still go out. [s]
 QUEUE_WAIT_MAX_S = 5.0
 MIB = 1024 * 1024
+#: At shutdown, how long the broker may take to confirm it read the last acks, even past the close
+#: timeout (ingest/acks.py, ``flush``). [s]
+ACK_FLUSH_MIN_S = 2.0
 
 
 class IngestService:
@@ -298,14 +302,20 @@ class IngestService:
     def _ack(self, acks: list[Ack]) -> None:
         gen = self._gen
         done = 0
+        qos1: list[int] = []
         for m_gen, mid, qos in acks:
             # A message of an earlier connection is redelivered by the broker; its mid now
             # means nothing (or another message), so it must not be acked.
-            if m_gen == gen and qos > 0:
+            if m_gen == gen and qos == 1:
+                qos1.append(mid)
+            elif m_gen == gen and qos > 1:  # not subscribed for; in order all the same
+                done += ack_qos1(self.client, qos1)
+                qos1 = []
                 if self.client.ack(mid, qos) == MQTTErrorCode.MQTT_ERR_SUCCESS:
                     done += 1
             elif qos == 0:
                 done += 1
+        done += ack_qos1(self.client, qos1)  # one socket write for the batch (ingest/acks.py)
         self.settled += len(acks)
         self.acked += done
         self.metrics.acked.inc(done)
@@ -361,6 +371,11 @@ class IngestService:
                 log.warning("shutdown: pending batches left unacknowledged (the broker redelivers them)")
                 p.terminate()
             p.join(5)
+        # The last batch's PUBACKs are queued, not yet read by the broker, which drops what it has
+        # not read when we disconnect: those messages would come back and be written again.
+        if self.client.is_connected() and not flush(self.client, max(ACK_FLUSH_MIN_S, deadline - time.monotonic())):
+            log.warning("shutdown: the broker did not confirm reading the last acknowledgements (it may redeliver "
+                        "those messages; writing them again stores the same points)")
         self.client.disconnect()
         self.client.loop_stop()
         if self._metrics_server is not None:
