@@ -162,6 +162,24 @@ def test_tracker_holds_out_backward_steps_and_spikes():
     assert got[4 * MIN15_MS] == ({"interval_s": 900.0}, Step.spike)  # 4050 kWh in 15 min > 100
 
 
+@pytest.mark.xfail(strict=True, reason="known limit (docs/ingest.md, 'One misread register value'): a single "
+                   "misread within the plausible rate is counted; strict, so the fix turns this red until "
+                   "the mark goes")
+@pytest.mark.parametrize(("values", "true_kwh"), [
+    # Misread 1,000 kWh high at 15 min (the simulator's `spike` fault: max(1000, 1 %) added):
+    # 1010 kWh in 0.25 h = 4,040 kWh/h is under the 1e5 kWh/h plausible rate, so it counts; the
+    # step back (990 kWh, not near zero) is held out. Stored 1010, true 100020 - 100000 = 20.
+    ([100_000.0, 101_010.0, 100_020.0], 20.0),
+    # Misread 5,000 kWh low: the drop is held out, and the next step counts from the misread
+    # value: stored 100010 - 95000 = 5010, true 100010 - 100000 = 10.
+    ([100_000.0, 95_000.0, 100_010.0], 10.0),
+], ids=["high", "low"])
+def test_one_misread_register_value_is_not_consumption(values, true_kwh):
+    t = RegisterTracker(FakeStorage())
+    u = t.apply([_reading(i * MIN15_MS, v) for i, v in enumerate(values)])
+    assert sum(x.fields.get("consumption_kwh", 0.0) for x in u) == pytest.approx(true_kwh)
+
+
 def test_tracker_looks_up_storage_once_per_batch_after_restart():
     storage = FakeStorage({"E-1": {0: 100.0, MIN15_MS: 101.0}, "E-2": {0: 50.0}})
     t = RegisterTracker(storage)
