@@ -11,20 +11,30 @@ rewrites nothing.
 
 Rules, the same as ingest's (ingest/intervals.py):
 
-* the interval value of a reading is the register delta from the reading before it, of the same
-  device and register field, in time order (normal, jitter, rollover or reset); a backward step
-  without evidence of a reset, or a spike above the plausible rate, is held out (not rewritten,
-  not summed), the same decision as ingest's;
+* each register reading is first judged against both its neighbours, of the same device and
+  register field, in time order (:func:`contract.registers.clean_values`): a single misread value
+  outside ``[previous, next]`` while ``previous <= next`` (by more than one displayed digit) stands
+  for the nearer bound, and every step is derived from these clean values. So a reading's interval
+  value depends on the two readings before it and the one after it: for each register, the two last
+  readings before the window and the first one after it (both within ``previous_lookback_days``)
+  are read as context. They are never rewritten, and the ends of what was found are not judged:
+  the device's first reading (one reading before the window) and its newest (none after the
+  window, a provisional value, as in ingest);
+* the interval value of a reading is the register delta from the reading before it (clean values),
+  in time order (normal, jitter, rollover or reset); a backward step without evidence of a reset,
+  or a spike above the plausible rate, is held out (not rewritten, not summed), the same decision
+  as ingest's. A misread dip that ingest held out is now a step of zero and is rewritten;
 * a reading whose interval value came from the device itself (stored interval value without
-  ``interval_s``, which only derivation writes) is left alone;
+  ``interval_s``, which only derivation writes) is left alone (its register is still a neighbour);
 * the first reading of a device has no interval value. Only ``previous_lookback_days`` before the
-  window are searched for the reading before the window's first one; when none is found there,
+  window are searched for the readings before the window's first one; when none is found there,
   that first reading keeps its stored value (it is not checked).
 
 Rollover detection uses a display factor of 1 (the stored base unit): equal to ingest's for
 registers shown in a power of ten of the base unit (Wh, kWh, MWh, L, m3, kg, t); an MJ or GJ
-heat register (factor 1/3.6) that rolls over is detected in kWh digits instead (see
-docs/analytics.md).
+heat register (factor 1/3.6) that rolls over is detected in kWh digits instead. The one-digit
+tolerance of the jitter and misread rules is one stored unit too: a Wh register's misread within
+1 kWh of its neighbours is clipped by ingest, not here (see docs/analytics.md).
 
 Memory is bounded: the window's devices are listed first (one row per device), then read and
 fixed a few buildings at a time (``max_devices_per_query`` devices per query).
@@ -40,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from contract.plausibility import Limits
-from contract.registers import interval_between
+from contract.registers import clean_values, interval_between
 from contract.vocabulary import (
     CARRIER_DIMENSION,
     MEASUREMENT,
@@ -56,7 +66,7 @@ log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 #: Devices whose points one query reads (a day of 15-minute data: ~97 rows each). [1]
 DEFAULT_MAX_DEVICES_PER_QUERY = 500
-#: How far before the window the reading before its first one is searched. [d]
+#: How far before the window (and after it) the context readings are searched. [d]
 DEFAULT_PREVIOUS_LOOKBACK_DAYS = 31
 #: Stored and recomputed values closer than this are equal (float rounding of unit factors).
 _REL_TOL = 1e-9
@@ -110,8 +120,9 @@ def _same(stored: float | None, value: float) -> bool:
     return stored is not None and math.isclose(stored, value, rel_tol=_REL_TOL, abs_tol=_ABS_TOL)
 
 
-def fixes_for_device(points: Sequence[StoredPoint], previous: dict[str, tuple[int, float]],
-                     pairs: Iterable[tuple[str, str]], replaced_ms: int | None = None
+def fixes_for_device(points: Sequence[StoredPoint], previous: Mapping[str, Sequence[tuple[int, float]]],
+                     pairs: Iterable[tuple[str, str]], replaced_ms: int | None = None,
+                     following: Mapping[str, Sequence[tuple[int, float]]] | None = None
                      ) -> tuple[int, list[tuple[StoredPoint, dict[str, float]]]]:
     """Recompute the interval values of one device's points and list those that differ.
 
@@ -119,13 +130,20 @@ def fixes_for_device(points: Sequence[StoredPoint], previous: dict[str, tuple[in
     ----------
     points : sequence of StoredPoint
         The device's points in the window, sorted by time. [ms, base unit]
-    previous : dict
-        Register field -> (time, value) of the last reading before the window. [ms, base unit]
+    previous : mapping
+        Register field -> (time, value) of the last readings before the window, in time order; the
+        last two are used (the first window reading's predecessor is judged with both of its
+        neighbours). One reading: the device's first, not judged. [ms, base unit]
     pairs : iterable of (str, str)
         (register field, interval field) of the measurement.
     replaced_ms : int, optional
         The device's recorded replacement instant (registry ``replaced_on``, local midnight): a step
-        across it counts zero, as ingest counts it (contract/registers.py). [ms]
+        across it counts zero, as ingest counts it, and no reading is judged across it
+        (contract/registers.py). [ms]
+    following : mapping, optional
+        Register field -> (time, value) of the first readings after the window, in time order; the
+        first is used, to judge the window's last reading. None (or none for a register): that last
+        reading is the newest known, not judged. [ms, base unit]
 
     Returns
     -------
@@ -137,40 +155,63 @@ def fixes_for_device(points: Sequence[StoredPoint], previous: dict[str, tuple[in
 
     Notes
     -----
+    The interval value of a window reading k is
+    ``interval_between(ts[k-1], clean[k-1], ts[k], clean[k])`` where ``clean`` is
+    :func:`contract.registers.clean_values` over [up to 2 readings before] + [the window's readings
+    of this register] + [up to 1 after]: ingest's own arithmetic. Context readings are not rewritten.
+
     When a point carries several registers (a pv_meter's to_grid and from_grid) whose previous
     readings are at different times, ``interval_s`` is the shortest of their intervals: the time
     since the device's last reading of any register.
     """
     pairs = tuple(pairs)
-    last = dict(previous)
-    checked = 0
-    fixes = []
-    for p in points:
-        derived: dict[str, float] = {}
-        interval_s: float | None = None
-        stale = False
-        for reg, ivl in pairs:
+    after = following or {}
+    derived: list[dict[str, float]] = [{} for _ in points]
+    interval_s: list[float | None] = [None] * len(points)
+    stale = [False] * len(points)
+    for reg, ivl in pairs:
+        seq: list[tuple[int, float, int]] = []  # (time, reading, index into points; -1: context)
+        for t, v in previous.get(reg, ())[-2:]:
+            if not seq or t > seq[-1][0]:
+                seq.append((t, v, -1))
+        for i, p in enumerate(points):
             value = p.values.get(reg)
-            if value is None:
-                continue
-            prev = last.get(reg)
-            last[reg] = (p.ts_ms, value)
+            if value is None or (seq and seq[-1][0] >= p.ts_ms):
+                continue  # not this register's reading, or a duplicate time (not a step)
+            seq.append((p.ts_ms, value, i))
+        for t, v in after.get(reg, ())[:1]:
+            if not seq or t > seq[-1][0]:
+                seq.append((t, v, -1))
+        ts = [t for t, _, _ in seq]
+        at = [i for _, _, i in seq]
+        clean = clean_values(ts, [v for _, v, _ in seq], 1.0, replaced_ms)
+        rate = _LIMITS.max_rate_per_h(reg)
+        for k in range(1, len(ts)):
+            i = at[k]
+            if i < 0:
+                continue  # context: neither the window's nor to be rewritten
+            p = points[i]
             stored = p.values.get(ivl)
-            if prev is None or prev[0] >= p.ts_ms or (stored is not None and p.values.get("interval_s") is None):
-                continue  # first reading, a duplicate time, or the device's own value
-            iv = interval_between(prev[0], prev[1], p.ts_ms, value, max_rate_per_h=_LIMITS.max_rate_per_h(reg),
-                                  replaced=replaced_ms is not None and prev[0] < replaced_ms <= p.ts_ms)
+            if stored is not None and p.values.get("interval_s") is None:
+                continue  # the device's own value
+            iv = interval_between(ts[k - 1], clean[k - 1], ts[k], clean[k], max_rate_per_h=rate,
+                                  replaced=replaced_ms is not None and ts[k - 1] < replaced_ms <= ts[k])
             if iv.delta is None:
                 continue  # held out (backward step, spike), as ingest does: not summed
-            derived[ivl] = iv.delta
-            interval_s = iv.interval_s if interval_s is None else min(interval_s, iv.interval_s)
-            stale = stale or not _same(stored, iv.delta)
-        if not derived:
+            derived[i][ivl] = iv.delta
+            prior = interval_s[i]
+            interval_s[i] = iv.interval_s if prior is None else min(prior, iv.interval_s)
+            stale[i] = stale[i] or not _same(stored, iv.delta)
+    checked = 0
+    fixes = []
+    for i, p in enumerate(points):
+        if not derived[i]:
             continue
         checked += 1
-        assert interval_s is not None
-        if stale or not _same(p.values.get("interval_s"), interval_s):
-            fixes.append((p, {**derived, "interval_s": interval_s}))
+        secs = interval_s[i]
+        assert secs is not None
+        if stale[i] or not _same(p.values.get("interval_s"), secs):
+            fixes.append((p, {**derived[i], "interval_s": secs}))
     return checked, fixes
 
 
@@ -215,19 +256,39 @@ def _chunks(devices: dict[str, int], max_devices: int) -> list[list[str]]:
 
 def _fetch_chunk(db: InfluxHTTP, measurement: str, pairs: tuple[tuple[str, str], ...], buildings: list[str],
                  start_ms: int, end_ms: int, lookback_ms: int) -> dict[int, dict]:
-    """The chunk's points in the window (statement 0) and each register's last reading before it."""
+    """The chunk's points in the window (statement 0), each register's two last readings before it
+    (statements 1..n) and its first reading after it (n+1..2n), within ``lookback_ms`` of the window."""
     cols = [f for pair in pairs for f in pair] + ["interval_s"]
     where = _or_equal("building_code", buildings)
     m = quote_ident(measurement)
     select = ", ".join(quote_ident(c) for c in cols)
     inside = (f"SELECT {select} FROM {m} WHERE time > {int(start_ms)}ms AND time <= {int(end_ms)}ms "  # noqa: S608
               f"AND {where} GROUP BY *")
-    # One statement per register: a point holding only another register must not hide this one's last.
+    # One statement per register: a point holding only another register must not hide this one's.
+    # Two before: the window's first reading's predecessor is judged against both its neighbours.
     befores = [f"SELECT {quote_ident(reg)} FROM {m} WHERE time > {int(start_ms - lookback_ms)}ms "  # noqa: S608
-               f"AND time <= {int(start_ms)}ms AND {where} GROUP BY * ORDER BY time DESC LIMIT 1"
+               f"AND time <= {int(start_ms)}ms AND {where} GROUP BY * ORDER BY time DESC LIMIT 2"
                for reg, _ivl in pairs]
-    results = db.query_raw(";".join([inside, *befores]), post=True)
+    # One after: the window's last reading is judged against it.
+    afters = [f"SELECT {quote_ident(reg)} FROM {m} WHERE time > {int(end_ms)}ms "  # noqa: S608
+              f"AND time <= {int(end_ms + lookback_ms)}ms AND {where} GROUP BY * ORDER BY time ASC LIMIT 1"
+              for reg, _ivl in pairs]
+    results = db.query_raw(";".join([inside, *befores, *afters]), post=True)
     return {r.get("statement_id", n): r for n, r in enumerate(results)}
+
+
+def _context(result: dict, keep: int, last: bool) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """(building_code, device_id) -> one register's context readings in time order, from one
+    statement's result: the ``keep`` latest (``last``) or earliest over all of a device's series
+    (its tags may have changed, each series has its own ``LIMIT``)."""
+    found: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    for s in result.get("series", []):
+        td = dict(_tags(s))
+        key = (td.get("building_code", ""), td.get("device_id", ""))
+        for t, v in s["values"]:
+            if v is not None:
+                found[key].setdefault(int(t), float(v))
+    return {key: (sorted(r.items())[-keep:] if last else sorted(r.items())[:keep]) for key, r in found.items()}
 
 
 def _fix_chunk(db: InfluxHTTP, measurement: str, pairs: tuple[tuple[str, str], ...], by_id: dict[int, dict],
@@ -242,20 +303,20 @@ def _fix_chunk(db: InfluxHTTP, measurement: str, pairs: tuple[tuple[str, str], .
             rec = dict(zip(names, row, strict=True))
             points[key].append(StoredPoint(int(rec.pop("time")), tags,
                                            {k: (None if v is None else float(v)) for k, v in rec.items()}))
-    previous: dict[tuple[str, str], dict[str, tuple[int, float]]] = defaultdict(dict)
+    previous: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = defaultdict(dict)
+    following: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = defaultdict(dict)
+    n = len(pairs)
     for j, (reg, _ivl) in enumerate(pairs, start=1):
-        for s in by_id.get(j, {}).get("series", []):
-            td = dict(_tags(s))
-            key = (td.get("building_code", ""), td.get("device_id", ""))
-            for t, v in s["values"]:
-                # A device's tags may have changed (several series): the latest reading wins.
-                if v is not None and (reg not in previous[key] or previous[key][reg][0] < t):
-                    previous[key][reg] = (int(t), float(v))
+        for key, readings in _context(by_id.get(j, {}), 2, last=True).items():
+            previous[key][reg] = readings
+        for key, readings in _context(by_id.get(n + j, {}), 1, last=False).items():
+            following[key][reg] = readings
     stats = RederiveStats(devices=len(points))
     lines: list[str] = []
     for key, pts in points.items():
         pts.sort(key=lambda p: p.ts_ms)
-        checked, fixes = fixes_for_device(pts, previous.get(key, {}), pairs, replaced_ms.get(key))
+        checked, fixes = fixes_for_device(pts, previous.get(key, {}), pairs, replaced_ms.get(key),
+                                          following.get(key, {}))
         stats.checked += checked
         for p, fields in fixes:
             lines.append(encode_line(measurement, dict(p.tags), fields, p.ts_ms))
@@ -281,7 +342,8 @@ def rederive_window(db: InfluxHTTP, start_ms: int, end_ms: int, *,
     max_devices_per_query : int
         Devices read per query; bounds memory at city scale. [1]
     previous_lookback_days : float
-        How far before ``start_ms`` each device's previous reading is searched. [d]
+        How far before ``start_ms`` each register's two previous readings, and after ``end_ms`` its
+        next reading, are searched. [d]
     batch_lines : int
         Lines per write request. [1]
     replaced_ms : mapping, optional

@@ -27,13 +27,13 @@ INGEST_WRITERS = 1
 
 def sealed_batches(messages: list[tuple[str, bytes]], batch_lines: int = BATCH_LINES) -> Iterator[list[str]]:
     """The line batches ingest's worker seals for ``messages`` (every series new, nothing stored)."""
-    from ingest.intervals import LookupResult, RegisterTracker
+    from ingest.intervals import RegisterTracker
     from ingest.metrics import Metrics
     from ingest.pipeline import BatchBuilder, Inbound
     from ingest.transform import TimeRules
 
     def no_storage(missing: dict) -> dict:
-        return {k: LookupResult(None, [], None) for k in missing}
+        return {}  # nothing stored: the tracker's own empty result (any revision's, for --ref)
 
     builder = BatchBuilder(rules=TimeRules(), tracker=RegisterTracker(no_storage), metrics=Metrics(),
                            client_id="bench")

@@ -21,6 +21,7 @@ class FindingCode(StrEnum):
     register_reset = "register_reset"  # dropped close to zero: a new meter, counted from 0
     register_rollover = "register_rollover"  # passed its capacity: counted across it
     spike = "spike"  # a step above the plausible rate: held out
+    register_misread = "register_misread"  # one value outside its neighbours' range: judged as within it
     gap = "gap"  # no reading for longer than the gap threshold
     stuck_register = "stuck_register"  # did not move for longer than the stuck threshold while power flowed
     unknown_device = "unknown_device"  # not in the fleet / registry (accepted and flagged)

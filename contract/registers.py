@@ -25,6 +25,17 @@ One function decides for ingest (ingest/intervals.py) and for the rollup's re-de
 
 A step that implies a rate above ``max_rate_per_h`` (contract/plausibility.py) is a **spike**:
 held out too (a corrupt reading, or a register set by hand), and reported.
+
+Before any step is judged, each reading is judged against **both** its neighbours
+(:func:`clean_value`): a single **misread** value (a collector read the wrong value once: 100 000,
+*101 010*, 100 020 kWh; or 100 000, *95 000*, 100 010) lies outside ``[previous, next]`` while
+``previous <= next``. Its value is taken as the nearer bound of that range, and the steps are
+derived from these values, so the two intervals around it count ``next - previous`` between them
+(20 and 10 kWh above), not the misread's excursion (1 010 and 5 010 kWh with steps judged in pairs).
+A register that only grows is never touched; a reset, rollover or unrecorded swap has
+``previous > next`` and is left to the rules above; an excursion within ``jitter_shown`` is jitter.
+The ends of what is known are not judged (no neighbour on one side), so the newest reading's value
+is provisional until the next one arrives.
 """
 
 from __future__ import annotations
@@ -136,6 +147,65 @@ def register_delta(previous: float, new: float, display_factor: float = 1.0,
     if new < reset_fraction * previous:
         return new, Step.reset
     return new - previous, Step.backward
+
+
+def clean_value(previous: float | None, value: float, following: float | None, display_factor: float = 1.0,
+                jitter_shown: float = JITTER_SHOWN) -> float:
+    """The value a register reading stands for, judged with its neighbours (see the module docstring).
+
+    Parameters
+    ----------
+    previous, following : float or None
+        The readings before and after it, in time order; None where there is none, or where a
+        recorded replacement lies between (the other register's values say nothing). [base unit]
+    value : float
+        The reading. [base unit]
+    display_factor, jitter_shown : float
+        As in :func:`register_delta`: an excursion of at most ``jitter_shown`` displayed units is
+        left to the jitter rule. [base unit / displayed unit], [displayed unit]
+
+    Returns
+    -------
+    float
+        ``value`` clipped into ``[previous, following]`` when ``previous <= following`` and it lies
+        outside by more than the jitter; else ``value``. [base unit]
+
+    >>> clean_value(100_000.0, 101_010.0, 100_020.0)
+    100020.0
+    """
+    if previous is None or following is None or previous > following:
+        return value
+    if value < previous:
+        return previous if (previous - value) / display_factor > jitter_shown else value
+    if value > following:
+        return following if (value - following) / display_factor > jitter_shown else value
+    return value
+
+
+def clean_values(ts_ms: list[int], values: list[float], display_factor: float = 1.0,
+                 replaced_ms: int | None = None) -> list[float]:
+    """:func:`clean_value` of every reading of one register in time order; the first and last are
+    not judged (their other neighbour is not in the list: pass readings around what is wanted).
+
+    Parameters
+    ----------
+    ts_ms : list of int
+        Times, strictly increasing. [ms]
+    values : list of float
+        Register readings. [base unit]
+    display_factor : float
+        As in :func:`register_delta`. [base unit / displayed unit]
+    replaced_ms : int, optional
+        A recorded replacement: neighbours across it are not used. [ms]
+    """
+    out = list(values)
+    for k in range(1, len(values) - 1):
+        prev, nxt = values[k - 1], values[k + 1]
+        if replaced_ms is not None and ts_ms[k - 1] < replaced_ms <= ts_ms[k + 1]:
+            continue
+        if prev <= nxt and not prev <= values[k] <= nxt:
+            out[k] = clean_value(prev, values[k], nxt, display_factor)
+    return out
 
 
 def interval_between(prev_ts_ms: int, prev_value: float, ts_ms: int, value: float,

@@ -8,8 +8,14 @@ window finds its neighbours in memory; one outside (first reading after a restar
 backfill) is looked up in InfluxDB first, all series of a batch in one request (see
 :meth:`RegisterTracker.apply`).
 
-When a reading lands between two known readings, the next reading's interval value changes too,
-and an update for it is emitted. The first reading of a series gets no interval value.
+Each reading's value is first judged against both neighbours (a single misread is clipped into
+their range, :func:`contract.registers.clean_value`), and each interval value is derived from
+those judged values. So a step depends on the reading two before it and the one after it: a
+reading is handled from the cache only when the window holds :data:`CONTEXT` readings on each side
+of it (or nothing stored lies beyond), and the storage lookup fetches as many. When a reading
+lands between two known readings, the next reading's interval value changes too, and an update for
+it is emitted; when it changes a neighbour's judged value, the intervals on both sides of that
+neighbour are emitted too. The first reading of a series gets no interval value.
 Arithmetic: :mod:`contract.registers`.
 """
 
@@ -20,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from contract.registers import Step, interval_between
+from contract.registers import Step, clean_value, interval_between
 
 #: Readings kept per register series; 48 covers half a day of 15-minute data out of order. [1]
 DEFAULT_MAX_POINTS = 48
@@ -34,6 +40,9 @@ DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 #: them with tracemalloc and fails when the estimate is below the truth or far above it. [B]
 SERIES_BYTES = 1_000
 READING_BYTES = 90
+#: Readings a derivation needs on each side of a new reading: its interval needs the judged value
+#: of the one before (which needs the one before that), the neighbours' intervals need theirs. [1]
+CONTEXT = 3
 _NEG_INF = float("-inf")
 _POS_INF = float("inf")
 
@@ -55,11 +64,13 @@ class RegisterReading:
 
 @dataclass(frozen=True, slots=True)
 class LookupResult:
-    """Stored readings around ``[first_ts, last_ts]``: the one before, those inside, the one after."""
+    """Stored readings around ``[first_ts, last_ts]``: up to :data:`CONTEXT` before, those inside, up
+    to :data:`CONTEXT` after, each in time order. Fewer than :data:`CONTEXT` on a side: the series
+    has no more there."""
 
-    before: tuple[int, float] | None
+    before: list[tuple[int, float]]
     inside: list[tuple[int, float]]
-    after: tuple[int, float] | None
+    after: list[tuple[int, float]]
 
 
 @dataclass(slots=True)
@@ -122,10 +133,17 @@ class _Series:
     points: int = 0  # readings in its windows, as of the last trim [1]
 
     def window_of(self, ts: int) -> Window | None:
+        """The window that holds :data:`CONTEXT` readings on each side of ``ts``, or is known to hold
+        everything stored on a side with fewer."""
         for w in self.windows:
-            # Window.covers, inlined: this runs twice per register reading (hot path).
             t = w.ts
-            if (w.open_start or (t and t[0] < ts)) and (w.open_end or (t and ts < t[-1])):
+            if w.open_end and (not t or ts > t[-1]):  # the live tail (hot path: twice per reading)
+                if w.open_start or len(t) >= CONTEXT:
+                    return w
+                continue
+            i = bisect_left(t, ts)
+            j = i + 1 if i < len(t) and t[i] == ts else i
+            if (w.open_start or i >= CONTEXT) and (w.open_end or len(t) - j >= CONTEXT):
                 return w
         return None
 
@@ -160,7 +178,8 @@ class DerivedUpdate:
     """Fields to (re)write at one timestamp of one series: the interval quantity and ``interval_s``.
 
     A held-out step (``contract.registers.HELD_OUT``) carries ``interval_s`` only; ``step`` and
-    ``apparent`` (the register difference) tell the data-quality finding what happened."""
+    ``apparent`` (the register difference) tell the data-quality finding what happened, ``misread``
+    how far the reading's own value was from the value judged with its neighbours (0: none)."""
 
     key: Hashable
     series: str
@@ -168,6 +187,22 @@ class DerivedUpdate:
     fields: dict[str, float]
     step: Step = Step.normal
     apparent: float = 0.0
+    misread: float = 0.0  # [base unit]
+
+
+def _clean_at(s: _Series, w: Window, k: int) -> float:
+    """The judged value of reading ``k`` of ``w`` (contract.registers.clean_value); the window's ends
+    are not judged (the live tail is provisional until the next reading)."""
+    v = w.values
+    if k == 0 or k + 1 >= len(v):
+        return v[k]
+    prev, value, nxt = v[k - 1], v[k], v[k + 1]
+    if prev <= value <= nxt or prev > nxt:  # a growing register, or a drop for the step rules
+        return value
+    rep = s.replaced_ms
+    if rep is not None and w.ts[k - 1] < rep <= w.ts[k + 1]:
+        return value
+    return clean_value(prev, value, nxt, s.display_factor)
 
 
 Lookup = Callable[[dict[Hashable, tuple[str, int, int]]], dict[Hashable, LookupResult]]
@@ -228,10 +263,10 @@ class RegisterTracker:
             self.lookups += len(missing)
             found = self._lookup(missing)
             for key in missing:
-                res = found.get(key, LookupResult(None, [], None))
-                pts = ([res.before] if res.before else []) + list(res.inside) + ([res.after] if res.after else [])
+                res = found.get(key, LookupResult([], [], []))
+                pts = [*res.before, *res.inside, *res.after]
                 w = Window([p[0] for p in pts], [p[1] for p in pts], [False] * len(pts),
-                           open_start=res.before is None, open_end=res.after is None)
+                           open_start=len(res.before) < CONTEXT, open_end=len(res.after) < CONTEXT)
                 self._series[key].merge(w)
         touched: dict[tuple[Hashable, int], None] = {}
         for r in readings:
@@ -240,11 +275,30 @@ class RegisterTracker:
             if w is None:  # the lookup failed to cover it: should not happen, keep the reading anyway
                 w = Window([], [], [], False, False)
                 s.windows.append(w)
+            t, v = w.ts, w.values
+            # The judged values of its neighbours before it comes (the live tail: the last value,
+            # the end of the window, not judged).
+            if not t or r.ts_ms > t[-1]:
+                prev_was, next_was = (v[-1] if v else None), None
+            else:
+                at = bisect_left(t, r.ts_ms)
+                later = at + 1 if t[at] == r.ts_ms else at
+                prev_was = _clean_at(s, w, at - 1) if at > 0 else None
+                next_was = _clean_at(s, w, later) if later < len(t) else None
             i, changed = w.put(r.ts_ms, r.value, r.explicit)
             # The reading's own line is written again in any case, so it carries its interval too.
             touched[(r.key, r.ts_ms)] = None
-            if changed and i + 1 < len(w.ts):
-                touched[(r.key, w.ts[i + 1])] = None
+            if changed:
+                n = len(t)
+                # A neighbour judged anew: its interval too (fast check first: it was taken as read
+                # and still lies between its neighbours).
+                if i > 0 and not (i > 1 and prev_was == v[i - 1] and v[i - 2] <= v[i - 1] <= v[i]) \
+                        and _clean_at(s, w, i - 1) != prev_was:
+                    touched[(r.key, t[i - 1])] = None
+                if i + 1 < n:
+                    touched[(r.key, t[i + 1])] = None  # its step now starts here
+                    if i + 2 < n and _clean_at(s, w, i + 1) != next_was:
+                        touched[(r.key, t[i + 2])] = None
         out = [u for key_ts in touched if (u := self._derive(*key_ts)) is not None]
         self._trim({r.key for r in readings})
         return out
@@ -257,13 +311,20 @@ class RegisterTracker:
         w, i = found
         if i == 0 or w.explicit[i]:
             return None  # first reading (or neighbour unknown), or the device sent its own value
+        if (i == 1 and not w.open_start) or (i == len(w.ts) - 1 and not w.open_end):
+            return None  # a neighbour's judged value needs a reading outside the window (not asked for)
         rep = s.replaced_ms
-        iv = interval_between(w.ts[i - 1], w.values[i - 1], ts, w.values[i], s.display_factor, s.max_rate_per_h,
+        v = w.values
+        # Judged values, with the common cases inline (the live tail; a value between its neighbours).
+        value = v[i] if i + 1 == len(v) or v[i - 1] <= v[i] <= v[i + 1] else _clean_at(s, w, i)
+        before = v[i - 1] if i == 1 or v[i - 2] <= v[i - 1] <= v[i] else _clean_at(s, w, i - 1)
+        iv = interval_between(w.ts[i - 1], before, ts, value, s.display_factor, s.max_rate_per_h,
                               replaced=rep is not None and w.ts[i - 1] < rep <= ts)
+        misread = v[i] - value
         if iv.delta is None:  # held out (contract.registers.HELD_OUT)
-            return DerivedUpdate(key, s.series, ts, {"interval_s": iv.interval_s}, iv.step, iv.apparent)
+            return DerivedUpdate(key, s.series, ts, {"interval_s": iv.interval_s}, iv.step, iv.apparent, misread)
         return DerivedUpdate(key, s.series, ts, {s.interval_field: iv.delta, "interval_s": iv.interval_s},  # type: ignore[dict-item]
-                             iv.step, iv.apparent)
+                             iv.step, iv.apparent, misread)
 
     def forget(self, keys: set[Hashable]) -> None:
         """Drop the cached readings of ``keys`` (they are looked up in storage when next needed):

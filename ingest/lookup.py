@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Hashable
 
-from ingest.intervals import LookupResult
+from ingest.intervals import CONTEXT, LookupResult
 from storage.clip import clip
 from storage.influx import InfluxError, InfluxHTTP, quote_ident, quote_literal
 from storage.retry import Backoff
@@ -21,9 +21,9 @@ def _statements(key: tuple[str, str, str, str], lo_ms: int, hi_ms: int) -> list[
     measurement, building, device, field = key
     base = (f"SELECT {quote_ident(field)} FROM {quote_ident(measurement)} WHERE "  # noqa: S608 - quoted
             f"\"building_code\" = {quote_literal(building)} AND \"device_id\" = {quote_literal(device)}")
-    return [f"{base} AND time < {int(lo_ms)}ms ORDER BY time DESC LIMIT 1",
+    return [f"{base} AND time < {int(lo_ms)}ms ORDER BY time DESC LIMIT {CONTEXT}",
             f"{base} AND time >= {int(lo_ms)}ms AND time <= {int(hi_ms)}ms",
-            f"{base} AND time > {int(hi_ms)}ms ORDER BY time ASC LIMIT 1"]
+            f"{base} AND time > {int(hi_ms)}ms ORDER BY time ASC LIMIT {CONTEXT}"]
 
 
 def _rows(result: dict) -> list[tuple[int, float]]:
@@ -58,7 +58,7 @@ class InfluxLookup:
                 before = _rows(by_id.get(3 * j, {}))
                 inside = _rows(by_id.get(3 * j + 1, {}))
                 after = _rows(by_id.get(3 * j + 2, {}))
-                out[k] = LookupResult(before[0] if before else None, inside, after[0] if after else None)
+                out[k] = LookupResult(sorted(before), inside, after)
         return out
 
     def _query(self, q: str) -> list[dict]:

@@ -212,7 +212,7 @@ class BatchBuilder:
         for u in derived:
             p = by_key.get((u.series, u.ts_ms))
             try:  # free in CPython 3.11 unless it raises
-                if u.step is not normal or u.fields["interval_s"] > gap_s:
+                if u.step is not normal or u.fields["interval_s"] > gap_s or u.misread:
                     self._step_findings(u, b)
                     if flowing:
                         flowing.pop(u.key, None)
@@ -317,6 +317,11 @@ class BatchBuilder:
         _m, building, device, reg_field = key
         interval_s = u.fields.get("interval_s", 0.0)
         start = u.ts_ms - int(interval_s * 1000)
+        if u.misread:
+            detail = (f"{reg_field}: read {u.misread:+.6g} away from the range of its neighbours "
+                      "(counted as within it)")
+            self._finding(Finding(FindingCode.register_misread, building, device, start, u.ts_ms, detail,
+                                  u.misread), b)
         code = STEP_CODE.get(u.step)
         if code is not None:
             held = " (held out: not summed)" if u.step in (Step.backward, Step.spike) else ""

@@ -19,7 +19,7 @@ NOW_MS = T0_MS + 86_400_000
 
 def _builder() -> BatchBuilder:
     # No stored readings: the lookup answers "nothing before, nothing after" (a new fleet).
-    tracker = RegisterTracker(lambda wanted: {k: LookupResult(None, [], None) for k in wanted})
+    tracker = RegisterTracker(lambda wanted: {k: LookupResult([], [], []) for k in wanted})
     return BatchBuilder(rules=TimeRules(), tracker=tracker, metrics=Metrics(), client_id="t",
                         clock_ms=lambda: NOW_MS)
 
@@ -112,7 +112,7 @@ def test_a_failure_while_sealing_costs_only_its_own_message():
     def lookup(wanted):
         if any(k[2] == "E-BOOM" for k in wanted):
             raise ArithmeticError("boom")
-        return {k: LookupResult(None, [], None) for k in wanted}
+        return {k: LookupResult([], [], []) for k in wanted}
 
     b = BatchBuilder(rules=TimeRules(), tracker=RegisterTracker(lookup), metrics=Metrics(), client_id="t",
                      clock_ms=lambda: NOW_MS)
@@ -146,6 +146,23 @@ def test_register_steps_become_findings_and_held_out_steps_are_not_summed():
     assert codes == ["backward_step", "register_jitter", "spike"]
 
 
+def test_a_misread_value_is_a_finding_and_not_consumption():
+    b = _builder()
+    readings = [(T0_MS + i * 900_000, {"register": v}) for i, v in
+                enumerate([100_000.0, 101_010.0, 100_020.0, 100_030.0])]
+    b.add(Inbound(1, 1, 1, meter_topic("E-M"), json.dumps(meter_msg("E-M", readings)).encode(), NOW_MS))
+    batch = b.seal()
+    lines = sorted(_stored(batch, "E-M"), key=lambda ln: int(ln.rsplit(" ", 1)[1]))
+    consumption = [float(ln.split("consumption_kwh=")[1].split(",")[0]) if "consumption_kwh=" in ln else None
+                   for ln in lines]
+    # 101 010 lies outside [100 000, 100 020]: it stands for 100 020. 20, 0, then 100 030 - 100 020.
+    assert consumption == [None, 20.0, 0.0, 10.0]
+    found = [ln for ln in batch.lines if ln.startswith("data_quality,")]
+    assert len(found) == 1 and ",code=register_misread," in found[0]
+    assert "value=990" in found[0]  # 101 010 - 100 020: how far the reading was off
+    assert "register_kwh=101010" in lines[1]  # the register itself is stored as read
+
+
 def _fleet_builder(unknown: str = "reject") -> BatchBuilder:
     from contract.plausibility import Limits
     from ingest.registry_check import FleetIndex, RegistryCheck, UnknownDevices
@@ -158,7 +175,7 @@ def _fleet_builder(unknown: str = "reject") -> BatchBuilder:
         "meters": [{"device_id": "E-1", "carrier": "electricity", "sub_item": "hvac"}],
         "pv": [{"device_id": "PV-1", "capacity_kwp": 20.0}]}]})
     index = FleetIndex.from_fleet(fleet)
-    tracker = RegisterTracker(lambda wanted: {k: LookupResult(None, [], None) for k in wanted})
+    tracker = RegisterTracker(lambda wanted: {k: LookupResult([], [], []) for k in wanted})
     return BatchBuilder(rules=TimeRules(installed_ms=index.installed_ms), tracker=tracker, metrics=Metrics(),
                         client_id="t", clock_ms=lambda: NOW_MS, transformer=Transformer(Limits(), index.rated_kw),
                         registry=RegistryCheck(index, UnknownDevices(unknown)))

@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.registers import Step, capacity_above, interval_between, register_delta
-from ingest.intervals import READING_BYTES, SERIES_BYTES, LookupResult, RegisterReading, RegisterTracker
+from contract.registers import Step, capacity_above, clean_values, interval_between, register_delta
+from ingest.intervals import (
+    CONTEXT,
+    READING_BYTES,
+    SERIES_BYTES,
+    LookupResult,
+    RegisterReading,
+    RegisterTracker,
+)
 
 MIN15_MS = 900_000
 
@@ -106,8 +113,7 @@ class FakeStorage:
             pts = sorted(self.points.get(key, {}).items())
             before = [p for p in pts if p[0] < lo]
             after = [p for p in pts if p[0] > hi]
-            out[key] = LookupResult(before[-1] if before else None, [p for p in pts if lo <= p[0] <= hi],
-                                    after[0] if after else None)
+            out[key] = LookupResult(before[-CONTEXT:], [p for p in pts if lo <= p[0] <= hi], after[:CONTEXT])
         return out
 
 
@@ -162,22 +168,31 @@ def test_tracker_holds_out_backward_steps_and_spikes():
     assert got[4 * MIN15_MS] == ({"interval_s": 900.0}, Step.spike)  # 4050 kWh in 15 min > 100
 
 
-@pytest.mark.xfail(strict=True, reason="known limit (docs/ingest.md, 'One misread register value'): a single "
-                   "misread within the plausible rate is counted; strict, so the fix turns this red until "
-                   "the mark goes")
-@pytest.mark.parametrize(("values", "true_kwh"), [
-    # Misread 1,000 kWh high at 15 min (the simulator's `spike` fault: max(1000, 1 %) added):
-    # 1010 kWh in 0.25 h = 4,040 kWh/h is under the 1e5 kWh/h plausible rate, so it counts; the
-    # step back (990 kWh, not near zero) is held out. Stored 1010, true 100020 - 100000 = 20.
-    ([100_000.0, 101_010.0, 100_020.0], 20.0),
-    # Misread 5,000 kWh low: the drop is held out, and the next step counts from the misread
-    # value: stored 100010 - 95000 = 5010, true 100010 - 100000 = 10.
-    ([100_000.0, 95_000.0, 100_010.0], 10.0),
+@pytest.mark.parametrize(("values", "expected"), [
+    # Misread 1,000 kWh high at 15 min (the simulator's `spike` fault: max(1000, 1 %) added). Judged
+    # with its neighbours it stands for 100 020 (clipped into [100 000, 100 020]): 20 kWh, then 0.
+    # Judged in pairs it counted 1 010 (4 040 kWh/h, under the 1e5 kWh/h rate) and held the step back out.
+    ([100_000.0, 101_010.0, 100_020.0], [20.0, 0.0]),
+    # Misread 5,000 kWh low: it stands for 100 000, so 0, then 100 010 - 100 000 = 10 (in pairs:
+    # the drop held out and 5 010 counted from the misread value).
+    ([100_000.0, 95_000.0, 100_010.0], [0.0, 10.0]),
 ], ids=["high", "low"])
-def test_one_misread_register_value_is_not_consumption(values, true_kwh):
+@pytest.mark.parametrize("arrival", ["one batch", "one by one", "late misread"])
+def test_one_misread_register_value_is_not_consumption(values, expected, arrival):
     t = RegisterTracker(FakeStorage())
-    u = t.apply([_reading(i * MIN15_MS, v) for i, v in enumerate(values)])
-    assert sum(x.fields.get("consumption_kwh", 0.0) for x in u) == pytest.approx(true_kwh)
+    readings = [_reading(i * MIN15_MS, v) for i, v in enumerate(values)]
+    stored: dict[int, dict] = {}
+    order = {"one batch": [readings], "one by one": [[r] for r in readings],
+             "late misread": [[readings[0], readings[2]], [readings[1]]]}[arrival]
+    misread = []
+    for batch in order:
+        for u in t.apply(batch):
+            stored.setdefault(u.ts_ms, {}).update(u.fields)  # InfluxDB keeps fields not written again
+            if u.ts_ms == MIN15_MS:
+                misread.append(u.misread)
+    assert [stored[i * MIN15_MS]["consumption_kwh"] for i in (1, 2)] == [pytest.approx(x) for x in expected]
+    # The reading's own value minus the value it stands for: 101 010 - 100 020 = 990; 95 000 - 100 000.
+    assert misread[-1] == pytest.approx(values[1] - (expected[0] + values[0]))
 
 
 def test_tracker_looks_up_storage_once_per_batch_after_restart():
@@ -260,3 +275,49 @@ def test_tracker_agrees_with_the_whole_history_whatever_the_order_batches_and_ca
             assert stored[(key, slot * MIN15_MS)] == {
                 "consumption_kwh": value[slot] - value[before],  # e.g. 1012 - 1005 = 7 kWh
                 "interval_s": (slot - before) * 900.0}  # 15-minute slots apart x 900 s
+
+
+@settings(max_examples=300, deadline=None)
+@given(increments=st.lists(st.integers(0, 50), min_size=16, max_size=16),
+       misreads=st.dictionaries(st.integers(1, 14), st.tuples(st.sampled_from([-1, 1]), st.integers(2, 3000)),
+                                max_size=5),
+       order=st.permutations(list(range(16))), again=st.lists(st.integers(0, 15), max_size=8),
+       cuts=st.lists(st.integers(1, 6), min_size=24, max_size=24), max_points=st.integers(2, 8))
+def test_misread_values_are_judged_as_the_whole_history_judges_them(increments, misreads, order, again, cuts,
+                                                                     max_points):
+    """A growing register with isolated misread values (high above the next reading or low below
+    the previous one, by 2-3 000 kWh), arriving in any order, in batches, with re-sends, through a
+    small cache: once every update is stored, each reading's interval is what the whole sorted
+    history gives (contract.registers.clean_values, then interval_between), and they add up to the
+    true growth."""
+    true = [1000.0 + sum(increments[:k + 1]) for k in range(16)]
+    bad = {}
+    for k, (sign, extra) in sorted(misreads.items()):
+        if any(k + d in bad for d in (-2, -1, 1, 2)):
+            continue  # isolated: its neighbours, and theirs, are read right
+        bad[k] = true[k + 1] + extra if sign > 0 else true[k - 1] - extra
+    value = [bad.get(k, true[k]) for k in range(16)]
+    storage = FakeStorage()
+    tracker = RegisterTracker(storage, max_points=max_points)
+    stored: dict[int, dict] = {}
+    arrivals, at, batches = list(order) + again, 0, []
+    for cut in cuts:
+        if at < len(arrivals):
+            batches.append(arrivals[at:at + cut])
+            at += cut
+    batches.append(arrivals[at:])
+    for batch in batches:
+        readings = [_reading(k * MIN15_MS, value[k]) for k in batch]
+        for u in tracker.apply(readings):
+            stored.setdefault(u.ts_ms, {}).update(u.fields)  # InfluxDB keeps fields not written again
+        for r in readings:
+            storage.points.setdefault(r.key, {})[r.ts_ms] = r.value
+    ts = [k * MIN15_MS for k in range(16)]
+    clean = clean_values(ts, value)
+    for k in range(1, 16):
+        iv = interval_between(ts[k - 1], clean[k - 1], ts[k], clean[k])
+        assert stored[ts[k]] == {"consumption_kwh": iv.delta, "interval_s": 900.0}, k
+    # Misreads are never consumption: the intervals add up to the true growth (the last reading is
+    # read right or judged with nothing after it: keep it true).
+    if 15 not in bad:
+        assert sum(stored[ts[k]]["consumption_kwh"] for k in range(1, 16)) == pytest.approx(true[15] - true[0])

@@ -46,7 +46,7 @@ def test_malformed_payloads_get_their_reject_reason(faulty):
 
     index = FleetIndex.from_fleet(fleet)
     builder = BatchBuilder(rules=TimeRules(installed_ms=index.installed_ms),
-                           tracker=RegisterTracker(lambda w: {k: LookupResult(None, [], None) for k in w}),
+                           tracker=RegisterTracker(lambda w: {k: LookupResult([], [], []) for k in w}),
                            metrics=Metrics(), client_id="t", transformer=Transformer(rated_kw=index.rated_kw),
                            registry=RegistryCheck(index))
     by_reason = {}
@@ -128,3 +128,47 @@ def _dropped_messages(clean, faults) -> int:
         if f["kind"] == "offline" and "/gateway/" not in f["topic"]:
             n += sum(1 for o in clean if o.topic == f["topic"] and f["ts_ms"] <= o.ts_ms <= f["until_ts_ms"])
     return n
+
+
+def _stored_energy(outgoing) -> dict[str, float]:
+    """Interval energy per series after ingest's own batch builder (a fresh fleet: nothing stored
+    before), the later line of a series and timestamp replacing fields as InfluxDB does."""
+    from ingest.intervals import LookupResult, RegisterTracker
+    from ingest.messages import Inbound
+    from ingest.metrics import Metrics
+    from ingest.pipeline import BatchBuilder
+    from ingest.transform import TimeRules
+
+    builder = BatchBuilder(rules=TimeRules(), metrics=Metrics(), client_id="t",
+                           tracker=RegisterTracker(lambda w: {k: LookupResult([], [], []) for k in w}),
+                           clock_ms=lambda: 2_000_000_000_000)
+    points: dict[tuple[str, str], dict[str, str]] = {}
+    for i, o in enumerate(outgoing):
+        builder.add(Inbound(0, i, 1, o.topic, o.encode(), 0))
+        if i % 500 == 499 or i == len(outgoing) - 1:
+            for line in builder.seal().lines:
+                series, fields, ts = line.rsplit(" ", 2)
+                if series.startswith(("meter,", "pv,")):
+                    points.setdefault((series, ts), {}).update(kv.split("=", 1) for kv in fields.split(","))
+    out: dict[str, float] = {}
+    for (series, _ts), fields in points.items():
+        for name in ("consumption_kwh", "consumption_m3", "generation_kwh"):
+            if name in fields:
+                out[series] = out.get(series, 0.0) + float(fields[name])
+    return out
+
+
+def test_spike_faults_are_misreads_and_cost_no_energy():
+    """The simulator's `spike` fault (one register value max(1000, 1 %) too high) is judged with its
+    neighbours: every series stores the same energy as without the fault. Judged in pairs (before
+    contract.registers.clean_value) a spike under the plausible rate counted its 1000 kWh and more,
+    and one above it held both intervals around it out (E-SPC-1 here: 3292.997 kWh for 3317.938)."""
+    fleet = small_fleet()
+    clean, *_ = run(fleet, days=2)
+    spiked, _, _, inj = run(fleet, days=2, injector_factory=lambda f, p: FaultInjector(f, p, 9, {"spike": 3}))
+    spikes = [f for f in inj.manifest()["faults"] if f["kind"] == "spike"]  # only applied ones are listed
+    assert len(spikes) == 3 and all(f["detail"]["added"] >= 1000 for f in spikes)
+    want, got = _stored_energy(clean), _stored_energy(spiked)
+    assert want.keys() == got.keys() and len(want) > 30
+    for series, energy in want.items():
+        assert got[series] == pytest.approx(energy, abs=1e-6), series
