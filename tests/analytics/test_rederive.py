@@ -481,24 +481,29 @@ def test_two_ingest_workers_out_of_order_then_rollup_gives_the_true_daily_sums(m
 
 
 @settings(max_examples=300, deadline=None)
-@given(steps=st.lists(st.floats(-3000.0, 3000.0, allow_nan=False), min_size=2, max_size=12))
-def test_rederive_and_ingest_derive_the_same_values_for_any_register_path(steps):
-    """One rule, two consumers: for any register path (growth, misreads, drops, resets), the
-    re-derivation of a window holding every reading gives exactly what ingest's cache derives from
-    the same readings in one batch (held-out steps: neither writes a value)."""
+@given(steps=st.lists(st.floats(-3000.0, 3000.0, allow_nan=False), min_size=2, max_size=12),
+       replaced_at=st.none() | st.integers(1, 12))
+def test_rederive_and_ingest_derive_the_same_values_for_any_register_path(steps, replaced_at):
+    """One rule, two consumers: for any register path (growth, misreads, drops, resets, and a
+    recorded meter replacement before reading ``replaced_at``), the re-derivation of a window holding
+    every reading gives exactly what ingest's cache derives from the same readings in one batch
+    (held-out steps: neither writes a value)."""
     from ingest.intervals import RegisterReading, RegisterTracker
 
     values = [5000.0]
     for d in steps:
         values.append(max(0.0, values[-1] + d))
     ts = [T0 + k * 900_000 for k in range(len(values))]
+    rep = ts[replaced_at] - 1 if replaced_at is not None and replaced_at < len(ts) else None
     tracker = RegisterTracker(lambda wanted: {})  # nothing stored: the series starts here
-    readings = [RegisterReading("E", "meter", "consumption_kwh", 1.0, t, v, max_rate_per_h=1e5)
+    readings = [RegisterReading("E", "meter", "consumption_kwh", 1.0, t, v, max_rate_per_h=1e5, replaced_ms=rep)
                 for t, v in zip(ts, values, strict=True)]
     by_ingest = {u.ts_ms: u.fields.get("consumption_kwh") for u in tracker.apply(readings)}
     points = [StoredPoint(t, (("device_id", "E"),), {"register_kwh": v, "consumption_kwh": None, "interval_s": None})
               for t, v in zip(ts, values, strict=True)]
-    _checked, fixes = fixes_for_device(points, {}, [("register_kwh", "consumption_kwh")])
+    _checked, fixes = fixes_for_device(points, {}, [("register_kwh", "consumption_kwh")], replaced_ms=rep)
     by_rederive = {p.ts_ms: f["consumption_kwh"] for p, f in fixes}
     for t in ts[1:]:
-        assert by_rederive.get(t) == by_ingest[t], (t, values)
+        assert by_rederive.get(t) == by_ingest[t], (t, values, rep)
+    if rep is not None:  # the step across the replacement counts zero in both
+        assert by_ingest[ts[replaced_at]] == 0.0

@@ -44,13 +44,11 @@ class _Session:
             self.got.append((mid, payload))
 
     def wait_for(self, n: int, timeout_s: float = 30) -> list[tuple[int, bytes]]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def enough() -> list[tuple[int, bytes]] | None:
             with self._lock:
-                if len(self.got) >= n:
-                    return list(self.got)
-            time.sleep(0.02)
-        raise TimeoutError(f"got {len(self.got)} of {n} messages")
+                return list(self.got) if len(self.got) >= n else None
+
+        return wait_until(enough, timeout_s, f"{n} messages", 0.02)
 
     def close(self) -> None:
         assert acks.flush(self.c, 10), "the broker did not answer the barrier"

@@ -47,3 +47,25 @@ def test_intervals_after_restart_and_backfill_use_stored_neighbours(mosquitto, i
     assert got[t[2]][1] == pytest.approx(4.0) and got[t[2]][2] == 1800  # 104 - 100 over 30 min
     assert got[t[4]][1] == pytest.approx(6.0) and got[t[4]][2] == 1800  # rewritten: 110 - 104 (was 10)
     assert got[t[4] + STEP_MS][1] == pytest.approx(1.0) and got[t[4] + STEP_MS][2] == 900  # 111 - 110
+
+
+def test_a_misread_is_judged_after_a_restart_with_three_stored_readings_before(mosquitto, influxd, fresh_db):
+    """The misread's next reading reaches a new process (empty cache): the lookup must bring the
+    three stored readings before it, or the misread (the newest stored one) stays counted."""
+    cid, group = f"iv-{uuid.uuid4().hex[:6]}", f"g{uuid.uuid4().hex[:6]}"
+    t = [T0_MS + i * STEP_MS for i in range(4)]
+    first = [(meter_topic("E-8"), meter_msg("E-8", [(t[0], {"register": 100_000.0}), (t[1], {"register": 100_010.0}),
+                                                    (t[2], {"register": 101_030.0})]))]  # t2 misread 1,000 high
+    _run(mosquitto, influxd, fresh_db, cid, group, first, 1)
+    db = InfluxHTTP(influxd.url, fresh_db)
+    q = "SELECT consumption_kwh FROM meter WHERE device_id = 'E-8'"
+    assert dict(db.query(q)[0]["values"])[t[2]] == pytest.approx(1020.0)  # newest: judged in pairs for now
+    second = [(meter_topic("E-8"), meter_msg("E-8", [(t[3], {"register": 100_030.0})]))]
+    svc = _run(mosquitto, influxd, fresh_db, cid, group, second, 1)
+    assert svc.metrics.lookups._value.get() >= 1  # its neighbours came from InfluxDB
+    got = dict(db.query(q)[0]["values"])
+    # 101 030 lies above [100 010, 100 030]: it stands for 100 030. t2: 100 030 - 100 010 = 20; t3: 0.
+    assert got[t[2]] == pytest.approx(20.0) and got[t[3]] == 0.0
+    assert sum(v for v in got.values() if v is not None) == pytest.approx(30.0)  # 100 030 - 100 000
+    found = db.query("SELECT value FROM data_quality WHERE code = 'register_misread' AND device_id = 'E-8'")
+    assert found and found[0]["values"][0][1] == pytest.approx(1000.0)  # 101 030 - 100 030

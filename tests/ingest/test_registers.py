@@ -195,6 +195,18 @@ def test_one_misread_register_value_is_not_consumption(values, expected, arrival
     assert misread[-1] == pytest.approx(values[1] - (expected[0] + values[0]))
 
 
+def test_no_reading_is_judged_against_a_neighbour_across_a_recorded_replacement():
+    # Old meter 100 -> 200, replaced before 30 min, the new one reads 150 -> 160. Without the record
+    # 200 would lie above [100, 150] and be taken as 150; across a replacement it is not judged.
+    t = RegisterTracker(FakeStorage())
+    rep = 2 * MIN15_MS - 1
+    u = _by_ts(t.apply([RegisterReading("E-1", "meter,device_id=E-1", "consumption_kwh", 1.0, i * MIN15_MS, v,
+                                        replaced_ms=rep) for i, v in enumerate([100.0, 200.0, 150.0, 160.0])]))
+    assert u[MIN15_MS]["consumption_kwh"] == pytest.approx(100.0)  # 200 - 100, as read
+    assert u[2 * MIN15_MS]["consumption_kwh"] == 0.0  # across the replacement: counts nothing
+    assert u[3 * MIN15_MS]["consumption_kwh"] == pytest.approx(10.0)  # 160 - 150
+
+
 def test_tracker_looks_up_storage_once_per_batch_after_restart():
     storage = FakeStorage({"E-1": {0: 100.0, MIN15_MS: 101.0}, "E-2": {0: 50.0}})
     t = RegisterTracker(storage)
