@@ -22,12 +22,12 @@ Other lines of an existing file (the full stack's settings) are kept. The file i
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 from pathlib import Path
 
 from dotenv import dotenv_values
 
+from deploy.passwords import new_password
 from storage.influx import InfluxError, InfluxHTTP, quote_ident, quote_literal
 from storage.private import write_private
 from storage.settings import InfluxSettings
@@ -39,7 +39,7 @@ DEFAULT_GRAFANA_PORT = "3000"
 
 def _secret() -> str:
     # URL-safe characters only: compose reads the value literally, no quoting to get wrong.
-    return secrets.token_urlsafe(24)
+    return new_password(24)
 
 
 def ensure_read_user(admin: InfluxHTTP, user: str, password: str) -> None:

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import pwd
-import secrets
 import shutil
 import signal
 import socket
@@ -32,6 +31,7 @@ from pathlib import Path
 import httpx
 
 from contract.broker import MqttConnection
+from deploy.passwords import new_password
 from deploy.tls import CertFiles, ensure_server_cert
 from storage.clip import clip
 from storage.influx import quote_ident, quote_literal
@@ -328,7 +328,7 @@ class Influxd(_Server):
         self.port = self.port or free_port()
         self.rpc_port = self.rpc_port or free_port()
         if self.auth_enabled and not self.admin_password:
-            self.admin_password = secrets.token_urlsafe(16)
+            self.admin_password = new_password(16)
 
     @property
     def auth(self) -> tuple[str, str] | None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.topics import GATEWAY, PREFIX, deadletter_topic, gateway_topic
+from deploy.passwords import new_password
 from deploy.tls import issue_client_cert
 from registry.fleet import Fleet
 from storage.private import write_private
@@ -57,7 +57,7 @@ def _acl_lines(fleet: Fleet) -> tuple[list[Account], list[str]]:
     acl: list[str] = []
 
     def add(username: str, topics: list[tuple[str, str]], building: str | None = None, dev: str | None = None):
-        accounts.append(Account(username, secrets.token_urlsafe(18), building, dev))
+        accounts.append(Account(username, new_password(18), building, dev))
         acl.append(f"user {username}")
         acl.extend(f"topic {access} {t}" for access, t in topics)
         acl.append("")
@@ -143,7 +143,7 @@ def rotate_password(out: Path, username: str) -> str:
     returns it. The broker takes it on its next reload (:func:`reload_broker`)."""
     kept, others = _without_user(out, username)
     old = next((a for a in read_credentials(out) if a.username == username), Account(username, "", None, None))
-    new = secrets.token_urlsafe(18)
+    new = new_password(18)
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         one = Path(tmp) / "one"
         write_private(one, f"{username}:{new}\n".encode())

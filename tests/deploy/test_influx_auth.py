@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploy.localservers import Influxd
+from deploy.passwords import new_password
 from storage.influx import InfluxHTTP
 from tests.ingest.helpers import (
     BUILDING,
@@ -38,7 +39,10 @@ REFUSED = "credentials refused or missing"
 
 @pytest.fixture(scope="module")
 def secured(state_root: Path) -> Influxd:
-    server = Influxd(state_root / f"influxdb-auth-{uuid.uuid4().hex[:6]}", auth_enabled=True).start()
+    # An admin password starting with '-' on purpose: an operator may choose one, and a generated
+    # one once did (CI failed: argparse read it as an option). Every service below must take it.
+    server = Influxd(state_root / f"influxdb-auth-{uuid.uuid4().hex[:6]}", auth_enabled=True,
+                     admin_password="-" + new_password(16)).start()
     yield server
     server.stop()
 
@@ -84,8 +88,9 @@ def _count(admin: InfluxHTTP, device_id: str) -> int:
 def test_ingest_writes_with_credentials_and_reports_refusal_without(secured, mosquitto, world):
     admin, tmp = world["admin"], world["tmp"]
     base = ingest_argv(mosquitto.port, secured.url, world["db"])
-    good = IngestProcess([*base, "--influx-username", secured.admin_user, "--influx-password",
-                          secured.admin_password], tmp / "ingest-good.log").start()
+    # The '=' form: the password starts with '-' (tests/deploy/test_passwords.py).
+    good = IngestProcess([*base, "--influx-username", secured.admin_user,
+                          f"--influx-password={secured.admin_password}"], tmp / "ingest-good.log").start()
     bad = IngestProcess(ingest_argv(mosquitto.port, secured.url, world["db"], "--share-group", "nocreds"),
                         tmp / "ingest-bad.log")
     try:
