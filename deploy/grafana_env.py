@@ -37,11 +37,6 @@ READ_USER = "grafana"
 DEFAULT_GRAFANA_PORT = "3000"
 
 
-def _secret() -> str:
-    # URL-safe characters only: compose reads the value literally, no quoting to get wrong.
-    return new_password(24)
-
-
 def ensure_read_user(admin: InfluxHTTP, user: str, password: str) -> None:
     """Create ``user`` (or set its password) and grant it READ on ``admin``'s database only."""
     users = {row[0] for s in admin.query("SHOW USERS", epoch=None) for row in s["values"]}
@@ -57,14 +52,14 @@ def settings_for_grafana(existing: dict[str, str], *, force: bool) -> tuple[dict
     values = {"PLATFORM_INFLUX_URL": s.influx_url, "INFLUX_DB": s.influx_db,
               "GRAFANA_PORT": existing.get("GRAFANA_PORT") or DEFAULT_GRAFANA_PORT}
     keep = existing.get("GRAFANA_ADMIN_PASSWORD")
-    values["GRAFANA_ADMIN_PASSWORD"] = keep if keep and not force else _secret()
+    values["GRAFANA_ADMIN_PASSWORD"] = keep if keep and not force else new_password(24)
     if s.influx_token:
         raise SystemExit("grafana_env: the platform's InfluxDB uses a token (EP_INFLUX_TOKEN); make a read-only "
                          "token for Grafana by hand and put it in deploy/.env as INFLUX_READ_PASSWORD")
     if s.influx_username:
         user = existing.get("INFLUX_READ_USER") or READ_USER
         password = existing.get("INFLUX_READ_PASSWORD")
-        password = password if password and not force else _secret()
+        password = password if password and not force else new_password(24)
         with s.influx() as admin:
             ensure_read_user(admin, user, password)
         values |= {"INFLUX_READ_USER": user, "INFLUX_READ_PASSWORD": password}
