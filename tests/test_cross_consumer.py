@@ -16,7 +16,10 @@ The fleet runs every real condition of the simulator (``--conditions all``, docs
 a building joining mid-period, a main meter offline for three weeks, a sub-meter replaced on a
 new id and one on the same id, a collector uploading 30 days late (its backlog is published after
 the run, so waiting for every message to be acked covers it), a missing sub-meter (unmetered
-remainder). The ground truth is taken after the conditions that change what is metered, so it is
+remainder). On top, the simulator's ``spike`` fault: single register values read 1000 kWh (or 1 %)
+too high, which must cost no energy in any figure (contract.registers.clean_value: each reading
+is judged against both neighbours, by ingest through its storage lookup and by the rollup's
+re-derivation). The ground truth is taken after the conditions that change what is metered, so it is
 what the platform must derive; the registry and ingest get ``--fleet-out`` (the new device listed,
 the missing one left out). The window is 30 local days (2 March - 1 April 2026, the shortest period
 ``offline_3_weeks`` takes) at 60-minute readings; ground truth puts the interval ending at 00:00 on
@@ -62,6 +65,8 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 FIRST, END = dt.date(2026, 3, 2), dt.date(2026, 4, 1)
 YEAR = 2026
+#: Spike faults asked of the simulator (docs/simulators.md, faults). [1]
+SPIKES = 4
 #: After the window: the year so far holds only the backfilled days.
 NOW = local_midnight(dt.date(2026, 4, 2))
 ALL = {
@@ -107,7 +112,7 @@ def expected(gt_file, fleet) -> dict[str, dict[str, float]]:
 def platform(tmp_path_factory, mosquitto, influxd):
     tmp = tmp_path_factory.mktemp("cross")
     generate_fleet(11, 8).dump(fleet_file := tmp / "fleet.yaml")
-    registry_file, manifest = tmp / "registry.yaml", tmp / "conditions.json"
+    registry_file, manifest, faults = tmp / "registry.yaml", tmp / "conditions.json", tmp / "faults.json"
     sim = ("--start", FIRST.isoformat(), "--end", END.isoformat(), "--interval-min", "60", "--seed", "5",
            "--conditions", "all")
     db_name = f"cross_{uuid.uuid4().hex[:8]}"
@@ -131,7 +136,8 @@ def platform(tmp_path_factory, mosquitto, influxd):
     try:
         ingest.wait_connected()
         res = run("simulators", "backfill", "--fleet", str(fleet_file), *sim, "--ground-truth", str(gt_file),
-                  "--conditions-manifest", str(manifest), "--mqtt-port", str(mosquitto.port))
+                  "--conditions-manifest", str(manifest), "--faults", f"spike={SPIKES}", "--manifest", str(faults),
+                  "--mqtt-port", str(mosquitto.port))
         # Every message, the late collector's backlog (published last) included.
         wait_acked(metrics_port, json.loads(res.stdout.strip().splitlines()[-1])["messages"], timeout_s=600)
     finally:
@@ -157,8 +163,10 @@ def platform(tmp_path_factory, mosquitto, influxd):
                 main[r["building_code"]] += float(r["consumption_kwh"] or 0)
             n_sessions += int(float(r.get("sessions") or 0))
     conditions = {c["kind"]: c for c in json.loads(manifest.read_text(encoding="utf-8"))["conditions"]}
-    yield {"conditions": conditions, "fleet": fleet, "want": expected(gt_file, fleet), "sub_items_kwh": subs,
-           "main_kwh": main, "sessions": n_sessions, "db": db, "rollups": rollup.rollup_client(db, c.ROLLUP_RP),
+    spikes = json.loads(faults.read_text(encoding="utf-8"))["faults"]  # only the applied ones are listed
+    yield {"conditions": conditions, "spikes": spikes, "fleet": fleet, "want": expected(gt_file, fleet),
+           "sub_items_kwh": subs, "main_kwh": main, "sessions": n_sessions, "db": db,
+           "rollups": rollup.rollup_client(db, c.ROLLUP_RP),
            "engine": engine, "url": url, "key": key, "influx_url": influxd.url, "db_name": db_name}
     engine.dispose()
     db.query_raw(f'DROP DATABASE "{db_name}"', post=True)
@@ -216,6 +224,9 @@ def test_every_consumer_gives_the_ground_truth(platform):
     conds = platform["conditions"]
     assert sorted(conds) == sorted(KINDS) and len({x["building_code"] for x in conds.values()}) == len(KINDS)
     assert conds["late_upload_30_days"]["truth"]["messages_delayed"] > 0
+    # the spikes: applied, each on a register, none of them in any figure checked above
+    spikes = platform["spikes"]
+    assert len(spikes) >= SPIKES - 1 and all(f["kind"] == "spike" and f["detail"]["added"] >= 1000 for f in spikes)
     joined = conds["joins_mid_year"]["building_code"]
     assert 0 < frame.loc[joined, "measured_days"] < (END - FIRST).days
     # Unmetered remainder = main meter - its electricity sub-meters (the missing `special` one is
